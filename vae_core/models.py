@@ -1,0 +1,153 @@
+"""VAE models: small parts first (encoders, decoders), then the whole.
+
+Every model maps images x (B, C, H, W) in [0, 1] to a diagonal Gaussian posterior q(z|x) with
+`encode(x) -> (mu, logvar)`, each (B, D), and decodes z (B, D) to logits (B, C, H, W): the Bernoulli
+logits, or for the Gaussian likelihood the pre-sigmoid mean. `sigmoid(logits)` is the image mean in
+[0, 1] for both likelihoods.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from vae_core.config import CONV_SIZES, VAEConfig
+from vae_core.errors import VAEError
+
+
+class MLPEncoder(nn.Module):
+    def __init__(self, in_features: int, hidden_sizes: tuple[int, ...], latent_dim: int):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        width = in_features
+        for h in hidden_sizes:
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(width, 2 * latent_dim)  # mu and logvar side by side
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.head(self.body(x)).chunk(2, dim=1)  # (B, D) each
+        return mu, logvar
+
+
+class MLPDecoder(nn.Module):
+    def __init__(self, latent_dim: int, hidden_sizes: tuple[int, ...], shape: tuple[int, int, int]):
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = latent_dim
+        for h in reversed(hidden_sizes):
+            layers += [nn.Linear(width, h), nn.ReLU()]
+            width = h
+        layers += [nn.Linear(width, math.prod(shape)), nn.Unflatten(1, shape)]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.body(z)  # (B, C, H, W) logits
+
+
+def default_conv_channels(image_size: int) -> tuple[int, ...]:
+    """One stride-2 conv per halving: 28→14→7, 32→16→8→4, 64→32→16→8→4."""
+    return {28: (32, 64), 32: (32, 64, 128), 64: (32, 32, 64, 64)}[image_size]
+
+
+class ConvEncoder(nn.Module):
+    def __init__(self, in_ch: int, size: int, channels: tuple[int, ...], hidden: int, latent_dim: int):
+        super().__init__()
+        layers: list[nn.Module] = []
+        c = in_ch
+        for out in channels:  # each halves H and W
+            layers += [nn.Conv2d(c, out, 4, stride=2, padding=1), nn.ReLU()]
+            c = out
+        side = size // 2 ** len(channels)
+        layers += [nn.Flatten(), nn.Linear(c * side * side, hidden), nn.ReLU()]
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(hidden, 2 * latent_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.head(self.body(x)).chunk(2, dim=1)
+        return mu, logvar
+
+
+class ConvDecoder(nn.Module):
+    def __init__(self, out_ch: int, size: int, channels: tuple[int, ...], hidden: int, latent_dim: int):
+        super().__init__()
+        side = size // 2 ** len(channels)
+        rev = tuple(reversed(channels))
+        layers: list[nn.Module] = [
+            nn.Linear(latent_dim, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, rev[0] * side * side),
+            nn.ReLU(),
+            nn.Unflatten(1, (rev[0], side, side)),
+        ]
+        for c_in, c_out in zip(rev, rev[1:], strict=False):  # each doubles H and W
+            layers += [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), nn.ReLU()]
+        layers.append(nn.ConvTranspose2d(rev[-1], out_ch, 4, stride=2, padding=1))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.body(z)  # (B, C, H, W) logits
+
+
+class VAE(nn.Module):
+    """Encoder + reparameterization + decoder, and the Gaussian σ when it is learned."""
+
+    def __init__(self, config: VAEConfig, image_shape: tuple[int, int, int]):
+        super().__init__()
+        self.config = config
+        self.image_shape = tuple(int(s) for s in image_shape)
+        self.latent_dim = config.latent_dim
+        c, h, w = self.image_shape
+        if config.model == "mlp":
+            self.encoder = MLPEncoder(c * h * w, config.hidden_sizes, config.latent_dim)
+            self.decoder = MLPDecoder(config.latent_dim, config.hidden_sizes, self.image_shape)
+        else:
+            if h != w or h not in CONV_SIZES:
+                sizes = ", ".join(f"{s}x{s}" for s in CONV_SIZES)
+                raise VAEError(f"the conv model takes {sizes} images (got {h}x{w}); use --model mlp")
+            chans = config.conv_channels or default_conv_channels(h)
+            if h % 2 ** len(chans):
+                raise VAEError(f"{len(chans)} conv layers do not divide a {h}-pixel image evenly")
+            hidden = config.hidden_sizes[0]
+            self.encoder = ConvEncoder(c, h, chans, hidden, config.latent_dim)
+            self.decoder = ConvDecoder(c, h, chans, hidden, config.latent_dim)
+        # learned Gaussian log σ: one value, or one per pixel (C, H, W); None when σ is fixed
+        self.log_sigma: nn.Parameter | None = None
+        if config.likelihood == "gaussian" and config.sigma_mode != "fixed":
+            shape = (1,) if config.sigma_mode == "global" else self.image_shape
+            self.log_sigma = nn.Parameter(torch.full(shape, math.log(config.sigma)))
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encoder(x)
+
+    @staticmethod
+    def reparameterize(
+        mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """z = mu + sigma * eps with eps ~ N(0, I), so gradients flow through mu and sigma."""
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        return mu + torch.exp(0.5 * logvar) * eps
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Logits (B, C, H, W); `sigmoid` of them is the image mean."""
+        return self.decoder(z)
+
+    def forward(
+        self, x: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mu, logvar = self.encode(x)
+        z = self.reparameterize(mu, logvar, generator)
+        return self.decode(z), mu, logvar
+
+
+def build_model(config: VAEConfig, image_shape: tuple[int, int, int], *, seed: int | None = None) -> VAE:
+    """The model a config describes; `seed` makes its initial weights reproducible without
+    touching the caller's global random state."""
+    if seed is None:
+        return VAE(config, image_shape)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return VAE(config, image_shape)

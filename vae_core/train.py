@@ -1,0 +1,363 @@
+"""Training: a `Trainer` that reports through callbacks, and a `TrainingJob` that runs one in a
+background thread for a UI (pause / resume / stop / set β from another thread, snapshots to poll).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from vae_core.checkpoint import Checkpoint, save_checkpoint
+from vae_core.config import VAEConfig
+from vae_core.data import DataBundle, load_for_config
+from vae_core.device import resolve_device
+from vae_core.errors import VAEError
+from vae_core.evaluate import binarize_fixed, evaluate
+from vae_core.latent import decode, reconstruct
+from vae_core.losses import kl_per_dim, recon_nll
+from vae_core.models import build_model
+from vae_core.schedules import kl_weight
+
+EVENTS = ("on_step", "on_epoch_end", "on_end")
+POINTS_PER_EPOCH = 20  # training-curve points logged per epoch
+PREVIEW_COUNT = 8
+
+
+class TrainingFailed(VAEError):
+    """Training stopped because the loss became NaN or infinite."""
+
+
+def _noise_seed(seed: int, epoch: int) -> int:
+    # one generator per epoch: a run resumed at an epoch boundary draws the same numbers
+    return seed * 1_000_003 + epoch
+
+
+class Trainer:
+    """Trains a β-VAE described by a `VAEConfig`.
+
+    Callbacks (`add_callback(event, fn)`, fn(trainer, record)) fire on `on_step` (every few steps,
+    with running means), `on_epoch_end` (train and test metrics) and `on_end`. `pause`, `resume`,
+    `stop` and `set_beta` may be called from another thread.
+    """
+
+    def __init__(self, config: VAEConfig, *, bundle: DataBundle | None = None,
+                 out_path: str | Path | None = None, resume: Checkpoint | None = None):
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.bundle = bundle if bundle is not None else load_for_config(config)
+        self.out_path = Path(out_path) if out_path else None
+        self.model = build_model(config, self.bundle.image_shape, seed=config.seed).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.history: dict = {"steps": [], "epochs": []}
+        self.epoch, self.step = 0, 0  # completed epochs, optimizer steps
+        self.beta = config.beta  # the schedule's target; settable while running
+        self.status, self.message = "ready", ""
+        self.preview: dict[str, torch.Tensor] = {}
+        self.metrics: dict = {}
+        self._callbacks: dict[str, list[Callable]] = defaultdict(list)
+        self._unpaused = threading.Event()
+        self._unpaused.set()
+        self._stop = threading.Event()
+        self.lock = threading.Lock()  # guards history/preview/status for readers in other threads
+        if resume is not None:
+            self._restore(resume)
+        n_train = len(self.bundle.train_idx)
+        self.steps_per_epoch = math.ceil(n_train / config.batch_size)
+
+    def _restore(self, ckpt: Checkpoint) -> None:
+        if ckpt.image_shape != self.bundle.image_shape:
+            raise VAEError(f"the checkpoint's images are {ckpt.image_shape}, the data's are "
+                           f"{self.bundle.image_shape}")
+        self.model.load_state_dict(ckpt.model.state_dict())
+        if ckpt.optimizer_state:
+            self.optimizer.load_state_dict(ckpt.optimizer_state)
+        self.history = copy.deepcopy(ckpt.history) or {"steps": [], "epochs": []}
+        self.epoch = int(ckpt.progress.get("epoch", 0))
+        self.step = int(ckpt.progress.get("step", 0))
+        self.beta = float(ckpt.progress.get("beta", self.config.beta))
+        self.metrics = dict(ckpt.metrics)
+
+    # --- control, from any thread
+    def add_callback(self, event: str, fn: Callable) -> None:
+        if event not in EVENTS:
+            raise VAEError(f"event must be one of {', '.join(EVENTS)} (got {event!r})")
+        self._callbacks[event].append(fn)
+
+    def pause(self) -> None:
+        self._unpaused.clear()
+
+    def resume(self) -> None:
+        self._unpaused.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._unpaused.set()
+
+    def set_beta(self, beta: float) -> None:
+        if not beta >= 0:
+            raise VAEError(f"beta must be >= 0 (got {beta})")
+        self.beta = float(beta)
+
+    @property
+    def paused(self) -> bool:
+        return not self._unpaused.is_set()
+
+    def _fire(self, event: str, record: dict) -> None:
+        for fn in self._callbacks[event]:
+            fn(self, record)
+
+    # --- the loop
+    def fit(self) -> dict:
+        """Train until `config.epochs` epochs are done or `stop()`; returns the test metrics.
+
+        The checkpoint (if `out_path`) is written after every epoch and when stopped.
+        """
+        cfg = self.config
+        x_train = self.bundle.split("train").images.to(self.device)
+        x_test = self.bundle.split("test").images
+        if cfg.binarize:
+            x_test = binarize_fixed(x_test)
+        self.status = "running"
+        try:
+            while self.epoch < cfg.epochs and not self._stop.is_set():
+                self._run_epoch(x_train)
+                if self._stop.is_set() and self._epoch_partial:
+                    break
+                self._end_epoch(x_test)
+            self.status = "stopped" if self._stop.is_set() and self.epoch < cfg.epochs else "finished"
+        except TrainingFailed as e:
+            self.status, self.message = "failed", str(e)
+        if self.out_path and self.status != "failed":  # a failed run keeps its last epoch's file
+            self.save()
+        self._fire("on_end", {"status": self.status, "message": self.message})
+        if self.status == "failed":
+            raise TrainingFailed(self.message)
+        return self.metrics
+
+    def _run_epoch(self, x_train: torch.Tensor) -> None:
+        cfg, dev = self.config, self.device
+        g = torch.Generator(device=dev).manual_seed(_noise_seed(cfg.seed, self.epoch))
+        perm_gen = torch.Generator().manual_seed(_noise_seed(cfg.seed, self.epoch))
+        perm = torch.randperm(x_train.shape[0], generator=perm_gen).to(dev)
+        good = copy.deepcopy((self.model.state_dict(), self.optimizer.state_dict()))
+        log_every = max(1, self.steps_per_epoch // POINTS_PER_EPOCH)
+        sums, seen, t0 = defaultdict(float), 0, time.perf_counter()
+        self._epoch_started = t0
+        self._epoch_partial = False
+        self.model.train()
+        for i, idx in enumerate(perm.split(cfg.batch_size)):
+            self._unpaused.wait()
+            if self._stop.is_set():
+                self._epoch_partial = True
+                return
+            x = x_train[idx]
+            if cfg.binarize:  # dynamic binarization: a fresh draw every time an image is seen
+                x = torch.bernoulli(x, generator=g)
+            parts = self._train_step(x, g, good)
+            for k, v in parts.items():
+                sums[k] += v * x.shape[0]
+            seen += x.shape[0]
+            if (i + 1) % log_every == 0 or i + 1 == self.steps_per_epoch:
+                elapsed = time.perf_counter() - t0
+                record = {k: v / seen for k, v in sums.items()}
+                record.update(step=self.step, epoch=self.epoch + (i + 1) / self.steps_per_epoch,
+                              images_per_s=seen / max(elapsed, 1e-9))
+                with self.lock:
+                    self.history["steps"].append(record)
+                self._fire("on_step", record)
+                sums, seen, t0 = defaultdict(float), 0, time.perf_counter()
+
+    def _train_step(self, x: torch.Tensor, g: torch.Generator, good) -> dict:
+        cfg = self.config
+        amp = cfg.amp and self.device.type == "cuda"
+        ctx = torch.autocast("cuda", dtype=torch.bfloat16) if amp else nullcontext()
+        with ctx:
+            logits, mu, logvar = self.model(x, g)
+        recon = recon_nll(self.model, logits.float(), x).mean()
+        kl = kl_per_dim(mu.float(), logvar.float()).mean(0).sum()
+        weight = kl_weight(cfg, self.step, self.steps_per_epoch, beta=self.beta)
+        loss = recon + weight.apply(kl)
+        if not math.isfinite(loss_value := loss.item()):
+            self.model.load_state_dict(good[0])
+            self.optimizer.load_state_dict(good[1])
+            raise TrainingFailed(
+                f"loss became {loss_value} at step {self.step} (epoch {self.epoch + 1}); kept the "
+                f"weights from the start of that epoch. Try a lower learning rate (now {cfg.lr:g})")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.step += 1
+        recon, kl, loss = recon.item(), kl.item(), loss.item()
+        out = {"recon": recon, "kl": kl, "nelbo": recon + kl, "loss": loss, "beta": weight.beta}
+        if weight.capacity is not None:
+            out["capacity"] = weight.capacity
+        return out
+
+    def _end_epoch(self, x_test: torch.Tensor) -> None:
+        self.model.eval()
+        test = evaluate(self.model, x_test, prepared=True)
+        steps = [r for r in self.history["steps"] if r["epoch"] > self.epoch]
+        self.epoch += 1
+        seen = sum(1 for _ in steps)
+        train = {k: sum(r[k] for r in steps) / max(seen, 1) for k in ("recon", "kl", "nelbo")}
+        record = {
+            "epoch": self.epoch, "step": self.step, "beta": self.beta,
+            **{f"train_{k}": v for k, v in train.items()},
+            "test_recon": test["recon"], "test_kl": test["kl"], "test_nelbo": test["nelbo"],
+            "kl_per_dim": test["kl_per_dim"], "active_units": test["active_units"],
+            "images_per_s": sum(r["images_per_s"] for r in steps) / max(seen, 1),
+            "seconds": time.perf_counter() - self._epoch_started,
+        }
+        self.metrics = {f"test_{k}": test[k] for k in ("nelbo", "recon", "kl", "kl_per_dim")}
+        self.metrics.update(active_units=test["active_units"], likelihood=test["likelihood"],
+                            epoch=self.epoch)
+        preview = self._make_preview(x_test)
+        with self.lock:
+            self.history["epochs"].append(record)
+            self.preview = preview
+        if self.out_path:
+            self.save()
+        self._fire("on_epoch_end", record)
+
+    def _make_preview(self, x_test: torch.Tensor) -> dict[str, torch.Tensor]:
+        originals = x_test[:PREVIEW_COUNT]
+        z = torch.randn(2 * PREVIEW_COUNT, self.model.latent_dim,
+                        generator=torch.Generator().manual_seed(self.config.seed))
+        return {"originals": originals.cpu(), "reconstructions": reconstruct(self.model, originals),
+                "samples": decode(self.model, z)}
+
+    def save(self, path: str | Path | None = None) -> Path:
+        path = Path(path) if path else self.out_path
+        if path is None:
+            raise VAEError("no checkpoint path to save to")
+        with self.lock:
+            history = copy.deepcopy(self.history)
+        return save_checkpoint(
+            path, config=self.config, model=self.model, optimizer=self.optimizer, history=history,
+            data_spec=self.bundle.spec | {"image_shape": list(self.bundle.image_shape),
+                                         "n_train": len(self.bundle.train_idx),
+                                         "n_test": len(self.bundle.test_idx)},
+            metrics=self.metrics,
+            progress={"epoch": self.epoch, "step": self.epoch * self.steps_per_epoch, "beta": self.beta,
+                      "status": self.status},
+        )
+
+
+@dataclass
+class JobSnapshot:
+    """A consistent copy of a job's state for a UI to draw; safe to keep and read anywhere."""
+
+    status: str  # starting, running, paused, stopped, finished, failed
+    message: str
+    epoch: int
+    epochs: int
+    step: int
+    total_steps: int
+    beta: float
+    elapsed_s: float
+    eta_s: float | None
+    images_per_s: float | None
+    history: dict = field(default_factory=dict)
+    preview: dict = field(default_factory=dict)
+    checkpoint_path: str | None = None
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.step / self.total_steps) if self.total_steps else 0.0
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("stopped", "finished", "failed")
+
+
+class TrainingJob:
+    """One training run in a daemon thread. Data loading happens in the thread too, so `start`
+    returns at once; every failure ends as status `failed` with a one-line message."""
+
+    def __init__(self, config: VAEConfig, out_path: str | Path, *, bundle: DataBundle | None = None,
+                 resume: Checkpoint | None = None):
+        self.config = config
+        self.out_path = Path(out_path)
+        self._bundle, self._resume = bundle, resume
+        self.trainer: Trainer | None = None
+        self._status, self._message = "starting", ""
+        self._started = time.perf_counter()
+        self._thread = threading.Thread(target=self._run, name="vae-training", daemon=True)
+        self._pending_beta: float | None = None
+        self._stop_requested = False
+
+    def start(self) -> TrainingJob:
+        self._started = time.perf_counter()
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            self.trainer = Trainer(self.config, bundle=self._bundle, out_path=self.out_path,
+                                   resume=self._resume)
+            if self._pending_beta is not None:
+                self.trainer.set_beta(self._pending_beta)
+            if self._stop_requested:
+                self.trainer.stop()
+            self._bundle = None  # the trainer holds what it needs
+            self.trainer.fit()
+            self._status, self._message = self.trainer.status, self.trainer.message
+        except VAEError as e:
+            self._status, self._message = "failed", str(e)
+        except Exception as e:  # noqa: BLE001 - a UI must see why its run ended, not a dead thread
+            self._status, self._message = "failed", f"{type(e).__name__}: {e}"
+
+    def pause(self) -> None:
+        if self.trainer:
+            self.trainer.pause()
+
+    def resume(self) -> None:
+        if self.trainer:
+            self.trainer.resume()
+
+    def stop(self) -> None:
+        self._stop_requested = True
+        if self.trainer:
+            self.trainer.stop()
+
+    def set_beta(self, beta: float) -> None:
+        if self.trainer:
+            self.trainer.set_beta(beta)
+        else:
+            self._pending_beta = float(beta)
+
+    def join(self, timeout: float | None = None) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def snapshot(self) -> JobSnapshot:
+        t = self.trainer
+        elapsed = time.perf_counter() - self._started
+        if t is None:
+            return JobSnapshot(self._status, self._message, 0, self.config.epochs, 0, 0,
+                               self.config.beta, elapsed, None, None)
+        with t.lock:
+            history = {k: list(v) for k, v in t.history.items()}
+            preview = dict(t.preview)
+        status = self._status if not self.alive else ("paused" if t.paused else t.status)
+        total = t.steps_per_epoch * self.config.epochs
+        recent = history["steps"][-5:]
+        speed = sum(r["images_per_s"] for r in recent) / len(recent) if recent else None
+        left = max(0, total - t.step)
+        eta = left * self.config.batch_size / speed if speed else None
+        return JobSnapshot(status, self._message or t.message, t.epoch, self.config.epochs, t.step,
+                           total, t.beta, elapsed, eta, speed, history, preview,
+                           str(self.out_path) if self.out_path.exists() else None)
