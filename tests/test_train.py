@@ -48,7 +48,7 @@ def test_resume_continues_the_same_run(digits, tmp_path):
     resumed = Trainer(ckpt.config.replace(epochs=4), bundle=digits, out_path=path, resume=ckpt)
     resumed.fit()
     assert [e["epoch"] for e in resumed.history["epochs"]] == [1, 2, 3, 4]
-    for got, want in zip(resumed.history["epochs"], full.history["epochs"], strict=False):
+    for got, want in zip(resumed.history["epochs"], full.history["epochs"], strict=True):
         assert got["test_nelbo"] == pytest.approx(want["test_nelbo"], rel=1e-5)
     assert load_checkpoint(path).progress["epoch"] == 4
 

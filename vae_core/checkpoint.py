@@ -11,6 +11,7 @@ import os
 import pickle
 import platform
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,7 +86,9 @@ def read_payload(path: str | os.PathLike) -> dict:
     if path.stat().st_size == 0:
         raise VAEError(f"{path} is empty (0 bytes): not a checkpoint")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols; we say it once
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         raise VAEError(f"{path} holds Python objects a checkpoint may not contain; refused "
                        "(nothing in it was run)") from None

@@ -103,7 +103,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     resume: Checkpoint | None = None
     if args.resume:
         resume = load_checkpoint(args.resume)
-        changed = sorted(set(given) - {"epochs", "device", "data_root"})
+        fixed = set(given) - {"epochs", "device", "data_root"}
+        changed = sorted(k for k in fixed if getattr(resume.config, k) != given[k])
         if changed:
             raise VAEError(f"--resume continues a run as configured; cannot change {', '.join(changed)}")
         config = resume.config.replace(**given)

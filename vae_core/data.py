@@ -142,8 +142,10 @@ def split_indices(n: int, test_size: int, labels: np.ndarray | None) -> tuple[to
     from sklearn.model_selection import train_test_split
 
     stratify = None
-    if labels is not None and np.bincount(labels).min(initial=0) >= 2 and len(set(labels)) <= test_size:
-        stratify = labels
+    if labels is not None and len(labels):
+        counts = np.unique(labels, return_counts=True)[1]
+        if counts.min() >= 2 and len(counts) <= test_size:
+            stratify = labels
     train, test = train_test_split(np.arange(n), test_size=test_size, random_state=SPLIT_SEED,
                                    stratify=stratify)
     return torch.from_numpy(np.sort(train)), torch.from_numpy(np.sort(test))
@@ -215,7 +217,7 @@ def _torchvision(name: str, root: Path, download: bool) -> DataBundle:
         _download(name, cls, root)
     try:
         parts = [cls(str(root), train=t, download=False) for t in (True, False)]
-    except (RuntimeError, ValueError, OSError) as e:
+    except (RuntimeError, ValueError, OSError, AssertionError) as e:  # torchvision asserts on bad headers
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise VAEError(f"{name} files under {root} could not be read: {first}") from None
     images, labels = [], []
@@ -265,7 +267,7 @@ def _missing_message(name: str, root: Path, why: str) -> str:
 # --- a folder of the user's own images
 
 def _folder(path: str, size: int, channels: int | None) -> DataBundle:
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     root = Path(path).expanduser()
     if not root.is_dir():
@@ -287,10 +289,7 @@ def _folder(path: str, size: int, channels: int | None) -> DataBundle:
                        f"({skipped} unreadable skipped)")
     if channels is None:
         channels = 1 if all(im.mode in ("1", "L", "LA", "I", "I;16", "F") for im in loaded) else 3
-    mode = "L" if channels == 1 else "RGB"
-    arrays = [np.asarray(ImageOps.fit(im.convert(mode), (size, size), Image.BILINEAR)) for im in loaded]
-    images = torch.from_numpy(np.stack(arrays)).float().div_(255.0)
-    images = images.unsqueeze(1) if channels == 1 else images.permute(0, 3, 1, 2)
+    images = torch.cat([pil_to_tensor(im, size, channels) for im in loaded])
     # first-level subfolders are classes when there are at least two of them
     groups = [f.relative_to(root).parts[0] if len(f.relative_to(root).parts) > 1 else "" for f in kept]
     class_names = tuple(sorted(set(groups)))
@@ -304,3 +303,28 @@ def _folder(path: str, size: int, channels: int | None) -> DataBundle:
     return DataBundle(f"folder:{root}", images.contiguous(), None if labels is None else
                       torch.from_numpy(labels), train, test, class_names,
                       spec={"skipped_files": skipped, "image_files": n})
+
+
+def pil_to_tensor(image, size: int, channels: int) -> torch.Tensor:
+    """A Pillow image as (1, C, size, size) in [0, 1]: centre-cropped to a square, then resized."""
+    from PIL import Image, ImageOps
+
+    mode = "L" if channels == 1 else "RGB"
+    array = np.asarray(ImageOps.fit(image.convert(mode), (size, size), Image.BILINEAR), dtype=np.float32)
+    t = torch.from_numpy(array / 255.0)
+    return t.reshape(1, 1, size, size) if channels == 1 else t.permute(2, 0, 1).unsqueeze(0)
+
+
+def read_image(data: bytes, shape: tuple[int, int, int]) -> torch.Tensor:
+    """An uploaded image file's bytes as (1, C, H, W) in [0, 1] for a model of image `shape`."""
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    c, h, w = shape
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            return pil_to_tensor(im, h, c)  # our images are square (h == w)
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        raise VAEError("the file is not an image that can be read (png, jpg, bmp, gif, webp, tiff)") from None

@@ -1,0 +1,100 @@
+"""Interpolate: walk the latent space between two images (a strip and a GIF), or between four
+corners (a grid)."""
+
+import numpy as np
+import streamlit as st
+import torch
+
+from pages.common import require_checkpoint, require_data, show_grid
+from vae_core import VAEError
+from vae_core.data import read_image
+from vae_core.images import gif_bytes, grid_png, to_display
+from vae_core.latent import decode, encode, lerp, slerp
+
+st.header("Interpolate")
+st.caption("Encode two images to their posterior means, walk between the codes and decode every step. "
+           "Spherical interpolation (slerp) keeps the path where the Gaussian prior has its mass; "
+           "a straight line cuts through the low-norm middle.")
+ckpt = require_checkpoint()
+bundle = require_data(ckpt)
+test = bundle.split("test")
+n_test = len(test)
+
+
+def pick_image(slot: str, default_index: int) -> torch.Tensor | None:
+    """One endpoint, chosen by index, as a random image of a class, or uploaded: (1, C, H, W)."""
+    modes = ["By index", "Random of a class", "Upload"] if test.labels is not None else ["By index", "Upload"]
+    mode = st.radio("Choose", modes, key=f"{slot}_mode", horizontal=True, label_visibility="collapsed")
+    if mode == "By index":
+        i = st.number_input(f"Test image (0–{n_test - 1})", 0, n_test - 1, default_index, key=f"{slot}_index")
+        return test.images[int(i)].unsqueeze(0)
+    if mode == "Random of a class":
+        names = bundle.class_names or tuple(str(c) for c in sorted(set(test.labels.tolist())))
+        cls = st.selectbox("Class", range(len(names)), format_func=lambda c: names[c], key=f"{slot}_class")
+        seed = st.number_input("Draw", 0, 10_000, 0, key=f"{slot}_draw")
+        members = torch.nonzero(test.labels == cls).flatten()
+        if len(members) == 0:
+            st.warning("No test image of that class.")
+            return None
+        pick = members[np.random.default_rng(int(seed)).integers(len(members))]
+        return test.images[int(pick)].unsqueeze(0)
+    upload = st.file_uploader("Image file", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"], key=f"{slot}_up")
+    if upload is None:
+        return None
+    try:
+        return read_image(upload.getvalue(), ckpt.image_shape)
+    except VAEError as e:
+        st.error(str(e))
+        return None
+
+
+cols = st.columns(2)
+ends = []
+for col, (slot, default) in zip(cols, (("A", 0), ("B", 1)), strict=True):
+    with col, st.container(border=True):
+        st.markdown(f"**Image {slot}**")
+        img = pick_image(slot, default)
+        if img is not None:
+            st.image(to_display(img[0]), width=120)
+        ends.append(img)
+
+c1, c2, c3 = st.columns(3)
+method = c1.radio("Path", ["slerp", "linear"], horizontal=True, key="interp_method")
+steps = c2.slider("Steps", 3, 24, 10, key="interp_steps")
+frame_ms = c3.slider("GIF frame (ms)", 30, 500, 100, step=10, key="interp_ms")
+path_fn = slerp if method == "slerp" else lerp
+
+if all(e is not None for e in ends):
+    mu, _ = encode(ckpt.model, torch.cat(ends))
+    frames = decode(ckpt.model, path_fn(mu[0], mu[1], steps))
+    st.subheader("Strip")
+    show_grid(frames, per_row=min(steps, 12), width=80)
+    left, right = st.columns([1, 3])
+    gif = gif_bytes(frames, duration_ms=frame_ms)
+    left.image(gif, caption="animated", width=200)
+    with right:
+        st.download_button("Download GIF", gif, file_name=f"interpolation-{method}.gif", mime="image/gif")
+        st.download_button("Download strip PNG", grid_png(frames, steps),
+                           file_name=f"interpolation-{method}.png", mime="image/png")
+
+st.subheader("Grid between four corners")
+st.caption("Bilinear mixing of four corner codes: top-left, top-right, bottom-left, bottom-right.")
+g1, g2 = st.columns([3, 1])
+corners = g1.text_input("Corner test indices", "0, 1, 2, 3", key="corners")
+size = g2.slider("Grid size", 3, 12, 7, key="grid_size")
+try:
+    idx = [int(v) for v in corners.split(",")]
+    if len(idx) != 4 or not all(0 <= i < n_test for i in idx):
+        raise ValueError
+except ValueError:
+    st.error(f"Give four test indices from 0 to {n_test - 1}, separated by commas.")
+else:
+    mu, _ = encode(ckpt.model, test.images[idx])
+    t = torch.linspace(0, 1, size)
+    top = lerp(mu[0], mu[1], size)  # (size, D)
+    bottom = lerp(mu[2], mu[3], size)
+    grid = (1 - t.view(-1, 1, 1)) * top.unsqueeze(0) + t.view(-1, 1, 1) * bottom.unsqueeze(0)
+    images = decode(ckpt.model, grid.reshape(-1, ckpt.config.latent_dim))
+    show_grid(images, per_row=size, width=max(48, 560 // size))
+    st.download_button("Download grid PNG", grid_png(images, size),
+                       file_name="corner-grid.png", mime="image/png")

@@ -1,0 +1,177 @@
+"""Per-image anomaly scores from a trained VAE, and how well they separate normal from anomalous.
+
+Every score is a negative log-likelihood-like quantity in nats per image: higher = more anomalous.
+
+- "nelbo": the negative ELBO, one posterior sample per image (Kingma & Welling 2014), KL analytic.
+- "recon": −log p(x | z = μ), the reconstruction at the posterior mean (no sampling).
+- "iw":    the importance-weighted estimate of −log p(x) with k samples (Burda et al. 2016), an
+           upper bound on −log p(x) that tightens as k grows; k = 1 is a single-sample nELBO.
+
+Scores use the model's own likelihood (`model.config.likelihood_name`). Models trained on binarized
+data are scored on the images exactly as given: pass binarized images (for example
+`vae_core.evaluate.binarize_fixed(images)`), as those are what the likelihood describes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score, roc_curve
+
+from vae_core.errors import VAEError
+from vae_core.latent import model_device
+from vae_core.losses import LOG_2PI, kl_per_dim, recon_nll
+
+SCORES = ("nelbo", "recon", "iw")
+IW_DECODES_PER_PASS = 6400  # images decoded at once by iw_nll: 64 images x 100 samples
+
+
+def _check_images(model, images: torch.Tensor) -> torch.Tensor:
+    shape = tuple(model.image_shape)
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or tuple(images.shape[1:]) != shape:
+        got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise VAEError(f"images must be (N, {', '.join(map(str, shape))}) for this model (got {got})")
+    if len(images) == 0:
+        raise VAEError("no images to score")
+    return images
+
+
+def _check_positive(name: str, value: int) -> None:
+    if value < 1:
+        raise VAEError(f"{name} must be >= 1 (got {value})")
+
+
+def _log_normal(z: torch.Tensor, mu: torch.Tensor | float = 0.0,
+                logvar: torch.Tensor | float = 0.0) -> torch.Tensor:
+    """log N(z; mu, exp(logvar)) summed over the last dimension."""
+    logvar = torch.as_tensor(logvar, dtype=z.dtype, device=z.device)
+    return -0.5 * ((z - mu).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI).sum(-1)
+
+
+@torch.no_grad()
+def iw_nll(model, images: torch.Tensor, k: int = 1000, *, batch_size: int = 64,
+           seed: int = 0) -> torch.Tensor:
+    """Importance-weighted estimate of −log p(x) per image (N,), float64 on the CPU, in nats:
+
+        −log (1/k) Σ_i p(x|z_i) p(z_i) / q(z_i|x),   z_i ~ q(z|x)   (Burda et al. 2016, eq. 8)
+
+    Its expectation is ≥ −log p(x) and never above the negative ELBO; k = 1 is a one-sample nELBO.
+    Images go through in batches of `batch_size` and their k samples in chunks, so at most
+    `IW_DECODES_PER_PASS` images are decoded at once. Noise comes from a generator seeded with
+    `seed` on the model's device: same inputs and batch size, same numbers. Binarized-data models
+    expect already-binarized `images`.
+    """
+    _check_positive("k (importance samples)", k)
+    _check_positive("batch_size", batch_size)
+    images = _check_images(model, images)
+    dev = model_device(model)
+    g = torch.Generator(device=dev).manual_seed(seed)
+    per_pass = max(1, min(k, IW_DECODES_PER_PASS // batch_size))
+    out = []
+    for chunk in images.split(batch_size):
+        x = chunk.to(dev)
+        mu, logvar = (t.float() for t in model.encode(x))  # (B, D) each
+        log_w = []
+        for start in range(0, k, per_pass):
+            s = min(per_pass, k - start)
+            eps = torch.randn((s, *mu.shape), generator=g, device=dev)  # (s, B, D)
+            z = mu + torch.exp(0.5 * logvar) * eps
+            logits = model.decode(z.flatten(0, 1)).float()  # (s·B, C, H, W)
+            log_px_z = -recon_nll(model, logits, x.repeat(s, 1, 1, 1)).view(s, -1)  # (s, B)
+            log_w.append(log_px_z + _log_normal(z) - _log_normal(z, mu, logvar))
+        log_w = torch.cat(log_w).double()  # (k, B)
+        out.append((math.log(k) - torch.logsumexp(log_w, dim=0)).cpu())
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def _nelbo(model, images: torch.Tensor, batch_size: int, seed: int) -> torch.Tensor:
+    """One-sample negative ELBO per image (N,): the per-image form of `evaluate`'s nelbo."""
+    dev = model_device(model)
+    g = torch.Generator(device=dev).manual_seed(seed)
+    out = []
+    for chunk in images.split(batch_size):
+        x = chunk.to(dev)
+        logits, mu, logvar = model(x, g)
+        kl = kl_per_dim(mu.float(), logvar.float()).sum(1)
+        out.append((recon_nll(model, logits.float(), x) + kl).double().cpu())
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def _recon_at_mean(model, images: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """−log p(x | z = μ) per image (N,)."""
+    dev = model_device(model)
+    out = []
+    for chunk in images.split(batch_size):
+        x = chunk.to(dev)
+        mu, _ = model.encode(x)
+        out.append(recon_nll(model, model.decode(mu).float(), x).double().cpu())
+    return torch.cat(out)
+
+
+def anomaly_scores(model, images: torch.Tensor, score: str = "nelbo", *, k: int = 64,
+                   batch_size: int = 256, seed: int = 0) -> np.ndarray:
+    """One anomaly score per image (N,) float64, in nats; higher = more anomalous.
+
+    `score` is one of SCORES (see the module docstring); `k` is the number of importance samples
+    for "iw" (ignored otherwise). Sampling scores use a generator seeded with `seed`, so the same
+    images score the same every time.
+    """
+    if score not in SCORES:
+        raise VAEError(f"unknown anomaly score {score!r}; choose one of: {', '.join(SCORES)}")
+    _check_positive("k (importance samples)", k)
+    _check_positive("batch_size", batch_size)
+    images = _check_images(model, images)
+    if score == "nelbo":
+        values = _nelbo(model, images, batch_size, seed)
+    elif score == "recon":
+        values = _recon_at_mean(model, images, batch_size)
+    else:
+        values = iw_nll(model, images, k, batch_size=batch_size, seed=seed)
+    return values.numpy().astype(np.float64)
+
+
+def _labelled(scores_normal, scores_anomalous) -> tuple[np.ndarray, np.ndarray]:
+    normal = np.asarray(scores_normal, dtype=np.float64).ravel()
+    anomalous = np.asarray(scores_anomalous, dtype=np.float64).ravel()
+    if normal.size == 0 or anomalous.size == 0:
+        raise VAEError("a ROC curve needs at least one normal and one anomalous score")
+    scores = np.concatenate([normal, anomalous])
+    if not np.isfinite(scores).all():
+        raise VAEError("scores contain NaN or infinite values")
+    labels = np.concatenate([np.zeros(normal.size), np.ones(anomalous.size)])  # anomalous = positive
+    return labels, scores
+
+
+def auroc(scores_normal, scores_anomalous) -> float:
+    """Area under the ROC curve, anomalous as the positive class: 1.0 when every anomalous image
+    scores above every normal one, 0.5 for chance, 0.0 when the order is exactly reversed."""
+    return float(roc_auc_score(*_labelled(scores_normal, scores_anomalous)))
+
+
+def roc_curve_points(scores_normal, scores_anomalous) -> tuple[np.ndarray, np.ndarray]:
+    """False- and true-positive rates (fpr, tpr) along the ROC curve, from (0, 0) to (1, 1)."""
+    fpr, tpr, _ = roc_curve(*_labelled(scores_normal, scores_anomalous))
+    return fpr, tpr
+
+
+def percentile_of(score: float, reference: np.ndarray) -> float:
+    """Share of `reference` scores ≤ `score`, in percent [0, 100]: where one image ranks among
+    normal ones (99 = more anomalous than 99% of them)."""
+    reference = np.asarray(reference, dtype=np.float64).ravel()
+    if reference.size == 0:
+        raise VAEError("no reference scores to rank against")
+    if math.isnan(score):
+        raise VAEError("score is NaN")
+    return float(100.0 * np.mean(reference <= score))
+
+
+def top_k(scores, k: int) -> np.ndarray:
+    """Indices of the k highest scores, most anomalous first (ties keep their original order);
+    all indices when k exceeds the number of scores."""
+    _check_positive("k", k)
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    return np.argsort(-scores, kind="stable")[:k]

@@ -1,0 +1,140 @@
+"""Image tensors → what a front end shows or offers for download.
+
+Images cross the core/UI boundary as float tensors (N, C, H, W) or (C, H, W) in [0, 1] on the CPU,
+with C = 1 (grey) or 3 (RGB). This module turns them into uint8 arrays for display, grids, PNG and
+animated GIF bytes. Small images are upscaled by an integer factor with nearest-neighbour sampling,
+so every pixel stays a crisp square instead of a blur.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision.utils
+from PIL import Image
+
+from vae_core.errors import VAEError
+
+DISPLAY_SIDE = 112  # pixels: small images are upscaled until their longer side reaches this
+RANGE_SLACK = 1e-3  # values this far outside [0, 1] are rounding error and are clamped; farther is an error
+MIN_GIF_FRAME_MS = 20  # browsers play shorter GIF delays at 100 ms
+
+
+def upscale_factor(side: int, target: int = DISPLAY_SIDE) -> int:
+    """The integer nearest-neighbour factor that brings `side` pixels up to at least `target`:
+    8 → 14, 28 → 4, 64 → 2, anything ≥ target → 1."""
+    if side < 1 or target < 1:
+        raise VAEError(f"image side and target must be >= 1 pixel (got side={side}, target={target})")
+    return max(1, math.ceil(target / side))
+
+
+def _checked(images, ndims: tuple[int, ...]) -> torch.Tensor:
+    """`images` as a float32 CPU tensor with C in {1, 3}, clamped to [0, 1]; a VAEError for the wrong
+    shape or type, NaN, or values clearly outside [0, 1]."""
+    if isinstance(images, np.ndarray):
+        images = torch.from_numpy(images)
+    if not isinstance(images, torch.Tensor):
+        raise VAEError(f"images must be a tensor (got {type(images).__name__})")
+    if images.ndim not in ndims:
+        want = " or ".join({3: "(C, H, W)", 4: "(N, C, H, W)"}[n] for n in ndims)
+        raise VAEError(f"images must be {want} (got shape {tuple(images.shape)})")
+    if not images.is_floating_point():
+        raise VAEError(f"images must be floats in [0, 1] (got {images.dtype})")
+    channels = images.shape[-3]
+    if channels not in (1, 3):
+        raise VAEError(f"images must have 1 (grey) or 3 (RGB) channels (got {channels})")
+    if images.numel() == 0:
+        raise VAEError(f"images are empty (shape {tuple(images.shape)})")
+    images = images.detach().cpu().float()
+    if torch.isnan(images).any():
+        raise VAEError("images contain NaN values")
+    low, high = float(images.min()), float(images.max())
+    if low < -RANGE_SLACK or high > 1 + RANGE_SLACK:
+        raise VAEError(f"image values must lie in [0, 1] (got {low:.4g} to {high:.4g})")
+    return images.clamp(0.0, 1.0)
+
+
+def _upscaled_uint8(images: torch.Tensor, scale: int | None) -> np.ndarray:
+    """(N, C, H, W) floats → (N, H·s, W·s, C) uint8, nearest-neighbour."""
+    if scale is None:
+        scale = upscale_factor(max(images.shape[-2:]))
+    if scale < 1:
+        raise VAEError(f"scale must be >= 1 (got {scale})")
+    if scale > 1:
+        images = F.interpolate(images, scale_factor=scale, mode="nearest")
+    return images.mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def to_display(images, scale: int | None = None) -> np.ndarray:
+    """uint8 pixels for display: (H', W') for a grey image, (H', W', 3) for RGB, and a leading N
+    for a batch ((N, H', W') or (N, H', W', 3)), so `list(array)` gives one image per item.
+
+    `scale` is the nearest-neighbour factor; None picks `upscale_factor` of the longer side. For a
+    grid of small tiles pass the tiles' factor (or build the grid with `make_grid(..., scale=s)`).
+    """
+    images = _checked(images, (3, 4))
+    single = images.ndim == 3
+    pixels = _upscaled_uint8(images.unsqueeze(0) if single else images, scale)
+    if pixels.shape[-1] == 1:
+        pixels = pixels[..., 0]
+    return pixels[0] if single else pixels
+
+
+def make_grid(images, nrow: int, padding: int = 2, pad_value: float = 1.0, *, scale: int = 1) -> torch.Tensor:
+    """Tile a batch (N, C, H, W) into one image (C, H', W'), `nrow` images per row, with
+    `padding` pixels of `pad_value` between them (torchvision.utils.make_grid). Grey stays one
+    channel. `scale` upscales the tiles first (nearest-neighbour), keeping the padding thin."""
+    images = _checked(images, (3, 4))
+    if images.ndim == 3:
+        images = images.unsqueeze(0)
+    if nrow < 1:
+        raise VAEError(f"images per row must be >= 1 (got {nrow})")
+    if padding < 0:
+        raise VAEError(f"padding must be >= 0 pixels (got {padding})")
+    if not 0.0 <= pad_value <= 1.0:
+        raise VAEError(f"pad_value must be in [0, 1] (got {pad_value})")
+    if scale < 1:
+        raise VAEError(f"scale must be >= 1 (got {scale})")
+    if scale > 1:
+        images = F.interpolate(images, scale_factor=scale, mode="nearest")
+    grid = torchvision.utils.make_grid(images, nrow=nrow, padding=padding, pad_value=pad_value)
+    return grid[: images.shape[1]]  # torchvision repeats a grey channel three times
+
+
+def png_bytes(image, scale: int | None = None) -> bytes:
+    """One image (C, H, W) as PNG bytes (grey or RGB), nearest-neighbour upscaled like `to_display`.
+    For a batch, tile it with `make_grid` first."""
+    pixels = to_display(_checked(image, (3,)), scale)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def gif_bytes(frames, duration_ms: int = 80, scale: int | None = None, boomerang: bool = True) -> bytes:
+    """Frames (N, C, H, W) as an animated GIF that loops forever, `duration_ms` per frame.
+
+    `boomerang` plays forward then back without repeating the ends (2N − 2 frames), so a latent
+    walk returns smoothly to its start. RGB frames are quantized to the GIF's 256 colours; Pillow
+    merges identical consecutive frames into one longer frame.
+    """
+    frames = _checked(frames, (4,))
+    if duration_ms < MIN_GIF_FRAME_MS:
+        raise VAEError(f"GIF frame duration must be >= {MIN_GIF_FRAME_MS} ms (got {duration_ms}); "
+                       "browsers play shorter delays slowly")
+    if boomerang:
+        frames = torch.cat([frames, frames[1:-1].flip(0)])
+    pictures = [Image.fromarray(p) for p in to_display(frames, scale)]
+    buffer = io.BytesIO()
+    pictures[0].save(buffer, format="GIF", save_all=True, append_images=pictures[1:],
+                     duration=duration_ms, loop=0)
+    return buffer.getvalue()
+
+
+def grid_png(images, nrow: int) -> bytes:
+    """A PNG of a grid of images (N, C, H, W), each tile upscaled so small images stay sharp."""
+    images = _checked(images, (4,))
+    return png_bytes(make_grid(images, nrow, scale=upscale_factor(max(images.shape[-2:]))), scale=1)

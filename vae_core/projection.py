@@ -1,0 +1,306 @@
+"""2-D projections of latent codes for the latent map, computed once and cached on disk.
+
+Methods (`project(codes, method)`, codes (N, D) -> coords (N, 2) float32):
+
+- "pca": principal components (scikit-learn `PCA`); linear, exact inverse. For D == 1 a zero
+  column is appended, so y is 0 for every point.
+- "umap": Uniform Manifold Approximation and Projection (McInnes, Healy & Melville 2018,
+  arXiv:1802.03426). A fixed seed makes it deterministic (and single-threaded).
+- "tsne": t-distributed Stochastic Neighbor Embedding (van der Maaten & Hinton 2008, JMLR 9),
+  scikit-learn `TSNE` with PCA initialisation. It has no inverse; see `Projection.inverse`.
+- "latent": only for D == 2: the latent plane itself (coords are the codes, inverse is identity).
+
+`Projection.inverse` maps map coordinates back to latent codes: exactly for "pca" and "latent",
+through UMAP's own `inverse_transform` for a freshly fitted "umap", and otherwise (t-SNE, and UMAP
+loaded from the disk cache, whose reducer is not stored because refitting it is what the cache
+avoids) by the inverse-distance-weighted mean of the codes of the k = 8 nearest projected points.
+
+umap and scikit-learn are imported inside the functions that use them: importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import numbers
+import os
+import time
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vae_core.errors import VAEError
+
+METHODS = ("pca", "umap", "tsne")
+LATENT = "latent"  # the latent plane itself; valid only when D == 2
+KNN_K = 8  # neighbours averaged by the kNN inverse
+_MAX_SEED = 2**32 - 1  # scikit-learn's limit for random_state
+
+
+@dataclass(eq=False)
+class Projection:
+    """A 2-D map of N latent codes.
+
+    coords: (N, 2) float32 map coordinates; codes: (N, D) float32 codes they were computed from.
+    params: the method's parameters plus "cached" (True when coords came from the disk cache).
+    seconds: wall time of the fit, or of the cache load on a hit. fitted: the fitted estimator
+    when it is kept (PCA, or UMAP fitted in this call), else None.
+    """
+
+    coords: np.ndarray
+    method: str
+    params: dict
+    seconds: float
+    codes: np.ndarray | None = field(default=None, repr=False)
+    fitted: Any = field(default=None, repr=False)
+    _knn: Any = field(default=None, init=False, repr=False)
+
+    def inverse(self, points: np.ndarray) -> np.ndarray:
+        """Latent codes (M, D) float32 for map points (M, 2) (a single (2,) point is taken as M = 1)."""
+        points = _as_points(points)
+        if self.method == LATENT:
+            return points.copy()
+        if self.codes is None:
+            raise VAEError("this projection holds no latent codes, so it cannot map points back")
+        if self.method == "pca":
+            if self.fitted is None:  # loaded from the cache: PCA refits in milliseconds, deterministically
+                self.fitted = _fit_pca(self.codes, self.params["seed"])
+            return self.fitted.inverse_transform(points)[:, : self.codes.shape[1]].astype(np.float32)
+        if self.method == "umap" and self.fitted is not None:
+            return np.asarray(self.fitted.inverse_transform(points), dtype=np.float32)
+        return self._knn_inverse(points)
+
+    def _knn_inverse(self, points: np.ndarray) -> np.ndarray:
+        """Inverse-distance-weighted mean of the codes of the KNN_K nearest projected points."""
+        if self._knn is None:
+            from sklearn.neighbors import NearestNeighbors
+
+            self._knn = NearestNeighbors(n_neighbors=min(KNN_K, len(self.coords))).fit(self.coords)
+        dist, idx = self._knn.kneighbors(points)  # (M, k) each
+        weights = 1.0 / (dist + 1e-12)  # a point on top of a projected point gets (almost) its code
+        weights /= weights.sum(axis=1, keepdims=True)
+        return np.einsum("mk,mkd->md", weights, self.codes[idx]).astype(np.float32)
+
+
+def project(codes: np.ndarray, method: str = "pca", *, n_neighbors: int = 15, min_dist: float = 0.1,
+            perplexity: float = 30.0, seed: int = 0, cache_dir: str | os.PathLike | None = None,
+            cache_key: str | None = None) -> Projection:
+    """Project codes (N, D) to the plane with `method` (one of METHODS, or "latent" when D == 2).
+
+    n_neighbors and min_dist are UMAP's, perplexity is t-SNE's; seed fixes every method's randomness.
+    With both cache_dir and cache_key, the coords are stored in
+    `cache_dir/{cache_key}-{method}-{param_hash}.npy`, where the hash covers the method's parameters
+    and the codes themselves, and a later identical call loads them instead of refitting
+    ("latent" needs no fit and is never cached). A corrupt cache file is silently recomputed.
+    """
+    codes = _as_codes(codes)
+    params = _check_params(method, codes, n_neighbors, min_dist, perplexity, seed)
+    if method == LATENT:
+        return Projection(codes.copy(), method, {**params, "cached": False}, 0.0, codes)
+    path = _cache_path(cache_dir, cache_key, method, params, codes)
+    start = time.perf_counter()
+    coords = _load_coords(path, len(codes)) if path is not None else None
+    if coords is not None:
+        return Projection(coords, method, {**params, "cached": True}, time.perf_counter() - start, codes)
+    coords, fitted = _FIT[method](codes, **params)
+    coords = np.ascontiguousarray(coords, dtype=np.float32)
+    seconds = time.perf_counter() - start
+    if path is not None:
+        _save_coords(path, coords)
+    return Projection(coords, method, {**params, "cached": False}, seconds, codes, fitted)
+
+
+# ---- fitting -------------------------------------------------------------------------------------
+
+
+def _fit_pca(codes: np.ndarray, seed: int):
+    from sklearn.decomposition import PCA
+
+    if codes.shape[1] == 1:  # PCA(2) needs two features; the zero column becomes a flat y
+        codes = np.hstack([codes, np.zeros_like(codes)])
+    return PCA(n_components=2, random_state=seed).fit(codes)
+
+
+def _pca(codes: np.ndarray, *, seed: int) -> tuple[np.ndarray, Any]:
+    pca = _fit_pca(codes, seed)
+    padded = codes if codes.shape[1] > 1 else np.hstack([codes, np.zeros_like(codes)])
+    return pca.transform(padded), pca
+
+
+def _umap(codes: np.ndarray, *, n_neighbors: int, min_dist: float, seed: int) -> tuple[np.ndarray, Any]:
+    import umap  # slow to import (numba); only when a UMAP is asked for
+
+    # n_jobs=1 says explicitly what random_state implies (and silences umap's warning about it)
+    reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, min_dist=min_dist,
+                        random_state=seed, n_jobs=1)
+    return reducer.fit_transform(codes), reducer
+
+
+def _tsne(codes: np.ndarray, *, perplexity: float, seed: int) -> tuple[np.ndarray, None]:
+    from sklearn.manifold import TSNE
+
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
+    return tsne.fit_transform(codes), None
+
+
+_FIT = {"pca": _pca, "umap": _umap, "tsne": _tsne}
+
+
+# ---- validation ----------------------------------------------------------------------------------
+
+
+def _as_codes(codes: np.ndarray) -> np.ndarray:
+    """codes as a C-contiguous float32 (N, D) array with N >= 3 and finite values."""
+    try:
+        arr = np.asarray(codes, dtype=np.float32)
+    except (TypeError, ValueError, RuntimeError):
+        raise VAEError(f"codes must be a numeric array (N, D) (got {type(codes).__name__})") from None
+    if arr.ndim != 2 or arr.shape[1] < 1:
+        raise VAEError(f"codes must be a 2-D array (N, D) with D >= 1 (got shape {tuple(arr.shape)})")
+    if arr.shape[0] < 3:
+        raise VAEError(f"codes need at least 3 points to project (got {arr.shape[0]})")
+    if not np.isfinite(arr).all():
+        raise VAEError("codes contain NaN or infinite values; cannot project them")
+    return np.ascontiguousarray(arr)
+
+
+def _as_points(points: np.ndarray) -> np.ndarray:
+    arr = np.asarray(points, dtype=np.float64)
+    if arr.shape == (2,):
+        arr = arr.reshape(1, 2)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise VAEError(f"map points must be an array (M, 2) (got shape {tuple(arr.shape)})")
+    if not np.isfinite(arr).all():
+        raise VAEError("map points contain NaN or infinite values")
+    return arr
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
+
+
+def _is_real(x) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _check_params(method: str, codes: np.ndarray, n_neighbors: int, min_dist: float,
+                  perplexity: float, seed: int) -> dict:
+    """Validate every parameter; return those the method uses (ranges that depend on N are
+    checked only for the method that uses the parameter)."""
+    n, d = codes.shape
+    if method not in (*METHODS, LATENT):
+        raise VAEError(f"projection method must be one of {', '.join(METHODS)} "
+                       f"(or {LATENT} for a 2-D latent) (got {method!r})")
+    if method == LATENT and d != 2:
+        raise VAEError(f"method {LATENT!r} needs a 2-D latent space (got D = {d}); "
+                       f"use one of {', '.join(METHODS)}")
+    if not _is_int(n_neighbors) or not 2 <= n_neighbors <= 200:
+        raise VAEError(f"n_neighbors must be an integer from 2 to 200 (got {n_neighbors!r})")
+    if method == "umap" and n < 4:  # its spectral initialisation needs N > n_components + 1
+        raise VAEError(f"umap needs at least 4 points (got {n})")
+    if method == "umap" and n_neighbors >= n:
+        raise VAEError(f"n_neighbors must be less than the number of points, {n} (got {n_neighbors})")
+    if not _is_real(min_dist) or not 0 <= min_dist <= 1:
+        raise VAEError(f"min_dist must be a number from 0 to 1 (got {min_dist!r})")
+    if not _is_real(perplexity) or perplexity <= 0:
+        raise VAEError(f"perplexity must be a number greater than 0 (got {perplexity!r})")
+    if method == "tsne" and perplexity >= n:
+        raise VAEError(f"perplexity must be less than the number of points, {n} (got {perplexity})")
+    if not _is_int(seed) or not 0 <= seed <= _MAX_SEED:
+        raise VAEError(f"seed must be an integer from 0 to {_MAX_SEED} (got {seed!r})")
+    used = {"pca": {"seed": int(seed)},
+            "umap": {"n_neighbors": int(n_neighbors), "min_dist": float(min_dist), "seed": int(seed)},
+            "tsne": {"perplexity": float(perplexity), "seed": int(seed)},
+            LATENT: {}}
+    return used[method]
+
+
+# ---- disk cache ----------------------------------------------------------------------------------
+
+
+def _cache_path(cache_dir, cache_key: str | None, method: str, params: dict,
+                codes: np.ndarray) -> Path | None:
+    if cache_dir is None and cache_key is None:
+        return None
+    if cache_dir is None or cache_key is None:
+        raise VAEError("cache_dir and cache_key must be given together (or neither)")
+    if not cache_key or not all(c.isascii() and (c.isalnum() or c in "-_.") for c in cache_key):
+        raise VAEError(f"cache_key may only hold letters, digits, '-', '_' and '.' (got {cache_key!r})")
+    spec = {"method": method, **params, "n": codes.shape[0], "d": codes.shape[1],
+            "codes_sha256": hashlib.sha256(codes.tobytes()).hexdigest()}
+    param_hash = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+    return Path(cache_dir) / f"{cache_key}-{method}-{param_hash}.npy"
+
+
+def _load_coords(path: Path, n: int) -> np.ndarray | None:
+    """The cached coords (n, 2) float32, or None when the file is missing or not usable."""
+    try:
+        coords = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    if coords.shape != (n, 2) or coords.dtype != np.float32 or not np.isfinite(coords).all():
+        return None
+    return coords
+
+
+def _save_coords(path: Path, coords: np.ndarray) -> None:
+    """Atomic write (temp file, then rename). A cache that cannot be written only costs a refit
+    next time, so it warns instead of failing the projection."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as f:
+            np.save(f, coords, allow_pickle=False)
+        os.replace(tmp, path)
+    except OSError as e:
+        warnings.warn(f"could not write the projection cache {path}: {e}", stacklevel=3)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def checkpoint_cache_key(path: str | os.PathLike) -> str:
+    """A short sha256 (16 hex digits) of a checkpoint file's content, read in 1 MiB chunks, so a
+    retrained file never reuses projections cached for its previous content."""
+    path = Path(path)
+    if not path.is_file():
+        raise VAEError(f"checkpoint not found: {path}")
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+# ---- export --------------------------------------------------------------------------------------
+
+
+def coords_csv(projection: Projection, labels: np.ndarray | None = None,
+               extra: dict[str, np.ndarray] | None = None) -> str:
+    """CSV text with a header index,x,y[,label][,extra columns...] and one row per point.
+
+    labels and each extra column must hold N values (any numbers or strings).
+    """
+    n = len(projection.coords)
+    named = ([("label", labels)] if labels is not None else []) + list((extra or {}).items())
+    columns: dict[str, np.ndarray] = {}
+    for name, values in named:
+        if name in ("index", "x", "y") or name in columns:
+            raise VAEError(f"CSV column name {name!r} is already used")
+        values = np.asarray(values).reshape(-1)
+        if len(values) != n:
+            raise VAEError(f"CSV column {name!r} has {len(values)} values for {n} points")
+        columns[name] = values
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["index", "x", "y", *columns])
+    for i, (x, y) in enumerate(projection.coords):
+        writer.writerow([i, x, y, *(col[i] for col in columns.values())])  # csv writes str(): float32 stays short
+    return out.getvalue()
+
