@@ -18,7 +18,6 @@ PAGES = [
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
 ]
 
-page = st.navigation(PAGES)
-st.sidebar.title("VAE Latent Explorer")
+page = st.navigation({"VAE Latent Explorer": PAGES})
 sidebar()
 page.run()

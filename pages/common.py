@@ -5,6 +5,7 @@ Pages stay thin: widgets and layout here and in each page, all computation in va
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import uuid
@@ -19,7 +20,8 @@ from vae_core.cli import info_dict
 from vae_core.images import to_display
 from vae_core.latent import encode
 
-CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+# VAE_CHECKPOINT_DIR points the app at another folder (the tests use a temporary one)
+CHECKPOINT_DIR = Path(os.environ.get("VAE_CHECKPOINT_DIR") or Path(__file__).resolve().parent.parent / "checkpoints")
 SELECTED = "checkpoint_path"
 
 
@@ -80,14 +82,14 @@ def list_checkpoints() -> list[Path]:
     return sorted(CHECKPOINT_DIR.glob("*.pt"), key=lambda p: p.name)
 
 
-def _label(path: Path) -> str:
+def _details(path: Path) -> str:
     s = checkpoint_summary(path)
     if "error" in s:
-        return f"{path.stem} (unreadable)"
+        return "unreadable: " + s["error"]
     c = s["config"]
     nelbo = s["history"]["last_test_nelbo"]
-    score = f", {nelbo:.1f} nats" if nelbo is not None else ""
-    return f"{path.stem} · {c['dataset']}, z={c['latent_dim']}, β={c['beta']:g}{score}"
+    score = f" · test nELBO {nelbo:.1f} nats" if nelbo is not None else ""
+    return f"{c['dataset']} · {c['model']} · z={c['latent_dim']} · β={c['beta']:g}{score}"
 
 
 def sidebar() -> None:
@@ -98,10 +100,10 @@ def sidebar() -> None:
             names = [str(p) for p in files]
             current = st.session_state.get(SELECTED)
             index = names.index(current) if current in names else 0
-            choice = st.selectbox("Model", names, index=index, format_func=lambda p: _label(Path(p)),
-                                  help="Checkpoints in checkpoints/: name · dataset, latent size, β, "
-                                       "test negative ELBO")
+            choice = st.selectbox("Model", names, index=index, format_func=lambda p: Path(p).stem,
+                                  help=f"Checkpoints in {CHECKPOINT_DIR}")
             st.session_state[SELECTED] = choice
+            st.caption(_details(Path(choice)))
         else:
             st.session_state.pop(SELECTED, None)
             st.caption("No checkpoints yet: train one on the Train page.")

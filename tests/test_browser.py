@@ -1,0 +1,70 @@
+"""What a person sees: a real `streamlit run app.py` in Debian's Chromium (Playwright).
+
+Skipped with a reason when Chromium or Playwright is missing, except under CI (CI=true), where a
+missing browser is a failure.
+"""
+
+import os
+
+import pytest
+
+from tests.browser import PAGES, browser_page, chromium_available, exceptions, settle, streamlit_server
+from vae_core import Trainer, VAEConfig
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _browser_missing() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed (pip install -r requirements-dev.txt)"
+    if not chromium_available():
+        return "Chromium is not installed (apt-get install -y chromium)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, mnist5k):
+    missing = _browser_missing()
+    if missing:
+        if IN_CI:
+            pytest.fail(f"browser test cannot run in CI: {missing}")
+        pytest.skip(missing)
+    folder = tmp_path_factory.mktemp("browser-checkpoints")
+    cfg = VAEConfig(dataset="mnist5k", model="mlp", latent_dim=4, hidden_sizes=(128,), epochs=2, device="cpu")
+    Trainer(cfg, bundle=mnist5k, out_path=folder / "smoke.pt").fit()
+    with streamlit_server(folder) as url, browser_page() as page:
+        yield url, page
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_every_page_renders_without_an_exception(served, name):
+    url, page = served
+    page.goto(f"{url}/{name}")
+    settle(page)
+    assert exceptions(page) == []
+    heading = page.locator('[data-testid="stMainBlockContainer"] h2').first.inner_text()
+    assert heading.strip() == {"": "Latent map"}.get(name, name.capitalize())
+
+
+def _decoded_src(page) -> str:
+    image = page.locator('[data-testid="stImage"]', has_text="decoder(z)").locator("img").first
+    return image.get_attribute("src")
+
+
+def test_moving_a_slider_changes_the_decoded_image(served):
+    url, page = served
+    page.goto(f"{url}/sliders")
+    settle(page)
+    before = _decoded_src(page)
+    thumb = page.locator('[data-testid="stSlider"] input[type="range"]').first.locator("xpath=../..")
+    thumb.click()
+    for _ in range(20):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function("src => { const im = [...document.querySelectorAll('[data-testid=stImage]')]"
+                           ".find(e => e.innerText.includes('decoder(z)')); "
+                           "return im && im.querySelector('img').src !== src; }", arg=before, timeout=30_000)
+    settle(page)
+    assert _decoded_src(page) != before
+    assert exceptions(page) == []
