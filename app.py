@@ -1,23 +1,9 @@
 """VAE Latent Explorer: `streamlit run app.py`.
 
-The router: `st.navigation` over the files in pages/, and the sidebar every page shares.
+The router (`st.navigation` over the files in pages/, and the shared sidebar) lives in
+pages/router.py so that every page file can go through it too.
 """
 
-import streamlit as st
+from pages.router import run_app
 
-from pages.common import sidebar
-
-st.set_page_config(page_title="VAE Latent Explorer", page_icon="🧭", layout="wide")
-
-PAGES = [
-    st.Page("pages/map.py", title="Latent map", icon=":material/scatter_plot:", default=True),
-    st.Page("pages/sliders.py", title="Sliders", icon=":material/tune:"),
-    st.Page("pages/interpolate.py", title="Interpolate", icon=":material/linear_scale:"),
-    st.Page("pages/generate.py", title="Generate", icon=":material/auto_awesome:"),
-    st.Page("pages/anomalies.py", title="Anomalies", icon=":material/troubleshoot:"),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-]
-
-page = st.navigation({"VAE Latent Explorer": PAGES})
-sidebar()
-page.run()
+run_app()

@@ -6,6 +6,7 @@ import streamlit as st
 import torch
 
 from pages.common import require_checkpoint, require_data, show_grid
+from pages.router import ensure_router
 from vae_core import VAEError
 from vae_core.anomaly import anomaly_scores, auroc, percentile_of, roc_curve_points, top_k
 from vae_core.data import read_image
@@ -18,6 +19,7 @@ SCORE_NAMES = {
     "iw": "importance-weighted −log p(x) (nats)",
 }
 
+ensure_router()
 st.header("Anomalies")
 ckpt = require_checkpoint()
 bundle = require_data(ckpt)

@@ -19,6 +19,7 @@ from vae_core import Checkpoint, DataBundle, VAEError, describe_device, load_che
 from vae_core.cli import info_dict
 from vae_core.images import to_display
 from vae_core.latent import encode
+from vae_core.projection import Projection, checkpoint_cache_key, project
 
 # VAE_CHECKPOINT_DIR points the app at another folder (the tests use a temporary one)
 CHECKPOINT_DIR = Path(os.environ.get("VAE_CHECKPOINT_DIR") or Path(__file__).resolve().parent.parent / "checkpoints")
@@ -73,7 +74,20 @@ def _encode(_ckpt: Checkpoint, key: tuple, split: str) -> tuple[np.ndarray, np.n
 
 def encoded(ckpt: Checkpoint, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
     """Posterior means and log-variances (N, D) of a split, computed once per checkpoint file."""
-    return _encode(ckpt, (str(ckpt.path), ckpt.path.stat().st_mtime), split)
+    return _encode(ckpt, model_key(ckpt), split)
+
+
+def model_key(ckpt: Checkpoint) -> tuple:
+    """What identifies a loaded model's file version in cache keys: (path, mtime)."""
+    return (str(ckpt.path), ckpt.path.stat().st_mtime)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def projection(_codes: np.ndarray, key: tuple, split: str, method: str, params: tuple = ()) -> Projection:
+    """A 2-D projection of a split's codes; `key` is (checkpoint path, mtime). Computed once, kept in
+    memory and on disk under checkpoints/projections (keyed by the checkpoint's content)."""
+    return project(_codes, method, **dict(params), cache_dir=CHECKPOINT_DIR / "projections",
+                   cache_key=checkpoint_cache_key(key[0]))
 
 
 # --- the sidebar

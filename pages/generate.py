@@ -3,9 +3,11 @@
 import streamlit as st
 
 from pages.common import require_checkpoint, show_grid
+from pages.router import ensure_router
 from vae_core.images import grid_png
 from vae_core.latent import sample_prior
 
+ensure_router()
 st.header("Generate")
 st.caption("Draw z from the prior N(0, T²·I) and decode it. Lower temperature T gives more typical, "
            "less varied samples.")

@@ -6,11 +6,13 @@ import streamlit as st
 import torch
 
 from pages.common import require_checkpoint, require_data, show_grid
+from pages.router import ensure_router
 from vae_core import VAEError
 from vae_core.data import read_image
 from vae_core.images import gif_bytes, grid_png, to_display
 from vae_core.latent import decode, encode, lerp, slerp
 
+ensure_router()
 st.header("Interpolate")
 st.caption("Encode two images to their posterior means, walk between the codes and decode every step. "
            "Spherical interpolation (slerp) keeps the path where the Gaussian prior has its mass; "

@@ -5,30 +5,25 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from pages.common import CHECKPOINT_DIR, encoded, require_checkpoint, require_data, show_grid
+from pages.common import encoded, projection, require_checkpoint, require_data, show_grid
+from pages.router import ensure_router
 from vae_core import VAEError
 from vae_core.anomaly import anomaly_scores
 from vae_core.evaluate import binarize_fixed
 from vae_core.images import grid_png, to_display
 from vae_core.latent import decode, reconstruct
-from vae_core.projection import LATENT, checkpoint_cache_key, coords_csv, project
+from vae_core.projection import LATENT, coords_csv
 
-PROJECTION_DIR = CHECKPOINT_DIR / "projections"
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf"]
 METHOD_NAMES = {LATENT: "Latent plane (z is 2-D)", "pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
 
+ensure_router()
 st.header("Latent map")
 ckpt = require_checkpoint()
 bundle = require_data(ckpt)
 D = ckpt.config.latent_dim
 key = (str(ckpt.path), ckpt.path.stat().st_mtime)
-
-
-@st.cache_resource(show_spinner=False, max_entries=32)
-def projection(_codes: np.ndarray, key: tuple, split: str, method: str, params: tuple):
-    return project(_codes, method, **dict(params), cache_dir=PROJECTION_DIR,
-                   cache_key=checkpoint_cache_key(key[0]))
 
 
 @st.cache_data(show_spinner="Scoring…", max_entries=16)

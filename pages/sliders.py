@@ -1,16 +1,19 @@
 """Sliders: one per latent dimension, most informative first; the decoder answers as they move."""
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from pages.common import encoded, require_checkpoint, require_data, show_grid
+from pages.common import encoded, model_key, projection, require_checkpoint, require_data, show_grid
+from pages.router import ensure_router
 from vae_core.images import grid_png, png_bytes, to_display
 from vae_core.latent import decode, kl_ranking, traversal_grid
 
 LIMIT = 4.0  # slider range ±LIMIT, in prior standard deviations
 VISIBLE = 8  # dimensions shown before the fold
 
+ensure_router()
 st.header("Sliders")
 st.caption("Each slider is one coordinate of z. Dimensions are ordered by how much information they "
            "carry (mean KL to the prior on the test split, nats); collapsed ones barely change the image.")
@@ -19,7 +22,7 @@ bundle = require_data(ckpt)
 D = ckpt.config.latent_dim
 mu, logvar = encoded(ckpt, "test")
 kl, order = kl_ranking(torch.from_numpy(mu), torch.from_numpy(logvar))
-model_key = f"{ckpt.path}:{ckpt.path.stat().st_mtime}"
+this_model = model_key(ckpt)
 
 
 def set_z(z: np.ndarray) -> None:
@@ -27,8 +30,8 @@ def set_z(z: np.ndarray) -> None:
         st.session_state[f"z_{d}"] = float(np.clip(z[d], -LIMIT, LIMIT))
 
 
-if st.session_state.get("sliders_model") != model_key:  # a new model: start from its zero code
-    st.session_state["sliders_model"] = model_key
+if st.session_state.get("sliders_model") != this_model:  # a new model: start from its zero code
+    st.session_state["sliders_model"] = this_model
     set_z(np.zeros(D))
 
 with st.container(border=True):
@@ -68,10 +71,28 @@ def live_decoder() -> None:
     image = decode(ckpt.model, z)
     st.session_state["slider_image"] = image[0].numpy()
     with right:
-        st.image(to_display(image[0], scale=None), caption="decoder(z)", width=280)
+        st.image(to_display(image[0], scale=None), caption="decoder(z)", width=300)
         st.download_button("Download PNG", png_bytes(image[0], scale=8), file_name="decoded.png",
                            mime="image/png")
+        st.plotly_chart(z_on_map(z.numpy()), key="slider_map")
         st.caption("z = [" + ", ".join(f"{v:.2f}" for v in z.tolist()) + "]")
+
+
+def z_on_map(z: np.ndarray) -> go.Figure:
+    """The test codes' PCA map (or the latent plane for 2-D z) with the current z as a star."""
+    proj = projection(mu, model_key(ckpt), "test", "latent" if D == 2 else "pca")
+    at = proj.transform(z)[0]
+    labels = bundle.split("test").labels
+    fig = go.Figure(go.Scattergl(x=proj.coords[:, 0], y=proj.coords[:, 1], mode="markers", hoverinfo="skip",
+                                 marker=dict(size=3, color=None if labels is None else labels.numpy(),
+                                             colorscale="Turbo", opacity=0.5)))
+    fig.add_trace(go.Scatter(x=[at[0]], y=[at[1]], mode="markers", hoverinfo="skip",
+                             marker=dict(symbol="star", size=18, color="black", line=dict(color="white", width=1))))
+    fig.update_layout(height=260, margin=dict(l=0, r=0, t=24, b=0), showlegend=False,
+                      title=dict(text="z on the " + ("latent plane" if D == 2 else "PCA map"), font=dict(size=12)))
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False)
+    return fig
 
 
 live_decoder()

@@ -8,12 +8,14 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from pages.common import CHECKPOINT_DIR, SELECTED, show_grid
+from pages.router import ensure_router
 from vae_core import DATASETS, TrainingJob, VAEConfig, VAEError
 from vae_core.cli import default_out_path
 from vae_core.config import BETA_SCHEDULES, DEVICES
 
 JOB = "train_job"
 
+ensure_router()
 st.header("Train")
 job: TrainingJob | None = st.session_state.get(JOB)
 running = job is not None and job.alive

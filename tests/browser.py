@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
-PAGES = ["", "sliders", "interpolate", "generate", "anomalies", "train"]
+# URL path -> the page's heading ("" is the default page)
+PAGES = {"": "Latent map", "sliders": "Sliders", "interpolate": "Interpolate", "generate": "Generate",
+         "anomalies": "Anomalies", "beta_study": "β study", "representations": "Representations", "train": "Train"}
 
 
 def chromium_available() -> bool:

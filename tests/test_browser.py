@@ -25,7 +25,8 @@ def _browser_missing() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, mnist5k):
+def folder(tmp_path_factory, mnist5k):
+    """A checkpoint folder with one small trained model; skips (or fails in CI) without a browser."""
     missing = _browser_missing()
     if missing:
         if IN_CI:
@@ -34,6 +35,11 @@ def served(tmp_path_factory, mnist5k):
     folder = tmp_path_factory.mktemp("browser-checkpoints")
     cfg = VAEConfig(dataset="mnist5k", model="mlp", latent_dim=4, hidden_sizes=(128,), epochs=2, device="cpu")
     Trainer(cfg, bundle=mnist5k, out_path=folder / "smoke.pt").fit()
+    return folder
+
+
+@pytest.fixture(scope="module")
+def served(folder):
     with streamlit_server(folder) as url, browser_page() as page:
         yield url, page
 
@@ -45,7 +51,7 @@ def test_every_page_renders_without_an_exception(served, name):
     settle(page)
     assert exceptions(page) == []
     heading = page.locator('[data-testid="stMainBlockContainer"] h2').first.inner_text()
-    assert heading.strip() == {"": "Latent map"}.get(name, name.capitalize())
+    assert heading.strip() == PAGES[name]
 
 
 def _decoded_src(page) -> str:
@@ -68,3 +74,14 @@ def test_moving_a_slider_changes_the_decoded_image(served):
     settle(page)
     assert _decoded_src(page) != before
     assert exceptions(page) == []
+
+
+
+def test_a_deep_link_on_a_fresh_server_gets_the_whole_app(folder, served):
+    _, page = served  # one browser per module: Playwright's sync API does not nest
+    with streamlit_server(folder) as url:
+        page.goto(f"{url}/sliders")  # the first request this server sees
+        settle(page)
+        sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
+        assert "Model" in sidebar and "Latent map" in sidebar and "common" not in sidebar
+        assert exceptions(page) == []

@@ -367,3 +367,15 @@ def test_importing_the_module_does_not_import_umap_or_sklearn():
             "print(sorted(m for m in ('umap', 'sklearn.manifold', 'sklearn.decomposition') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_transform_marks_codes_where_their_points_are():
+    rng = np.random.default_rng(0)
+    codes = rng.standard_normal((200, 5)).astype(np.float32)
+    pca = project(codes, "pca")
+    assert np.allclose(pca.transform(codes[:7]), pca.coords[:7], atol=1e-4)
+    tsne = project(codes, "tsne", perplexity=10)
+    # a code equal to an encoded one lands (almost) on that point
+    assert np.allclose(tsne.transform(codes[3]), tsne.coords[3], atol=1e-3)
+    with pytest.raises(VAEError, match="latent size"):
+        pca.transform(np.zeros((1, 4)))

@@ -16,6 +16,7 @@ from vae_core.config import BETA_SCHEDULES, DEVICES, LIKELIHOODS, MODELS, SIGMA_
 from vae_core.data import DATASETS, load_for_config
 from vae_core.errors import VAEError
 from vae_core.evaluate import evaluate
+from vae_core.presets import PRESETS
 
 CHECKPOINT_DIR = Path("checkpoints")
 
@@ -66,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--amp", action="store_true", default=None, help="bfloat16 autocast on CUDA")
     t.add_argument("--out", default=None, help="checkpoint path (default: a name under checkpoints/)")
     t.add_argument("--resume", default=None, help="continue the run saved in this checkpoint")
+    t.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                   help="train one of the shipped models (saved to checkpoints/NAME.pt)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
     for name, text in (("eval", "test negative ELBO, reconstruction and KL (nats)"),
@@ -109,6 +112,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise VAEError(f"--resume continues a run as configured; cannot change {', '.join(changed)}")
         config = resume.config.replace(**given)
         out = Path(args.out) if args.out else Path(args.resume)
+    elif args.preset:
+        config = VAEConfig(**{**PRESETS[args.preset], "extra": {"preset": args.preset}, **given})
+        out = Path(args.out) if args.out else CHECKPOINT_DIR / f"{args.preset}.pt"
     else:
         config = VAEConfig(**given)
         out = Path(args.out) if args.out else default_out_path(config)
@@ -130,6 +136,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
+    if args.preset:  # shipped files stay small: no optimizer state
+        trainer.save(include_optimizer=False)
     m = trainer.metrics
     print(f"test nELBO {m['test_nelbo']:.2f} nats (recon {m['test_recon']:.2f} + KL {m['test_kl']:.2f}; "
           f"{m['likelihood']}), {m['active_units']} active units")

@@ -77,6 +77,30 @@ class Projection:
             return np.asarray(self.fitted.inverse_transform(points), dtype=np.float32)
         return self._knn_inverse(points)
 
+    def transform(self, codes: np.ndarray) -> np.ndarray:
+        """Map positions (M, 2) float32 for new latent codes (M, D), e.g. to mark a code on the map.
+
+        Exact for PCA and the latent plane, UMAP's own `transform` when fitted in this process, and
+        otherwise the inverse-distance-weighted mean position of the KNN_K nearest encoded codes."""
+        codes = np.atleast_2d(np.asarray(codes, dtype=np.float32))
+        if self.method == LATENT:
+            return codes[:, :2].copy()
+        if self.codes is None or codes.shape[1] != self.codes.shape[1]:
+            raise VAEError("codes must have the latent size this projection was fitted on")
+        if self.method == "pca":
+            if self.fitted is None:
+                self.fitted = _fit_pca(self.codes, self.params["seed"])
+            padded = codes if codes.shape[1] > 1 else np.hstack([codes, np.zeros_like(codes)])
+            return self.fitted.transform(padded).astype(np.float32)
+        if self.method == "umap" and self.fitted is not None:
+            return np.asarray(self.fitted.transform(codes), dtype=np.float32)
+        from sklearn.neighbors import NearestNeighbors
+
+        dist, idx = NearestNeighbors(n_neighbors=min(KNN_K, len(self.codes))).fit(self.codes).kneighbors(codes)
+        weights = 1.0 / (dist + 1e-12)
+        weights /= weights.sum(axis=1, keepdims=True)
+        return np.einsum("mk,mkd->md", weights, self.coords[idx]).astype(np.float32)
+
     def _knn_inverse(self, points: np.ndarray) -> np.ndarray:
         """Inverse-distance-weighted mean of the codes of the KNN_K nearest projected points."""
         if self._knn is None:

@@ -235,14 +235,15 @@ class Trainer:
         return {"originals": originals.cpu(), "reconstructions": reconstruct(self.model, originals),
                 "samples": decode(self.model, z)}
 
-    def save(self, path: str | Path | None = None) -> Path:
+    def save(self, path: str | Path | None = None, *, include_optimizer: bool = True) -> Path:
         path = Path(path) if path else self.out_path
         if path is None:
             raise VAEError("no checkpoint path to save to")
         with self.lock:
             history = copy.deepcopy(self.history)
         return save_checkpoint(
-            path, config=self.config, model=self.model, optimizer=self.optimizer, history=history,
+            path, config=self.config, model=self.model, history=history,
+            optimizer=self.optimizer if include_optimizer else None,
             data_spec=self.bundle.spec | {"image_shape": list(self.bundle.image_shape),
                                          "n_train": len(self.bundle.train_idx),
                                          "n_test": len(self.bundle.test_idx)},

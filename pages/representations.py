@@ -1,0 +1,54 @@
+"""Representations: are the latent means a good representation with few labels? (the seed's
+semi-supervised use; Kingma et al. 2014, M1)"""
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from pages.common import get_data, model_key, require_checkpoint, require_data
+from pages.router import ensure_router
+from vae_core import VAEError
+
+ensure_router()
+st.header("Representations")
+st.caption("A logistic-regression classifier is trained on a few labelled training images, using the latent "
+           "means μ, the raw pixels, or PCA of the same size as the latent (fitted on all training images, "
+           "without labels, like the VAE). Accuracy is on the whole test split.")
+ckpt = require_checkpoint()
+bundle = require_data(ckpt)
+if bundle.labels is None:
+    st.info("This model's data has no labels, so there is nothing to classify.")
+    st.stop()
+
+counts = st.multiselect("Labelled examples", [10, 30, 100, 300, 1000], default=[10, 100, 1000], key="probe_counts")
+repeats = st.slider("Repeats (different labelled draws)", 1, 5, 1, key="probe_repeats")
+
+
+@st.cache_data(show_spinner="Training the classifiers…", max_entries=32)
+def run_probe(_ckpt, key: tuple, counts: tuple, repeats: int) -> dict:
+    from vae_core.metrics import probe
+
+    return probe(_ckpt.model, get_data(_ckpt), label_counts=counts, repeats=repeats)
+
+
+if counts:
+    try:
+        result = run_probe(ckpt, model_key(ckpt), tuple(sorted(counts)), repeats)
+    except VAEError as e:
+        st.error(str(e))
+        st.stop()
+    labels = list(result["labels"])
+    fig = go.Figure()
+    for key, name, colour in (("latent_acc", f"latent μ ({result['latent_dim']} dims)", "#d62728"),
+                              ("pca_acc", f"PCA ({result['latent_dim']} dims)", "#1f77b4"),
+                              ("pixel_acc", "raw pixels", "#7f7f7f")):
+        fig.add_trace(go.Bar(x=[f"{n} labels" for n in labels], y=[result["labels"][n][key] for n in labels],
+                             name=name, marker_color=colour,
+                             text=[f"{result['labels'][n][key]:.2f}" for n in labels], textposition="outside"))
+    fig.update_layout(barmode="group", height=400, yaxis=dict(title="test accuracy", range=[0, 1.05]),
+                      margin=dict(l=10, r=10, t=20, b=10))
+    st.plotly_chart(fig, key="probe_chart")
+    st.dataframe([{"labels": n, **{k: round(v, 3) for k, v in result["labels"][n].items()}} for n in labels],
+                 hide_index=True)
+    st.caption(f"{result['n_test']} test images.")
+else:
+    st.info("Choose at least one number of labelled examples.")

@@ -1,0 +1,273 @@
+"""The Streamlit app driven headless through `streamlit.testing.v1.AppTest`: every page renders,
+says what to do without a model, and its widgets change what it shows; training starts, reports,
+takes a new β and stops with a checkpoint; uploads are validated before they join the folder.
+
+Each test points the app at its own temporary checkpoint folder holding copies of two tiny models
+trained once per module on mnist5k (about 2 s)."""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+import pages.common
+from pages.router import PAGES as ROUTES
+from vae_core import Trainer, VAEConfig, load_checkpoint
+from vae_core.latent import encode
+
+ROOT = Path(__file__).resolve().parents[1]
+HEADERS = {name: title for name, title, _ in ROUTES}
+MODEL_PAGES = [page for page in HEADERS if page != "train"]
+
+
+def _train(path: Path, bundle, latent_dim: int) -> Path:
+    cfg = VAEConfig(dataset="mnist5k", model="mlp", latent_dim=latent_dim, hidden_sizes=(64,), epochs=1,
+                    device="cpu", seed=0)
+    Trainer(cfg, bundle=bundle, out_path=path).fit()
+    return path
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, mnist5k) -> dict[str, Path]:
+    """Two 1-epoch MLPs on mnist5k: z=4 and z=2 (the map's latent-plane mode)."""
+    folder = tmp_path_factory.mktemp("models")
+    return {"z4": _train(folder / "mnist5k-mlp-z4.pt", mnist5k, 4),
+            "z2": _train(folder / "mnist5k-mlp-z2.pt", mnist5k, 2)}
+
+
+@pytest.fixture
+def checkpoint_dir(tmp_path, monkeypatch) -> Path:
+    """An empty checkpoint folder the app reads instead of the repository's checkpoints/."""
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(folder))
+    monkeypatch.setattr(pages.common, "CHECKPOINT_DIR", folder)
+    return folder
+
+
+def open_app(folder: Path, *models: Path, page: str | None = None) -> AppTest:
+    """Copy `models` into the folder, run the app once (the default page), then switch to `page`."""
+    for model in models:
+        shutil.copyfile(model, folder / model.name)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90).run()
+    assert not at.exception
+    if page is not None:
+        at.switch_page(f"pages/{page}.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def by_label(widgets, label: str):
+    matches = [w for w in widgets if w.label == label]
+    assert len(matches) == 1, f"{len(matches)} widgets labelled {label!r}"
+    return matches[0]
+
+
+# --- every page
+
+
+@pytest.mark.parametrize("page", list(HEADERS))
+def test_every_page_renders_with_a_model(checkpoint_dir, models, page):
+    at = open_app(checkpoint_dir, models["z4"], page=page)
+    assert at.header[0].value == HEADERS[page]
+    model = by_label(at.sidebar.selectbox, "Model")  # the shared sidebar is drawn on every page
+    assert model.value == str(checkpoint_dir / models["z4"].name)
+    assert not at.error
+
+
+def test_without_a_checkpoint_every_page_says_what_to_do(checkpoint_dir):
+    at = open_app(checkpoint_dir)
+    assert "No checkpoints yet" in " ".join(c.value for c in at.sidebar.caption)
+    for page in MODEL_PAGES:
+        at.switch_page(f"pages/{page}.py").run()
+        assert not at.exception, page
+        assert at.header[0].value == HEADERS[page]
+        assert len(at.info) == 1, page
+        message = at.info[0].value
+        assert "Train" in message and "open a checkpoint" in message, (page, message)
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    assert "Start training" in at.info[0].value
+    assert [b.label for b in at.button] == ["Start training"]
+
+
+# --- sliders, generate, latent map
+
+
+def test_sliders_decode_the_code_and_encode_a_test_image(checkpoint_dir, models, mnist5k):
+    at = open_app(checkpoint_dir, models["z4"], page="sliders")
+    assert [at.slider(key=f"z_{d}").value for d in range(4)] == [0.0] * 4
+    at.number_input(key="slider_index").set_value(3)
+    by_label(at.button, "Encode it").click().run()
+    assert not at.exception
+    mu, _ = encode(load_checkpoint(checkpoint_dir / models["z4"].name).model, mnist5k.split("test").images[3:4])
+    got = [at.slider(key=f"z_{d}").value for d in range(4)]
+    assert got == pytest.approx(np.clip(mu[0].numpy(), -4, 4), abs=1e-5) and any(got)
+
+    before = at.session_state["slider_image"].copy()
+    at.slider(key="z_0").set_value(3.0 if got[0] < 1.5 else -3.0).run()
+    assert not at.exception
+    after = at.session_state["slider_image"]
+    assert after.shape == before.shape == (1, 28, 28)
+    assert np.abs(after - before).max() > 1e-3
+
+    by_label(at.button, "Zero").click().run()
+    assert [at.slider(key=f"z_{d}").value for d in range(4)] == [0.0] * 4
+
+
+def test_generate_follows_sample_count_and_seed(checkpoint_dir, models):
+    at = open_app(checkpoint_dir, models["z4"], page="generate")
+    first = at.session_state["gen_images"].clone()
+    assert tuple(first.shape) == (32, 1, 28, 28)
+    at.slider(key="gen_n").set_value(8).run()
+    eight = at.session_state["gen_images"].clone()
+    assert tuple(eight.shape) == (8, 1, 28, 28) and not at.exception
+    at.number_input(key="gen_seed").set_value(1).run()
+    reseeded = at.session_state["gen_images"]
+    assert reseeded.shape == eight.shape and not torch.equal(reseeded, eight)
+    at.number_input(key="gen_seed").set_value(0).run()
+    assert torch.equal(at.session_state["gen_images"], eight)  # a seed always gives the same samples
+
+
+def test_map_switches_projection_and_view(checkpoint_dir, models):
+    at = open_app(checkpoint_dir, models["z4"])
+    method = at.selectbox(key="map_method")
+    assert method.options == ["PCA", "UMAP", "t-SNE"] and method.value == "pca"  # z=4: no latent plane
+    method.set_value("tsne").run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="map_method").value == "tsne"
+
+    at.radio(key="map_mode").set_value("Decoded grid").run()
+    assert not at.exception
+    assert len(at.main.image) == at.slider(key="map_cells").value ** 2
+    at.radio(key="map_mode").set_value("Thumbnails").run()
+    assert not at.exception and not at.error
+
+
+def test_map_offers_the_latent_plane_for_a_2d_model(checkpoint_dir, models):
+    at = open_app(checkpoint_dir, models["z2"])
+    method = at.selectbox(key="map_method")
+    assert method.options[0] == "Latent plane (z is 2-D)" and method.value == "latent"
+    at.radio(key="map_mode").set_value("Decoded grid").run()
+    assert not at.exception and not at.error
+    assert len(at.main.image) == at.slider(key="map_cells").value ** 2
+
+
+# --- training
+
+
+def _wait_for(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_train_starts_reports_takes_a_live_beta_and_stops_with_a_checkpoint(checkpoint_dir):
+    at = open_app(checkpoint_dir, page="train")
+    by_label(at.main.selectbox, "Dataset").set_value("digits")
+    by_label(at.main.selectbox, "Model").set_value("mlp")
+    by_label(at.main.selectbox, "Device").set_value("cpu")
+    by_label(at.number_input, "Latent size").set_value(2)
+    by_label(at.number_input, "Epochs").set_value(1000)  # far more than the test waits for
+    by_label(at.text_input, "Hidden sizes").set_value("32")
+    by_label(at.button, "Start training").click().run()
+    assert not at.exception and not at.error
+    job = at.session_state["train_job"]
+    try:
+        assert (job.config.dataset, job.config.model, job.config.latent_dim) == ("digits", "mlp", 2)
+        _wait_for(lambda: job.snapshot().step > 0)
+        at.run()
+        assert not at.exception
+        progress = at.get("progress")
+        assert len(progress) == 1 and "step" in progress[0].proto.text
+        assert job.snapshot().status == "running"
+
+        at.slider(key="live_beta").set_value(2.5).run()
+        assert not at.exception
+        assert job.snapshot().beta == 2.5
+
+        by_label(at.button, "Stop").click().run()
+        assert job.join(timeout=30)
+    finally:
+        job.stop()
+        job.join(timeout=30)
+    saved = list(checkpoint_dir.glob("*.pt"))
+    assert [p.name for p in saved] == ["digits-mlp-z2-beta1.pt"]
+    ckpt = load_checkpoint(saved[0])
+    assert ckpt.progress["status"] == "stopped" and ckpt.progress["beta"] == 2.5
+    assert ckpt.config.epochs == 1000 and ckpt.config.latent_dim == 2
+
+    at.run()  # the page reports the saved file, and the sidebar now lists it
+    assert not at.exception
+    assert any("Saved digits-mlp-z2-beta1.pt" in s.value for s in at.success)
+    assert by_label(at.sidebar.selectbox, "Model").value == str(saved[0])
+
+
+# --- opening a checkpoint from the sidebar
+
+
+class _OpensAFile:
+    """A pickle that would create `path` when loaded without weights_only."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (str(self.path), "w"))
+
+
+def _upload(at: AppTest, name: str, content: bytes) -> AppTest:
+    return at.sidebar.file_uploader(key="upload").set_value((name, content, "application/octet-stream")).run()
+
+
+def test_a_bad_upload_is_refused_and_the_app_keeps_working(checkpoint_dir, models, tmp_path):
+    at = open_app(checkpoint_dir, models["z4"])
+    before = sorted(checkpoint_dir.glob("*.pt"))
+
+    _upload(at, "notes.pt", b"just some text, not a checkpoint\n")
+    assert not at.exception
+    kind, message = at.session_state["upload_message"]
+    assert kind == "error" and "notes.pt" in message and "upload.pt" not in message
+    assert at.sidebar.error[0].value == message
+
+    marker = tmp_path / "ran.txt"
+    _upload(at, "evil.pt", pickle.dumps(_OpensAFile(marker)))
+    kind, message = at.session_state["upload_message"]
+    assert kind == "error" and "refused" in message and "evil.pt" in message
+    assert not marker.exists()
+
+    assert sorted(checkpoint_dir.glob("*.pt")) == before
+    assert at.session_state["checkpoint_path"] == str(before[0])
+    at.switch_page("pages/generate.py").run()
+    assert not at.exception and at.header[0].value == "Generate"
+    assert at.session_state["gen_images"].shape[0] == 32
+
+
+def test_a_valid_upload_joins_the_folder_without_overwriting(checkpoint_dir, models):
+    at = open_app(checkpoint_dir, models["z4"])
+    existing = checkpoint_dir / models["z4"].name
+    original = existing.read_bytes()
+
+    _upload(at, existing.name, models["z2"].read_bytes())  # same name, other model
+    assert not at.exception
+    kind, message = at.session_state["upload_message"]
+    assert kind == "ok", message
+    assert existing.read_bytes() == original
+    added = sorted(set(checkpoint_dir.glob("*.pt")) - {existing})
+    assert len(added) == 1 and added[0].name.startswith("mnist5k-mlp-z4-")
+    assert load_checkpoint(added[0]).config.latent_dim == 2
+    assert at.session_state["checkpoint_path"] == str(added[0])
+
+    at.run()  # the upload stays in the widget: it is not copied again, and the new model is selected
+    assert not at.exception
+    assert len(list(checkpoint_dir.glob("*.pt"))) == 2
+    assert by_label(at.sidebar.selectbox, "Model").value == str(added[0])
+    assert at.selectbox(key="map_method").options[0] == "Latent plane (z is 2-D)"  # the uploaded z=2 model
