@@ -5,8 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from pages.common import require_checkpoint, require_data, show_grid
-from pages.router import ensure_router
+from pages.common import page_header, require_checkpoint, require_data, show_grid
 from vae_core import VAEError
 from vae_core.anomaly import anomaly_scores, auroc, percentile_of, roc_curve_points, top_k
 from vae_core.data import read_image
@@ -19,13 +18,14 @@ SCORE_NAMES = {
     "iw": "importance-weighted −log p(x) (nats)",
 }
 
-ensure_router()
-st.header("Anomalies")
+page_header("Anomalies")
 ckpt = require_checkpoint()
 bundle = require_data(ckpt)
 test = bundle.split("test")
-st.caption(f"Scores use the model's likelihood ({ckpt.config.likelihood_name}); higher means the model finds "
-           "the image less likely. Anomaly detection by reconstruction error is one of the seed's uses of a VAE.")
+st.caption(
+    f"Scores use the model's likelihood ({ckpt.config.likelihood_name}); higher means the model finds "
+    "the image less likely. Anomaly detection by reconstruction error is one of the seed's uses of a VAE."
+)
 
 
 @st.cache_data(show_spinner="Scoring the test images…", max_entries=16)
@@ -36,8 +36,15 @@ def scores_for(_ckpt, key: tuple, score: str, k: int) -> np.ndarray:
 
 c1, c2 = st.columns([2, 1])
 score = c1.radio("Score", list(SCORE_NAMES), format_func=SCORE_NAMES.get, horizontal=True, key="anom_score")
-k = c2.slider("Importance samples K", 2, 256, 32, key="anom_k", disabled=score != "iw",
-              help="Burda et al. 2016: a tighter bound on −log p(x) as K grows")
+k = c2.slider(
+    "Importance samples K",
+    2,
+    256,
+    32,
+    key="anom_k",
+    disabled=score != "iw",
+    help="Burda et al. 2016: a tighter bound on −log p(x) as K grows",
+)
 key = (str(ckpt.path), ckpt.path.stat().st_mtime)
 scores = scores_for(ckpt, key, score, k if score == "iw" else 1)
 
@@ -51,8 +58,9 @@ m3.metric("Median score", f"{np.median(scores):.1f} nats")
 
 fig = go.Figure(go.Histogram(x=scores, nbinsx=60, marker_color="#1f77b4"))
 fig.add_vline(x=threshold, line_dash="dash", line_color="#d62728", annotation_text="threshold")
-fig.update_layout(height=280, margin=dict(l=10, r=10, t=20, b=10), xaxis_title=SCORE_NAMES[score],
-                  yaxis_title="test images")
+fig.update_layout(
+    height=280, margin=dict(l=10, r=10, t=20, b=10), xaxis_title=SCORE_NAMES[score], yaxis_title="test images"
+)
 st.plotly_chart(fig, key="anom_hist")
 
 st.subheader("Most anomalous")
@@ -68,22 +76,33 @@ show_grid(recons, per_row=8, width=90)
 if test.labels is not None:
     st.subheader("Which classes are normal?")
     names = bundle.class_names or tuple(str(c) for c in sorted(set(test.labels.tolist())))
-    normal = st.multiselect("Normal classes (the rest count as anomalies)", list(range(len(names))),
-                            default=[0], format_func=lambda c: names[c], key="anom_normal")
+    normal = st.multiselect(
+        "Normal classes (the rest count as anomalies)",
+        list(range(len(names))),
+        default=[0],
+        format_func=lambda c: names[c],
+        key="anom_normal",
+    )
     labels = test.labels.numpy()
     is_normal = np.isin(labels, normal)
     if normal and not is_normal.all():
         fpr, tpr = roc_curve_points(scores[is_normal], scores[~is_normal])
         value = auroc(scores[is_normal], scores[~is_normal])
         roc = go.Figure(go.Scatter(x=fpr, y=tpr, mode="lines", name=f"AUROC {value:.3f}"))
-        roc.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="grey"),
-                                 name="chance"))
-        roc.update_layout(height=320, width=420, margin=dict(l=10, r=10, t=30, b=10),
-                          title=f"ROC, AUROC = {value:.3f}", xaxis_title="false positive rate",
-                          yaxis_title="true positive rate")
+        roc.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="grey"), name="chance"))
+        roc.update_layout(
+            height=320,
+            width=420,
+            margin=dict(l=10, r=10, t=30, b=10),
+            title=f"ROC, AUROC = {value:.3f}",
+            xaxis_title="false positive rate",
+            yaxis_title="true positive rate",
+        )
         st.plotly_chart(roc, key="anom_roc")
-        st.caption("The model was trained on all classes, so this measures how unusual each class looks to "
-                   "it, not a one-class detector.")
+        st.caption(
+            "The model was trained on all classes, so this measures how unusual each class looks to "
+            "it, not a one-class detector."
+        )
     else:
         st.info("Choose at least one normal class, and leave at least one out.")
 
@@ -95,9 +114,12 @@ if upload is not None:
     except VAEError as e:
         st.error(str(e))
     else:
-        own = anomaly_scores(ckpt.model, binarize_fixed(image) if ckpt.config.binarize else image, score,
-                             k=k if score == "iw" else 1)[0]
+        own = anomaly_scores(
+            ckpt.model, binarize_fixed(image) if ckpt.config.binarize else image, score, k=k if score == "iw" else 1
+        )[0]
         show_grid(torch.cat([image, reconstruct(ckpt.model, image)]), per_row=2, width=110)
         st.metric("Score", f"{own:.1f} nats", help="the uploaded image (left) and its reconstruction")
-        st.write(f"Higher than **{percentile_of(own, scores):.1f}%** of the test images"
-                 + (" — flagged as anomalous." if own > threshold else "."))
+        st.write(
+            f"Higher than **{percentile_of(own, scores):.1f}%** of the test images"
+            + (" — flagged as anomalous." if own > threshold else ".")
+        )

@@ -8,29 +8,43 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from pages.common import SELECTED, checkpoint_summary, get_checkpoint, get_data, list_checkpoints, model_key
-from pages.router import ensure_router
+from pages.common import (
+    SELECTED,
+    checkpoint_summary,
+    get_checkpoint,
+    get_data,
+    list_checkpoints,
+    model_key,
+    page_header,
+)
 from vae_core import VAEError
 from vae_core.images import grid_png, make_grid, to_display
 from vae_core.latent import decode, traversal_grid
 
-ensure_router()
-st.header("β study")
-st.caption("Higher β buys a smoother, more factorised latent space with less information about each "
-           "image: KL (the rate) falls and reconstruction error (the distortion) rises. Numbers are test "
-           "split, nats per example.")
+page_header(
+    "β study",
+    "Higher β buys a smoother, more factorised latent space with less information about each "
+    "image: KL (the rate) falls and reconstruction error (the distortion) rises. Numbers are test "
+    "split, nats per example.",
+)
 
 files = [p for p in list_checkpoints() if "error" not in checkpoint_summary(p)]
 if len(files) < 1:
-    st.info("No checkpoints yet. Train a few with different β on the **Train** page, or open a checkpoint "
-            "file from the sidebar.")
+    st.info(
+        "No checkpoints yet. Train a few with different β on the **Train** page, or open a checkpoint "
+        "file from the sidebar."
+    )
     st.stop()
 selected = st.session_state.get(SELECTED)
 dataset = checkpoint_summary(Path(selected))["config"]["dataset"] if selected else None
 default = [str(p) for p in files if checkpoint_summary(p)["config"]["dataset"] == dataset][:6] or [str(files[0])]
-chosen = st.multiselect("Checkpoints to compare", [str(p) for p in files], default=default,
-                        format_func=lambda p: f"{Path(p).stem} (β={checkpoint_summary(Path(p))['config']['beta']:g})",
-                        key="beta_chosen")
+chosen = st.multiselect(
+    "Checkpoints to compare",
+    [str(p) for p in files],
+    default=default,
+    format_func=lambda p: f"{Path(p).stem} (β={checkpoint_summary(Path(p))['config']['beta']:g})",
+    key="beta_chosen",
+)
 if not chosen:
     st.info("Choose at least one checkpoint.")
     st.stop()
@@ -40,9 +54,19 @@ for p in chosen:
     s = checkpoint_summary(Path(p))
     m = s["metrics"]
     ckpt = get_checkpoint(p)
-    rows.append({"path": p, "name": Path(p).stem, "beta": s["config"]["beta"], "dataset": s["config"]["dataset"],
-                 "recon": m.get("test_recon"), "kl": m.get("test_kl"), "active": m.get("active_units"),
-                 "kl_dims": ckpt.metrics.get("test_kl_per_dim"), "likelihood": s["likelihood"]})
+    rows.append(
+        {
+            "path": p,
+            "name": Path(p).stem,
+            "beta": s["config"]["beta"],
+            "dataset": s["config"]["dataset"],
+            "recon": m.get("test_recon"),
+            "kl": m.get("test_kl"),
+            "active": m.get("active_units"),
+            "kl_dims": ckpt.metrics.get("test_kl_per_dim"),
+            "likelihood": s["likelihood"],
+        }
+    )
 rows = [r for r in rows if r["recon"] is not None]
 if not rows:
     st.warning("None of these checkpoints has test metrics yet (they are written after the first epoch).")
@@ -50,11 +74,24 @@ if not rows:
 
 left, right = st.columns(2)
 with left:
-    fig = go.Figure(go.Scatter(x=[r["kl"] for r in rows], y=[r["recon"] for r in rows], mode="markers+text",
-                               text=[f"β={r['beta']:g}" for r in rows], textposition="top center",
-                               hovertext=[r["name"] for r in rows], marker=dict(size=12, color="#d62728")))
-    fig.update_layout(title="Rate–distortion", xaxis_title="rate: KL (nats)", yaxis_title="distortion: "
-                      "reconstruction (nats)", height=380, margin=dict(l=10, r=10, t=40, b=10))
+    fig = go.Figure(
+        go.Scatter(
+            x=[r["kl"] for r in rows],
+            y=[r["recon"] for r in rows],
+            mode="markers+text",
+            text=[f"β={r['beta']:g}" for r in rows],
+            textposition="top center",
+            hovertext=[r["name"] for r in rows],
+            marker=dict(size=12, color="#d62728"),
+        )
+    )
+    fig.update_layout(
+        title="Rate–distortion",
+        xaxis_title="rate: KL (nats)",
+        yaxis_title="distortion: reconstruction (nats)",
+        height=380,
+        margin=dict(l=10, r=10, t=40, b=10),
+    )
     st.plotly_chart(fig, key="beta_rd")
     st.caption(f"Likelihoods: {', '.join(sorted({r['likelihood'] for r in rows}))}")
 with right:
@@ -63,14 +100,33 @@ with right:
     for i, r in enumerate(rows):
         dims = sorted(r["kl_dims"] or [], reverse=True)
         z[i, : len(dims)] = dims
-    heat = go.Figure(go.Heatmap(z=z, x=[f"#{d + 1}" for d in range(width)], y=[r["name"] for r in rows],
-                                colorscale="Magma", colorbar=dict(title="nats")))
-    heat.update_layout(title="KL per dimension (sorted, largest first)", height=380,
-                       margin=dict(l=10, r=10, t=40, b=10), xaxis_title="dimension rank")
+    heat = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[f"#{d + 1}" for d in range(width)],
+            y=[r["name"] for r in rows],
+            colorscale="Magma",
+            colorbar=dict(title="nats"),
+        )
+    )
+    heat.update_layout(
+        title="KL per dimension (sorted, largest first)",
+        height=380,
+        margin=dict(l=10, r=10, t=40, b=10),
+        xaxis_title="dimension rank",
+    )
     st.plotly_chart(heat, key="beta_heat")
 
-table = [{"checkpoint": r["name"], "β": r["beta"], "recon (nats)": round(r["recon"], 2),
-          "KL (nats)": round(r["kl"], 2), "active units": r["active"]} for r in rows]
+table = [
+    {
+        "checkpoint": r["name"],
+        "β": r["beta"],
+        "recon (nats)": round(r["recon"], 2),
+        "KL (nats)": round(r["kl"], 2),
+        "active units": r["active"],
+    }
+    for r in rows
+]
 
 
 @st.cache_data(show_spinner="Computing MIG…", max_entries=32)
@@ -87,9 +143,11 @@ if all(get_checkpoint(r["path"]).config.dataset.startswith("sprites") for r in r
             t["MIG"] = round(mig_for(ckpt, model_key(ckpt)), 3)
         except VAEError as e:
             st.error(str(e))
-    st.caption("MIG: the mutual information gap (Chen et al. 2018) between the two latent dimensions most "
-               "informative about each ground-truth factor, normalised by the factor's entropy; higher is "
-               "more disentangled.")
+    st.caption(
+        "MIG: the mutual information gap (Chen et al. 2018) between the two latent dimensions most "
+        "informative about each ground-truth factor, normalised by the factor's entropy; higher is "
+        "more disentangled."
+    )
 st.dataframe(table, hide_index=True)
 
 st.subheader("Traversals side by side")
@@ -104,5 +162,6 @@ for i, r in enumerate(rows):
     with cols[i % len(cols)]:
         st.markdown(f"**{r['name']}** · β={r['beta']:g}")
         st.image(to_display(make_grid(images, nrow=7, scale=3), scale=1), width="stretch")
-        st.download_button("PNG", grid_png(images, 7), file_name=f"{r['name']}-traversal.png", mime="image/png",
-                           key=f"beta_dl_{i}")
+        st.download_button(
+            "PNG", grid_png(images, 7), file_name=f"{r['name']}-traversal.png", mime="image/png", key=f"beta_dl_{i}"
+        )

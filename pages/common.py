@@ -28,6 +28,7 @@ SELECTED = "checkpoint_path"
 
 # --- cached loaders (models and data are shared by every browser session: never mutate them)
 
+
 @st.cache_resource(show_spinner="Loading model…", max_entries=32)
 def _load_checkpoint(path: str, mtime: float) -> Checkpoint:
     return load_checkpoint(path)
@@ -55,8 +56,7 @@ def checkpoint_summary(path: Path) -> dict:
 def _load_data(dataset: str, data_root: str | None, image_size: int | None, channels: int | None) -> DataBundle:
     from vae_core.data import load_dataset
 
-    return load_dataset(dataset, data_root=data_root, image_size=image_size, channels=channels,
-                        download=False)
+    return load_dataset(dataset, data_root=data_root, image_size=image_size, channels=channels, download=False)
 
 
 def get_data(ckpt: Checkpoint) -> DataBundle:
@@ -86,11 +86,13 @@ def model_key(ckpt: Checkpoint) -> tuple:
 def projection(_codes: np.ndarray, key: tuple, split: str, method: str, params: tuple = ()) -> Projection:
     """A 2-D projection of a split's codes; `key` is (checkpoint path, mtime). Computed once, kept in
     memory and on disk under checkpoints/projections (keyed by the checkpoint's content)."""
-    return project(_codes, method, **dict(params), cache_dir=CHECKPOINT_DIR / "projections",
-                   cache_key=checkpoint_cache_key(key[0]))
+    return project(
+        _codes, method, **dict(params), cache_dir=CHECKPOINT_DIR / "projections", cache_key=checkpoint_cache_key(key[0])
+    )
 
 
 # --- the sidebar
+
 
 def list_checkpoints() -> list[Path]:
     return sorted(CHECKPOINT_DIR.glob("*.pt"), key=lambda p: p.name)
@@ -114,8 +116,9 @@ def sidebar() -> None:
             names = [str(p) for p in files]
             current = st.session_state.get(SELECTED)
             index = names.index(current) if current in names else 0
-            choice = st.selectbox("Model", names, index=index, format_func=lambda p: Path(p).stem,
-                                  help=f"Checkpoints in {CHECKPOINT_DIR}")
+            choice = st.selectbox(
+                "Model", names, index=index, format_func=lambda p: Path(p).stem, help=f"Checkpoints in {CHECKPOINT_DIR}"
+            )
             st.session_state[SELECTED] = choice
             st.caption(_details(Path(choice)))
         else:
@@ -167,8 +170,7 @@ def require_checkpoint() -> Checkpoint:
     """The selected checkpoint, or a message saying what to do, and the page stops."""
     ckpt = current_checkpoint()
     if ckpt is None:
-        st.info("No model selected. Train one on the **Train** page, or open a checkpoint file "
-                "from the sidebar.")
+        st.info("No model selected. Train one on the **Train** page, or open a checkpoint file from the sidebar.")
         st.stop()
     return ckpt
 
@@ -181,10 +183,22 @@ def require_data(ckpt: Checkpoint) -> DataBundle:
         st.stop()
 
 
+def page_header(title: str, caption: str | None = None) -> None:
+    """Every page starts here: through the router (see pages/router.py), then its title."""
+    from pages.router import ensure_router
+
+    ensure_router()
+    st.header(title)
+    if caption:
+        st.caption(caption)
+
+
 # --- images
 
-def show_grid(images: torch.Tensor, *, per_row: int = 8, captions: list[str] | None = None,
-              width: int | None = None) -> None:
+
+def show_grid(
+    images: torch.Tensor, *, per_row: int = 8, captions: list[str] | None = None, width: int | None = None
+) -> None:
     """Images (N, C, H, W) in [0, 1], upscaled (nearest neighbour) so small ones are visible."""
     arrays = list(to_display(images))
     width = width or max(72, min(160, 900 // per_row))

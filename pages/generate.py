@@ -2,15 +2,14 @@
 
 import streamlit as st
 
-from pages.common import require_checkpoint, show_grid
-from pages.router import ensure_router
+from pages.common import page_header, require_checkpoint, show_grid
 from vae_core.images import grid_png
 from vae_core.latent import sample_prior
 
-ensure_router()
-st.header("Generate")
-st.caption("Draw z from the prior N(0, T²·I) and decode it. Lower temperature T gives more typical, "
-           "less varied samples.")
+page_header(
+    "Generate",
+    "Draw z from the prior N(0, T²·I) and decode it. Lower temperature T gives more typical, less varied samples.",
+)
 ckpt = require_checkpoint()
 
 c1, c2, c3 = st.columns(3)
@@ -21,5 +20,9 @@ seed = c3.number_input("Seed", 0, 1_000_000, 0, key="gen_seed")
 z, images = sample_prior(ckpt.model, n, temperature=temperature, seed=int(seed))
 st.session_state["gen_images"] = images
 show_grid(images, per_row=8)
-st.download_button("Download PNG grid", grid_png(images, 8),
-                   file_name=f"{ckpt.path.stem}-samples-T{temperature:g}-seed{seed}.png", mime="image/png")
+st.download_button(
+    "Download PNG grid",
+    grid_png(images, 8),
+    file_name=f"{ckpt.path.stem}-samples-T{temperature:g}-seed{seed}.png",
+    mime="image/png",
+)

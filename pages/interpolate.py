@@ -5,18 +5,18 @@ import numpy as np
 import streamlit as st
 import torch
 
-from pages.common import require_checkpoint, require_data, show_grid
-from pages.router import ensure_router
+from pages.common import page_header, require_checkpoint, require_data, show_grid
 from vae_core import VAEError
 from vae_core.data import read_image
 from vae_core.images import gif_bytes, grid_png, to_display
 from vae_core.latent import decode, encode, lerp, slerp
 
-ensure_router()
-st.header("Interpolate")
-st.caption("Encode two images to their posterior means, walk between the codes and decode every step. "
-           "Spherical interpolation (slerp) keeps the path where the Gaussian prior has its mass; "
-           "a straight line cuts through the low-norm middle.")
+page_header(
+    "Interpolate",
+    "Encode two images to their posterior means, walk between the codes and decode every step. "
+    "Spherical interpolation (slerp) keeps the path where the Gaussian prior has its mass; "
+    "a straight line cuts through the low-norm middle.",
+)
 ckpt = require_checkpoint()
 bundle = require_data(ckpt)
 test = bundle.split("test")
@@ -76,8 +76,9 @@ if all(e is not None for e in ends):
     left.image(gif, caption="animated", width=200)
     with right:
         st.download_button("Download GIF", gif, file_name=f"interpolation-{method}.gif", mime="image/gif")
-        st.download_button("Download strip PNG", grid_png(frames, steps),
-                           file_name=f"interpolation-{method}.png", mime="image/png")
+        st.download_button(
+            "Download strip PNG", grid_png(frames, steps), file_name=f"interpolation-{method}.png", mime="image/png"
+        )
 
 st.subheader("Grid between four corners")
 st.caption("Bilinear mixing of four corner codes: top-left, top-right, bottom-left, bottom-right.")
@@ -98,5 +99,4 @@ else:
     grid = (1 - t.view(-1, 1, 1)) * top.unsqueeze(0) + t.view(-1, 1, 1) * bottom.unsqueeze(0)
     images = decode(ckpt.model, grid.reshape(-1, ckpt.config.latent_dim))
     show_grid(images, per_row=size, width=max(48, 560 // size))
-    st.download_button("Download grid PNG", grid_png(images, size),
-                       file_name="corner-grid.png", mime="image/png")
+    st.download_button("Download grid PNG", grid_png(images, size), file_name="corner-grid.png", mime="image/png")

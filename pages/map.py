@@ -5,8 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from pages.common import encoded, projection, require_checkpoint, require_data, show_grid
-from pages.router import ensure_router
+from pages.common import encoded, page_header, projection, require_checkpoint, require_data, show_grid
 from vae_core import VAEError
 from vae_core.anomaly import anomaly_scores
 from vae_core.evaluate import binarize_fixed
@@ -14,12 +13,10 @@ from vae_core.images import grid_png, to_display
 from vae_core.latent import decode, reconstruct
 from vae_core.projection import LATENT, coords_csv
 
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-           "#bcbd22", "#17becf"]
+PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 METHOD_NAMES = {LATENT: "Latent plane (z is 2-D)", "pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
 
-ensure_router()
-st.header("Latent map")
+page_header("Latent map")
 ckpt = require_checkpoint()
 bundle = require_data(ckpt)
 D = ckpt.config.latent_dim
@@ -43,12 +40,20 @@ if method == "umap":
     params["min_dist"] = c[3].slider("min_dist", 0.0, 1.0, 0.1, step=0.05, key="map_md")
 elif method == "tsne":
     params["perplexity"] = c[2].slider("perplexity", 5.0, 100.0, 30.0, key="map_perp")
-colour_options = (["label"] if bundle.labels is not None else []) + list(bundle.factor_names) + [
-    "reconstruction error", "anomaly score (nELBO)"]
+colour_options = (
+    (["label"] if bundle.labels is not None else [])
+    + list(bundle.factor_names)
+    + ["reconstruction error", "anomaly score (nELBO)"]
+)
 colour = c[4].selectbox("Colour by", colour_options, key="map_colour")
-mode = st.radio("View", ["Scatter", "Thumbnails", "Decoded grid"], horizontal=True, key="map_mode",
-                help="Thumbnails draws the images themselves at their positions (a sample); Decoded grid "
-                     "shows what the decoder makes of each point of a grid laid over the map.")
+mode = st.radio(
+    "View",
+    ["Scatter", "Thumbnails", "Decoded grid"],
+    horizontal=True,
+    key="map_mode",
+    help="Thumbnails draws the images themselves at their positions (a sample); Decoded grid "
+    "shows what the decoder makes of each point of a grid laid over the map.",
+)
 
 mu, _ = encoded(ckpt, split)
 data = bundle.split(split)
@@ -62,10 +67,18 @@ try:
     if method in ("umap", "tsne") and proj_id not in done:
         with placeholder.container():
             quick = projection(mu, key, split, "pca", ())
-            st.info(f"Showing PCA while {METHOD_NAMES[method]} is computed (the first UMAP in a session "
-                    "also compiles its code: up to a minute).")
-            st.plotly_chart(go.Figure(go.Scattergl(x=quick.coords[:, 0], y=quick.coords[:, 1], mode="markers",
-                                                   marker=dict(size=4, color="#1f77b4"))), key="map_quick")
+            st.info(
+                f"Showing PCA while {METHOD_NAMES[method]} is computed (the first UMAP in a session "
+                "also compiles its code: up to a minute)."
+            )
+            st.plotly_chart(
+                go.Figure(
+                    go.Scattergl(
+                        x=quick.coords[:, 0], y=quick.coords[:, 1], mode="markers", marker=dict(size=4, color="#1f77b4")
+                    )
+                ),
+                key="map_quick",
+            )
     with st.spinner(f"Computing {METHOD_NAMES[method]}…"):
         proj = projection(mu, key, split, method, tuple(sorted(params.items())))
     done.add(proj_id)
@@ -98,23 +111,46 @@ def scatter() -> go.Figure:
         for k, name in enumerate(names):
             idx = np.flatnonzero(values == k)
             if len(idx):
-                fig.add_trace(go.Scattergl(x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=name,
-                                           customdata=idx, marker=dict(size=size, color=PALETTE[k % 10]),
-                                           hovertemplate=f"{name}<br>#%{{customdata}}<extra></extra>"))
+                fig.add_trace(
+                    go.Scattergl(
+                        x=xy[idx, 0],
+                        y=xy[idx, 1],
+                        mode="markers",
+                        name=name,
+                        customdata=idx,
+                        marker=dict(size=size, color=PALETTE[k % 10]),
+                        hovertemplate=f"{name}<br>#%{{customdata}}<extra></extra>",
+                    )
+                )
     else:
         idx = np.arange(n)
-        fig.add_trace(go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", customdata=idx,
-                                   marker=dict(size=size, color=values, colorscale="Viridis", showscale=True,
-                                               colorbar=dict(title=colour[:14])),
-                                   hovertemplate="#%{customdata}: %{marker.color:.3g}<extra></extra>"))
-    fig.update_layout(height=620, margin=dict(l=10, r=10, t=30, b=10), dragmode="lasso",
-                      legend=dict(itemsizing="constant", title=colour))
+        fig.add_trace(
+            go.Scattergl(
+                x=xy[:, 0],
+                y=xy[:, 1],
+                mode="markers",
+                customdata=idx,
+                marker=dict(
+                    size=size, color=values, colorscale="Viridis", showscale=True, colorbar=dict(title=colour[:14])
+                ),
+                hovertemplate="#%{customdata}: %{marker.color:.3g}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        height=620,
+        margin=dict(l=10, r=10, t=30, b=10),
+        dragmode="lasso",
+        legend=dict(itemsizing="constant", title=colour),
+    )
     return fig
 
 
 def selected_indices(event) -> np.ndarray:
-    points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else \
-        getattr(getattr(event, "selection", None), "points", []) or []
+    points = (
+        (event or {}).get("selection", {}).get("points", [])
+        if isinstance(event, dict)
+        else getattr(getattr(event, "selection", None), "points", []) or []
+    )
     out = [p.get("customdata") for p in points if p.get("customdata") is not None]
     return np.asarray([int(v[0] if isinstance(v, list) else v) for v in out], dtype=int)
 
@@ -123,8 +159,10 @@ if mode == "Scatter":
     left, right = st.columns([3, 2])
     with left:
         event = st.plotly_chart(scatter(), key="map_chart", on_select="rerun", selection_mode=("box", "lasso"))
-        st.caption(f"{METHOD_NAMES[method]} of the {n} {split} codes (posterior means)"
-                   + (" · loaded from cache" if proj.params.get("cached") else f" · {proj.seconds:.1f} s"))
+        st.caption(
+            f"{METHOD_NAMES[method]} of the {n} {split} codes (posterior means)"
+            + (" · loaded from cache" if proj.params.get("cached") else f" · {proj.seconds:.1f} s")
+        )
     with right:
         chosen = selected_indices(event)
         if len(chosen):
@@ -145,8 +183,18 @@ elif mode == "Thumbnails":
 
     for i in pick:
         img = Image.fromarray(to_display(data.images[i], scale=1))
-        fig.add_layout_image(source=img, x=float(xy[i, 0]), y=float(xy[i, 1]), xref="x", yref="y",
-                             sizex=side, sizey=side, xanchor="center", yanchor="middle", layer="above")
+        fig.add_layout_image(
+            source=img,
+            x=float(xy[i, 0]),
+            y=float(xy[i, 1]),
+            xref="x",
+            yref="y",
+            sizex=side,
+            sizey=side,
+            xanchor="center",
+            yanchor="middle",
+            layer="above",
+        )
     fig.update_layout(height=720, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white")
     fig.update_yaxes(scaleanchor="x")
     st.plotly_chart(fig, key="map_thumbnails")
@@ -158,15 +206,25 @@ else:
     with st.spinner("Decoding the grid…"):
         z = proj.inverse(points)
         images = decode(ckpt.model, torch.from_numpy(np.asarray(z, dtype=np.float32)))
-    how = {"latent": "the latent plane itself", "pca": "the exact PCA inverse",
-           "umap": "UMAP's inverse transform" if proj.fitted is not None else "nearest encoded neighbours",
-           "tsne": "nearest encoded neighbours (t-SNE has no inverse)"}[method]
-    st.caption(f"Each cell decodes the code behind its map position, through {how}. Rows run from high y "
-               f"(top) to low y; the grid covers the 2nd–98th percentile of the map.")
+    how = {
+        "latent": "the latent plane itself",
+        "pca": "the exact PCA inverse",
+        "umap": "UMAP's inverse transform" if proj.fitted is not None else "nearest encoded neighbours",
+        "tsne": "nearest encoded neighbours (t-SNE has no inverse)",
+    }[method]
+    st.caption(
+        f"Each cell decodes the code behind its map position, through {how}. Rows run from high y "
+        f"(top) to low y; the grid covers the 2nd–98th percentile of the map."
+    )
     show_grid(images, per_row=cells, width=max(36, 760 // cells))
-    st.download_button("Download grid PNG", grid_png(images, cells), file_name=f"decoded-grid-{method}.png",
-                       mime="image/png")
+    st.download_button(
+        "Download grid PNG", grid_png(images, cells), file_name=f"decoded-grid-{method}.png", mime="image/png"
+    )
 
 labels = data.labels.numpy() if data.labels is not None else None
-st.download_button("Download coordinates (CSV)", coords_csv(proj, labels=labels),
-                   file_name=f"{ckpt.path.stem}-{split}-{method}.csv", mime="text/csv")
+st.download_button(
+    "Download coordinates (CSV)",
+    coords_csv(proj, labels=labels),
+    file_name=f"{ckpt.path.stem}-{split}-{method}.csv",
+    mime="text/csv",
+)

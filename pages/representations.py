@@ -4,15 +4,15 @@ semi-supervised use; Kingma et al. 2014, M1)"""
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages.common import get_data, model_key, require_checkpoint, require_data
-from pages.router import ensure_router
+from pages.common import get_data, model_key, page_header, require_checkpoint, require_data
 from vae_core import VAEError
 
-ensure_router()
-st.header("Representations")
-st.caption("A logistic-regression classifier is trained on a few labelled training images, using the latent "
-           "means μ, the raw pixels, or PCA of the same size as the latent (fitted on all training images, "
-           "without labels, like the VAE). Accuracy is on the whole test split.")
+page_header(
+    "Representations",
+    "A logistic-regression classifier is trained on a few labelled training images, using the latent "
+    "means μ, the raw pixels, or PCA of the same size as the latent (fitted on all training images, "
+    "without labels, like the VAE). Accuracy is on the whole test split.",
+)
 ckpt = require_checkpoint()
 bundle = require_data(ckpt)
 if bundle.labels is None:
@@ -38,17 +38,31 @@ if counts:
         st.stop()
     labels = list(result["labels"])
     fig = go.Figure()
-    for key, name, colour in (("latent_acc", f"latent μ ({result['latent_dim']} dims)", "#d62728"),
-                              ("pca_acc", f"PCA ({result['latent_dim']} dims)", "#1f77b4"),
-                              ("pixel_acc", "raw pixels", "#7f7f7f")):
-        fig.add_trace(go.Bar(x=[f"{n} labels" for n in labels], y=[result["labels"][n][key] for n in labels],
-                             name=name, marker_color=colour,
-                             text=[f"{result['labels'][n][key]:.2f}" for n in labels], textposition="outside"))
-    fig.update_layout(barmode="group", height=400, yaxis=dict(title="test accuracy", range=[0, 1.05]),
-                      margin=dict(l=10, r=10, t=20, b=10))
+    for key, name, colour in (
+        ("latent_acc", f"latent μ ({result['latent_dim']} dims)", "#d62728"),
+        ("pca_acc", f"PCA ({result['latent_dim']} dims)", "#1f77b4"),
+        ("pixel_acc", "raw pixels", "#7f7f7f"),
+    ):
+        fig.add_trace(
+            go.Bar(
+                x=[f"{n} labels" for n in labels],
+                y=[result["labels"][n][key] for n in labels],
+                name=name,
+                marker_color=colour,
+                text=[f"{result['labels'][n][key]:.2f}" for n in labels],
+                textposition="outside",
+            )
+        )
+    fig.update_layout(
+        barmode="group",
+        height=400,
+        yaxis=dict(title="test accuracy", range=[0, 1.05]),
+        margin=dict(l=10, r=10, t=20, b=10),
+    )
     st.plotly_chart(fig, key="probe_chart")
-    st.dataframe([{"labels": n, **{k: round(v, 3) for k, v in result["labels"][n].items()}} for n in labels],
-                 hide_index=True)
+    st.dataframe(
+        [{"labels": n, **{k: round(v, 3) for k, v in result["labels"][n].items()}} for n in labels], hide_index=True
+    )
     st.caption(f"{result['n_test']} test images.")
 else:
     st.info("Choose at least one number of labelled examples.")

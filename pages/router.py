@@ -1,10 +1,11 @@
 """The router every entry goes through: page config, `st.navigation` over the page files, and the
 shared sidebar.
 
-`app.py` calls `run_app()`. Each page file starts with `ensure_router()`: Streamlit runs a page file
-on its own when a fresh server's first request is a deep link (a `pages/` folder beside the entry
-file puts it in its old folder mode until `st.navigation` is first called), and this sends that run
-through the router instead, so the sidebar and navigation are always there.
+`app.py` calls `run_app()`. Each page file starts with `common.page_header()`, which calls
+`ensure_router()`: Streamlit runs a page file on its own when a fresh server's first request is a
+deep link (a `pages/` folder beside the entry file puts it in its old folder mode until
+`st.navigation` is first called), and this sends that run through the router instead, so the
+sidebar and navigation are always there.
 """
 
 import threading
@@ -29,8 +30,7 @@ def run_app() -> None:
     from pages.common import sidebar
 
     st.set_page_config(page_title="VAE Latent Explorer", page_icon="🧭", layout="wide")
-    pages = [st.Page(f"pages/{name}.py", title=title, icon=icon, default=name == "map")
-             for name, title, icon in PAGES]
+    pages = [st.Page(f"pages/{name}.py", title=title, icon=icon, default=name == "map") for name, title, icon in PAGES]
     page = st.navigation({"VAE Latent Explorer": pages})
     sidebar()
     _run.active = True

@@ -5,18 +5,18 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from pages.common import encoded, model_key, projection, require_checkpoint, require_data, show_grid
-from pages.router import ensure_router
+from pages.common import encoded, model_key, page_header, projection, require_checkpoint, require_data, show_grid
 from vae_core.images import grid_png, png_bytes, to_display
 from vae_core.latent import decode, kl_ranking, traversal_grid
 
 LIMIT = 4.0  # slider range ±LIMIT, in prior standard deviations
 VISIBLE = 8  # dimensions shown before the fold
 
-ensure_router()
-st.header("Sliders")
-st.caption("Each slider is one coordinate of z. Dimensions are ordered by how much information they "
-           "carry (mean KL to the prior on the test split, nats); collapsed ones barely change the image.")
+page_header(
+    "Sliders",
+    "Each slider is one coordinate of z. Dimensions are ordered by how much information they "
+    "carry (mean KL to the prior on the test split, nats); collapsed ones barely change the image.",
+)
 ckpt = require_checkpoint()
 bundle = require_data(ckpt)
 D = ckpt.config.latent_dim
@@ -72,8 +72,7 @@ def live_decoder() -> None:
     st.session_state["slider_image"] = image[0].numpy()
     with right:
         st.image(to_display(image[0], scale=None), caption="decoder(z)", width=300)
-        st.download_button("Download PNG", png_bytes(image[0], scale=8), file_name="decoded.png",
-                           mime="image/png")
+        st.download_button("Download PNG", png_bytes(image[0], scale=8), file_name="decoded.png", mime="image/png")
         st.plotly_chart(z_on_map(z.numpy()), key="slider_map")
         st.caption("z = [" + ", ".join(f"{v:.2f}" for v in z.tolist()) + "]")
 
@@ -83,13 +82,30 @@ def z_on_map(z: np.ndarray) -> go.Figure:
     proj = projection(mu, model_key(ckpt), "test", "latent" if D == 2 else "pca")
     at = proj.transform(z)[0]
     labels = bundle.split("test").labels
-    fig = go.Figure(go.Scattergl(x=proj.coords[:, 0], y=proj.coords[:, 1], mode="markers", hoverinfo="skip",
-                                 marker=dict(size=3, color=None if labels is None else labels.numpy(),
-                                             colorscale="Turbo", opacity=0.5)))
-    fig.add_trace(go.Scatter(x=[at[0]], y=[at[1]], mode="markers", hoverinfo="skip",
-                             marker=dict(symbol="star", size=18, color="black", line=dict(color="white", width=1))))
-    fig.update_layout(height=260, margin=dict(l=0, r=0, t=24, b=0), showlegend=False,
-                      title=dict(text="z on the " + ("latent plane" if D == 2 else "PCA map"), font=dict(size=12)))
+    fig = go.Figure(
+        go.Scattergl(
+            x=proj.coords[:, 0],
+            y=proj.coords[:, 1],
+            mode="markers",
+            hoverinfo="skip",
+            marker=dict(size=3, color=None if labels is None else labels.numpy(), colorscale="Turbo", opacity=0.5),
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[at[0]],
+            y=[at[1]],
+            mode="markers",
+            hoverinfo="skip",
+            marker=dict(symbol="star", size=18, color="black", line=dict(color="white", width=1)),
+        )
+    )
+    fig.update_layout(
+        height=260,
+        margin=dict(l=0, r=0, t=24, b=0),
+        showlegend=False,
+        title=dict(text="z on the " + ("latent plane" if D == 2 else "PCA map"), font=dict(size=12)),
+    )
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)
     return fig
@@ -104,5 +120,4 @@ steps = 9
 codes = traversal_grid(current_z(), [int(d) for d in order[:rows]], steps=steps)
 images = decode(ckpt.model, codes)
 show_grid(images, per_row=steps, width=84)
-st.download_button("Download traversal PNG", grid_png(images, steps),
-                   file_name="traversal.png", mime="image/png")
+st.download_button("Download traversal PNG", grid_png(images, steps), file_name="traversal.png", mime="image/png")

@@ -7,16 +7,14 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from pages.common import CHECKPOINT_DIR, SELECTED, show_grid
-from pages.router import ensure_router
+from pages.common import CHECKPOINT_DIR, SELECTED, page_header, show_grid
 from vae_core import DATASETS, TrainingJob, VAEConfig, VAEError
 from vae_core.cli import default_out_path
 from vae_core.config import BETA_SCHEDULES, DEVICES
 
 JOB = "train_job"
 
-ensure_router()
-st.header("Train")
+page_header("Train")
 job: TrainingJob | None = st.session_state.get(JOB)
 running = job is not None and job.alive
 
@@ -34,24 +32,35 @@ def config_form() -> VAEConfig | None:
     with st.form("train_form", border=True):
         st.markdown("**Data and model**")
         c = st.columns(4)
-        dataset = c[0].selectbox("Dataset", [n for n in DATASETS if n != "folder:PATH"] + ["folder"],
-                                 help="\n".join(f"- **{d.name}**: {d.description}" for d in DATASETS.values()))
-        path = c[1].text_input("Folder or data root", "", help="For `folder`: the image folder. For "
-                               "torchvision datasets: where the files are (they are never downloaded here).")
+        dataset = c[0].selectbox(
+            "Dataset",
+            [n for n in DATASETS if n != "folder:PATH"] + ["folder"],
+            help="\n".join(f"- **{d.name}**: {d.description}" for d in DATASETS.values()),
+        )
+        path = c[1].text_input(
+            "Folder or data root",
+            "",
+            help="For `folder`: the image folder. For "
+            "torchvision datasets: where the files are (they are never downloaded here).",
+        )
         model = c[2].selectbox("Model", ["conv", "mlp"], help="conv: 28, 32 or 64 px images; mlp: any size")
         latent_dim = c[3].number_input("Latent size", 1, 256, 16)
         c = st.columns(4)
         hidden = c[0].text_input("Hidden sizes", "256", help="MLP layers, e.g. 512,256; conv: the FC width")
         image_size = c[1].number_input("Image size (folder)", 8, 128, 32, help="folders are resized to this")
         likelihood = c[2].selectbox("Likelihood", ["bernoulli", "bernoulli (binarized data)", "gaussian"])
-        sigma_mode = c[3].selectbox("Gaussian σ", ["fixed", "global", "pixel"],
-                                    help="fixed σ = 0.1, or learned: one σ, or one per pixel")
+        sigma_mode = c[3].selectbox(
+            "Gaussian σ", ["fixed", "global", "pixel"], help="fixed σ = 0.1, or learned: one σ, or one per pixel"
+        )
         st.markdown("**Objective and optimisation**")
         c = st.columns(4)
         beta = c[0].number_input("β", 0.0, 100.0, 1.0, step=0.5)
-        schedule = c[1].selectbox("β schedule", BETA_SCHEDULES,
-                                  help="warmup: 0→β over the first epochs; cyclical: Fu et al. 2019; "
-                                       "capacity: γ·|KL − C|, C ramped (Burgess et al. 2018)")
+        schedule = c[1].selectbox(
+            "β schedule",
+            BETA_SCHEDULES,
+            help="warmup: 0→β over the first epochs; cyclical: Fu et al. 2019; "
+            "capacity: γ·|KL − C|, C ramped (Burgess et al. 2018)",
+        )
         warmup = c[2].number_input("Warm-up epochs", 0.5, 100.0, 5.0)
         capacity = c[3].number_input("Capacity C max (nats)", 0.0, 200.0, 25.0)
         c = st.columns(5)
@@ -70,11 +79,21 @@ def config_form() -> VAEConfig | None:
         dataset=f"folder:{path.strip()}" if is_folder else dataset,
         data_root=path.strip() or None if not is_folder else None,
         image_size=int(image_size) if is_folder else None,
-        model=model, latent_dim=int(latent_dim), hidden_sizes=_hidden(hidden),
+        model=model,
+        latent_dim=int(latent_dim),
+        hidden_sizes=_hidden(hidden),
         likelihood="gaussian" if likelihood == "gaussian" else "bernoulli",
-        binarize=likelihood.startswith("bernoulli (bin"), sigma_mode=sigma_mode,
-        beta=float(beta), beta_schedule=schedule, warmup_epochs=float(warmup), capacity_max=float(capacity),
-        lr=float(lr), batch_size=int(batch), epochs=int(epochs), seed=int(seed), device=device,
+        binarize=likelihood.startswith("bernoulli (bin"),
+        sigma_mode=sigma_mode,
+        beta=float(beta),
+        beta_schedule=schedule,
+        warmup_epochs=float(warmup),
+        capacity_max=float(capacity),
+        lr=float(lr),
+        batch_size=int(batch),
+        epochs=int(epochs),
+        seed=int(seed),
+        device=device,
     )
 
 
@@ -100,23 +119,58 @@ def controls(job: TrainingJob) -> None:
         job.resume()
     if c[2].button("Stop", disabled=snap.done, help="stop and save the checkpoint"):
         job.stop()
-    c[3].slider("β, live", 0.0, 20.0, key="live_beta", step=0.1, disabled=snap.done,
-                on_change=lambda: job.set_beta(st.session_state["live_beta"]),
-                help="Changes the KL weight of the running job (the schedule's target)")
+    c[3].slider(
+        "β, live",
+        0.0,
+        20.0,
+        key="live_beta",
+        step=0.1,
+        disabled=snap.done,
+        on_change=lambda: job.set_beta(st.session_state["live_beta"]),
+        help="Changes the KL weight of the running job (the schedule's target)",
+    )
 
 
 def curves(history: dict) -> go.Figure:
     steps, epochs = history.get("steps", []), history.get("epochs", [])
-    fig = make_subplots(rows=1, cols=4, subplot_titles=("reconstruction (nats)", "KL (nats)",
-                                                         "negative ELBO (nats)", "β"))
+    fig = make_subplots(
+        rows=1, cols=4, subplot_titles=("reconstruction (nats)", "KL (nats)", "negative ELBO (nats)", "β")
+    )
     for col, key in enumerate(("recon", "kl", "nelbo"), start=1):
-        fig.add_trace(go.Scatter(x=[r["epoch"] for r in steps], y=[r[key] for r in steps], name="train",
-                                 line=dict(color="#1f77b4"), showlegend=col == 1), row=1, col=col)
-        fig.add_trace(go.Scatter(x=[r["epoch"] for r in epochs], y=[r[f"test_{key}"] for r in epochs],
-                                 name="test", mode="lines+markers", line=dict(color="#d62728"),
-                                 showlegend=col == 1), row=1, col=col)
-    fig.add_trace(go.Scatter(x=[r["epoch"] for r in steps], y=[r["beta"] for r in steps], name="β",
-                             line=dict(color="#2ca02c"), showlegend=False), row=1, col=4)
+        fig.add_trace(
+            go.Scatter(
+                x=[r["epoch"] for r in steps],
+                y=[r[key] for r in steps],
+                name="train",
+                line=dict(color="#1f77b4"),
+                showlegend=col == 1,
+            ),
+            row=1,
+            col=col,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=[r["epoch"] for r in epochs],
+                y=[r[f"test_{key}"] for r in epochs],
+                name="test",
+                mode="lines+markers",
+                line=dict(color="#d62728"),
+                showlegend=col == 1,
+            ),
+            row=1,
+            col=col,
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=[r["epoch"] for r in steps],
+            y=[r["beta"] for r in steps],
+            name="β",
+            line=dict(color="#2ca02c"),
+            showlegend=False,
+        ),
+        row=1,
+        col=4,
+    )
     fig.update_xaxes(title_text="epoch")
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25))
     return fig
@@ -141,16 +195,23 @@ def _eta(seconds: float | None) -> str:
 def live_view() -> None:
     job: TrainingJob | None = st.session_state.get(JOB)
     if job is None:
-        st.info("Choose settings and press **Start training**. The run goes on in the background while "
-                "you use the other pages.")
+        st.info(
+            "Choose settings and press **Start training**. The run goes on in the background while "
+            "you use the other pages."
+        )
         return
     snap = job.snapshot()
     c = job.config
-    st.markdown(f"**{c.dataset} · {c.model} · z={c.latent_dim} · β={snap.beta:g} ({c.beta_schedule}) · "
-                f"{c.likelihood_name}** — status: `{snap.status}`")
+    st.markdown(
+        f"**{c.dataset} · {c.model} · z={c.latent_dim} · β={snap.beta:g} ({c.beta_schedule}) · "
+        f"{c.likelihood_name}** — status: `{snap.status}`"
+    )
     controls(job)
-    st.progress(snap.fraction, text=f"epoch {snap.epoch}/{snap.epochs} · step {snap.step}/{snap.total_steps}"
-                f" · {snap.images_per_s or 0:,.0f} images/s · ETA {_eta(snap.eta_s)}")
+    st.progress(
+        snap.fraction,
+        text=f"epoch {snap.epoch}/{snap.epochs} · step {snap.step}/{snap.total_steps}"
+        f" · {snap.images_per_s or 0:,.0f} images/s · ETA {_eta(snap.eta_s)}",
+    )
     if snap.status == "failed":
         st.error(snap.message)
     if snap.history.get("steps"):
