@@ -35,9 +35,14 @@ if len(files) < 1:
         "file from the sidebar."
     )
     st.stop()
+by_dataset: dict[str, list[str]] = {}
+for p in files:
+    by_dataset.setdefault(checkpoint_summary(p)["config"]["dataset"], []).append(str(p))
 selected = st.session_state.get(SELECTED)
 dataset = checkpoint_summary(Path(selected))["config"]["dataset"] if selected else None
-default = [str(p) for p in files if checkpoint_summary(p)["config"]["dataset"] == dataset][:6] or [str(files[0])]
+# compare the selected model's siblings (same data); when it has none, the largest such group
+group = by_dataset.get(dataset, [])
+default = (group if len(group) > 1 else max(by_dataset.values(), key=len))[:6]
 chosen = st.multiselect(
     "Checkpoints to compare",
     [str(p) for p in files],

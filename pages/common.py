@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 import uuid
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import streamlit as st
 import torch
 
 from vae_core import Checkpoint, DataBundle, VAEError, describe_device, load_checkpoint, resolve_device
-from vae_core.cli import info_dict
+from vae_core.cli import default_out_path, info_dict
 from vae_core.images import to_display
 from vae_core.latent import encode
 from vae_core.projection import Projection, checkpoint_cache_key, project
@@ -24,6 +25,7 @@ from vae_core.projection import Projection, checkpoint_cache_key, project
 # VAE_CHECKPOINT_DIR points the app at another folder (the tests use a temporary one)
 CHECKPOINT_DIR = Path(os.environ.get("VAE_CHECKPOINT_DIR") or Path(__file__).resolve().parent.parent / "checkpoints")
 SELECTED = "checkpoint_path"
+DEFAULT_MODEL = "mnist5k-conv-z16"  # selected on a first visit when it is there
 
 
 # --- cached loaders (models and data are shared by every browser session: never mutate them)
@@ -91,6 +93,23 @@ def projection(_codes: np.ndarray, key: tuple, split: str, method: str, params: 
     )
 
 
+_claimed: set[Path] = set()  # checkpoint paths of runs started from this server, in any session
+_claim_lock = threading.Lock()
+
+
+def claim_checkpoint_path(config) -> Path:
+    """A new file name under checkpoints/ for a run: not on disk, and not taken by another session's
+    run that has not written its first epoch yet."""
+    with _claim_lock:
+        path = default_out_path(config, CHECKPOINT_DIR)
+        n = 2
+        while path in _claimed or path.exists():
+            path = path.with_name(f"{default_out_path(config, CHECKPOINT_DIR).stem}-s{n}.pt")
+            n += 1
+        _claimed.add(path)
+        return path
+
+
 # --- the sidebar
 
 
@@ -115,7 +134,9 @@ def sidebar() -> None:
         if files:
             names = [str(p) for p in files]
             current = st.session_state.get(SELECTED)
-            index = names.index(current) if current in names else 0
+            preferred = str(CHECKPOINT_DIR / f"{DEFAULT_MODEL}.pt")
+            first = current if current in names else preferred if preferred in names else names[0]
+            index = names.index(first)
             choice = st.selectbox(
                 "Model", names, index=index, format_func=lambda p: Path(p).stem, help=f"Checkpoints in {CHECKPOINT_DIR}"
             )

@@ -7,9 +7,8 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from pages.common import CHECKPOINT_DIR, SELECTED, page_header, show_grid
+from pages.common import SELECTED, claim_checkpoint_path, page_header, show_grid
 from vae_core import DATASETS, TrainingJob, VAEConfig, VAEError
-from vae_core.cli import default_out_path
 from vae_core.config import BETA_SCHEDULES, DEVICES
 
 JOB = "train_job"
@@ -103,7 +102,7 @@ except VAEError as e:
     st.error(str(e))
     config = None
 if config is not None:
-    out = default_out_path(config, CHECKPOINT_DIR)
+    out = claim_checkpoint_path(config)
     job = TrainingJob(config, out).start()
     st.session_state[JOB] = job
     st.session_state["live_beta"] = config.beta

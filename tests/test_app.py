@@ -271,3 +271,11 @@ def test_a_valid_upload_joins_the_folder_without_overwriting(checkpoint_dir, mod
     assert len(list(checkpoint_dir.glob("*.pt"))) == 2
     assert by_label(at.sidebar.selectbox, "Model").value == str(added[0])
     assert at.selectbox(key="map_method").options[0] == "Latent plane (z is 2-D)"  # the uploaded z=2 model
+
+
+def test_concurrent_runs_with_the_same_settings_get_their_own_files(checkpoint_dir):
+    cfg = VAEConfig(dataset="digits", model="mlp", latent_dim=3)
+    first = pages.common.claim_checkpoint_path(cfg)
+    second = pages.common.claim_checkpoint_path(cfg)  # another session, before the first has written
+    assert first != second and first.parent == second.parent == checkpoint_dir
+    assert not first.exists() and not second.exists()
