@@ -1,0 +1,22 @@
+import json
+import shutil
+
+from vae_core.report import END, START, write_report
+
+
+def test_report_measures_shipped_names_and_updates_the_readme(tmp_path, tiny_checkpoint):
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    shutil.copy(tiny_checkpoint, folder / "digits-mlp.pt")  # a preset's name: the report picks it up
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{START}\nold\n{END}\noutro\n")
+    path = write_report(folder, tmp_path / "docs", iw_samples=8, baseline_epochs=0, readme=readme, log=lambda _: None)
+    text = path.read_text()
+    assert "| digits-mlp (β=1) | digits | Bernoulli on grey levels |" in text
+    data = json.loads((tmp_path / "docs" / "report.json").read_text())
+    row = data["rows"][0]
+    assert row["iw_nll"] <= row["test_nelbo"] + 1.0  # the IW bound is no looser than the ELBO
+    assert set(row["probe"]) == {"10", "100", "1000"}
+    updated = readme.read_text()
+    assert updated.startswith("intro\n") and updated.endswith("outro\n") and "old" not in updated
+    assert "digits-mlp (β=1)" in updated
