@@ -130,46 +130,29 @@ def controls(job: TrainingJob) -> None:
     )
 
 
+def _line(records: list[dict], key: str, *, name: str, color: str, legend: bool, markers: bool = False):
+    return go.Scatter(
+        x=[r["epoch"] for r in records],
+        y=[r[key] for r in records],
+        name=name,
+        mode="lines+markers" if markers else "lines",
+        line=dict(color=color),
+        showlegend=legend,
+    )
+
+
 def curves(history: dict) -> go.Figure:
     steps, epochs = history.get("steps", []), history.get("epochs", [])
     fig = make_subplots(
         rows=1, cols=4, subplot_titles=("reconstruction (nats)", "KL (nats)", "negative ELBO (nats)", "β")
     )
     for col, key in enumerate(("recon", "kl", "nelbo"), start=1):
+        first = col == 1
+        fig.add_trace(_line(steps, key, name="train", color="#1f77b4", legend=first), row=1, col=col)
         fig.add_trace(
-            go.Scatter(
-                x=[r["epoch"] for r in steps],
-                y=[r[key] for r in steps],
-                name="train",
-                line=dict(color="#1f77b4"),
-                showlegend=col == 1,
-            ),
-            row=1,
-            col=col,
+            _line(epochs, f"test_{key}", name="test", color="#d62728", legend=first, markers=True), row=1, col=col
         )
-        fig.add_trace(
-            go.Scatter(
-                x=[r["epoch"] for r in epochs],
-                y=[r[f"test_{key}"] for r in epochs],
-                name="test",
-                mode="lines+markers",
-                line=dict(color="#d62728"),
-                showlegend=col == 1,
-            ),
-            row=1,
-            col=col,
-        )
-    fig.add_trace(
-        go.Scatter(
-            x=[r["epoch"] for r in steps],
-            y=[r["beta"] for r in steps],
-            name="β",
-            line=dict(color="#2ca02c"),
-            showlegend=False,
-        ),
-        row=1,
-        col=4,
-    )
+    fig.add_trace(_line(steps, "beta", name="β", color="#2ca02c", legend=False), row=1, col=4)
     fig.update_xaxes(title_text="epoch")
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25))
     return fig
