@@ -122,14 +122,17 @@ class Trainer:
         The checkpoint (if `out_path`) is written after every epoch and when stopped.
         """
         cfg = self.config
-        x_train = self.bundle.split("train").images.to(self.device)
+        # all images as one tensor on the device, indexed per batch (no copy of the training split,
+        # which matters for the 12 GB full sprites grid)
+        images = self.bundle.images.to(self.device)
+        train_idx = self.bundle.train_idx.to(self.device)
         x_test = self.bundle.split("test").images
         if cfg.binarize:
             x_test = binarize_fixed(x_test)
         self.status = "running"
         try:
             while self.epoch < cfg.epochs and not self._stop.is_set():
-                self._run_epoch(x_train)
+                self._run_epoch(images, train_idx)
                 if self._stop.is_set() and self._epoch_partial:
                     break
                 self._end_epoch(x_test)
@@ -143,11 +146,11 @@ class Trainer:
             raise TrainingFailed(self.message)
         return self.metrics
 
-    def _run_epoch(self, x_train: torch.Tensor) -> None:
+    def _run_epoch(self, images: torch.Tensor, train_idx: torch.Tensor) -> None:
         cfg, dev = self.config, self.device
         g = torch.Generator(device=dev).manual_seed(_noise_seed(cfg.seed, self.epoch))
         perm_gen = torch.Generator().manual_seed(_noise_seed(cfg.seed, self.epoch))
-        perm = torch.randperm(x_train.shape[0], generator=perm_gen).to(dev)
+        perm = train_idx[torch.randperm(len(train_idx), generator=perm_gen).to(dev)]
         good = copy.deepcopy((self.model.state_dict(), self.optimizer.state_dict()))
         log_every = max(1, self.steps_per_epoch // POINTS_PER_EPOCH)
         sums, seen, t0 = defaultdict(float), 0, time.perf_counter()
@@ -159,7 +162,7 @@ class Trainer:
             if self._stop.is_set():
                 self._epoch_partial = True
                 return
-            x = x_train[idx]
+            x = images[idx]
             if cfg.binarize:  # dynamic binarization: a fresh draw every time an image is seen
                 x = torch.bernoulli(x, generator=g)
             parts = self._train_step(x, g, good)
