@@ -1,4 +1,4 @@
-"""Command line: `python -m vae_core train | eval | info`.
+"""Command line: `python -m vae_core train | eval | info | anomaly-benchmark | probe | disentanglement`.
 
 Bad arguments or files print one line and exit with status 2, never a traceback.
 """
@@ -34,6 +34,16 @@ def _int_list(text: str) -> tuple[int, ...]:
     if not values:
         raise argparse.ArgumentTypeError("expected at least one integer")
     return values
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1 (got {value})")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,7 +88,59 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--json", action="store_true", help="print one JSON object")
         if name == "eval":
             s.add_argument("--data-root", default=None, help="where torchvision datasets live")
+            s.add_argument("--iw-samples", type=_positive_int, nargs="?", const=1000, default=None,
+                           metavar="K", help="also estimate -log p(x) by importance weighting with K "
+                           "samples per image (Burda et al. 2016; K = 1000 when the flag is bare)")
+    _add_eval_commands(sub)
     return p
+
+
+def _add_eval_commands(sub) -> None:
+    from vae_core.anomaly import SCORES
+
+    a = sub.add_parser("anomaly-benchmark", help="one-class AUROC: a VAE per class, the rest as anomalies")
+    a.add_argument("--dataset", default="mnist5k", help="a labelled dataset (default mnist5k)")
+    a.add_argument("--data-root", default=None, help="folder for torchvision datasets")
+    a.add_argument("--model", choices=MODELS, default=None,
+                   help="default conv (mlp for images the conv model cannot take)")
+    a.add_argument("--latent-dim", type=_positive_int, default=None, help="default 16")
+    a.add_argument("--hidden-sizes", type=_int_list, default=None, help="default 256 (conv), 512,256 (mlp)")
+    a.add_argument("--epochs", type=_positive_int, default=None, help="epochs per class (default 60)")
+    a.add_argument("--batch-size", type=_positive_int, default=None, help="default 32")
+    a.add_argument("--lr", type=float, default=None, help="default 0.001")
+    a.add_argument("--beta", type=float, default=None, help="default 1")
+    a.add_argument("--likelihood", choices=LIKELIHOODS, default=None,
+                   help="default gaussian (fixed sigma 0.1), which ranks digits by shape more than by ink")
+    a.add_argument("--sigma-mode", choices=SIGMA_MODES, default=None, help="Gaussian sigma (default fixed)")
+    a.add_argument("--sigma", type=float, default=None, help="Gaussian sigma (default 0.1)")
+    a.add_argument("--binarize", action="store_true", default=None,
+                   help="Bernoulli on dynamically binarized data")
+    a.add_argument("--seed", type=int, default=None, help="default 0 (the same for every class)")
+    a.add_argument("--device", choices=DEVICES, default=None)
+    a.add_argument("--score", choices=SCORES, default="nelbo",
+                   help="nelbo (default), recon (at the posterior mean) or iw (importance-weighted NLL)")
+    a.add_argument("--iw-samples", type=_positive_int, default=64, metavar="K",
+                   help="importance samples per image for --score iw (default 64)")
+    a.add_argument("--classes", type=_int_list, default=None, help="normal classes to run, e.g. 0,1 "
+                   "(default all)")
+    a.add_argument("--json", action="store_true", help="print one JSON object")
+    a.add_argument("--quiet", action="store_true", help="no per-class progress on stderr")
+
+    pr = sub.add_parser("probe", help="linear-probe accuracy: latent means vs pixels vs PCA")
+    pr.add_argument("checkpoint")
+    pr.add_argument("--labels", type=_int_list, default=(10, 100, 1000),
+                    help="labelled training images per probe, comma-separated (default 10,100,1000)")
+    pr.add_argument("--repeats", type=_positive_int, default=1, help="draws averaged per label count")
+    pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument("--data-root", default=None, help="where torchvision datasets live")
+    pr.add_argument("--json", action="store_true", help="print one JSON object")
+
+    dis = sub.add_parser("disentanglement", help="MIG of the latent code (datasets with factors: sprites)")
+    dis.add_argument("checkpoint")
+    dis.add_argument("--max-points", type=_positive_int, default=10000,
+                     help="test images encoded (a seeded subsample when there are more)")
+    dis.add_argument("--seed", type=int, default=0)
+    dis.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 CONFIG_ARGS = ("dataset", "data_root", "image_size", "channels", "model", "latent_dim",
@@ -167,23 +229,40 @@ def _progress_bar(trainer):
     return bar
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    ckpt = load_checkpoint(args.checkpoint)
-    config = ckpt.config if args.data_root is None else ckpt.config.replace(data_root=args.data_root)
+def _checkpoint_and_data(path: str, data_root: str | None = None):
+    """A checkpoint and the dataset it was trained on (no download), checked to match."""
+    ckpt = load_checkpoint(path)
+    config = ckpt.config if data_root is None else ckpt.config.replace(data_root=data_root)
     bundle = load_for_config(config, download=False)
     if bundle.image_shape != ckpt.image_shape:
         raise VAEError(f"the data's images are {bundle.image_shape}, the model's {ckpt.image_shape}")
-    m = evaluate(ckpt.model, bundle.split("test").images)
+    return ckpt, config, bundle
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    ckpt, config, bundle = _checkpoint_and_data(args.checkpoint, args.data_root)
+    test_images = bundle.split("test").images
+    m = evaluate(ckpt.model, test_images)
     out = {"checkpoint": str(ckpt.path), "dataset": config.dataset, "likelihood": m["likelihood"],
            "test_nelbo": m["nelbo"], "test_recon": m["recon"], "test_kl": m["kl"],
            "active_units": m["active_units"], "latent_dim": config.latent_dim, "n_test": m["n"],
            "kl_per_dim": m["kl_per_dim"], "units": "nats per example"}
+    if args.iw_samples is not None:
+        from vae_core.anomaly import iw_nll
+        from vae_core.evaluate import binarize_fixed
+
+        scored = binarize_fixed(test_images) if config.binarize else test_images  # as `evaluate` sees them
+        out["iw_nll"] = float(iw_nll(ckpt.model, scored, args.iw_samples).mean())
+        out["iw_samples"] = args.iw_samples
     if args.json:
         print(json.dumps(out))
     else:
         print(f"{ckpt.path}: test nELBO {m['nelbo']:.2f} nats = recon {m['recon']:.2f} + KL {m['kl']:.2f} "
               f"({m['likelihood']}; {m['n']} test images); active units {m['active_units']}/"
               f"{config.latent_dim}")
+        if args.iw_samples is not None:
+            print(f"  importance-weighted NLL {out['iw_nll']:.2f} nats (K = {args.iw_samples} samples per "
+                  f"image; {m['likelihood']}): an upper bound on -log p(x), tighter than the nELBO")
     return 0
 
 
@@ -226,10 +305,79 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_anomaly_benchmark(args: argparse.Namespace) -> int:
+    from vae_core.benchmarks import one_class_auroc, one_class_config
+    from vae_core.data import load_dataset
+
+    bundle = load_dataset(args.dataset, data_root=args.data_root, download=False)
+    if bundle.labels is None:
+        raise VAEError(f"the one-class benchmark needs class labels ({args.dataset} has none)")
+    config = one_class_config(bundle, data_root=args.data_root, model=args.model, latent_dim=args.latent_dim,
+                              hidden_sizes=args.hidden_sizes, epochs=args.epochs, batch_size=args.batch_size,
+                              lr=args.lr, beta=args.beta, likelihood=args.likelihood, binarize=args.binarize,
+                              sigma_mode=args.sigma_mode, sigma=args.sigma, seed=args.seed, device=args.device)
+
+    def progress(done: int, total: int, rec: dict) -> None:
+        print(f"[{done}/{total}] class {rec['class']}: AUROC {rec['auroc']:.4f} ({rec['n_train']} training "
+              f"images, held-out normal nELBO {rec['normal_test_nelbo']:.2f} nats, {rec['seconds']:.1f} s)",
+              file=sys.stderr, flush=True)
+
+    r = one_class_auroc(bundle, config, classes=args.classes, score=args.score, iw_samples=args.iw_samples,
+                        progress=None if args.quiet else progress)
+    if args.json:
+        print(json.dumps(r))
+        return 0
+    print(f"one-class AUROC on {r['dataset']} ({r['n_test']} test images; score {r['score']} in nats, "
+          f"{r['likelihood']}; {config.model}, latent {config.latent_dim}, {config.epochs} epochs per class)")
+    for d, v in r["per_class_auroc"].items():
+        print(f"  class {d}: AUROC {v:.4f}")
+    print(f"  mean AUROC {r['mean_auroc']:.4f} over {len(r['per_class_auroc'])} classes, {r['seconds']:.0f} s")
+    return 0
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    from vae_core.metrics import probe
+
+    ckpt, config, bundle = _checkpoint_and_data(args.checkpoint, args.data_root)
+    r = probe(ckpt.model, bundle, label_counts=args.labels, seed=args.seed, repeats=args.repeats)
+    out = {"checkpoint": str(ckpt.path), "dataset": config.dataset, **r, "repeats": args.repeats,
+           "seed": args.seed, "classifier": "LogisticRegression(max_iter=2000), accuracy on the test split"}
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    d = r["latent_dim"]
+    print(f"{ckpt.path}: linear-probe test accuracy on {r['n_test']} {config.dataset} test images "
+          f"(latent means vs raw pixels vs PCA to {d} dims)")
+    for n, a in r["labels"].items():
+        print(f"  {n:>6} labels: latent {a['latent_acc']:.1%}, pixels {a['pixel_acc']:.1%}, "
+              f"PCA {a['pca_acc']:.1%}" + (f" ({a['n_train']} used)" if a["n_train"] != int(n) else ""))
+    return 0
+
+
+def cmd_disentanglement(args: argparse.Namespace) -> int:
+    from vae_core.benchmarks import disentanglement_report
+    from vae_core.latent import ACTIVE_KL_NATS
+
+    ckpt, config, bundle = _checkpoint_and_data(args.checkpoint)
+    r = disentanglement_report(ckpt.model, bundle, max_points=args.max_points, seed=args.seed)
+    out = {"checkpoint": str(ckpt.path), "dataset": config.dataset, "beta": config.beta, **r}
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    gaps = ", ".join(f"{n} {'n/a' if v is None else f'{v:.3f}'}" for n, v in r["per_factor"].items())
+    print(f"{ckpt.path}: MIG {r['mig']:.3f} (0 = entangled, 1 = one dimension per factor; "
+          f"{r['n_points']} test images)")
+    print(f"  per factor: {gaps}")
+    print(f"  active units {r['active_units']}/{r['latent_dim']} (test KL per dimension above "
+          f"{ACTIVE_KL_NATS:g} nats)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return {"train": cmd_train, "eval": cmd_eval, "info": cmd_info}[args.command](args)
+        return {"train": cmd_train, "eval": cmd_eval, "info": cmd_info, "anomaly-benchmark": cmd_anomaly_benchmark,
+                "probe": cmd_probe, "disentanglement": cmd_disentanglement}[args.command](args)
     except VAEError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
