@@ -142,6 +142,16 @@ def _add_eval_commands(sub) -> None:
     dis.add_argument("--seed", type=int, default=0)
     dis.add_argument("--json", action="store_true", help="print one JSON object")
 
+    rep = sub.add_parser("report", help="measure the shipped checkpoints; write docs/report.md and pictures")
+    rep.add_argument("--checkpoints", default=str(CHECKPOINT_DIR), help="where the shipped checkpoints are")
+    rep.add_argument("--docs", default="docs", help="where the report and its pictures go")
+    rep.add_argument("--iw-samples", type=_positive_int, default=1000, help="importance samples per image")
+    rep.add_argument("--baseline-epochs", type=int, default=50,
+                     help="epochs for the pytorch/examples MLP baseline (0: leave it out)")
+    rep.add_argument("--anomaly-json", default=None,
+                     help="an `anomaly-benchmark --json` output to include (it takes minutes to produce)")
+    rep.add_argument("--readme", default="README.md", help="README whose report section is replaced")
+
 
 CONFIG_ARGS = ("dataset", "data_root", "image_size", "channels", "model", "latent_dim",
                "hidden_sizes", "beta", "beta_schedule", "warmup_epochs", "cycles", "capacity_max",
@@ -373,11 +383,23 @@ def cmd_disentanglement(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from vae_core.report import write_report
+
+    path = write_report(Path(args.checkpoints), Path(args.docs), iw_samples=args.iw_samples,
+                        baseline_epochs=args.baseline_epochs,
+                        anomaly_json=Path(args.anomaly_json) if args.anomaly_json else None,
+                        readme=Path(args.readme) if args.readme else None,
+                        log=lambda line: print(line, file=sys.stderr))
+    print(f"wrote {path}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return {"train": cmd_train, "eval": cmd_eval, "info": cmd_info, "anomaly-benchmark": cmd_anomaly_benchmark,
-                "probe": cmd_probe, "disentanglement": cmd_disentanglement}[args.command](args)
+                "probe": cmd_probe, "disentanglement": cmd_disentanglement, "report": cmd_report}[args.command](args)
     except VAEError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
