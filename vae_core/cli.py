@@ -208,8 +208,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
-    if args.preset:  # shipped files stay small: no optimizer state
+    if args.preset:  # shipped files stay small (no optimizer state) and come with their projections
         trainer.save(include_optimizer=False)
+        from vae_core.projection import precompute
+
+        precompute(out, out.parent / "projections")
     m = trainer.metrics
     print(f"test nELBO {m['test_nelbo']:.2f} nats (recon {m['test_recon']:.2f} + KL {m['test_kl']:.2f}; "
           f"{m['likelihood']}), {m['active_units']} active units")
