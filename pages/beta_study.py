@@ -35,14 +35,23 @@ if len(files) < 1:
         "file from the sidebar."
     )
     st.stop()
+files_str = [str(p) for p in files]
 by_dataset: dict[str, list[str]] = {}
 for p in files:
     by_dataset.setdefault(checkpoint_summary(p)["config"]["dataset"], []).append(str(p))
 selected = st.session_state.get(SELECTED)
 dataset = checkpoint_summary(Path(selected))["config"]["dataset"] if selected else None
-# compare the selected model's siblings (same data); when it has none, the largest such group
+
+
+# compare models of the same data with different β: the selected model's group when its β differ,
+# else the largest such group, else the selected model's group
+def betas(group: list[str]) -> int:
+    return len({checkpoint_summary(Path(p))["config"]["beta"] for p in group})
+
+
 group = by_dataset.get(dataset, [])
-default = (group if len(group) > 1 else max(by_dataset.values(), key=len))[:6]
+varied = [g for g in by_dataset.values() if betas(g) > 1]
+default = (group if betas(group) > 1 else max(varied, key=len) if varied else group or files_str)[:6]
 chosen = st.multiselect(
     "Checkpoints to compare",
     [str(p) for p in files],

@@ -110,6 +110,17 @@ def claim_checkpoint_path(config) -> Path:
         return path
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _cached_methods(path: str, mtime: float) -> set[str]:
+    key = checkpoint_cache_key(path)
+    return {p.name[len(key) + 1 :].split("-")[0] for p in (CHECKPOINT_DIR / "projections").glob(f"{key}-*.npy")}
+
+
+def cached_methods(ckpt: Checkpoint) -> set[str]:
+    """Projection methods with a result on disk for this checkpoint (shipped models have pca, umap)."""
+    return _cached_methods(*model_key(ckpt))
+
+
 # --- the sidebar
 
 

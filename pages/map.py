@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from pages.common import encoded, page_header, projection, require_checkpoint, require_data, show_grid
+from pages.common import cached_methods, encoded, page_header, projection, require_checkpoint, require_data, show_grid
 from vae_core import VAEError
 from vae_core.anomaly import anomaly_scores
 from vae_core.evaluate import binarize_fixed
@@ -33,7 +33,11 @@ def scores(_ckpt, key: tuple, split: str, score: str) -> np.ndarray:
 c = st.columns([1, 1.3, 1, 1, 1.4])
 split = c[0].radio("Split", ["test", "train"], horizontal=True, key="map_split")
 methods = ([LATENT] if D == 2 else []) + ["pca", "umap", "tsne"]
-method = c[1].selectbox("Projection", methods, format_func=METHOD_NAMES.get, key="map_method")
+# the latent plane for a 2-D z; else UMAP when it is already on disk (shipped models); else PCA
+first = LATENT if D == 2 else "umap" if "umap" in cached_methods(ckpt) else "pca"
+method = c[1].selectbox(
+    "Projection", methods, index=methods.index(first), format_func=METHOD_NAMES.get, key="map_method"
+)
 params: dict = {}
 if method == "umap":
     params["n_neighbors"] = c[2].slider("n_neighbors", 2, 100, 15, key="map_nn")
