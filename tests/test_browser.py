@@ -24,14 +24,15 @@ def _browser_missing() -> str | None:
     return None
 
 
+MISSING = _browser_missing()
+pytestmark = pytest.mark.skipif(MISSING is not None and not IN_CI, reason=str(MISSING))
+
+
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory, mnist5k):
-    """A checkpoint folder with one small trained model; skips (or fails in CI) without a browser."""
-    missing = _browser_missing()
-    if missing:
-        if IN_CI:
-            pytest.fail(f"browser test cannot run in CI: {missing}")
-        pytest.skip(missing)
+    """A checkpoint folder with one small trained model; in CI a missing browser is a failure."""
+    if MISSING:
+        pytest.fail(f"browser test cannot run in CI: {MISSING}")
     folder = tmp_path_factory.mktemp("browser-checkpoints")
     cfg = VAEConfig(dataset="mnist5k", model="mlp", latent_dim=4, hidden_sizes=(128,), epochs=2, device="cpu")
     Trainer(cfg, bundle=mnist5k, out_path=folder / "smoke.pt").fit()
