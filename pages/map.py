@@ -150,12 +150,9 @@ def scatter() -> go.Figure:
 
 
 def selected_indices(event) -> np.ndarray:
-    points = (
-        (event or {}).get("selection", {}).get("points", [])
-        if isinstance(event, dict)
-        else getattr(getattr(event, "selection", None), "points", []) or []
-    )
-    out = [p.get("customdata") for p in points if p.get("customdata") is not None]
+    """Data indices of the points in a box/lasso selection (each trace carries them as customdata)."""
+    points = event.selection.points if event else []
+    out = [p["customdata"] for p in points if p.get("customdata") is not None]
     return np.asarray([int(v[0] if isinstance(v, list) else v) for v in out], dtype=int)
 
 
