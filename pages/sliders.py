@@ -21,6 +21,8 @@ ckpt = require_checkpoint()
 bundle = require_data(ckpt)
 D = ckpt.config.latent_dim
 mu, logvar = encoded(ckpt, "test")
+# taken once per run: the slider fragment reruns on every move and must not copy the test images
+test_labels = None if bundle.labels is None else bundle.labels[bundle.test_idx]
 kl, order = kl_ranking(torch.from_numpy(mu), torch.from_numpy(logvar))
 this_model = model_key(ckpt)
 
@@ -42,8 +44,8 @@ with st.container(border=True):
         rng = np.random.default_rng(st.session_state.get("prior_draws", 0))
         st.session_state["prior_draws"] = st.session_state.get("prior_draws", 0) + 1
         set_z(rng.standard_normal(D))
-    test = bundle.split("test")
-    index = c3.number_input(f"Test image (0–{len(test) - 1})", 0, len(test) - 1, 0, key="slider_index")
+    n_test = len(mu)
+    index = c3.number_input(f"Test image (0–{n_test - 1})", 0, n_test - 1, 0, key="slider_index")
     if c4.button("Encode it", help="z = the posterior mean of that image"):
         set_z(mu[int(index)])
 
@@ -81,14 +83,15 @@ def z_on_map(z: np.ndarray) -> go.Figure:
     """The test codes' PCA map (or the latent plane for 2-D z) with the current z as a star."""
     proj = projection(mu, model_key(ckpt), "test", "latent" if D == 2 else "pca")
     at = proj.transform(z)[0]
-    labels = bundle.split("test").labels
     fig = go.Figure(
         go.Scattergl(
             x=proj.coords[:, 0],
             y=proj.coords[:, 1],
             mode="markers",
             hoverinfo="skip",
-            marker=dict(size=3, color=None if labels is None else labels.numpy(), colorscale="Turbo", opacity=0.5),
+            marker=dict(
+                size=3, color=None if test_labels is None else test_labels.numpy(), colorscale="Turbo", opacity=0.5
+            ),
         )
     )
     fig.add_trace(
