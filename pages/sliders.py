@@ -1,4 +1,5 @@
-"""Sliders: one per latent dimension, most informative first; the decoder answers as they move."""
+"""Sliders: one per latent dimension, most informative first; the decoder, running in the browser,
+repaints on every move of a drag (on the server, after release, when the browser cannot run it)."""
 
 import numpy as np
 import plotly.graph_objects as go
@@ -6,6 +7,7 @@ import streamlit as st
 import torch
 
 from pages.common import encoded, model_key, page_header, projection, require_checkpoint, require_data, show_grid
+from ui.live_decoder import latent_pad, unavailable
 from vae_core.images import grid_png, png_bytes, to_display
 from vae_core.latent import decode, kl_ranking, traversal_grid
 
@@ -28,8 +30,17 @@ this_model = model_key(ckpt)
 
 
 def set_z(z: np.ndarray) -> None:
+    """The page sets z (a button, a new model): the pad and the fallback sliders take it."""
+    st.session_state["slider_z"] = np.clip(np.asarray(z, dtype=np.float32), -LIMIT, LIMIT)
+    st.session_state["slider_z_version"] = st.session_state.get("slider_z_version", 0) + 1
     for d in range(D):
-        st.session_state[f"z_{d}"] = float(np.clip(z[d], -LIMIT, LIMIT))
+        st.session_state[f"z_{d}"] = float(st.session_state["slider_z"][d])
+
+
+def pad_moved(z: list[float]) -> None:
+    """A drag on the pad ended: take its z (the pad already shows it, so no version bump)."""
+    if z is not None and len(z) == D:
+        st.session_state["slider_z"] = np.asarray(z, dtype=np.float32)
 
 
 if st.session_state.get("sliders_model") != this_model:  # a new model: start from its zero code
@@ -49,34 +60,42 @@ with st.container(border=True):
     if c4.button("Encode it", help="z = the posterior mean of that image"):
         set_z(mu[int(index)])
 
+ranked = [int(d) for d in order]
+labels = {d: f"z[{d}] · KL {kl[d]:.2f} nats" for d in ranked}
+
 
 def current_z() -> torch.Tensor:
-    return torch.tensor([st.session_state[f"z_{d}"] for d in range(D)], dtype=torch.float32)
+    return torch.as_tensor(st.session_state["slider_z"], dtype=torch.float32)
 
 
 def dim_slider(d: int) -> None:
-    st.slider(f"z[{d}] · KL {kl[d]:.2f} nats", -LIMIT, LIMIT, step=0.05, key=f"z_{d}")
+    st.slider(labels[d], -LIMIT, LIMIT, step=0.05, key=f"z_{d}")
 
 
 @st.fragment
-def live_decoder() -> None:
+def server_decoder() -> None:
+    """The fallback: Streamlit sliders, decoded on the server when a slider is released."""
     left, right = st.columns([3, 2])
     with left:
-        ranked = [int(d) for d in order]
         for d in ranked[:VISIBLE]:
             dim_slider(d)
         if D > VISIBLE:
             with st.expander(f"{D - VISIBLE} more dimensions (less KL)"):
                 for d in ranked[VISIBLE:]:
                     dim_slider(d)
-    z = current_z()
-    image = decode(ckpt.model, z)
-    st.session_state["slider_image"] = image[0].numpy()
+    st.session_state["slider_z"] = np.array([st.session_state[f"z_{d}"] for d in range(D)], dtype=np.float32)
+    image = decode(ckpt.model, current_z())
     with right:
-        st.image(to_display(image[0], scale=None), caption="decoder(z)", width=300)
-        st.download_button("Download PNG", png_bytes(image[0], scale=8), file_name="decoded.png", mime="image/png")
-        st.plotly_chart(z_on_map(z.numpy()), key="slider_map")
-        st.caption("z = [" + ", ".join(f"{v:.2f}" for v in z.tolist()) + "]")
+        st.image(to_display(image[0], scale=None), caption="decoder(z), decoded on the server", width=300)
+        z_details(image)
+
+
+def z_details(image: torch.Tensor) -> None:
+    """What follows z once a gesture ends: the PNG, z on the map and its values."""
+    z = current_z()
+    st.download_button("Download PNG", png_bytes(image[0], scale=8), file_name="decoded.png", mime="image/png")
+    st.plotly_chart(z_on_map(z.numpy()), key="slider_map")
+    st.caption("z = [" + ", ".join(f"{v:.2f}" for v in z.tolist()) + "]")
 
 
 def z_on_map(z: np.ndarray) -> go.Figure:
@@ -114,7 +133,18 @@ def z_on_map(z: np.ndarray) -> go.Figure:
     return fig
 
 
-live_decoder()
+if reason := unavailable(ckpt):
+    st.caption(f"Decoding on the server, after each slider is released: {reason}.")
+    server_decoder()
+else:
+    left, right = st.columns([5, 2])
+    with left:
+        dims = [(d, f"z[{d}]", f"KL {kl[d]:.2f} nats") for d in ranked]
+        latent_pad(ckpt, st.session_state["slider_z"], dims, key="slider_pad",
+                   version=st.session_state["slider_z_version"], visible=VISIBLE, limit=LIMIT, on_change=pad_moved)
+        st.caption("Decoded in your browser as you drag; the map, the PNG and the traversals follow on release.")
+    with right:
+        z_details(decode(ckpt.model, current_z()))
 
 st.subheader("Traversals")
 st.caption("Each row sweeps one dimension from −3 to +3 around the current z, the others held fixed.")

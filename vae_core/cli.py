@@ -1,4 +1,4 @@
-"""Command line: `python -m vae_core train | eval | info | anomaly-benchmark | probe | disentanglement`.
+"""Command line: `python -m vae_core train | eval | info | export | anomaly-benchmark | probe | disentanglement`.
 
 Bad arguments or files print one line and exit with status 2, never a traceback.
 """
@@ -141,6 +141,11 @@ def _add_eval_commands(sub) -> None:
                      help="test images encoded (a seeded subsample when there are more)")
     dis.add_argument("--seed", type=int, default=0)
     dis.add_argument("--json", action="store_true", help="print one JSON object")
+
+    ex = sub.add_parser("export", help="write a checkpoint's decoder as ONNX (z -> pixels in [0, 1])")
+    ex.add_argument("checkpoint")
+    ex.add_argument("--onnx", required=True, metavar="OUT.onnx", help="where to write the graph")
+    ex.add_argument("--json", action="store_true", help="print the graph's metadata as JSON")
 
     rep = sub.add_parser("report", help="measure the shipped checkpoints; write docs/report.md and pictures")
     rep.add_argument("--checkpoints", default=str(CHECKPOINT_DIR), help="where the shipped checkpoints are")
@@ -398,11 +403,26 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from vae_core.export import decoder_metadata, export_decoder
+
+    ckpt = load_checkpoint(args.checkpoint)
+    data = export_decoder(ckpt, args.onnx)
+    meta = decoder_metadata(ckpt) | {"onnx": str(args.onnx), "bytes": len(data)}
+    if args.json:
+        print(json.dumps(meta))
+    else:
+        shape = "x".join(map(str, meta["image_shape"]))
+        print(f"wrote {args.onnx} ({len(data) / 1e6:.1f} MB): z ({meta['latent_dim']}) -> image {shape} in [0, 1]")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return {"train": cmd_train, "eval": cmd_eval, "info": cmd_info, "anomaly-benchmark": cmd_anomaly_benchmark,
-                "probe": cmd_probe, "disentanglement": cmd_disentanglement, "report": cmd_report}[args.command](args)
+                "probe": cmd_probe, "disentanglement": cmd_disentanglement, "report": cmd_report,
+                "export": cmd_export}[args.command](args)
     except VAEError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

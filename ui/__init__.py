@@ -1,0 +1,1 @@
+"""The explorer's Streamlit helpers shared by pages (the engine, vae_core, never imports this)."""

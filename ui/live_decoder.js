@@ -1,0 +1,280 @@
+// The live decoder: a Streamlit v2 component that runs a VAE decoder in the browser
+// (onnxruntime-web, WebAssembly) so a slider, a scrubber or the pointer repaints at display rate
+// with no server round trip. Python hears the final z (or t, or point) when a gesture ends.
+//
+// data (from ui/live_decoder.py):
+//   base     URL of the app's static folder ("/app/static/"), model: URL of the decoder's .onnx
+//   shape    [C, H, W]; display: canvas side in CSS pixels; version: bumps when Python sets the value
+//   mode     "sliders": dims [{index, label, note}], z, limit, step, visible
+//            "path":    a, b (codes), method ("slerp" | "linear"), t
+//            "plane":   origin, du, dv, duv (z = origin + u·du + v·dv + u·v·duv), extent
+//                       [u0, u1, v0, v1], points [[u, v, colour], …], palette, point, labels
+
+const ORT_DIR = "onnxruntime-web/";
+const shared = (window.__vaeLiveDecoder ||= { ort: null, sessions: new Map(), stats: {} });
+
+function runtime(base) {
+  if (typeof WebAssembly !== "object") {
+    return Promise.reject(new Error("this browser has WebAssembly turned off"));
+  }
+  shared.ort ||= import(new URL(base + ORT_DIR + "ort.wasm.bundle.min.mjs", window.location.href).href).then(
+    (ort) => {
+      // only the .wasm is fetched: the bundle carries its own JavaScript glue
+      ort.env.wasm.wasmPaths = { wasm: new URL(base + ORT_DIR + "ort-wasm-simd-threaded.wasm", window.location.href).href };
+      ort.env.wasm.numThreads = 1; // no cross-origin isolation here; one thread is plenty
+      return ort;
+    },
+  );
+  return shared.ort;
+}
+
+function session(base, url) {
+  if (!shared.sessions.has(url)) {
+    const made = runtime(base).then(async (ort) => ({
+      ort,
+      run: await ort.InferenceSession.create(url, { executionProviders: ["wasm"] }),
+    }));
+    made.catch(() => shared.sessions.delete(url)); // let a later mount try again
+    shared.sessions.set(url, made);
+  }
+  return shared.sessions.get(url);
+}
+
+// --- latent paths, the same formulas as vae_core.latent (lerp, slerp, the bilinear corner grid)
+
+function lerp(a, b, t) {
+  return a.map((v, i) => (1 - t) * v + t * b[i]);
+}
+
+function norm(a) {
+  return Math.sqrt(a.reduce((s, v) => s + v * v, 0));
+}
+
+function slerp(a, b, t) {
+  const na = norm(a), nb = norm(b);
+  if (na < 1e-8 || nb < 1e-8) return lerp(a, b, t);
+  const cos = Math.min(1, Math.max(-1, a.reduce((s, v, i) => s + (v / na) * (b[i] / nb), 0)));
+  const omega = Math.acos(cos);
+  if (omega < 1e-4) return lerp(a, b, t);
+  const wa = Math.sin((1 - t) * omega) / Math.sin(omega), wb = Math.sin(t * omega) / Math.sin(omega);
+  const len = (1 - t) * na + t * nb;
+  return a.map((v, i) => (wa * (v / na) + wb * (b[i] / nb)) * len);
+}
+
+function planeZ(d, u, v) {
+  return d.origin.map((o, i) => o + u * d.du[i] + v * d.dv[i] + u * v * d.duv[i]);
+}
+
+// --- drawing
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "text") node.textContent = v;
+    else node.setAttribute(k, v);
+  }
+  node.append(...children);
+  return node;
+}
+
+function painter(canvas, shape) {
+  const [C, H, W] = shape;
+  const small = new OffscreenCanvas(W, H);
+  const sctx = small.getContext("2d");
+  const ctx = canvas.getContext("2d");
+  const pixels = sctx.createImageData(W, H);
+  return (values) => {
+    // values: Float32Array (C·H·W) in [0, 1], channel-major
+    const px = pixels.data, plane = H * W;
+    for (let p = 0; p < plane; p++) {
+      for (let c = 0; c < 3; c++) px[4 * p + c] = 255 * values[(C === 1 ? 0 : c) * plane + p];
+      px[4 * p + 3] = 255;
+    }
+    sctx.putImageData(pixels, 0, 0);
+    ctx.imageSmoothingEnabled = false; // nearest neighbour: small images stay crisp
+    ctx.drawImage(small, 0, 0, canvas.width, canvas.height);
+  };
+}
+
+// --- one decoder per mounted component: latest z wins, one inference at a time
+
+function liveDecoder(root, data, onStatus) {
+  const canvas = root.querySelector("canvas.vae-live-image");
+  const paint = painter(canvas, data.shape);
+  const stats = (shared.stats[root.dataset.key] ||= { frames: 0, latencies: [], decodeMs: [] });
+  let wanted = null, busy = false, ready = null;
+
+  async function pump() {
+    if (busy || wanted === null || ready === null) return;
+    busy = true;
+    const { z, at } = wanted;
+    wanted = null;
+    try {
+      const { ort, run } = await ready;
+      const t0 = performance.now();
+      const out = await run.run({ z: new ort.Tensor("float32", Float32Array.from(z), [1, z.length]) });
+      const t1 = performance.now();
+      paint(out.image.data);
+      stats.frames += 1;
+      stats.decodeMs.push(t1 - t0);
+      stats.latencies.push(performance.now() - at);
+      if (stats.latencies.length > 2000) stats.latencies.splice(0, 1000), stats.decodeMs.splice(0, 1000);
+      canvas.dataset.frames = String(stats.frames);
+      onStatus(`decoded in your browser · ${(t1 - t0).toFixed(1)} ms`);
+    } catch (e) {
+      onStatus(null, e);
+    } finally {
+      busy = false;
+      if (wanted !== null) pump();
+    }
+  }
+
+  ready = session(data.base, data.model);
+  ready.then(() => pump(), (e) => onStatus(null, e));
+  return (z, at = performance.now()) => {
+    wanted = { z, at };
+    pump();
+  };
+}
+
+// --- the three ways to move through z
+
+function fmt(v) {
+  return (v >= 0 ? " " : "") + v.toFixed(2);
+}
+
+function buildSliders(root, data, decode, report) {
+  const z = data.z.slice();
+  const list = el("div", { class: "vae-live-sliders" });
+  const more = el("details", { class: "vae-live-more" });
+  const hidden = data.dims.length - data.visible;
+  if (hidden > 0) more.append(el("summary", { text: `${hidden} more dimensions (less KL)` }));
+  data.dims.forEach((dim, rank) => {
+    const input = el("input", {
+      type: "range", min: -data.limit, max: data.limit, step: data.step, value: z[dim.index],
+      "aria-label": dim.label, "data-dim": dim.index,
+    });
+    const value = el("span", { class: "vae-live-value", text: fmt(z[dim.index]) });
+    input.addEventListener("input", (e) => {
+      z[dim.index] = Number(input.value);
+      value.textContent = fmt(z[dim.index]);
+      decode(z, e.timeStamp || performance.now());
+    });
+    input.addEventListener("change", () => report("z", z.slice()));
+    const label = el("span", { class: "vae-live-label", text: dim.label }, el("small", { text: dim.note || "" }));
+    const row = el("label", { class: "vae-live-row" }, label, input, value);
+    (rank < data.visible ? list : more).append(row);
+  });
+  if (hidden > 0) list.append(more);
+  decode(z);
+  return list;
+}
+
+function buildPath(root, data, decode, report) {
+  const along = data.method === "slerp" ? slerp : lerp;
+  const input = el("input", {
+    type: "range", min: 0, max: 1, step: 0.001, value: data.t, "aria-label": "position along the path (0 = A, 1 = B)",
+  });
+  const value = el("span", { class: "vae-live-value", text: `t = ${Number(data.t).toFixed(3)}` });
+  input.addEventListener("input", (e) => {
+    value.textContent = `t = ${Number(input.value).toFixed(3)}`;
+    decode(along(data.a, data.b, Number(input.value)), e.timeStamp || performance.now());
+  });
+  input.addEventListener("change", () => report("t", Number(input.value)));
+  decode(along(data.a, data.b, Number(data.t)));
+  return el("label", { class: "vae-live-row vae-live-scrub" }, el("span", { class: "vae-live-label", text: "A" }), input,
+    el("span", { class: "vae-live-label", text: "B" }), value);
+}
+
+function buildPlane(root, data, decode, report) {
+  const side = data.pad || 360;
+  const pad = el("canvas", { class: "vae-live-plane", width: side, height: side, tabindex: 0,
+    "aria-label": "latent plane: move the pointer to decode the point under it" });
+  const ctx = pad.getContext("2d");
+  const [u0, u1, v0, v1] = data.extent;
+  const toPx = (u, v) => [((u - u0) / (u1 - u0)) * side, (1 - (v - v0) / (v1 - v0)) * side];
+  const toUV = (x, y) => [u0 + (x / side) * (u1 - u0), v0 + (1 - y / side) * (v1 - v0)];
+  let marker = data.point;
+  const value = el("span", { class: "vae-live-value" });
+  function draw() {
+    ctx.fillStyle = "#fafafa";
+    ctx.fillRect(0, 0, side, side);
+    for (const [u, v, c] of data.points) {
+      const [x, y] = toPx(u, v);
+      ctx.fillStyle = data.palette[c % data.palette.length] || "#1f77b4";
+      ctx.fillRect(x - 1.5, y - 1.5, 3, 3);
+    }
+    if (data.labels) {
+      ctx.fillStyle = "#333";
+      ctx.font = "12px sans-serif";
+      for (const [u, v, text] of data.labels) {
+        const [x, y] = toPx(u, v);
+        ctx.fillText(text, Math.min(Math.max(x + 4, 2), side - 24), Math.min(Math.max(y - 4, 12), side - 2));
+      }
+    }
+    const [mx, my] = toPx(marker[0], marker[1]);
+    ctx.strokeStyle = "#000";
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    ctx.arc(mx, my, 7, 0, 2 * Math.PI);
+    ctx.moveTo(mx - 11, my); ctx.lineTo(mx + 11, my); ctx.moveTo(mx, my - 11); ctx.lineTo(mx, my + 11);
+    ctx.stroke();
+    value.textContent = `(${marker[0].toFixed(2)}, ${marker[1].toFixed(2)})`;
+  }
+  function at(e) {
+    const r = pad.getBoundingClientRect();
+    const x = Math.min(Math.max(e.clientX - r.left, 0), r.width), y = Math.min(Math.max(e.clientY - r.top, 0), r.height);
+    return toUV((x / r.width) * side, (y / r.height) * side);
+  }
+  function move(e, uv) {
+    marker = uv;
+    draw();
+    decode(planeZ(data, uv[0], uv[1]), e.timeStamp || performance.now());
+  }
+  pad.addEventListener("pointermove", (e) => move(e, at(e)));
+  pad.addEventListener("pointerdown", (e) => move(e, at(e)));
+  pad.addEventListener("pointerup", () => report("point", marker.slice()));
+  pad.addEventListener("keydown", (e) => {
+    const step = 0.02, du = (u1 - u0) * step, dv = (v1 - v0) * step;
+    const keys = { ArrowLeft: [-du, 0], ArrowRight: [du, 0], ArrowUp: [0, dv], ArrowDown: [0, -dv] };
+    if (!keys[e.key]) return;
+    e.preventDefault();
+    move(e, [marker[0] + keys[e.key][0], marker[1] + keys[e.key][1]]);
+    report("point", marker.slice());
+  });
+  draw();
+  decode(planeZ(data, marker[0], marker[1]));
+  return el("div", { class: "vae-live-planebox" }, pad, value);
+}
+
+const BUILDERS = { sliders: buildSliders, path: buildPath, plane: buildPlane };
+
+export default function (component) {
+  const { data, parentElement, setStateValue, key } = component;
+  let root = parentElement.querySelector(".vae-live");
+  const identity = `${data.mode}|${data.model}|${data.version}`;
+  if (root && root.dataset.identity === identity) return; // same model and value: keep the live state
+  root?.remove();
+  root = el("div", { class: `vae-live vae-live-${data.mode}`, "data-key": key, "data-identity": identity });
+  const image = el("canvas", { class: "vae-live-image", width: data.display, height: data.display,
+    "data-frames": "0", role: "img", "aria-label": "decoder(z)" });
+  const status = el("div", { class: "vae-live-status", text: "loading the decoder…" });
+  const figure = el("figure", { class: "vae-live-figure" }, image, el("figcaption", { text: data.caption || "decoder(z)" }), status);
+  let failed = false;
+  const onStatus = (text, error) => {
+    if (error && !failed) {
+      failed = true;
+      status.textContent = `cannot decode in this browser: ${error.message || error}`;
+      setStateValue("failed", String(error.message || error).slice(0, 200));
+    } else if (text) status.textContent = text;
+  };
+  const report = (name, value) => {
+    root.dataset.reported = JSON.stringify(value);
+    setStateValue(name, value);
+  };
+  root.append(figure);
+  parentElement.append(root);
+  const decode = liveDecoder(root, data, onStatus);
+  const controls = BUILDERS[data.mode](root, data, decode, report);
+  root.append(el("div", { class: "vae-live-controls" }, controls));
+}

@@ -1,0 +1,130 @@
+"""The live decoder: the checkpoint's decoder runs in the browser (onnxruntime-web, WebAssembly)
+inside a Streamlit v2 custom component, so dragging repaints at display rate with no server round
+trip; Python hears the final value when a gesture ends.
+
+The decoder is exported once per checkpoint content (`vae_core.export`) into
+`ui/static/decoders/<content hash>.onnx`; the app serves `ui/static/` as its static folder (the
+top-level `static` link, `server.enableStaticServing` in `.streamlit/config.toml`), next to the
+vendored runtime in `ui/static/onnxruntime-web/`. When the browser cannot run it, or the export
+fails, `unavailable()` says why in one line and pages fall back to decoding on the server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from vae_core import Checkpoint, VAEError
+from vae_core.export import export_decoder
+from vae_core.projection import checkpoint_cache_key
+
+HERE = Path(__file__).resolve().parent
+STATIC = HERE / "static"
+DECODERS = STATIC / "decoders"
+FAILED = "live_decoder_failed"  # session key: why this browser cannot decode (then pages fall back)
+MODES = {"sliders": "z", "path": "t", "plane": "point"}  # mode → the value it reports
+
+_component = st.components.v2.component(
+    "vae_live_decoder",
+    js=(HERE / "live_decoder.js").read_text(),
+    css=(HERE / "live_decoder.css").read_text(),
+)
+
+
+@st.cache_resource(show_spinner="Exporting the decoder for your browser…", max_entries=64)
+def _exported(_ckpt: Checkpoint, path: str, mtime: float) -> str:
+    """The file name of the checkpoint's decoder under ui/static/decoders/ (exported once per content)."""
+    name = f"{checkpoint_cache_key(path)}.onnx"
+    if not (DECODERS / name).exists():
+        export_decoder(_ckpt, DECODERS / name)
+    return name
+
+
+def static_base() -> str:
+    """The URL path of the app's static folder, under a configured base URL path."""
+    prefix = (st.get_option("server.baseUrlPath") or "").strip("/")
+    return f"/{prefix}/app/static/" if prefix else "/app/static/"
+
+
+def unavailable(ckpt: Checkpoint) -> str | None:
+    """Why the live decoder cannot run for this session and model, or None when it can."""
+    if reason := st.session_state.get(FAILED):
+        return f"this browser could not run the decoder ({reason})"
+    if not st.get_option("server.enableStaticServing"):
+        return "static file serving is off (server.enableStaticServing), so the browser cannot fetch the decoder"
+    try:
+        _exported(ckpt, str(ckpt.path), ckpt.path.stat().st_mtime)
+    except VAEError as e:
+        return str(e)
+    return None
+
+
+def display_size(height: int) -> int:
+    """Canvas side in CSS pixels: a whole multiple of the image side, about 190–240 px."""
+    return height * max(1, 240 // height)
+
+
+def _remember_failure(key: str) -> None:
+    st.session_state[FAILED] = st.session_state[key].get("failed") or "unknown error"
+
+
+def _mount(ckpt: Checkpoint, key: str, mode: str, on_change: Callable[[object], None] | None, **fields):
+    value_name = MODES[mode]
+
+    def changed() -> None:
+        if on_change is not None:
+            on_change(st.session_state[key].get(value_name))
+
+    model = static_base() + "decoders/" + _exported(ckpt, str(ckpt.path), ckpt.path.stat().st_mtime)
+    data = {
+        "mode": mode, "base": static_base(), "model": model, "shape": list(ckpt.image_shape),
+        "display": display_size(ckpt.image_shape[1]), **fields,
+    }
+    callbacks = {f"on_{value_name}_change": changed, "on_failed_change": lambda: _remember_failure(key)}
+    return _component(key=key, data=data, **callbacks)
+
+
+def _floats(values) -> list[float]:
+    return [float(v) for v in np.asarray(values, dtype=np.float64).reshape(-1)]
+
+
+def latent_pad(ckpt: Checkpoint, z: np.ndarray, dims: list[tuple[int, str, str]], *, key: str, version: int,
+               visible: int = 8, limit: float = 4.0, step: float = 0.05,
+               on_change: Callable[[list[float]], None] | None = None):
+    """One native range input per latent dimension (`dims`: (index, label, note), in display order) and
+    the decoded image, repainted on every input event. `on_change(z)` runs when a drag ends.
+    Bump `version` whenever the page sets z itself (a button), so the pad takes the new value."""
+    return _mount(ckpt, key, "sliders", on_change, z=_floats(np.clip(z, -limit, limit)),
+                  dims=[{"index": int(i), "label": label, "note": note} for i, label, note in dims], visible=visible,
+                  limit=limit, step=step, version=version, caption="decoder(z)")
+
+
+def path_scrubber(ckpt: Checkpoint, a: np.ndarray, b: np.ndarray, *, method: str, key: str, version: int,
+                  t: float = 0.5, on_change: Callable[[float], None] | None = None):
+    """A scrubber t ∈ [0, 1] along the lerp or slerp path from code a to code b, every position
+    decoded as it moves."""
+    return _mount(ckpt, key, "path", on_change, a=_floats(a), b=_floats(b), method=method, t=float(t),
+                  version=version, caption="decoder(path(t))")
+
+
+def plane_view(ckpt: Checkpoint, *, origin, du, dv, duv=None, extent: tuple[float, float, float, float],
+               key: str, version: int, points: np.ndarray | None = None, colours: np.ndarray | None = None,
+               palette: list[str] | None = None, labels: list[tuple[float, float, str]] | None = None,
+               point: tuple[float, float] | None = None,
+               on_change: Callable[[list[float]], None] | None = None):
+    """A 2-D pad where z = origin + u·du + v·dv + u·v·duv (a latent plane, a PCA plane, or the
+    bilinear grid between four corner codes); the point under the pointer is decoded live.
+    `points` (N, 2) are drawn on the pad, coloured by `colours` (N,) indices into `palette`."""
+    u0, u1, v0, v1 = (float(e) for e in extent)
+    pts = [] if points is None else np.asarray(points, dtype=np.float64)
+    cols = np.zeros(len(pts), dtype=int) if colours is None else np.asarray(colours).astype(int)
+    drawn = [[round(float(p[0]), 4), round(float(p[1]), 4), int(c)] for p, c in zip(pts, cols, strict=True)]
+    zero = np.zeros(len(_floats(origin)))
+    return _mount(ckpt, key, "plane", on_change, origin=_floats(origin), du=_floats(du), dv=_floats(dv),
+                  duv=_floats(zero if duv is None else duv), extent=[u0, u1, v0, v1], points=drawn,
+                  palette=palette or ["#1f77b4"], labels=[[float(u), float(v), str(t)] for u, v, t in labels or []],
+                  point=list(point) if point is not None else [(u0 + u1) / 2, (v0 + v1) / 2],
+                  version=version, caption="decoder(z) under the pointer")
