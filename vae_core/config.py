@@ -11,6 +11,8 @@ MODELS = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian")
 SIGMA_MODES = ("fixed", "global", "pixel")
 BETA_SCHEDULES = ("constant", "warmup", "cyclical", "capacity")
+OBJECTIVES = ("beta-vae", "beta-tcvae")
+LR_SCHEDULES = ("constant", "cosine")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 CONV_SIZES = (28, 32, 64)
 
@@ -41,12 +43,14 @@ class VAEConfig:
     latent_dim: int = 16
     hidden_sizes: tuple[int, ...] = (512, 256)
     conv_channels: tuple[int, ...] | None = None  # None: a default that suits the image size
+    residual_blocks: int = 0  # conv: residual blocks after each down- and before each up-sampling
     # likelihood p(x|z)
     likelihood: str = "bernoulli"
     binarize: bool = False  # Bernoulli on dynamically binarized data instead of grey levels
     sigma_mode: str = "fixed"  # Gaussian: fixed σ, or learned global / per-pixel σ
     sigma: float = 0.1  # Gaussian: the fixed σ, or the initial value of a learned one
     # objective
+    objective: str = "beta-vae"  # beta-vae: β·KL; beta-tcvae: KL + (β − 1)·total correlation
     beta: float = 1.0
     beta_schedule: str = "constant"
     warmup_epochs: float = 10.0  # warmup: epochs over which β rises linearly from 0
@@ -59,6 +63,7 @@ class VAEConfig:
     epochs: int = 20
     batch_size: int = 128
     lr: float = 1e-3
+    lr_schedule: str = "constant"  # cosine: from lr down to 0 over the run
     seed: int = 0
     device: str = "auto"
     amp: bool = False  # bfloat16 autocast on CUDA
@@ -75,6 +80,10 @@ class VAEConfig:
         _choice("likelihood", self.likelihood, LIKELIHOODS)
         _choice("sigma_mode", self.sigma_mode, SIGMA_MODES)
         _choice("beta_schedule", self.beta_schedule, BETA_SCHEDULES)
+        _choice("objective", self.objective, OBJECTIVES)
+        _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        if self.objective == "beta-tcvae" and self.beta_schedule == "capacity":
+            raise VAEError("the beta-tcvae objective takes the constant, warmup or cyclical beta schedule")
         _choice("device", self.device, DEVICES)
         if not isinstance(self.latent_dim, int) or not 1 <= self.latent_dim <= 512:
             raise VAEError(f"latent_dim must be an integer from 1 to 512 (got {self.latent_dim})")
@@ -84,6 +93,8 @@ class VAEConfig:
             not self.conv_channels or any(c < 1 for c in self.conv_channels)
         ):
             raise VAEError(f"conv_channels must be positive integers (got {self.conv_channels})")
+        if not isinstance(self.residual_blocks, int) or not 0 <= self.residual_blocks <= 8:
+            raise VAEError(f"residual_blocks must be an integer from 0 to 8 (got {self.residual_blocks})")
         if self.image_size is not None and not 4 <= self.image_size <= 256:
             raise VAEError(f"image_size must be from 4 to 256 pixels (got {self.image_size})")
         if self.channels is not None and self.channels not in (1, 3):

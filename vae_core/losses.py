@@ -1,4 +1,5 @@
-"""The objective: reconstruction + β·KL, in nats per example (Kingma & Welling 2014, eq. 10).
+"""The objective: reconstruction + β·KL, in nats per example (Kingma & Welling 2014, eq. 10), and the
+total correlation that β-TCVAE penalises instead (Chen et al. 2018).
 
 Sums run over pixels and latent dimensions; means run over the batch. The KL to N(0, I) is kept per
 latent dimension so front ends can show which dimensions carry information.
@@ -39,3 +40,29 @@ def recon_nll(model, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return bernoulli_nll(logits, x)
     log_sigma = model.log_sigma if model.log_sigma is not None else math.log(cfg.sigma)
     return gaussian_nll(logits, x, log_sigma)
+
+
+def gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, exp(logvar)) per element (broadcast shapes), in nats."""
+    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) * torch.exp(-logvar))
+
+
+def total_correlation(mu: torch.Tensor, logvar: torch.Tensor, dataset_size: int,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+    """Total correlation KL(q(z) || prod_j q(z_j)) of the aggregate posterior, in nats: the
+    minibatch-weighted sampling estimate of Chen et al. 2018 ("Isolating Sources of Disentanglement
+    in VAEs", section 4.1) from a batch of posteriors mu, logvar (B, D) over a dataset of
+    `dataset_size` images. z is one fresh draw from each q(z|x_i).
+
+    log q(z_i) ≈ logsumexp_j log q(z_i | x_j) − log(B · N), and the same per dimension for q(z_ij).
+    Differentiable in mu and logvar (reparameterized). As in the paper's code, the value carries an
+    offset between (D − 1)·log B (posteriors that do not overlap) and (D − 1)·log N nats (posteriors
+    that all overlap); its gradient, and differences between codes, are what the objective uses.
+    """
+    eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    z = mu + torch.exp(0.5 * logvar) * eps  # (B, D)
+    log_q = gaussian_log_density(z[:, None, :], mu[None], logvar[None])  # (B, B, D): z_i under q(.|x_j)
+    log_norm = math.log(mu.shape[0] * dataset_size)
+    log_qz = torch.logsumexp(log_q.sum(2), dim=1) - log_norm  # (B,)
+    log_prod_qzj = (torch.logsumexp(log_q, dim=1) - log_norm).sum(1)  # (B,)
+    return (log_qz - log_prod_qzj).mean()

@@ -53,13 +53,31 @@ def default_conv_channels(image_size: int) -> tuple[int, ...]:
     return {28: (32, 64), 32: (32, 64, 128), 64: (32, 32, 64, 64)}[image_size]
 
 
+class ResidualBlock(nn.Module):
+    """x + conv1x1(relu(conv3x3(relu(x)))): keeps (B, C, H, W); adds depth without losing the
+    identity path (He et al. 2016; the block of van den Oord et al. 2017, VQ-VAE)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(channels, channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+def _residual(channels: int, count: int) -> list[nn.Module]:
+    return [ResidualBlock(channels) for _ in range(count)]
+
+
 class ConvEncoder(nn.Module):
-    def __init__(self, in_ch: int, size: int, channels: tuple[int, ...], hidden: int, latent_dim: int):
+    def __init__(self, in_ch: int, size: int, channels: tuple[int, ...], hidden: int, latent_dim: int,
+                 residual_blocks: int = 0):
         super().__init__()
         layers: list[nn.Module] = []
         c = in_ch
         for out in channels:  # each halves H and W
-            layers += [nn.Conv2d(c, out, 4, stride=2, padding=1), nn.ReLU()]
+            layers += [nn.Conv2d(c, out, 4, stride=2, padding=1), nn.ReLU(), *_residual(out, residual_blocks)]
             c = out
         side = size // 2 ** len(channels)
         layers += [nn.Flatten(), nn.Linear(c * side * side, hidden), nn.ReLU()]
@@ -72,7 +90,8 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    def __init__(self, out_ch: int, size: int, channels: tuple[int, ...], hidden: int, latent_dim: int):
+    def __init__(self, out_ch: int, size: int, channels: tuple[int, ...], hidden: int, latent_dim: int,
+                 residual_blocks: int = 0):
         super().__init__()
         side = size // 2 ** len(channels)
         rev = tuple(reversed(channels))
@@ -84,8 +103,9 @@ class ConvDecoder(nn.Module):
             nn.Unflatten(1, (rev[0], side, side)),
         ]
         for c_in, c_out in zip(rev, rev[1:], strict=False):  # each doubles H and W
-            layers += [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), nn.ReLU()]
-        layers.append(nn.ConvTranspose2d(rev[-1], out_ch, 4, stride=2, padding=1))
+            layers += [*_residual(c_in, residual_blocks), nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1),
+                       nn.ReLU()]
+        layers += [*_residual(rev[-1], residual_blocks), nn.ConvTranspose2d(rev[-1], out_ch, 4, stride=2, padding=1)]
         self.body = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -112,8 +132,9 @@ class VAE(nn.Module):
             if h % 2 ** len(chans):
                 raise VAEError(f"{len(chans)} conv layers do not divide a {h}-pixel image evenly")
             hidden = config.hidden_sizes[0]
-            self.encoder = ConvEncoder(c, h, chans, hidden, config.latent_dim)
-            self.decoder = ConvDecoder(c, h, chans, hidden, config.latent_dim)
+            blocks = config.residual_blocks
+            self.encoder = ConvEncoder(c, h, chans, hidden, config.latent_dim, blocks)
+            self.decoder = ConvDecoder(c, h, chans, hidden, config.latent_dim, blocks)
         # learned Gaussian log σ: one value, or one per pixel (C, H, W); None when σ is fixed
         self.log_sigma: nn.Parameter | None = None
         if config.likelihood == "gaussian" and config.sigma_mode != "fixed":

@@ -23,9 +23,9 @@ from vae_core.device import resolve_device
 from vae_core.errors import VAEError
 from vae_core.evaluate import binarize_fixed, evaluate
 from vae_core.latent import decode, reconstruct
-from vae_core.losses import kl_per_dim, recon_nll
+from vae_core.losses import kl_per_dim, recon_nll, total_correlation
 from vae_core.models import build_model
-from vae_core.schedules import kl_weight
+from vae_core.schedules import kl_weight, learning_rate
 
 EVENTS = ("on_step", "on_epoch_end", "on_end")
 POINTS_PER_EPOCH = 20  # training-curve points logged per epoch
@@ -188,7 +188,9 @@ class Trainer:
         recon = recon_nll(self.model, logits.float(), x).mean()
         kl = kl_per_dim(mu.float(), logvar.float()).mean(0).sum()
         weight = kl_weight(cfg, self.step, self.steps_per_epoch, beta=self.beta)
-        loss = recon + weight.apply(kl)
+        tc = (total_correlation(mu.float(), logvar.float(), len(self.bundle.train_idx), g)
+              if cfg.objective == "beta-tcvae" else None)
+        loss = recon + weight.apply(kl, tc)
         if not math.isfinite(loss_value := loss.item()):
             self.model.load_state_dict(good[0])
             self.optimizer.load_state_dict(good[1])
@@ -197,12 +199,16 @@ class Trainer:
                 f"weights from the start of that epoch. Try a lower learning rate (now {cfg.lr:g})")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        for group in self.optimizer.param_groups:  # the lr schedule is a function of the step
+            group["lr"] = learning_rate(cfg, self.step, self.steps_per_epoch)
         self.optimizer.step()
         self.step += 1
         recon, kl, loss = recon.item(), kl.item(), loss.item()
         out = {"recon": recon, "kl": kl, "nelbo": recon + kl, "loss": loss, "beta": weight.beta}
         if weight.capacity is not None:
             out["capacity"] = weight.capacity
+        if tc is not None:
+            out["tc"] = tc.item()
         return out
 
     def _end_epoch(self, x_test: torch.Tensor) -> None:
