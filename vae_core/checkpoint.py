@@ -3,13 +3,18 @@
 A checkpoint is a plain dict saved with `torch.save` and read back with
 `torch.load(weights_only=True)`: format tag and version, the config as a dict, the image shape,
 weights, optimizer state, history, data spec, test metrics, progress and library versions.
+The model a file describes is checked against the size limits (`vae_core.limits`) before it is
+built. Saves go through a temp file named after the writing process, so temp files left by a killed
+process can be told apart from a save in progress and cleaned (`clean_stale_temp_files`).
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import pickletools
 import platform
+import time
 import uuid
 import warnings
 from dataclasses import dataclass, field
@@ -19,10 +24,14 @@ import torch
 
 from vae_core.config import VAEConfig
 from vae_core.errors import VAEError
+from vae_core.limits import check_model
 from vae_core.models import VAE, build_model
 
 FORMAT = "vae-latent-explorer"
 FORMAT_VERSION = 1
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format is a zip archive
+TEMP_SUFFIX = ".tmp"
+ORPHAN_AGE_S = 3600  # a temp file without a writer's pid counts as stale after this long
 
 
 @dataclass
@@ -67,7 +76,7 @@ def save_checkpoint(path: str | os.PathLike, *, config: VAEConfig, model: VAE,
         "progress": progress or {},
         "versions": library_versions(),
     }
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}")
     try:
         torch.save(payload, tmp)
         os.replace(tmp, path)
@@ -89,12 +98,8 @@ def read_payload(path: str | os.PathLike) -> dict:
         with warnings.catch_warnings():  # torch warns about foreign pickle protocols; we say it once
             warnings.simplefilter("ignore")
             payload = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise VAEError(f"{path} holds Python objects a checkpoint may not contain; refused "
-                       "(nothing in it was run)") from None
     except Exception as e:  # noqa: BLE001 - an unreadable file can fail in many ways inside torch.load
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
-        raise VAEError(f"{path} is not a readable checkpoint (truncated or corrupt: {reason})") from None
+        raise VAEError(_unreadable(path, e)) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise VAEError(f"{path} is not a VAE Latent Explorer checkpoint")
     if payload.get("format_version", 0) > FORMAT_VERSION:
@@ -109,13 +114,16 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     try:
         config = VAEConfig.from_dict(dict(payload["config"]))
         image_shape = tuple(int(s) for s in payload["image_shape"])
+        size = check_model(config, image_shape)  # before anything the file asks for is allocated
+        stored = sum(t.numel() for t in payload["model_state"].values())
+        if stored != size.parameters:
+            raise ValueError(f"its config needs {size.parameters:,} weights, the file holds {stored:,}")
         model = build_model(config, image_shape)
         model.load_state_dict(payload["model_state"])
     except VAEError as e:
         raise VAEError(f"{path}: {e}") from None
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
-        raise VAEError(f"{path} does not match the model its config describes ({reason})") from None
+        raise VAEError(f"{path} does not match the model its config describes ({_first_line(e)})") from None
     model.to(device).eval()
     return Checkpoint(
         path=Path(path), config=config, model=model, image_shape=image_shape,
@@ -123,3 +131,64 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         data_spec=payload.get("data_spec") or {}, progress=payload.get("progress") or {},
         optimizer_state=payload.get("optimizer_state"), versions=payload.get("versions") or {},
     )
+
+
+def _first_line(e: Exception, limit: int = 160) -> str:
+    """An exception's first line, shortened at a word boundary."""
+    text = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " …"
+
+
+def _is_pickle(path: Path) -> bool:
+    """Whether the file parses as one complete pickle stream (parsing runs nothing)."""
+    try:
+        with open(path, "rb") as f:
+            for _ in pickletools.genops(f):
+                pass
+    except Exception:  # noqa: BLE001 - anything that is not a well-formed pickle
+        return False
+    return True
+
+
+def _unreadable(path: Path, error: Exception) -> str:
+    """Why `torch.load(weights_only=True)` refused a file, in words that fit what the file is."""
+    refused = (f"{path} holds Python objects a checkpoint may not contain; refused "
+               "(nothing in it was run)")
+    with open(path, "rb") as f:
+        head = f.read(len(ZIP_MAGIC))
+    if head == ZIP_MAGIC:
+        if isinstance(error, pickle.UnpicklingError):
+            return refused
+        return f"{path} is truncated or corrupt: it starts as a PyTorch archive but cannot be read whole"
+    if _is_pickle(path):
+        return refused
+    return f"{path} is not a readable checkpoint: its bytes are neither a PyTorch archive nor a pickle"
+
+
+def _writer_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists but belongs to someone else
+        return True
+    return True
+
+
+def clean_stale_temp_files(folder: str | os.PathLike) -> list[Path]:
+    """Remove temp files that saves into `folder` left behind when their process died (a
+    `kill -9` mid-save). A save in progress, by this or another live process, is left alone."""
+    removed = []
+    for tmp in Path(folder).glob(f".*.pt.*{TEMP_SUFFIX}"):
+        tag = tmp.name[: -len(TEMP_SUFFIX)].rsplit(".", 1)[-1]
+        pid = tag.split("-", 1)[0]
+        if pid.isdigit() and "-" in tag:
+            stale = int(pid) != os.getpid() and not _writer_alive(int(pid))
+        else:  # written before temp names carried the writer's pid
+            stale = time.time() - tmp.stat().st_mtime > ORPHAN_AGE_S
+        if stale:
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed

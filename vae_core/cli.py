@@ -221,6 +221,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     m = trainer.metrics
     print(f"test nELBO {m['test_nelbo']:.2f} nats (recon {m['test_recon']:.2f} + KL {m['test_kl']:.2f}; "
           f"{m['likelihood']}), {m['active_units']} active units")
+    for warning in m.get("warnings", []):  # a degenerate run says so (vae_core.health)
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"saved {out}")
     return 0
 

