@@ -18,7 +18,6 @@ import math
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score, roc_curve
 
 from vae_core.errors import VAEError
 from vae_core.latent import model_device
@@ -149,11 +148,15 @@ def _labelled(scores_normal, scores_anomalous) -> tuple[np.ndarray, np.ndarray]:
 def auroc(scores_normal, scores_anomalous) -> float:
     """Area under the ROC curve, anomalous as the positive class: 1.0 when every anomalous image
     scores above every normal one, 0.5 for chance, 0.0 when the order is exactly reversed."""
+    from sklearn.metrics import roc_auc_score  # scikit-learn takes a second to import: only when used
+
     return float(roc_auc_score(*_labelled(scores_normal, scores_anomalous)))
 
 
 def roc_curve_points(scores_normal, scores_anomalous) -> tuple[np.ndarray, np.ndarray]:
     """False- and true-positive rates (fpr, tpr) along the ROC curve, from (0, 0) to (1, 1)."""
+    from sklearn.metrics import roc_curve
+
     fpr, tpr, _ = roc_curve(*_labelled(scores_normal, scores_anomalous))
     return fpr, tpr
 

@@ -14,7 +14,6 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torchvision.utils
 from PIL import Image
 
 from vae_core.errors import VAEError
@@ -101,6 +100,8 @@ def make_grid(images, nrow: int, padding: int = 2, pad_value: float = 1.0, *, sc
         raise VAEError(f"scale must be >= 1 (got {scale})")
     if scale > 1:
         images = F.interpolate(images, scale_factor=scale, mode="nearest")
+    import torchvision.utils  # torchvision takes a second or two to import: only when a grid is made
+
     grid = torchvision.utils.make_grid(images, nrow=nrow, padding=padding, pad_value=pad_value)
     return grid[: images.shape[1]]  # torchvision repeats a grey channel three times
 
