@@ -1,15 +1,16 @@
-"""Interpolate: walk the latent space between two images (a strip and a GIF), or between four
-corners (a grid)."""
+"""Interpolate: walk the latent space between two images (a strip, a GIF and a live scrubber), or
+between four corners (a grid and a live pad)."""
 
 import numpy as np
 import streamlit as st
 import torch
 
 from pages.common import page_header, require_checkpoint, require_data, show_grid
+from ui.live_decoder import path_scrubber, plane_view, unavailable, version_of
 from vae_core import VAEError
 from vae_core.data import read_image
 from vae_core.images import gif_bytes, grid_png, to_display
-from vae_core.latent import decode, encode, lerp, slerp
+from vae_core.latent import corner_grid, corner_plane, decode, encode, lerp, slerp
 
 page_header(
     "Interpolate",
@@ -79,6 +80,15 @@ if all(e is not None for e in ends):
         st.download_button(
             "Download strip PNG", grid_png(frames, steps), file_name=f"interpolation-{method}.png", mime="image/png"
         )
+    st.subheader("Scrub the path")
+    if reason := unavailable(ckpt):
+        st.caption(f"Decoding on the server, after the scrubber is released: {reason}.")
+        t = st.slider("Position along the path (0 = A, 1 = B)", 0.0, 1.0, 0.5, step=0.01, key="scrub_t")
+        st.image(to_display(decode(ckpt.model, path_fn(mu[0], mu[1], 101)[round(t * 100)])[0]), width=200)
+    else:
+        st.caption(f"Drag along the {method} path from A to B: every position is decoded in your browser as you move.")
+        path_scrubber(ckpt, mu[0].numpy(), mu[1].numpy(), method=method, key="interp_scrub",
+                      version=version_of(method, mu.tolist()))
 
 st.subheader("Grid between four corners")
 st.caption("Bilinear mixing of four corner codes: top-left, top-right, bottom-left, bottom-right.")
@@ -93,10 +103,17 @@ except ValueError:
     st.error(f"Give four test indices from 0 to {n_test - 1}, separated by commas.")
 else:
     mu, _ = encode(ckpt.model, test.images[idx])
-    t = torch.linspace(0, 1, size)
-    top = lerp(mu[0], mu[1], size)  # (size, D)
-    bottom = lerp(mu[2], mu[3], size)
-    grid = (1 - t.view(-1, 1, 1)) * top.unsqueeze(0) + t.view(-1, 1, 1) * bottom.unsqueeze(0)
-    images = decode(ckpt.model, grid.reshape(-1, ckpt.config.latent_dim))
-    show_grid(images, per_row=size, width=max(48, 560 // size))
-    st.download_button("Download grid PNG", grid_png(images, size), file_name="corner-grid.png", mime="image/png")
+    images = decode(ckpt.model, corner_grid(mu, size))
+    left, right = st.columns([1, 1]) if not unavailable(ckpt) else (st.container(), None)
+    with left:
+        show_grid(images, per_row=size, width=max(40, 420 // size))
+        st.download_button("Download grid PNG", grid_png(images, size), file_name="corner-grid.png", mime="image/png")
+    if right is not None:
+        with right:
+            st.caption("Move the pointer over the square: each point mixes the four corner codes, decoded live.")
+            origin, du, dv, duv = corner_plane(*mu)
+            names = [f"#{i}" for i in idx]
+            corners_at = [(0.02, 0.95), (0.88, 0.95), (0.02, 0.03), (0.88, 0.03)]
+            plane_view(ckpt, origin=origin, du=du, dv=dv, duv=duv, extent=(0, 1, 0, 1), key="corner_pad",
+                       version=version_of(idx), point=(0.5, 0.5), pad=260,
+                       labels=[(u, v, name) for (u, v), name in zip(corners_at, names, strict=True)])

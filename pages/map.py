@@ -6,6 +6,7 @@ import streamlit as st
 import torch
 
 from pages.common import cached_methods, encoded, page_header, projection, require_checkpoint, require_data, show_grid
+from ui.live_decoder import plane_view, unavailable, version_of
 from vae_core import VAEError
 from vae_core.anomaly import anomaly_scores
 from vae_core.evaluate import binarize_fixed
@@ -14,6 +15,8 @@ from vae_core.latent import decode, reconstruct
 from vae_core.projection import LATENT, coords_csv
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+LIVE_METHODS = (LATENT, "pca")  # maps whose inverse is linear: the browser can decode under the pointer
+POINTER_POINTS = 5000  # codes drawn on the pointer pad
 METHOD_NAMES = {LATENT: "Latent plane (z is 2-D)", "pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
 
 page_header("Latent map")
@@ -50,13 +53,15 @@ colour_options = (
     + ["reconstruction error", "anomaly score (nELBO)"]
 )
 colour = c[4].selectbox("Colour by", colour_options, key="map_colour")
+views = ["Scatter", "Thumbnails", "Decoded grid"] + (["Decode under the pointer"] if method in LIVE_METHODS else [])
 mode = st.radio(
     "View",
-    ["Scatter", "Thumbnails", "Decoded grid"],
+    views,
     horizontal=True,
     key="map_mode",
     help="Thumbnails draws the images themselves at their positions (a sample); Decoded grid "
-    "shows what the decoder makes of each point of a grid laid over the map.",
+    "shows what the decoder makes of each point of a grid laid over the map; Decode under the pointer "
+    "(latent plane and PCA, whose inverse is linear) decodes the point under the pointer as it moves.",
 )
 
 mu, _ = encoded(ckpt, split)
@@ -156,6 +161,26 @@ def selected_indices(event) -> np.ndarray:
     return np.asarray([int(v[0] if isinstance(v, list) else v) for v in out], dtype=int)
 
 
+def pointer_view() -> None:
+    """The map as a pad: the decoder runs in the browser on the code under the pointer."""
+    if reason := unavailable(ckpt):
+        st.warning(f"This view needs the decoder in your browser: {reason}. Decoded grid shows the same plane.")
+        return
+    origin, du, dv = proj.linear_inverse()
+    lo, hi = np.percentile(xy, 1, axis=0), np.percentile(xy, 99, axis=0)
+    pad = 0.08 * (hi - lo)
+    values, names = colour_values()
+    shown = np.random.default_rng(0).choice(n, size=min(n, POINTER_POINTS), replace=False)
+    plane_view(
+        ckpt, origin=origin, du=du, dv=dv, extent=(lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1]),
+        key="map_pointer", version=version_of(key, split, method), points=xy[shown], pad=440, palette=PALETTE,
+        colours=values[shown] if names is not None else None, legend=names, point=tuple(np.median(xy, axis=0)),
+    )
+    what = "the latent plane itself" if method == LATENT else "z = mean + p · components (the exact PCA inverse)"
+    st.caption(f"Each point of the square decodes to {what}; drawn: {len(shown)} of the {n} {split} codes"
+               + (f", coloured by {colour}." if names is not None else "."))
+
+
 if mode == "Scatter":
     left, right = st.columns([3, 2])
     with left:
@@ -199,6 +224,8 @@ elif mode == "Thumbnails":
     fig.update_layout(height=720, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white")
     fig.update_yaxes(scaleanchor="x")
     st.plotly_chart(fig, key="map_thumbnails")
+elif mode == "Decode under the pointer":
+    pointer_view()
 else:
     cells = st.slider("Grid cells per side", 5, 25, 12, key="map_cells")
     lo, hi = np.percentile(xy, 2, axis=0), np.percentile(xy, 98, axis=0)

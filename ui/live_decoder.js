@@ -8,7 +8,7 @@
 //   mode     "sliders": dims [{index, label, note}], z, limit, step, visible
 //            "path":    a, b (codes), method ("slerp" | "linear"), t
 //            "plane":   origin, du, dv, duv (z = origin + u·du + v·dv + u·v·duv), extent
-//                       [u0, u1, v0, v1], points [[u, v, colour], …], palette, point, labels
+//                       [u0, u1, v0, v1], points [[u, v, colour], …], palette, legend, point, labels
 
 const ORT_DIR = "onnxruntime-web/";
 const shared = (window.__vaeLiveDecoder ||= { ort: null, sessions: new Map(), stats: {} });
@@ -188,7 +188,7 @@ function buildPath(root, data, decode, report) {
 
 function buildPlane(root, data, decode, report) {
   const side = data.pad || 360;
-  const pad = el("canvas", { class: "vae-live-plane", width: side, height: side, tabindex: 0,
+  const pad = el("canvas", { class: "vae-live-pad", width: side, height: side, tabindex: 0,
     "aria-label": "latent plane: move the pointer to decode the point under it" });
   const ctx = pad.getContext("2d");
   const [u0, u1, v0, v1] = data.extent;
@@ -244,7 +244,13 @@ function buildPlane(root, data, decode, report) {
   });
   draw();
   decode(planeZ(data, marker[0], marker[1]));
-  return el("div", { class: "vae-live-planebox" }, pad, value);
+  const legend = el("div", { class: "vae-live-legend" });
+  (data.legend || []).forEach((name, i) => {
+    const swatch = el("i");
+    swatch.style.background = data.palette[i % data.palette.length];
+    legend.append(el("span", {}, swatch, name));
+  });
+  return el("div", { class: "vae-live-planebox" }, pad, value, legend);
 }
 
 const BUILDERS = { sliders: buildSliders, path: buildPath, plane: buildPlane };

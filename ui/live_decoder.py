@@ -11,6 +11,8 @@ fails, `unavailable()` says why in one line and pages fall back to decoding on t
 
 from __future__ import annotations
 
+import json
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -62,6 +64,12 @@ def unavailable(ckpt: Checkpoint) -> str | None:
     return None
 
 
+def version_of(*values) -> int:
+    """A stable small number for what a pad was built from: pass it as `version`, so the pad
+    restarts from the page's value exactly when that changes."""
+    return zlib.crc32(repr(values).encode())
+
+
 def display_size(height: int) -> int:
     """Canvas side in CSS pixels: a whole multiple of the image side, about 190–240 px."""
     return height * max(1, 240 // height)
@@ -83,6 +91,8 @@ def _mount(ckpt: Checkpoint, key: str, mode: str, on_change: Callable[[object], 
         "mode": mode, "base": static_base(), "model": model, "shape": list(ckpt.image_shape),
         "display": display_size(ckpt.image_shape[1]), **fields,
     }
+    # plain JSON (numpy scalars as floats): anything else would make Streamlit send it as Arrow
+    data = json.loads(json.dumps(data, default=float))
     callbacks = {f"on_{value_name}_change": changed, "on_failed_change": lambda: _remember_failure(key)}
     return _component(key=key, data=data, **callbacks)
 
@@ -112,12 +122,14 @@ def path_scrubber(ckpt: Checkpoint, a: np.ndarray, b: np.ndarray, *, method: str
 
 def plane_view(ckpt: Checkpoint, *, origin, du, dv, duv=None, extent: tuple[float, float, float, float],
                key: str, version: int, points: np.ndarray | None = None, colours: np.ndarray | None = None,
-               palette: list[str] | None = None, labels: list[tuple[float, float, str]] | None = None,
-               point: tuple[float, float] | None = None,
+               palette: list[str] | None = None, legend: list[str] | None = None,
+               labels: list[tuple[float, float, str]] | None = None,
+               point: tuple[float, float] | None = None, pad: int = 360,
                on_change: Callable[[list[float]], None] | None = None):
     """A 2-D pad where z = origin + u·du + v·dv + u·v·duv (a latent plane, a PCA plane, or the
     bilinear grid between four corner codes); the point under the pointer is decoded live.
-    `points` (N, 2) are drawn on the pad, coloured by `colours` (N,) indices into `palette`."""
+    `points` (N, 2) are drawn on the pad, coloured by `colours` (N,) indices into `palette`, named
+    by `legend`."""
     u0, u1, v0, v1 = (float(e) for e in extent)
     pts = [] if points is None else np.asarray(points, dtype=np.float64)
     cols = np.zeros(len(pts), dtype=int) if colours is None else np.asarray(colours).astype(int)
@@ -125,6 +137,7 @@ def plane_view(ckpt: Checkpoint, *, origin, du, dv, duv=None, extent: tuple[floa
     zero = np.zeros(len(_floats(origin)))
     return _mount(ckpt, key, "plane", on_change, origin=_floats(origin), du=_floats(du), dv=_floats(dv),
                   duv=_floats(zero if duv is None else duv), extent=[u0, u1, v0, v1], points=drawn,
-                  palette=palette or ["#1f77b4"], labels=[[float(u), float(v), str(t)] for u, v, t in labels or []],
+                  palette=palette or ["#1f77b4"], legend=list(legend or []),
+                  labels=[[float(u), float(v), str(t)] for u, v, t in labels or []],
                   point=list(point) if point is not None else [(u0 + u1) / 2, (v0 + v1) / 2],
-                  version=version, caption="decoder(z) under the pointer")
+                  pad=pad, version=version, caption="decoder(z) under the pointer")

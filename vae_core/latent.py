@@ -84,6 +84,25 @@ def _steps(steps: int) -> torch.Tensor:
     return torch.linspace(0, 1, steps)
 
 
+def corner_plane(c0: torch.Tensor, c1: torch.Tensor, c2: torch.Tensor, c3: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The bilinear surface through four corner codes (top-left, top-right, bottom-left,
+    bottom-right) as z(u, v) = origin + u·du + v·dv + u·v·duv, with u from left (0) to right (1)
+    and v from bottom (0) to top (1). Returns (origin, du, dv, duv), each (D,)."""
+    c0, c1, c2, c3 = (c.reshape(-1).float() for c in (c0, c1, c2, c3))
+    return c2, c3 - c2, c0 - c2, c1 - c0 - c3 + c2
+
+
+def corner_grid(corners: torch.Tensor, size: int) -> torch.Tensor:
+    """A size × size grid of codes mixing four corner codes (4, D) bilinearly, row-major from the
+    top-left corner: (size · size, D)."""
+    if size < 2:
+        raise VAEError(f"the corner grid needs at least 2 cells a side (got {size})")
+    origin, du, dv, duv = corner_plane(*corners)
+    u = torch.linspace(0, 1, size).repeat(size).unsqueeze(1)  # left to right within a row
+    v = torch.linspace(1, 0, size).repeat_interleave(size).unsqueeze(1)  # rows from the top
+    return origin + u * du + v * dv + u * v * duv
+
+
 def traverse(z: torch.Tensor, dim: int, values: torch.Tensor) -> torch.Tensor:
     """Copies of z (D,) with dimension `dim` set to each of `values`: (len(values), D)."""
     z = z.reshape(-1)

@@ -77,6 +77,14 @@ class Projection:
             return np.asarray(self.fitted.inverse_transform(points), dtype=np.float32)
         return self._knn_inverse(points)
 
+    def linear_inverse(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(origin, du, dv), each (D,), with inverse([u, v]) = origin + u·du + v·dv, when the
+        inverse is linear (the latent plane, PCA); None for the others."""
+        if self.method not in (LATENT, "pca"):
+            return None
+        origin, right, up = self.inverse(np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=np.float32))
+        return origin, right - origin, up - origin
+
     def transform(self, codes: np.ndarray) -> np.ndarray:
         """Map positions (M, 2) float32 for new latent codes (M, D), e.g. to mark a code on the map.
 
