@@ -167,7 +167,8 @@ def _unreadable(path: Path, error: Exception) -> str:
     return f"{path} is not a readable checkpoint: its bytes are neither a PyTorch archive nor a pickle"
 
 
-def _writer_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -185,10 +186,21 @@ def clean_stale_temp_files(folder: str | os.PathLike) -> list[Path]:
         tag = tmp.name[: -len(TEMP_SUFFIX)].rsplit(".", 1)[-1]
         pid = tag.split("-", 1)[0]
         if pid.isdigit() and "-" in tag:
-            stale = int(pid) != os.getpid() and not _writer_alive(int(pid))
+            stale = int(pid) != os.getpid() and not process_alive(int(pid))
         else:  # written before temp names carried the writer's pid
             stale = time.time() - tmp.stat().st_mtime > ORPHAN_AGE_S
         if stale:
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed
+
+
+def run_interrupted(progress: dict, *, running_here: bool = False) -> bool:
+    """Whether a checkpoint's run died before it ended: saved as "running" by a process that is gone
+    (a killed server or CLI), or by this process when no run of it goes on here (`running_here`)."""
+    if progress.get("status") != "running":
+        return False
+    pid = progress.get("pid")
+    if not isinstance(pid, int) or not process_alive(pid):
+        return True
+    return pid == os.getpid() and not running_here

@@ -11,7 +11,7 @@ import math
 
 import torch
 
-IDENTICAL_SPREAD = 0.05  # reconstructions varying less than this fraction of their originals
+IDENTICAL_SPREAD = 0.01  # reconstructions varying less than this fraction of their originals
 EXPLODE_FACTOR = 10.0  # test nELBO this many times the best earlier epoch's
 EXPLODE_NATS_PER_VALUE = 100.0  # a test nELBO above this many nats per pixel value is no model of the data
 
@@ -34,9 +34,9 @@ def identical_outputs(originals: torch.Tensor, reconstructions: torch.Tensor) ->
 
 def _negative(nelbo: float, likelihood: str) -> str | None:
     if nelbo < 0:
-        return (f"test nELBO is {nelbo:,.1f} nats ({likelihood}): negative, so a learned σ collapsed "
-                "toward 0 and the figure is a density, not a code length; use a fixed σ or a lower "
-                "learning rate")
+        return (f"test nELBO is {nelbo:,.1f} nats ({likelihood}): negative, because a Gaussian with a "
+                "tiny σ has densities above 1 on continuous data (a learned σ collapsing toward 0), so it "
+                "is not a code length; use a fixed σ or a lower learning rate")
     return None
 
 

@@ -36,7 +36,7 @@ SCRATCH_ENV = "VAE_SCRATCH_DIR"
 NAME_MAX = 64  # characters of an uploaded name kept
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
 SCRATCH_MAX_AGE_S = 6 * 3600  # a session folder untouched this long is removed
-BACKGROUND_NICE = 10  # OS priority step a training thread gives up
+BACKGROUND_NICE = 10  # niceness a training thread adds to its own (19 at most)
 
 
 # --- names
@@ -124,7 +124,8 @@ def background_thread_setup() -> None:
     torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
     if sys.platform.startswith("linux"):
         try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + BACKGROUND_NICE))
         except OSError:
             pass  # not permitted here: run at the usual priority
 
