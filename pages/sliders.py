@@ -93,6 +93,7 @@ def server_decoder() -> None:
 def z_details(image: torch.Tensor) -> None:
     """What follows z once a gesture ends: the PNG, z on the map and its values."""
     z = current_z()
+    st.session_state["slider_image"] = image[0].numpy()
     st.download_button("Download PNG", png_bytes(image[0], scale=8), file_name="decoded.png", mime="image/png")
     st.plotly_chart(z_on_map(z.numpy()), key="slider_map")
     st.caption("z = [" + ", ".join(f"{v:.2f}" for v in z.tolist()) + "]")

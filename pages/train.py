@@ -1,5 +1,7 @@
 """Train: a live run in a background thread, with curves, β you can change while it runs, and
-previews each epoch. The run belongs to this browser session and survives page switches."""
+previews each epoch. The run belongs to this browser session and survives page switches. Runs stay
+within the server's limits (shown here), read data only inside the allowed roots, never download,
+warn when they degenerate, and a run the server lost can be resumed."""
 
 from pathlib import Path
 
@@ -7,15 +9,42 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from pages.common import SELECTED, claim_checkpoint_path, page_header, show_grid
+from pages.common import (
+    SELECTED,
+    claim_checkpoint_path,
+    current_checkpoint,
+    limits_panel,
+    page_header,
+    plain,
+    run_state,
+    session_dir,
+    show_grid,
+)
 from vae_core import DATASETS, TrainingJob, VAEConfig, VAEError
 from vae_core.config import BETA_SCHEDULES, DEVICES
+from vae_core.hosting import ROOTS_ENV, start_run, stopped_at_time_limit
+from vae_core.limits import limit, public_mode
 
 JOB = "train_job"
 
 page_header("Train")
+limits_panel()
 job: TrainingJob | None = st.session_state.get(JOB)
 running = job is not None and job.alive
+
+
+def dataset_choices() -> list[str]:
+    """Every registry dataset and a folder; in the public demo, those that ship with the install
+    and fit the dataset limit."""
+    if not public_mode():
+        return [n for n in DATASETS if n != "folder:PATH"] + ["folder"]
+    cap = limit("dataset_images")
+    return [n for n, d in DATASETS.items() if d.offline and d.size and (cap is None or d.size <= cap)]
+
+
+def _capped(default_max: int, key: str) -> int:
+    cap = limit(key)
+    return default_max if cap is None else int(min(default_max, cap))
 
 
 def _hidden(text: str) -> tuple[int, ...]:
@@ -33,14 +62,15 @@ def config_form() -> VAEConfig | None:
         c = st.columns(4)
         dataset = c[0].selectbox(
             "Dataset",
-            [n for n in DATASETS if n != "folder:PATH"] + ["folder"],
+            dataset_choices(),
             help="\n".join(f"- **{d.name}**: {d.description}" for d in DATASETS.values()),
         )
-        path = c[1].text_input(
+        path = "" if public_mode() else c[1].text_input(
             "Folder or data root",
             "",
-            help="For `folder`: the image folder. For "
-            "torchvision datasets: where the files are (they are never downloaded here).",
+            help="For `folder`: the image folder. For torchvision datasets: where the files are (they are "
+            f"never downloaded here). Only inside the server's data folders ({ROOTS_ENV}); a relative path "
+            "is taken inside the first.",
         )
         model = c[2].selectbox("Model", ["conv", "mlp"], help="conv: 28, 32 or 64 px images; mlp: any size")
         latent_dim = c[3].number_input("Latent size", 1, 256, 16)
@@ -64,8 +94,8 @@ def config_form() -> VAEConfig | None:
         capacity = c[3].number_input("Capacity C max (nats)", 0.0, 200.0, 25.0)
         c = st.columns(5)
         lr = c[0].number_input("Learning rate", 1e-5, 1e-1, 1e-3, format="%.4f")
-        batch = c[1].number_input("Batch size", 8, 4096, 128)
-        epochs = c[2].number_input("Epochs", 1, 1000, 20)
+        batch = c[1].number_input("Batch size", 8, _capped(4096, "batch_size"), 128)
+        epochs = c[2].number_input("Epochs", 1, _capped(1000, "epochs"), min(20, _capped(1000, "epochs")))
         seed = c[3].number_input("Seed", 0, 1_000_000, 0)
         device = c[4].selectbox("Device", DEVICES)
         start = st.form_submit_button("Start training", type="primary", disabled=running)
@@ -96,17 +126,38 @@ def config_form() -> VAEConfig | None:
     )
 
 
+def launch(config: VAEConfig, out: Path, resume=None) -> None:
+    """Start a run within the limits; a refusal is a message on the page."""
+    try:
+        job = start_run(config, out, resume=resume)
+    except VAEError as e:
+        st.error(plain(str(e)))
+        return
+    st.session_state[JOB] = job
+    st.session_state["live_beta"] = config.beta
+    st.rerun()  # draw the page with the run going on
+
+
+def offer_resume() -> None:
+    """A selected checkpoint whose run died (the server was stopped) can go on from its last epoch."""
+    ckpt = current_checkpoint()
+    if ckpt is None or run_state(ckpt.path) != "interrupted":
+        return
+    st.warning(plain(f"The run of {ckpt.path.stem} was interrupted after epoch {ckpt.progress.get('epoch', 0)} of "
+                     f"{ckpt.config.epochs}: the server stopped while it trained."))
+    if st.button("Resume", key="resume_interrupted", type="primary", disabled=running):
+        out = session_dir() / ckpt.path.name if public_mode() else ckpt.path  # the demo writes only to scratch
+        launch(ckpt.config, out, resume=ckpt)
+
+
 try:
     config = config_form()
 except VAEError as e:
-    st.error(str(e))
+    st.error(plain(str(e)))
     config = None
 if config is not None:
-    out = claim_checkpoint_path(config)
-    job = TrainingJob(config, out).start()
-    st.session_state[JOB] = job
-    st.session_state["live_beta"] = config.beta
-    running = True
+    launch(config, claim_checkpoint_path(config, session_dir() if public_mode() else None))
+offer_resume()
 
 
 def controls(job: TrainingJob) -> None:
@@ -185,8 +236,8 @@ def live_view() -> None:
     snap = job.snapshot()
     c = job.config
     st.markdown(
-        f"**{c.dataset} · {c.model} · z={c.latent_dim} · β={snap.beta:g} ({c.beta_schedule}) · "
-        f"{c.likelihood_name}** — status: `{snap.status}`"
+        "**" + plain(f"{c.dataset} · {c.model} · z={c.latent_dim} · β={snap.beta:g} ({c.beta_schedule}) · "
+                     f"{c.likelihood_name}") + f"** — status: `{snap.status}`"
     )
     controls(job)
     st.progress(
@@ -195,7 +246,11 @@ def live_view() -> None:
         f" · {snap.images_per_s or 0:,.0f} images/s · ETA {_eta(snap.eta_s)}",
     )
     if snap.status == "failed":
-        st.error(snap.message)
+        st.error(plain(snap.message))
+    if stopped_at_time_limit(job):
+        st.info(f"Stopped at the time limit of {limit('train_minutes'):g} minutes per run (VAE_MAX_TRAIN_MINUTES).")
+    for warning in (snap.history.get("epochs") or [{}])[-1].get("warnings", []):
+        st.warning(warning)
     if snap.history.get("steps"):
         st.plotly_chart(curves(snap.history), key="train_curves")
     epochs = snap.history.get("epochs", [])

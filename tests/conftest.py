@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
+import pages.common
 from vae_core import VAEConfig, load_dataset
 from vae_core.train import Trainer
 
@@ -37,3 +40,32 @@ def tiny_checkpoint(tmp_path_factory, digits):
 @pytest.fixture
 def rng():
     return torch.Generator().manual_seed(0)
+
+
+# --- the app under AppTest (tests/test_app*.py)
+
+
+def _train(path: Path, bundle, latent_dim: int) -> Path:
+    cfg = VAEConfig(dataset="mnist5k", model="mlp", latent_dim=latent_dim, hidden_sizes=(64,), epochs=1,
+                    device="cpu", seed=0)
+    Trainer(cfg, bundle=bundle, out_path=path).fit()
+    return path
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory, mnist5k) -> dict[str, Path]:
+    """Two 1-epoch MLPs on mnist5k: z=4 and z=2 (the map's latent-plane mode)."""
+    folder = tmp_path_factory.mktemp("models")
+    return {"z4": _train(folder / "mnist5k-mlp-z4.pt", mnist5k, 4),
+            "z2": _train(folder / "mnist5k-mlp-z2.pt", mnist5k, 2)}
+
+
+@pytest.fixture
+def checkpoint_dir(tmp_path, monkeypatch) -> Path:
+    """An empty checkpoint folder the app reads instead of the repository's checkpoints/."""
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(folder))
+    monkeypatch.setenv("VAE_SCRATCH_DIR", str(tmp_path / "scratch"))  # per-session uploads and runs
+    monkeypatch.setattr(pages.common, "CHECKPOINT_DIR", folder)
+    return folder

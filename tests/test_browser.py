@@ -55,27 +55,104 @@ def test_every_page_renders_without_an_exception(served, name):
     assert heading.strip() == PAGES[name]
 
 
-def _decoded_src(page) -> str:
-    image = page.locator('[data-testid="stImage"]', has_text="decoder(z)").locator("img").first
-    return image.get_attribute("src")
+# --- the live decoder (ui/live_decoder.js): dragging repaints in the browser before any release
 
 
-def test_moving_a_slider_changes_the_decoded_image(served):
+# Components render in a shadow root: Playwright's locators reach into it, document.querySelector does not.
+
+
+def _pixels(page, root: str) -> str:
+    """The decoded canvas of the live decoder `root`, as a data URL (its pixels)."""
+    return page.locator(f"{root} canvas.vae-live-image").first.evaluate("c => c.toDataURL()")
+
+
+def _first_frame(page, root: str, timeout_s: float = 60) -> None:
+    canvas = page.locator(f"{root} canvas.vae-live-image").first
+    for _ in range(int(timeout_s * 4)):
+        if int(canvas.get_attribute("data-frames") or 0) > 0:
+            return
+        page.wait_for_timeout(250)
+    status = page.locator(f"{root} .vae-live-status").first.inner_text()
+    raise AssertionError(f"no frame decoded in {timeout_s:g} s ({status})")
+
+
+def _drag(page, root: str, target, points: list[tuple[float, float]]) -> int:
+    """Press the mouse on `target` at the first of `points` (fractions of its box), move through
+    the others without releasing, and count how often the canvas changed between moves; the
+    button is released afterwards. Nothing may be reported to Python while the button is down."""
+    target.scroll_into_view_if_needed()
+    box = target.bounding_box()
+    at = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
+    page.mouse.move(*at[0])
+    page.mouse.down()
+    page.wait_for_timeout(150)
+    changes, last = 0, _pixels(page, root)
+    for x, y in at[1:]:
+        page.mouse.move(x, y, steps=3)
+        page.wait_for_timeout(120)
+        now = _pixels(page, root)
+        changes += now != last
+        last = now
+    reported = page.locator(root).first.get_attribute("data-reported")
+    page.mouse.up()
+    assert reported is None, "the component reported to Python before the mouse was released"
+    return changes
+
+
+ACROSS = [(0.1 + 0.08 * i, 0.5) for i in range(11)]  # left to right through the middle
+
+
+def test_dragging_a_pad_slider_repaints_before_release_and_the_page_follows(served):
     url, page = served
     page.goto(f"{url}/sliders")
     settle(page)
-    before = _decoded_src(page)
-    thumb = page.locator('[data-testid="stSlider"] input[type="range"]').first.locator("xpath=../..")
-    thumb.click()
-    for _ in range(20):
-        page.keyboard.press("ArrowRight")
-    page.wait_for_function("src => { const im = [...document.querySelectorAll('[data-testid=stImage]')]"
-                           ".find(e => e.innerText.includes('decoder(z)')); "
-                           "return im && im.querySelector('img').src !== src; }", arg=before, timeout=30_000)
+    root = ".vae-live.vae-live-sliders"
+    _first_frame(page, root)
+    slider = page.locator(f"{root} input[type=range]").first
+    changes = _drag(page, root, slider, ACROSS)
+    assert changes >= 5, f"the decoded image changed {changes} times in 10 moves with the button held"
+
+    dim, value = int(slider.get_attribute("data-dim")), float(slider.input_value())
+    page.wait_for_function(
+        "([dim, v]) => [...document.querySelectorAll('[data-testid=stCaptionContainer]')].some(c => {"
+        " const m = c.innerText.match(/z = \\[([^\\]]*)\\]/);"
+        " return m && Math.abs(Number(m[1].split(',')[dim]) - v) < 0.006; })", arg=[dim, value], timeout=60_000)
     settle(page)
-    assert _decoded_src(page) != before
     assert exceptions(page) == []
 
+
+def test_the_interpolation_scrubber_and_corner_pad_repaint_as_they_move(served):
+    url, page = served
+    page.goto(f"{url}/interpolate")
+    settle(page)
+    views = ((".vae-live.vae-live-path", "input[type=range]"), (".vae-live.vae-live-plane", "canvas.vae-live-pad"))
+    for root, target in views:
+        _first_frame(page, root)
+        diagonal = [(0.05 + 0.09 * i, 0.05 + 0.09 * i) for i in range(11)]
+        moves = ACROSS if target.startswith("input") else diagonal
+        changes = _drag(page, root, page.locator(f"{root} {target}").first, moves)
+        assert changes >= 5, f"{root}: the image changed {changes} times in 10 moves"
+    assert exceptions(page) == []
+
+
+def test_the_map_decodes_the_point_under_the_pointer(served):
+    url, page = served
+    page.goto(url)
+    settle(page)
+    page.get_by_text("Decode under the pointer", exact=True).click()
+    settle(page)
+    root = ".vae-live.vae-live-plane"
+    _first_frame(page, root)
+    pad = page.locator(f"{root} canvas.vae-live-pad").first
+    pad.scroll_into_view_if_needed()
+    box = pad.bounding_box()
+    seen = set()
+    for i in range(8):  # hovering, no button: the picture follows the pointer
+        page.mouse.move(box["x"] + box["width"] * (0.1 + 0.1 * i), box["y"] + box["height"] * (0.9 - 0.1 * i))
+        page.wait_for_timeout(120)
+        seen.add(_pixels(page, root))
+    assert len(seen) >= 5
+    assert exceptions(page) == []
 
 
 def test_a_deep_link_on_a_fresh_server_gets_the_whole_app(folder, served):

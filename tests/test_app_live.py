@@ -1,0 +1,109 @@
+"""The live decoder's pages under AppTest. AppTest runs no JavaScript, so the component is stubbed:
+`FakeComponent` replaces `ui.live_decoder._component`, records the data each page sends it, and
+plays a gesture's end the way the browser does (the component's state value, then its
+`on_<name>_change` callback). What the browser itself does is covered by tests/test_browser.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import streamlit as st
+import torch
+
+import ui.live_decoder
+from tests.test_app import by_label, open_app
+from vae_core import load_checkpoint
+from vae_core.latent import encode, kl_ranking
+
+ort = pytest.importorskip("onnxruntime")
+
+
+class FakeComponent:
+    def __init__(self):
+        self.mounts: dict[str, dict] = {}
+        self.gesture: tuple[str, str, object] | None = None  # (key, value name, value)
+
+    def __call__(self, *, key, data, **callbacks):
+        self.mounts[key] = data
+        if self.gesture and self.gesture[0] == key:
+            _, name, value = self.gesture
+            self.gesture = None
+            st.session_state[key] = {name: value}
+            callbacks[f"on_{name}_change"]()
+
+
+@pytest.fixture
+def fake(monkeypatch) -> FakeComponent:
+    stub = FakeComponent()
+    monkeypatch.setattr(ui.live_decoder, "_component", stub)
+    return stub
+
+
+def captions(at) -> list[str]:
+    return [c.value for c in at.caption]
+
+
+def test_sliders_page_sends_the_pad_its_model_and_follows_a_drag(checkpoint_dir, models, mnist5k, fake):
+    at = open_app(checkpoint_dir, models["z4"], page="sliders")
+    assert [s.key for s in at.slider] == ["trav_rows"]  # no per-dimension sliders: the pad replaces them
+    data = fake.mounts["slider_pad"]
+    ckpt = load_checkpoint(checkpoint_dir / models["z4"].name)
+    mu, logvar = encode(ckpt.model, mnist5k.split("test").images)
+    _, order = kl_ranking(mu, logvar)
+    assert [d["index"] for d in data["dims"]] == order.tolist() and data["z"] == [0.0] * 4
+    onnx_file = ui.live_decoder.STATIC / data["model"].removeprefix(data["base"])
+    (pixels,) = ort.InferenceSession(str(onnx_file)).run(None, {"z": np.zeros((1, 4), np.float32)})
+    assert np.abs(pixels - torch.sigmoid(ckpt.model.decode(torch.zeros(1, 4))).detach().numpy()).max() < 1e-4
+
+    fake.gesture = ("slider_pad", "z", [1.0, -2.0, 0.5, 0.0])  # a drag ends in the browser
+    at.run()
+    assert "z = [1.00, -2.00, 0.50, 0.00]" in captions(at)
+    assert fake.mounts["slider_pad"]["version"] == data["version"]  # the pad keeps what it shows
+
+    at.number_input(key="slider_index").set_value(3)
+    by_label(at.button, "Encode it").click().run()
+    sent = fake.mounts["slider_pad"]
+    assert sent["version"] == data["version"] + 1
+    assert sent["z"] == pytest.approx(np.clip(mu[3].numpy(), -4, 4).tolist(), abs=1e-5)
+
+
+def test_sliders_fall_back_to_server_decoding_when_the_browser_cannot(checkpoint_dir, models, fake):
+    at = open_app(checkpoint_dir, models["z4"], page="sliders")
+    at.session_state[ui.live_decoder.FAILED] = "WebAssembly is turned off"
+    at.run()
+    assert not at.exception and len(at.slider) >= 4
+    assert any("Decoding on the server" in c and "WebAssembly is turned off" in c for c in captions(at))
+    before = at.session_state["slider_z"].copy()
+    at.slider(key="z_1").set_value(2.5).run()
+    assert at.session_state["slider_z"][1] == pytest.approx(2.5) and before[1] == 0.0
+
+
+def test_interpolate_scrubber_and_corner_pad_get_the_encoded_codes(checkpoint_dir, models, mnist5k, fake):
+    at = open_app(checkpoint_dir, models["z4"], page="interpolate")
+    ckpt = load_checkpoint(checkpoint_dir / models["z4"].name)
+    mu, _ = encode(ckpt.model, mnist5k.split("test").images[:4])
+    path = fake.mounts["interp_scrub"]
+    assert path["mode"] == "path" and path["method"] == "slerp"
+    assert path["a"] == pytest.approx(mu[0].tolist(), abs=1e-5) and path["b"] == pytest.approx(mu[1].tolist(), abs=1e-5)
+    plane = fake.mounts["corner_pad"]
+    origin, du, dv, duv = (np.asarray(plane[k]) for k in ("origin", "du", "dv", "duv"))
+    corners = {(0, 1): 0, (1, 1): 1, (0, 0): 2, (1, 0): 3}  # (u, v) of each corner code
+    for (u, v), i in corners.items():
+        assert origin + u * du + v * dv + u * v * duv == pytest.approx(mu[i].numpy(), abs=1e-5)
+    by_label(at.radio, "Path").set_value("linear").run()
+    assert fake.mounts["interp_scrub"]["method"] == "linear"
+    assert fake.mounts["interp_scrub"]["version"] != path["version"]
+
+
+def test_map_decodes_under_the_pointer_on_the_latent_plane(checkpoint_dir, models, fake):
+    at = open_app(checkpoint_dir, models["z2"])
+    view = by_label(at.radio, "View")
+    assert "Decode under the pointer" in view.options
+    view.set_value("Decode under the pointer").run()
+    assert not at.exception
+    plane = fake.mounts["map_pointer"]
+    assert plane["origin"] == pytest.approx([0, 0], abs=1e-6)  # the latent plane: z = (u, v)
+    assert plane["du"] == pytest.approx([1, 0], abs=1e-6) and plane["dv"] == pytest.approx([0, 1], abs=1e-6)
+    assert len(plane["points"]) == 1000 and plane["legend"] == [str(d) for d in range(10)]
+    u0, u1, v0, v1 = plane["extent"]
+    assert u0 < u1 and v0 < v1
