@@ -12,7 +12,16 @@ import sys
 from pathlib import Path
 
 from vae_core.checkpoint import Checkpoint, load_checkpoint
-from vae_core.config import BETA_SCHEDULES, DEVICES, LIKELIHOODS, MODELS, SIGMA_MODES, VAEConfig
+from vae_core.config import (
+    BETA_SCHEDULES,
+    DEVICES,
+    LIKELIHOODS,
+    LR_SCHEDULES,
+    MODELS,
+    OBJECTIVES,
+    SIGMA_MODES,
+    VAEConfig,
+)
 from vae_core.data import DATASETS, load_for_config
 from vae_core.errors import VAEError
 from vae_core.evaluate import evaluate
@@ -58,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--model", choices=MODELS, default=None)
     t.add_argument("--latent-dim", type=int, default=None)
     t.add_argument("--hidden-sizes", type=_int_list, default=None, help="e.g. 512,256")
+    t.add_argument("--conv-channels", type=_int_list, default=None,
+                   help="conv: channels per stride-2 layer, e.g. 32,64")
+    t.add_argument("--residual-blocks", type=int, default=None, help="conv: residual blocks per resolution")
+    t.add_argument("--dropout", type=float, default=None, help="conv: dropout after the dense hidden layers")
+    t.add_argument("--objective", choices=OBJECTIVES, default=None)
     t.add_argument("--beta", type=float, default=None)
     t.add_argument("--beta-schedule", choices=BETA_SCHEDULES, default=None)
     t.add_argument("--warmup-epochs", type=float, default=None)
@@ -72,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=int, default=None, help="total epochs (also when resuming)")
     t.add_argument("--batch-size", type=int, default=None)
     t.add_argument("--lr", type=float, default=None)
+    t.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None)
+    t.add_argument("--val-fraction", type=float, default=None,
+                   help="hold this part of the train split out for validation (seeded; reported as val_nelbo)")
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--device", choices=DEVICES, default=None)
     t.add_argument("--amp", action="store_true", default=None, help="bfloat16 autocast on CUDA")
@@ -159,9 +176,10 @@ def _add_eval_commands(sub) -> None:
 
 
 CONFIG_ARGS = ("dataset", "data_root", "image_size", "channels", "model", "latent_dim",
-               "hidden_sizes", "beta", "beta_schedule", "warmup_epochs", "cycles", "capacity_max",
+               "hidden_sizes", "conv_channels", "residual_blocks", "dropout", "objective", "beta", "beta_schedule",
+               "warmup_epochs", "cycles", "capacity_max",
                "gamma", "likelihood", "binarize", "sigma_mode", "sigma", "epochs", "batch_size", "lr",
-               "seed", "device", "amp")
+               "lr_schedule", "val_fraction", "seed", "device", "amp")
 
 
 def default_out_path(config: VAEConfig, directory: Path = CHECKPOINT_DIR) -> Path:

@@ -65,6 +65,7 @@ class VAEConfig:
     batch_size: int = 128
     lr: float = 1e-3
     lr_schedule: str = "constant"  # cosine: from lr down to 0 over the run
+    val_fraction: float = 0.0  # held out of the train split (seeded) for validation: never trained on
     seed: int = 0
     device: str = "auto"
     amp: bool = False  # bfloat16 autocast on CUDA
@@ -117,6 +118,8 @@ class VAEConfig:
         _positive("epochs", self.epochs)
         _positive("batch_size", self.batch_size)
         _positive("lr", self.lr)
+        if not 0 <= self.val_fraction <= 0.5:
+            raise VAEError(f"val_fraction must be from 0 to 0.5 (got {self.val_fraction})")
 
     def to_dict(self) -> dict:
         """A plain dict (lists, not tuples) that `from_dict` turns back into this config."""

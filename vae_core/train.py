@@ -34,6 +34,19 @@ from vae_core.schedules import kl_weight, learning_rate
 EVENTS = ("on_step", "on_epoch_end", "on_end")
 POINTS_PER_EPOCH = 20  # training-curve points logged per epoch
 PREVIEW_COUNT = 8
+VAL_SEED = 0  # the validation part of the train split is the same for every run seed
+
+
+def validation_split(train_idx: torch.Tensor, fraction: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training, validation) indices, each sorted: a seeded `fraction` of `train_idx` is held out for
+    validation (early stopping, choosing settings) so that the test split is never used to choose."""
+    n_val = round(len(train_idx) * fraction)
+    if n_val == 0:
+        return train_idx, train_idx[:0]
+    if n_val >= len(train_idx):
+        raise VAEError(f"val_fraction {fraction} leaves no training images out of {len(train_idx)}")
+    perm = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(VAL_SEED))
+    return train_idx[perm[n_val:]].sort().values, train_idx[perm[:n_val]].sort().values
 
 
 class TrainingFailed(VAEError):
@@ -87,8 +100,8 @@ class Trainer:
         self.lock = threading.Lock()  # guards history/preview/status for readers in other threads
         if resume is not None:
             self._restore(resume)
-        n_train = len(self.bundle.train_idx)
-        self.steps_per_epoch = math.ceil(n_train / config.batch_size)
+        self.train_idx, self.val_idx = validation_split(self.bundle.train_idx, config.val_fraction)
+        self.steps_per_epoch = math.ceil(len(self.train_idx) / config.batch_size)
 
     def _restore(self, ckpt: Checkpoint) -> None:
         if ckpt.image_shape != self.bundle.image_shape:
@@ -142,17 +155,17 @@ class Trainer:
         # all images as one tensor on the device, indexed per batch (no copy of the training split,
         # which matters for the 12 GB full sprites grid)
         images = self.bundle.images.to(self.device)
-        train_idx = self.bundle.train_idx.to(self.device)
-        x_test = self.bundle.split("test").images
+        train_idx = self.train_idx.to(self.device)
+        x_test, x_val = self.bundle.split("test").images, self.bundle.images[self.val_idx]
         if cfg.binarize:
-            x_test = binarize_fixed(x_test)
+            x_test, x_val = binarize_fixed(x_test), binarize_fixed(x_val)
         self.status = "running"
         try:
             while self.epoch < cfg.epochs and not self._stop.is_set():
                 self._run_epoch(images, train_idx)
                 if self._stop.is_set() and self._epoch_partial:
                     break
-                self._end_epoch(x_test)
+                self._end_epoch(x_test, x_val)
             self.status = "stopped" if self._stop.is_set() and self.epoch < cfg.epochs else "finished"
         except TrainingFailed as e:
             self.status, self.message = "failed", str(e)
@@ -224,7 +237,7 @@ class Trainer:
         recon = recon_nll(self.model, logits.float(), x).mean()
         kl = kl_per_dim(mu.float(), logvar.float()).mean(0).sum()
         weight = kl_weight(cfg, self.step, self.steps_per_epoch, beta=self.beta)
-        tc = (total_correlation(mu.float(), logvar.float(), len(self.bundle.train_idx), g)
+        tc = (total_correlation(mu.float(), logvar.float(), len(self.train_idx), g)
               if cfg.objective == "beta-tcvae" else None)
         loss = recon + weight.apply(kl, tc)
         self.optimizer.zero_grad(set_to_none=True)
@@ -241,9 +254,10 @@ class Trainer:
             scalars["capacity"] = weight.capacity
         return names, torch.stack(parts).detach(), scalars
 
-    def _end_epoch(self, x_test: torch.Tensor) -> None:
+    def _end_epoch(self, x_test: torch.Tensor, x_val: torch.Tensor) -> None:
         self.model.eval()
         test = evaluate(self.model, x_test, prepared=True)
+        val = evaluate(self.model, x_val, prepared=True) if len(x_val) else None
         steps = [r for r in self.history["steps"] if r["epoch"] > self.epoch]
         self.epoch += 1
         seen = sum(1 for _ in steps)
@@ -260,6 +274,9 @@ class Trainer:
         self.metrics = {f"test_{k}": test[k] for k in ("nelbo", "recon", "kl", "kl_per_dim")}
         self.metrics.update(active_units=test["active_units"], likelihood=test["likelihood"],
                             epoch=self.epoch)
+        if val is not None:  # the numbers to choose settings or stop early by
+            record.update({f"val_{k}": val[k] for k in ("nelbo", "recon", "kl")})
+            self.metrics.update({f"val_{k}": val[k] for k in ("nelbo", "recon", "kl")})
         preview = self._make_preview(x_test)
         record["warnings"] = self.metrics["warnings"] = epoch_warnings(
             record, self.history["epochs"], self.config.likelihood_name, preview)
@@ -287,7 +304,7 @@ class Trainer:
             path, config=self.config, model=self.model, history=history,
             optimizer=self.optimizer if include_optimizer else None,
             data_spec=self.bundle.spec | {"image_shape": list(self.bundle.image_shape),
-                                         "n_train": len(self.bundle.train_idx),
+                                         "n_train": len(self.train_idx), "n_val": len(self.val_idx),
                                          "n_test": len(self.bundle.test_idx)},
             metrics=self.metrics,
             progress={"epoch": self.epoch, "step": self.epoch * self.steps_per_epoch, "beta": self.beta,
