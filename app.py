@@ -1,9 +1,36 @@
 """VAE Latent Explorer: `streamlit run app.py`.
 
-The router (`st.navigation` over the files in pages/, and the shared sidebar) lives in
-pages/router.py so that every page file can go through it too.
+The router: page config, the page list, `st.navigation` and the shared sidebar. A page is one
+entry in PAGES and one script in pages/ named after its URL.
 """
 
-from pages.router import run_app
+import streamlit as st
 
-run_app()
+from ui.routing import routing
+from ui.sidebar import sidebar
+
+# URL path (and pages/<name>.py), title, icon; the first is the default page
+PAGES = [
+    ("map", "Latent map", ":material/scatter_plot:"),
+    ("sliders", "Sliders", ":material/tune:"),
+    ("interpolate", "Interpolate", ":material/linear_scale:"),
+    ("generate", "Generate", ":material/auto_awesome:"),
+    ("anomalies", "Anomalies", ":material/troubleshoot:"),
+    ("beta_study", "β study", ":material/compare:"),
+    ("representations", "Representations", ":material/school:"),
+    ("train", "Train", ":material/model_training:"),
+]
+
+
+def main() -> None:
+    st.set_page_config(page_title="VAE Latent Explorer", page_icon="🧭", layout="wide")
+    pages = [st.Page(f"pages/{name}.py", title=title, icon=icon, default=i == 0)
+             for i, (name, title, icon) in enumerate(PAGES)]
+    page = st.navigation({"VAE Latent Explorer": pages})
+    sidebar()
+    with routing():
+        page.run()
+
+
+if __name__ == "__main__":  # as Streamlit runs it; importing PAGES runs nothing
+    main()

@@ -5,11 +5,12 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from pages.common import page_header, require_checkpoint, require_data, show_grid
+from ui.display import page_header, show_grid
+from ui.loaders import anomaly_scores
+from ui.session import require_checkpoint, require_data
 from vae_core import VAEError
-from vae_core.anomaly import anomaly_scores, auroc, percentile_of, roc_curve_points, top_k
+from vae_core.anomaly import auroc, checkpoint_scores, percentile_of, roc_curve_points, top_k
 from vae_core.data import read_image
-from vae_core.evaluate import binarize_fixed
 from vae_core.latent import reconstruct
 
 SCORE_NAMES = {
@@ -28,12 +29,6 @@ st.caption(
 )
 
 
-@st.cache_data(show_spinner="Scoring the test images…", max_entries=16)
-def scores_for(_ckpt, key: tuple, score: str, k: int) -> np.ndarray:
-    images = test.images if not _ckpt.config.binarize else binarize_fixed(test.images)
-    return anomaly_scores(_ckpt.model, images, score, k=k)
-
-
 c1, c2 = st.columns([2, 1])
 score = c1.radio("Score", list(SCORE_NAMES), format_func=SCORE_NAMES.get, horizontal=True, key="anom_score")
 k = c2.slider(
@@ -45,8 +40,7 @@ k = c2.slider(
     disabled=score != "iw",
     help="Burda et al. 2016: a tighter bound on −log p(x) as K grows",
 )
-key = (str(ckpt.path), ckpt.path.stat().st_mtime)
-scores = scores_for(ckpt, key, score, k if score == "iw" else 1)
+scores = anomaly_scores(ckpt, "test", score, k if score == "iw" else 1)
 
 pct = st.slider("Threshold (percentile of test scores)", 50.0, 99.9, 95.0, step=0.1, key="anom_pct")
 threshold = float(np.percentile(scores, pct))
@@ -114,8 +108,8 @@ if upload is not None:
     except VAEError as e:
         st.error(str(e))
     else:
-        own = anomaly_scores(
-            ckpt.model, binarize_fixed(image) if ckpt.config.binarize else image, score, k=k if score == "iw" else 1
+        own = checkpoint_scores(
+            ckpt, image, score, k=k if score == "iw" else 1
         )[0]
         show_grid(torch.cat([image, reconstruct(ckpt.model, image)]), per_row=2, width=110)
         st.metric("Score", f"{own:.1f} nats", help="the uploaded image (left) and its reconstruction")

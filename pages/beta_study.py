@@ -8,15 +8,9 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from pages.common import (
-    SELECTED,
-    checkpoint_summary,
-    get_checkpoint,
-    get_data,
-    list_checkpoints,
-    model_key,
-    page_header,
-)
+from ui.display import page_header
+from ui.loaders import checkpoint_summary, get_checkpoint, mig
+from ui.session import SELECTED, list_checkpoints
 from vae_core import VAEError
 from vae_core.images import grid_png, make_grid, to_display
 from vae_core.latent import decode, traversal_grid
@@ -143,18 +137,11 @@ table = [
 ]
 
 
-@st.cache_data(show_spinner="Computing MIG…", max_entries=32)
-def mig_for(_ckpt, key: tuple) -> float:
-    from vae_core.metrics import checkpoint_mig
-
-    return checkpoint_mig(_ckpt.model, get_data(_ckpt))["mig"]
-
-
 if all(get_checkpoint(r["path"]).config.dataset.startswith("sprites") for r in rows):
     for r, t in zip(rows, table, strict=True):
         ckpt = get_checkpoint(r["path"])
         try:
-            t["MIG"] = round(mig_for(ckpt, model_key(ckpt)), 3)
+            t["MIG"] = round(mig(ckpt), 3)
         except VAEError as e:
             st.error(str(e))
     st.caption(

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from pages.common import page_header, require_checkpoint, show_grid
+from ui.display import page_header, show_grid
+from ui.session import require_checkpoint
 from vae_core.images import grid_png
 from vae_core.latent import sample_prior
 

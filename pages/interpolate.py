@@ -5,8 +5,9 @@ import numpy as np
 import streamlit as st
 import torch
 
-from pages.common import page_header, require_checkpoint, require_data, show_grid
+from ui.display import page_header, show_grid
 from ui.live_decoder import path_scrubber, plane_view, unavailable, version_of
+from ui.session import require_checkpoint, require_data
 from vae_core import VAEError
 from vae_core.data import read_image
 from vae_core.images import gif_bytes, grid_png, to_display

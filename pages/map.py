@@ -5,11 +5,11 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from pages.common import cached_methods, encoded, page_header, projection, require_checkpoint, require_data, show_grid
+from ui.display import page_header, show_grid
 from ui.live_decoder import plane_view, unavailable, version_of
+from ui.loaders import anomaly_scores, cached_methods, encoded, model_key, projection
+from ui.session import require_checkpoint, require_data
 from vae_core import VAEError
-from vae_core.anomaly import anomaly_scores
-from vae_core.evaluate import binarize_fixed
 from vae_core.images import grid_png, to_display
 from vae_core.latent import decode, reconstruct
 from vae_core.projection import LATENT, coords_csv
@@ -23,13 +23,7 @@ page_header("Latent map")
 ckpt = require_checkpoint()
 bundle = require_data(ckpt)
 D = ckpt.config.latent_dim
-key = (str(ckpt.path), ckpt.path.stat().st_mtime)
-
-
-@st.cache_data(show_spinner="Scoring…", max_entries=16)
-def scores(_ckpt, key: tuple, split: str, score: str) -> np.ndarray:
-    images = bundle.split(split).images
-    return anomaly_scores(_ckpt.model, binarize_fixed(images) if _ckpt.config.binarize else images, score)
+key = model_key(ckpt)
 
 
 # --- controls
@@ -109,7 +103,7 @@ def colour_values() -> tuple[np.ndarray, list[str] | None]:
         if isinstance(values[0], str):
             return data.factors[:, f].numpy(), list(values)
         return np.asarray(values, dtype=float)[data.factors[:, f].numpy()], None
-    return scores(ckpt, key, split, "recon" if colour.startswith("recon") else "nelbo"), None
+    return anomaly_scores(ckpt, split, "recon" if colour.startswith("recon") else "nelbo"), None
 
 
 def scatter() -> go.Figure:

@@ -4,7 +4,9 @@ semi-supervised use; Kingma et al. 2014, M1)"""
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages.common import get_data, model_key, page_header, require_checkpoint, require_data
+from ui.display import page_header
+from ui.loaders import probe
+from ui.session import require_checkpoint, require_data
 from vae_core import VAEError
 
 page_header(
@@ -23,16 +25,9 @@ counts = st.multiselect("Labelled examples", [10, 30, 100, 300, 1000], default=[
 repeats = st.slider("Repeats (different labelled draws)", 1, 5, 1, key="probe_repeats")
 
 
-@st.cache_data(show_spinner="Training the classifiers…", max_entries=32)
-def run_probe(_ckpt, key: tuple, counts: tuple, repeats: int) -> dict:
-    from vae_core.metrics import probe
-
-    return probe(_ckpt.model, get_data(_ckpt), label_counts=counts, repeats=repeats)
-
-
 if counts:
     try:
-        result = run_probe(ckpt, model_key(ckpt), tuple(sorted(counts)), repeats)
+        result = probe(ckpt, tuple(counts), repeats)
     except VAEError as e:
         st.error(str(e))
         st.stop()

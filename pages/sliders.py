@@ -6,8 +6,10 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from pages.common import encoded, model_key, page_header, projection, require_checkpoint, require_data, show_grid
+from ui.display import page_header, show_grid
 from ui.live_decoder import latent_pad, unavailable
+from ui.loaders import encoded, model_key, projection
+from ui.session import require_checkpoint, require_data
 from vae_core.images import grid_png, png_bytes, to_display
 from vae_core.latent import decode, kl_ranking, traversal_grid
 

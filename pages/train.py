@@ -9,17 +9,9 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from pages.common import (
-    SELECTED,
-    claim_checkpoint_path,
-    current_checkpoint,
-    limits_panel,
-    page_header,
-    plain,
-    run_state,
-    session_dir,
-    show_grid,
-)
+from ui.display import page_header, plain, show_grid
+from ui.session import SELECTED, claim_checkpoint_path, current_checkpoint, run_state, session_dir
+from ui.sidebar import limits_panel
 from vae_core import DATASETS, TrainingJob, VAEConfig, VAEError
 from vae_core.config import BETA_SCHEDULES, DEVICES
 from vae_core.hosting import ROOTS_ENV, start_run, stopped_at_time_limit

@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import torch
 
-import pages.common
 from vae_core import VAEConfig, load_dataset
 from vae_core.train import Trainer
 
@@ -67,5 +66,4 @@ def checkpoint_dir(tmp_path, monkeypatch) -> Path:
     folder.mkdir()
     monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(folder))
     monkeypatch.setenv("VAE_SCRATCH_DIR", str(tmp_path / "scratch"))  # per-session uploads and runs
-    monkeypatch.setattr(pages.common, "CHECKPOINT_DIR", folder)
     return folder

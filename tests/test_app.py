@@ -17,9 +17,9 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-import pages.common
-from pages.common import plain
-from pages.router import PAGES as ROUTES
+from app import PAGES as ROUTES
+from ui.display import plain
+from ui.session import claim_checkpoint_path
 from vae_core import VAEConfig, load_checkpoint
 from vae_core.latent import encode
 
@@ -251,7 +251,7 @@ def test_a_valid_upload_is_this_sessions_own_and_overwrites_nothing(checkpoint_d
 
 def test_concurrent_runs_with_the_same_settings_get_their_own_files(checkpoint_dir):
     cfg = VAEConfig(dataset="digits", model="mlp", latent_dim=3)
-    first = pages.common.claim_checkpoint_path(cfg)
-    second = pages.common.claim_checkpoint_path(cfg)  # another session, before the first has written
+    first = claim_checkpoint_path(cfg)
+    second = claim_checkpoint_path(cfg)  # another session, before the first has written
     assert first != second and first.parent == second.parent == checkpoint_dir
     assert not first.exists() and not second.exists()

@@ -8,7 +8,14 @@ import os
 
 import pytest
 
-from tests.browser import PAGES, browser_page, chromium_available, exceptions, settle, streamlit_server
+from tests.browser import (
+    PAGES,
+    browser_page,
+    chromium_available,
+    exceptions,
+    settle,
+    streamlit_server,
+)
 from vae_core import Trainer, VAEConfig
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -153,6 +160,24 @@ def test_the_map_decodes_the_point_under_the_pointer(served):
         seen.add(_pixels(page, root))
     assert len(seen) >= 5
     assert exceptions(page) == []
+
+
+def test_without_webassembly_the_page_says_so_and_decodes_on_the_server(served):
+    url, page = served
+    context = page.context.browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.add_init_script("delete globalThis.WebAssembly")  # as in a browser with WebAssembly turned off
+    try:
+        plain = context.new_page()
+        plain.goto(f"{url}/sliders")
+        settle(plain)
+        note = plain.locator('[data-testid="stCaptionContainer"]', has_text="Decoding on the server").first
+        note.wait_for(timeout=60_000)
+        assert "WebAssembly turned off" in note.inner_text()
+        assert plain.locator('[data-testid="stSlider"]').count() >= 4  # the model's four latent sliders
+        assert plain.locator('[data-testid="stImage"]', has_text="decoded on the server").count() == 1
+        assert exceptions(plain) == []
+    finally:
+        context.close()
 
 
 def test_a_deep_link_on_a_fresh_server_gets_the_whole_app(folder, served):

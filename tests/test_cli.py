@@ -25,6 +25,7 @@ def run_cli(args, cwd: Path, timeout: float = 300) -> subprocess.CompletedProces
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     env["VAE_DATA_ROOT"] = str(cwd / "no-data-here")  # never the user's cache
+    env["VAE_CHECKPOINT_DIR"] = str(cwd / "checkpoints")  # never the project's library
     env.setdefault("OMP_NUM_THREADS", "1")  # several runs share the cores; no thread oversubscription
     return subprocess.run([sys.executable, "-m", "vae_core", *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)

@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from vae_core import DataBundle, VAEConfig, VAEError, load_checkpoint
-from vae_core.benchmarks import disentanglement_report, one_class_auroc, one_class_bundle, one_class_config
 from vae_core.cli import main
+from vae_core.protocols import disentanglement_report, one_class_auroc, one_class_bundle, one_class_config
 from vae_core.sprites import render_sprites
 from vae_core.train import Trainer
 

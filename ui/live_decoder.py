@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from ui.loaders import model_key
 from vae_core import Checkpoint, VAEError
 from vae_core.export import export_decoder
 from vae_core.projection import checkpoint_cache_key
@@ -58,7 +59,7 @@ def unavailable(ckpt: Checkpoint) -> str | None:
     if not st.get_option("server.enableStaticServing"):
         return "static file serving is off (server.enableStaticServing), so the browser cannot fetch the decoder"
     try:
-        _exported(ckpt, str(ckpt.path), ckpt.path.stat().st_mtime)
+        _exported(ckpt, *model_key(ckpt))
     except VAEError as e:
         return str(e)
     return None
@@ -86,7 +87,7 @@ def _mount(ckpt: Checkpoint, key: str, mode: str, on_change: Callable[[object], 
         if on_change is not None:
             on_change(st.session_state[key].get(value_name))
 
-    model = static_base() + "decoders/" + _exported(ckpt, str(ckpt.path), ckpt.path.stat().st_mtime)
+    model = static_base() + "decoders/" + _exported(ckpt, *model_key(ckpt))
     data = {
         "mode": mode, "base": static_base(), "model": model, "shape": list(ckpt.image_shape),
         "display": display_size(ckpt.image_shape[1]), **fields,

@@ -178,3 +178,11 @@ def top_k(scores, k: int) -> np.ndarray:
     _check_positive("k", k)
     scores = np.asarray(scores, dtype=np.float64).ravel()
     return np.argsort(-scores, kind="stable")[:k]
+
+
+def checkpoint_scores(ckpt, images: torch.Tensor, score: str = "nelbo", **options) -> np.ndarray:
+    """`anomaly_scores` for a checkpoint's model on images as its likelihood sees them: a model
+    trained on dynamically binarized data is scored on the fixed binarization, as `evaluate` does."""
+    from vae_core.evaluate import as_scored
+
+    return anomaly_scores(ckpt.model, as_scored(ckpt.config, images), score, **options)

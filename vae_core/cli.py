@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -25,9 +24,8 @@ from vae_core.config import (
 from vae_core.data import DATASETS, load_for_config
 from vae_core.errors import VAEError
 from vae_core.evaluate import evaluate
+from vae_core.library import checkpoint_dir, default_out_path, summary
 from vae_core.presets import PRESETS
-
-CHECKPOINT_DIR = Path("checkpoints")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -165,7 +163,8 @@ def _add_eval_commands(sub) -> None:
     ex.add_argument("--json", action="store_true", help="print the graph's metadata as JSON")
 
     rep = sub.add_parser("report", help="measure the shipped checkpoints; write docs/report.md and pictures")
-    rep.add_argument("--checkpoints", default=str(CHECKPOINT_DIR), help="where the shipped checkpoints are")
+    rep.add_argument("--checkpoints", default=None,
+                     help="where the shipped checkpoints are (default: the checkpoint library)")
     rep.add_argument("--docs", default="docs", help="where the report and its pictures go")
     rep.add_argument("--iw-samples", type=_positive_int, default=1000, help="importance samples per image")
     rep.add_argument("--baseline-epochs", type=int, default=50,
@@ -182,20 +181,6 @@ CONFIG_ARGS = ("dataset", "data_root", "image_size", "channels", "model", "laten
                "lr_schedule", "val_fraction", "seed", "device", "amp")
 
 
-def default_out_path(config: VAEConfig, directory: Path = CHECKPOINT_DIR) -> Path:
-    """A descriptive name that does not overwrite an existing file: mnist5k-conv-z16-beta1.pt."""
-    data = re.sub(r"[^A-Za-z0-9]+", "-", config.dataset.split(":")[-1].strip("/")).strip("-")
-    if config.dataset.startswith("folder:"):
-        data = f"folder-{Path(config.dataset[7:]).name or 'images'}"
-    stem = f"{data}-{config.model}-z{config.latent_dim}-beta{config.beta:g}"
-    if config.beta_schedule != "constant":
-        stem += f"-{config.beta_schedule}"
-    path, n = directory / f"{stem}.pt", 2
-    while path.exists():
-        path, n = directory / f"{stem}-{n}.pt", n + 1
-    return path
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     given = {k: getattr(args, k) for k in CONFIG_ARGS if getattr(args, k) is not None}
     resume: Checkpoint | None = None
@@ -209,7 +194,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         out = Path(args.out) if args.out else Path(args.resume)
     elif args.preset:
         config = VAEConfig(**{**PRESETS[args.preset], "extra": {"preset": args.preset}, **given})
-        out = Path(args.out) if args.out else CHECKPOINT_DIR / f"{args.preset}.pt"
+        out = Path(args.out) if args.out else checkpoint_dir() / f"{args.preset}.pt"
     else:
         config = VAEConfig(**given)
         out = Path(args.out) if args.out else default_out_path(config)
@@ -226,7 +211,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer.stop()
         trainer.status = "stopped"
         trainer.save()
-        print(f"\ninterrupted; saved {out} after {trainer.epoch} epochs", file=sys.stderr)
+        print(f"\ninterrupted; saved {_shown(out)} after {trainer.epoch} epochs", file=sys.stderr)
         return 130
     finally:
         if bar is not None:
@@ -241,8 +226,16 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"{m['likelihood']}), {m['active_units']} active units")
     for warning in m.get("warnings", []):  # a degenerate run says so (vae_core.health)
         print(f"warning: {warning}", file=sys.stderr)
-    print(f"saved {out}")
+    print(f"saved {_shown(out)}")
     return 0
+
+
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _progress_bar(trainer):
@@ -287,10 +280,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
            "kl_per_dim": m["kl_per_dim"], "units": "nats per example"}
     if args.iw_samples is not None:
         from vae_core.anomaly import iw_nll
-        from vae_core.evaluate import binarize_fixed
+        from vae_core.evaluate import as_scored
 
-        scored = binarize_fixed(test_images) if config.binarize else test_images  # as `evaluate` sees them
-        out["iw_nll"] = float(iw_nll(ckpt.model, scored, args.iw_samples).mean())
+        out["iw_nll"] = float(iw_nll(ckpt.model, as_scored(config, test_images), args.iw_samples).mean())
         out["iw_samples"] = args.iw_samples
     if args.json:
         print(json.dumps(out))
@@ -304,30 +296,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def info_dict(ckpt: Checkpoint) -> dict:
-    epochs = ckpt.history.get("epochs", [])
-    last = epochs[-1] if epochs else {}
-    return {
-        "checkpoint": str(ckpt.path),
-        "config": ckpt.config.to_dict(),
-        "likelihood": ckpt.config.likelihood_name,
-        "image_shape": list(ckpt.image_shape),
-        "data": ckpt.data_spec,
-        "progress": ckpt.progress,
-        "metrics": {k: v for k, v in ckpt.metrics.items() if k != "test_kl_per_dim"},
-        "history": {
-            "epochs": len(epochs),
-            "last_train_nelbo": last.get("train_nelbo"),
-            "last_test_nelbo": last.get("test_nelbo"),
-            "best_test_nelbo": min((e["test_nelbo"] for e in epochs), default=None),
-            "seconds": sum(e.get("seconds", 0.0) for e in epochs),
-        },
-        "versions": ckpt.versions,
-    }
-
-
 def cmd_info(args: argparse.Namespace) -> int:
-    info = info_dict(load_checkpoint(args.checkpoint))
+    info = summary(load_checkpoint(args.checkpoint))
     if args.json:
         print(json.dumps(info))
         return 0
@@ -344,8 +314,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_anomaly_benchmark(args: argparse.Namespace) -> int:
-    from vae_core.benchmarks import one_class_auroc, one_class_config
     from vae_core.data import load_dataset
+    from vae_core.protocols import one_class_auroc, one_class_config
 
     bundle = load_dataset(args.dataset, data_root=args.data_root, download=False)
     if bundle.labels is None:
@@ -393,8 +363,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_disentanglement(args: argparse.Namespace) -> int:
-    from vae_core.benchmarks import disentanglement_report
     from vae_core.latent import ACTIVE_KL_NATS
+    from vae_core.protocols import disentanglement_report
 
     ckpt, config, bundle = _checkpoint_and_data(args.checkpoint)
     r = disentanglement_report(ckpt.model, bundle, max_points=args.max_points, seed=args.seed)
@@ -414,7 +384,8 @@ def cmd_disentanglement(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from vae_core.report import write_report
 
-    path = write_report(Path(args.checkpoints), Path(args.docs), iw_samples=args.iw_samples,
+    folder = Path(args.checkpoints) if args.checkpoints else checkpoint_dir()
+    path = write_report(folder, Path(args.docs), iw_samples=args.iw_samples,
                         baseline_epochs=args.baseline_epochs,
                         anomaly_json=Path(args.anomaly_json) if args.anomaly_json else None,
                         readme=Path(args.readme) if args.readme else None,

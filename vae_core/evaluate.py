@@ -15,6 +15,12 @@ def binarize_fixed(images: torch.Tensor, seed: int = EVAL_SEED) -> torch.Tensor:
     return torch.bernoulli(images.cpu(), generator=torch.Generator().manual_seed(seed))
 
 
+def as_scored(config, images: torch.Tensor) -> torch.Tensor:
+    """Images as a model of `config` is scored on: the fixed binarization for a model trained on
+    dynamically binarized data, else the images themselves. Every score and bound uses this rule."""
+    return binarize_fixed(images) if config.binarize else images
+
+
 @torch.no_grad()
 def evaluate(model, images: torch.Tensor, *, batch_size: int = 500, seed: int = EVAL_SEED,
              prepared: bool = False) -> dict:

@@ -16,6 +16,8 @@ loaded from the disk cache, whose reducer is not stored because refitting it is 
 avoids) by the inverse-distance-weighted mean of the codes of the k = 8 nearest projected points.
 
 umap and scikit-learn are imported inside the functions that use them: importing this module is cheap.
+`warm_up_in_background()` imports umap and lets numba compile it in a daemon thread, so a server can
+pay that cost at start-up instead of on the first UMAP a user asks for.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import json
 import math
 import numbers
 import os
+import threading
 import time
 import uuid
 import warnings
@@ -184,6 +187,30 @@ def _tsne(codes: np.ndarray, *, perplexity: float, seed: int) -> tuple[np.ndarra
 
 _FIT = {"pca": _pca, "umap": _umap, "tsne": _tsne}
 
+_warm_up_lock = threading.Lock()
+_warm_up_thread: threading.Thread | None = None
+
+
+def warm_up_in_background() -> threading.Thread:
+    """Start (once per process) a daemon thread that imports umap and fits two tiny random datasets,
+    so numba has compiled UMAP's code before the first map a user asks for: the exact-neighbour path
+    taken below 4,096 codes and NNDescent's, taken above. Cheap to call on every Streamlit rerun;
+    returns the thread (running or finished)."""
+    global _warm_up_thread
+    with _warm_up_lock:
+        if _warm_up_thread is None:
+            _warm_up_thread = threading.Thread(target=_warm_up_umap, name="umap-warm-up", daemon=True)
+            _warm_up_thread.start()
+        return _warm_up_thread
+
+
+def _warm_up_umap() -> None:
+    import umap
+
+    codes = np.random.default_rng(0).standard_normal((64, 4)).astype(np.float32)
+    _umap(codes, n_neighbors=15, min_dist=0.1, seed=0)  # the parameters the map page uses
+    umap.UMAP(n_neighbors=15, random_state=0, n_jobs=1, force_approximation_algorithm=True).fit(codes)
+
 
 # ---- validation ----------------------------------------------------------------------------------
 
@@ -269,6 +296,13 @@ def _cache_path(cache_dir, cache_key: str | None, method: str, params: dict,
             "codes_sha256": hashlib.sha256(codes.tobytes()).hexdigest()}
     param_hash = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     return Path(cache_dir) / f"{cache_key}-{method}-{param_hash}.npy"
+
+
+def methods_on_disk(cache_dir, cache_key: str) -> set[str]:
+    """The methods with a projection cached for `cache_key` under `cache_dir` (read from the file
+    names `_cache_path` gives: `{cache_key}-{method}-{param_hash}.npy`)."""
+    prefix = f"{cache_key}-"
+    return {p.name[len(prefix):-len(".npy")].rsplit("-", 1)[0] for p in Path(cache_dir).glob(f"{prefix}*.npy")}
 
 
 def _load_coords(path: Path, n: int) -> np.ndarray | None:

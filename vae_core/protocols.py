@@ -1,4 +1,4 @@
-"""Benchmarks with published counterparts: the one-class anomaly protocol, and MIG reports.
+"""Evaluation protocols with published counterparts: the one-class anomaly protocol, and MIG reports.
 
 One-class protocol (Ruff et al. 2018, "Deep One-Class Classification", and the VAE baselines there):
 for each class d, train a fresh model on the training images of d only, score every test image, and
@@ -22,6 +22,7 @@ from vae_core.anomaly import SCORES, anomaly_scores, auroc
 from vae_core.config import CONV_SIZES, VAEConfig
 from vae_core.data import DataBundle
 from vae_core.errors import VAEError
+from vae_core.evaluate import as_scored
 
 # Defaults of `anomaly-benchmark` (see `one_class_config`), chosen by measurement on mnist5k (~400
 # training images a class): a conv VAE per class, about half a minute each on two CPU cores.
@@ -71,14 +72,6 @@ def one_class_config(bundle: DataBundle, **changes) -> VAEConfig:
     return VAEConfig(**{**base, **changes})
 
 
-def _test_images(config: VAEConfig, images: torch.Tensor) -> torch.Tensor:
-    if config.binarize:  # the likelihood describes binary images: score a fixed binarization
-        from vae_core.evaluate import binarize_fixed
-
-        return binarize_fixed(images)
-    return images
-
-
 def one_class_auroc(bundle: DataBundle, config: VAEConfig, *, classes: Sequence[int] | None = None,
                     score: str = "nelbo", iw_samples: int = 64,
                     progress: Callable[[int, int, dict], None] | None = None) -> dict:
@@ -112,7 +105,7 @@ def one_class_auroc(bundle: DataBundle, config: VAEConfig, *, classes: Sequence[
                        f"(classes: {', '.join(map(str, present))})")
     test = bundle.split("test")
     test_labels = test.labels.numpy()
-    test_images = _test_images(config, test.images)
+    test_images = as_scored(config, test.images)
 
     started = time.perf_counter()
     per_class: dict[str, dict] = {}

@@ -1,0 +1,79 @@
+"""The house rules that keep the layout honest: the engine never loads Streamlit, the UI never
+imports the CLI, and each engine rule (checkpoint naming, scoring input, projection file names)
+lives once."""
+
+from __future__ import annotations
+
+import ast
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+import vae_core
+from vae_core import VAEConfig
+from vae_core.evaluate import as_scored, binarize_fixed
+from vae_core.library import checkpoint_dir, default_out_path, free_path, list_checkpoints, run_stem
+from vae_core.projection import methods_on_disk, project
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_importing_every_engine_module_loads_no_streamlit():
+    modules = sorted(m.name for m in pkgutil.iter_modules(vae_core.__path__, "vae_core.") if not m.name.endswith("__"))
+    assert "vae_core.cli" in modules and "vae_core.library" in modules
+    script = (f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\n"
+              "print('streamlit' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                         check=True)
+    assert out.stdout.strip() == "False"
+
+
+def _imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_the_ui_never_imports_the_cli_and_pages_import_no_page_module():
+    files = [ROOT / "app.py", *(ROOT / "ui").glob("*.py"), *(ROOT / "pages").glob("*.py")]
+    assert len(files) > 10
+    for f in files:
+        imported = _imports(f)
+        assert "vae_core.cli" not in imported, f
+        assert not any(m == "pages" or m.startswith("pages.") for m in imported), f  # pages/ holds only page scripts
+
+
+def test_checkpoint_names_have_one_collision_scheme(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(tmp_path))
+    assert checkpoint_dir() == tmp_path
+    cfg = VAEConfig(dataset="folder:/data/My Faces/", model="conv", latent_dim=8, beta=4.0, beta_schedule="warmup")
+    assert run_stem(cfg) == "folder-My-Faces-conv-z8-beta4-warmup"
+    first = default_out_path(cfg)
+    assert first == tmp_path / "folder-My-Faces-conv-z8-beta4-warmup.pt"
+    first.write_bytes(b"")
+    claimed = tmp_path / "folder-My-Faces-conv-z8-beta4-warmup-2.pt"
+    assert default_out_path(cfg) == claimed
+    assert default_out_path(cfg, taken={claimed}) == tmp_path / "folder-My-Faces-conv-z8-beta4-warmup-3.pt"
+    assert free_path(tmp_path / "sub", "x") == tmp_path / "sub" / "x.pt"
+    (tmp_path / ".hidden.pt").write_bytes(b"")
+    assert list_checkpoints() == [first]
+
+
+def test_scored_images_follow_the_binarization_rule():
+    images = torch.rand(5, 1, 4, 4)
+    assert as_scored(VAEConfig(), images) is images
+    assert torch.equal(as_scored(VAEConfig(binarize=True), images), binarize_fixed(images))
+
+
+def test_projection_methods_on_disk_are_read_from_the_names_project_writes(tmp_path):
+    codes = torch.randn(40, 3).numpy()
+    project(codes, "pca", cache_dir=tmp_path, cache_key="abc123")
+    assert methods_on_disk(tmp_path, "abc123") == {"pca"}
+    assert methods_on_disk(tmp_path, "other") == set()

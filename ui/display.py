@@ -1,0 +1,39 @@
+"""How the app shows things: a page's header (through the router), plain text, image grids."""
+
+from __future__ import annotations
+
+import string
+
+import streamlit as st
+import torch
+
+from ui.routing import ensure_router
+from vae_core.images import to_display
+
+
+def plain(text: str) -> str:
+    """`text` on one line with every ASCII punctuation character escaped, so st.caption, st.success
+    or st.markdown show a user's text as typed: no Markdown, links, images, HTML or math."""
+    return "".join("\\" + c if c in string.punctuation else c for c in " ".join(str(text).split()))
+
+
+def page_header(title: str, caption: str | None = None) -> None:
+    """Every page starts here: through the router (see ui/routing.py), then its title."""
+    ensure_router()
+    st.header(title)
+    if caption:
+        st.caption(caption)
+
+
+def show_grid(
+    images: torch.Tensor, *, per_row: int = 8, captions: list[str] | None = None, width: int | None = None
+) -> None:
+    """Images (N, C, H, W) in [0, 1], upscaled (nearest neighbour) so small ones are visible."""
+    arrays = list(to_display(images))
+    width = width or max(72, min(160, 900 // per_row))
+    for start in range(0, len(arrays), per_row):
+        cols = st.columns(per_row)
+        for i, col in enumerate(cols):
+            if start + i < len(arrays):
+                cap = captions[start + i] if captions else None
+                col.image(arrays[start + i], caption=cap, width=width)

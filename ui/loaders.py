@@ -1,0 +1,146 @@
+"""Every cached loader of the app, with its key spelled out: checkpoints and their summaries (by
+path and modification time), datasets (by their config), encodings and projections (by the model's
+file version and the split), and the slower results pages ask for (anomaly scores, MIG, probes).
+
+Models and data are shared by every browser session: never mutate what these return.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from vae_core import Checkpoint, DataBundle, VAEError, load_checkpoint
+from vae_core.hosting import confine_config_data, scratch_root
+from vae_core.latent import encode
+from vae_core.library import checkpoint_dir, summary
+from vae_core.limits import public_mode
+from vae_core.projection import Projection, checkpoint_cache_key, methods_on_disk, project
+
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=32)
+def _load_checkpoint(path: str, mtime: float) -> Checkpoint:
+    return load_checkpoint(path)
+
+
+def get_checkpoint(path: str | Path) -> Checkpoint:
+    """The checkpoint at `path`, loaded once per file version (path + modification time)."""
+    path = Path(path)
+    return _load_checkpoint(str(path), path.stat().st_mtime)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _summary(path: str, mtime: float) -> dict:
+    try:
+        return summary(load_checkpoint(path))
+    except VAEError as e:
+        return {"error": str(e)}
+
+
+def checkpoint_summary(path: Path) -> dict:
+    return _summary(str(path), path.stat().st_mtime)
+
+
+@st.cache_resource(show_spinner="Loading data…", max_entries=4)
+def _load_data(dataset: str, data_root: str | None, image_size: int | None, channels: int | None) -> DataBundle:
+    from vae_core.data import load_dataset
+
+    return load_dataset(dataset, data_root=data_root, image_size=image_size, channels=channels, download=False)
+
+
+def get_data(ckpt: Checkpoint) -> DataBundle:
+    """The dataset a checkpoint was trained on (never downloads from a page; its data paths must
+    lie inside the allowed roots, see `vae_core.hosting.confine_path`)."""
+    c = confine_config_data(ckpt.config)
+    return _load_data(c.dataset, c.data_root, c.image_size, c.channels)
+
+
+@st.cache_data(show_spinner="Encoding the data…", max_entries=16)
+def _encode(_ckpt: Checkpoint, key: tuple, split: str) -> tuple[np.ndarray, np.ndarray]:
+    images = get_data(_ckpt).split(split).images
+    mu, logvar = encode(_ckpt.model, images)
+    return mu.numpy(), logvar.numpy()
+
+
+def encoded(ckpt: Checkpoint, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """Posterior means and log-variances (N, D) of a split, computed once per checkpoint file."""
+    return _encode(ckpt, model_key(ckpt), split)
+
+
+def model_key(ckpt: Checkpoint) -> tuple:
+    """What identifies a loaded model's file version in cache keys: (path, mtime)."""
+    return (str(ckpt.path), ckpt.path.stat().st_mtime)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def projection(_codes: np.ndarray, key: tuple, split: str, method: str, params: tuple = ()) -> Projection:
+    """A 2-D projection of a split's codes; `key` is (checkpoint path, mtime). Computed once, kept in
+    memory and on disk under checkpoints/projections (keyed by the checkpoint's content)."""
+    cache_key = checkpoint_cache_key(key[0])
+    return project(_codes, method, **dict(params), cache_dir=_projection_dir(cache_key), cache_key=cache_key)
+
+
+def _projection_dir(cache_key: str) -> Path:
+    """checkpoints/projections; in the public demo, which writes nothing outside its scratch folder,
+    a scratch copy holding this checkpoint's shipped projections."""
+    shared = checkpoint_dir() / "projections"
+    if not public_mode():
+        return shared
+    scratch = scratch_root() / "projections"
+    scratch.mkdir(parents=True, exist_ok=True)
+    for f in shared.glob(f"{cache_key}-*.npy"):
+        if not (scratch / f.name).exists():
+            shutil.copyfile(f, scratch / f.name)
+    return scratch
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _cached_methods(path: str, mtime: float) -> set[str]:
+    return methods_on_disk(checkpoint_dir() / "projections", checkpoint_cache_key(path))
+
+
+def cached_methods(ckpt: Checkpoint) -> set[str]:
+    """Projection methods with a result on disk for this checkpoint (shipped models have pca, umap)."""
+    return _cached_methods(*model_key(ckpt))
+
+
+# --- slower results a page asks for, keyed by the model's file version (`model_key`) and their settings
+
+
+@st.cache_data(show_spinner="Scoring the images…", max_entries=32)
+def _scores(_ckpt: Checkpoint, key: tuple, split: str, score: str, k: int) -> np.ndarray:
+    from vae_core.anomaly import checkpoint_scores
+
+    return checkpoint_scores(_ckpt, get_data(_ckpt).split(split).images, score, k=k)
+
+
+def anomaly_scores(ckpt: Checkpoint, split: str = "test", score: str = "nelbo", k: int = 1) -> np.ndarray:
+    """One anomaly score per image of a split (nats, the model's likelihood), computed once."""
+    return _scores(ckpt, model_key(ckpt), split, score, k)
+
+
+@st.cache_data(show_spinner="Computing MIG…", max_entries=32)
+def _mig(_ckpt: Checkpoint, key: tuple) -> float:
+    from vae_core.metrics import checkpoint_mig
+
+    return checkpoint_mig(_ckpt.model, get_data(_ckpt))["mig"]
+
+
+def mig(ckpt: Checkpoint) -> float:
+    """The mutual information gap of a model on its dataset's ground-truth factors (sprites)."""
+    return _mig(ckpt, model_key(ckpt))
+
+
+@st.cache_data(show_spinner="Training the classifiers…", max_entries=32)
+def _probe(_ckpt: Checkpoint, key: tuple, counts: tuple, repeats: int) -> dict:
+    from vae_core.metrics import probe as run_probe
+
+    return run_probe(_ckpt.model, get_data(_ckpt), label_counts=counts, repeats=repeats)
+
+
+def probe(ckpt: Checkpoint, counts: tuple, repeats: int) -> dict:
+    """Logistic-regression accuracy from few labels: latent means, pixels and PCA."""
+    return _probe(ckpt, model_key(ckpt), tuple(sorted(counts)), repeats)

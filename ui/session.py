@@ -1,0 +1,102 @@
+"""This browser session: the selected checkpoint (or a message and a stop), its own scratch folder
+for uploads and runs, the checkpoints it can see, and file names claimed by runs it starts."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import streamlit as st
+
+from ui.display import plain
+from ui.loaders import checkpoint_summary, get_checkpoint, get_data
+from vae_core import Checkpoint, DataBundle, VAEError
+from vae_core.checkpoint import clean_stale_temp_files, run_interrupted
+from vae_core.hosting import clean_scratch, paths_being_written, session_folder
+from vae_core.library import checkpoint_dir, default_out_path
+from vae_core.library import list_checkpoints as library_checkpoints
+
+SELECTED = "checkpoint_path"  # session key: the path of the selected checkpoint
+DEFAULT_MODEL = "mnist5k-conv-z16"  # selected on a first visit when it is there
+
+
+def session_dir() -> Path:
+    """This browser session's scratch folder: its uploads, and its runs in the public demo."""
+    return session_folder(st.session_state.setdefault("session_key", uuid.uuid4().hex))
+
+
+def list_checkpoints() -> list[Path]:
+    """The shared library, then this session's own uploads and runs."""
+    return library_checkpoints() + library_checkpoints(session_dir())
+
+
+def in_session(path: str | Path) -> bool:
+    return Path(path).parent == session_dir()
+
+
+_claimed: set[Path] = set()  # checkpoint paths of runs started from this server, in any session
+_claim_lock = threading.Lock()
+
+
+def claim_checkpoint_path(config, directory: Path | None = None) -> Path:
+    """A new file name for a run under `directory` (checkpoints/): not on disk, and not taken by
+    another session's run that has not written its first epoch yet."""
+    with _claim_lock:
+        path = default_out_path(config, directory, taken=_claimed)
+        _claimed.add(path)
+        return path
+
+
+_cleaned: set[str] = set()  # checkpoint folders whose stale temp files this process removed
+_scratch_cleaned = [0.0]  # when scratch folders were last cleaned (time.monotonic)
+
+
+def startup_cleanup() -> None:
+    """Once per server process: remove temp files that saves killed mid-write left in checkpoints/;
+    every ten minutes: remove scratch folders of sessions unused for SCRATCH_MAX_AGE_S."""
+    with _claim_lock:
+        if str(checkpoint_dir()) not in _cleaned and checkpoint_dir().is_dir():
+            _cleaned.add(str(checkpoint_dir()))
+            clean_stale_temp_files(checkpoint_dir())
+        if time.monotonic() - _scratch_cleaned[0] > 600 or not _scratch_cleaned[0]:
+            _scratch_cleaned[0] = time.monotonic()
+            clean_scratch()
+
+
+def current_checkpoint() -> Checkpoint | None:
+    path = st.session_state.get(SELECTED)
+    if not path or not Path(path).exists():
+        return None
+    try:
+        return get_checkpoint(path)
+    except VAEError as e:
+        st.error(plain(str(e)))
+        return None
+
+
+def require_checkpoint() -> Checkpoint:
+    """The selected checkpoint, or a message saying what to do, and the page stops."""
+    ckpt = current_checkpoint()
+    if ckpt is None:
+        st.info("No model selected. Train one on the **Train** page, or open a checkpoint file from the sidebar.")
+        st.stop()
+    return ckpt
+
+
+def require_data(ckpt: Checkpoint) -> DataBundle:
+    try:
+        return get_data(ckpt)
+    except VAEError as e:
+        st.error(plain(f"This model's data cannot be loaded: {e}"))
+        st.stop()
+
+
+def run_state(path: Path) -> str | None:
+    """"training" for a run going on in this server, "interrupted" for one that died, else None."""
+    progress = checkpoint_summary(path).get("progress") or {}
+    here = path.resolve() in paths_being_written()
+    if run_interrupted(progress, running_here=here):
+        return "interrupted"
+    return "training" if here and progress.get("status") == "running" else None

@@ -1,0 +1,135 @@
+"""The sidebar every page shares: the model picker (the shared library, then this session's own
+files), the run state of the selected file, the device, opening a checkpoint file, and the limits."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import streamlit as st
+
+from ui.display import plain
+from ui.loaders import checkpoint_summary
+from ui.session import DEFAULT_MODEL, SELECTED, in_session, list_checkpoints, run_state, session_dir, startup_cleanup
+from vae_core import VAEError, describe_device, load_checkpoint, resolve_device
+from vae_core.hosting import SCRATCH_MAX_AGE_S, safe_upload_stem
+from vae_core.library import checkpoint_dir, free_path
+from vae_core.limits import check, describe_limits, limit, public_mode
+
+
+def _label(path: str) -> str:
+    """A picker entry's text; it never changes while the entry exists (a selectbox matches the
+    choice by its text), so a run's state goes in the caption below instead."""
+    return f"{Path(path).stem} (this session only)" if in_session(path) else Path(path).stem
+
+
+def _details(path: Path) -> str:
+    s = checkpoint_summary(path)
+    if "error" in s:
+        return "unreadable: " + s["error"]
+    c = s["config"]
+    nelbo = s["history"]["last_test_nelbo"]
+    score = f" · test nELBO {nelbo:.1f} nats" if nelbo is not None else ""
+    return f"{c['dataset']} · {c['model']} · z={c['latent_dim']} · β={c['beta']:g}{score}"
+
+
+def _state_note(path: Path) -> None:
+    state = run_state(path)
+    if state == "interrupted":
+        s = checkpoint_summary(path)
+        st.warning(f"Interrupted: the server stopped during epoch {s['progress'].get('epoch', 0) + 1} of "
+                   f"{s['config']['epochs']}. Resume it on the Train page.")
+    elif state == "training":
+        st.caption("Training now: the file grows after every epoch.")
+
+
+def limits_panel() -> None:
+    """Every limit in force and how to change it, as plain text."""
+    with st.expander("Public demo: limits" if public_mode() else "Limits on this server"):
+        st.text("\n".join(describe_limits()))
+        st.caption("Whoever starts the server sets these with the environment variables named.")
+
+
+def sidebar() -> None:
+    """Model picker, device and checkpoint upload; shared by every page."""
+    startup_cleanup()
+    files = list_checkpoints()
+    with st.sidebar:
+        if files:
+            names = [str(p) for p in files]
+            current = st.session_state.get(SELECTED)
+            preferred = str(checkpoint_dir() / f"{DEFAULT_MODEL}.pt")
+            first = current if current in names else preferred if preferred in names else names[0]
+            choice = st.selectbox(
+                "Model", names, index=names.index(first), format_func=_label,
+                help="The shared library, then what you uploaded or trained in this session (only you see those)",
+            )
+            st.session_state[SELECTED] = choice
+            st.caption(plain(_details(Path(choice))))
+            _state_note(Path(choice))
+            if in_session(choice) and not public_mode():
+                st.button("Save to the shared library", on_click=_save_to_library, args=(choice,),
+                          help="Copy it into checkpoints/, where every visitor sees it")
+        else:
+            st.session_state.pop(SELECTED, None)
+            st.caption("No checkpoints yet: train one on the Train page.")
+        st.caption(f"Device: {describe_device(resolve_device('auto'))}")
+        _upload_box()
+        if public_mode():
+            limits_panel()
+
+
+def _upload_box() -> None:
+    hours = SCRATCH_MAX_AGE_S / 3600
+    with st.expander("Open a checkpoint file"):
+        st.file_uploader(
+            "Checkpoint (.pt)", type=["pt", "pth", "ckpt"], key="upload", on_change=_on_upload,
+            help=f"Only this browser session sees it (removed after {hours:g} h unused); "
+            f"at most {limit('upload_mb') or 'any number of'} MB",
+        )
+        if msg := st.session_state.get("upload_message"):
+            (st.error if msg[0] == "error" else st.success)(plain(msg[1]))
+
+
+def _on_upload() -> None:
+    """Runs before the rerun that shows it, so the picker and its caption already name the upload."""
+    upload = st.session_state.get("upload")
+    if upload is not None:
+        try:
+            path = _accept_upload(upload.name, upload.getvalue())
+        except VAEError as e:
+            st.session_state["upload_message"] = ("error", str(e))
+            return
+        st.session_state[SELECTED] = str(path)
+        shown = upload.name if len(upload.name) <= 80 else upload.name[:79] + "…"
+        st.session_state["upload_message"] = ("ok", f"Opened {shown} as {path.stem} (only this session sees it)")
+
+
+def _accept_upload(name: str, data: bytes) -> Path:
+    """Check an uploaded file's size and open it safely (weights_only) before it joins this
+    session's folder under a safe name; the path it got."""
+    check("upload_mb", round(len(data) / 2**20, 1), f"{name} is too large")
+    folder = session_dir()
+    incoming = folder / f".incoming-{uuid.uuid4().hex[:8]}.pt"
+    incoming.write_bytes(data)
+    try:
+        load_checkpoint(incoming)
+    except VAEError as e:
+        incoming.unlink(missing_ok=True)
+        raise VAEError(str(e).replace(str(incoming), name)) from None
+    return incoming.rename(folder / f"{safe_upload_stem(name)}.pt")
+
+
+def _save_to_library(path: str) -> None:
+    """Copy a session's checkpoint into the shared library without overwriting anything there."""
+    source = Path(path)
+    library = checkpoint_dir()
+    library.mkdir(exist_ok=True)
+    target = free_path(library, source.stem)
+    tmp = library / f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+    st.session_state[SELECTED] = str(target)
+    st.session_state["upload_message"] = ("ok", f"Saved {target.stem} to the shared library: every visitor sees it")

@@ -1,0 +1,78 @@
+"""The checkpoint library: where checkpoints live, how a new one is named, what is there, and a
+summary of each. Used by the CLI and the app alike.
+
+One setting: `$VAE_CHECKPOINT_DIR`, else `checkpoints/` in the project. One collision scheme: a
+descriptive stem (`mnist5k-conv-z16-beta1`), then `-2`, `-3`, … until the name is free.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Collection
+from pathlib import Path
+
+from vae_core.checkpoint import Checkpoint
+from vae_core.config import VAEConfig
+
+CHECKPOINT_DIR_ENV = "VAE_CHECKPOINT_DIR"
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+
+
+def checkpoint_dir() -> Path:
+    """The shared library folder (read at each call, so a test or a server can point it elsewhere)."""
+    return Path(os.environ.get(CHECKPOINT_DIR_ENV) or PROJECT_DIR / "checkpoints")
+
+
+def list_checkpoints(directory: Path | None = None) -> list[Path]:
+    """The `.pt` files of a folder (the library by default), by name; hidden files left out."""
+    folder = directory or checkpoint_dir()
+    return sorted((p for p in folder.glob("*.pt") if not p.name.startswith(".")), key=lambda p: p.name)
+
+
+def run_stem(config: VAEConfig) -> str:
+    """A descriptive file stem for a run: dataset, model, latent size, β and a non-constant schedule."""
+    if config.dataset.startswith("folder:"):
+        data = f"folder-{Path(config.dataset[len('folder:'):]).name or 'images'}"
+    else:
+        data = config.dataset
+    data = re.sub(r"[^A-Za-z0-9]+", "-", data).strip("-") or "data"
+    stem = f"{data}-{config.model}-z{config.latent_dim}-beta{config.beta:g}"
+    return stem if config.beta_schedule == "constant" else f"{stem}-{config.beta_schedule}"
+
+
+def free_path(directory: Path, stem: str, taken: Collection[Path] = ()) -> Path:
+    """`directory/stem.pt`, or `stem-2.pt`, `stem-3.pt`, …: the first not on disk and not in `taken`."""
+    path, n = directory / f"{stem}.pt", 2
+    while path.exists() or path in taken:
+        path, n = directory / f"{stem}-{n}.pt", n + 1
+    return path
+
+
+def default_out_path(config: VAEConfig, directory: Path | None = None, taken: Collection[Path] = ()) -> Path:
+    """Where a new run of `config` is saved unless told otherwise: never over an existing file."""
+    return free_path(directory or checkpoint_dir(), run_stem(config), taken)
+
+
+def summary(ckpt: Checkpoint) -> dict:
+    """What a checkpoint holds, as plain JSON-able values: config, data, progress, test metrics
+    (nats per example, likelihood named) and a summary of the history."""
+    epochs = ckpt.history.get("epochs", [])
+    last = epochs[-1] if epochs else {}
+    return {
+        "checkpoint": str(ckpt.path),
+        "config": ckpt.config.to_dict(),
+        "likelihood": ckpt.config.likelihood_name,
+        "image_shape": list(ckpt.image_shape),
+        "data": ckpt.data_spec,
+        "progress": ckpt.progress,
+        "metrics": {k: v for k, v in ckpt.metrics.items() if k != "test_kl_per_dim"},
+        "history": {
+            "epochs": len(epochs),
+            "last_train_nelbo": last.get("train_nelbo"),
+            "last_test_nelbo": last.get("test_nelbo"),
+            "best_test_nelbo": min((e["test_nelbo"] for e in epochs), default=None),
+            "seconds": sum(e.get("seconds", 0.0) for e in epochs),
+        },
+        "versions": ckpt.versions,
+    }
