@@ -77,3 +77,20 @@ def test_projection_methods_on_disk_are_read_from_the_names_project_writes(tmp_p
     project(codes, "pca", cache_dir=tmp_path, cache_key="abc123")
     assert methods_on_disk(tmp_path, "abc123") == {"pca"}
     assert methods_on_disk(tmp_path, "other") == set()
+
+
+def test_a_schedule_is_one_entry_and_an_unknown_name_is_refused_by_name():
+    import pytest
+
+    from vae_core import VAEError
+    from vae_core.config import BETA_SCHEDULES, LR_SCHEDULES
+    from vae_core.schedules import BETA_SCHEDULE_FUNCTIONS, LR_SCHEDULE_FUNCTIONS, kl_weight, learning_rate
+
+    assert BETA_SCHEDULES == tuple(BETA_SCHEDULE_FUNCTIONS) and LR_SCHEDULES == tuple(LR_SCHEDULE_FUNCTIONS)
+    config = VAEConfig(beta_schedule="warmup")
+    object.__setattr__(config, "beta_schedule", "sigmoid")  # a name with no entry: never trained as another
+    with pytest.raises(VAEError, match="unknown beta_schedule 'sigmoid'; choose one of: constant, warmup"):
+        kl_weight(config, 0, 10)
+    object.__setattr__(config, "lr_schedule", "step")
+    with pytest.raises(VAEError, match="unknown lr_schedule 'step'"):
+        learning_rate(config, 0, 10)

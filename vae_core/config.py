@@ -6,13 +6,14 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from vae_core.errors import VAEError
+from vae_core.schedules import BETA_SCHEDULE_FUNCTIONS, LR_SCHEDULE_FUNCTIONS
 
 MODELS = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian")
 SIGMA_MODES = ("fixed", "global", "pixel")
-BETA_SCHEDULES = ("constant", "warmup", "cyclical", "capacity")
+BETA_SCHEDULES = tuple(BETA_SCHEDULE_FUNCTIONS)  # one entry per schedule, in vae_core/schedules.py
 OBJECTIVES = ("beta-vae", "beta-tcvae")
-LR_SCHEDULES = ("constant", "cosine")
+LR_SCHEDULES = tuple(LR_SCHEDULE_FUNCTIONS)
 DEVICES = ("auto", "cpu", "cuda", "mps")
 CONV_SIZES = (28, 32, 64)
 

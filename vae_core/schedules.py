@@ -1,14 +1,21 @@
 """β and learning-rate schedules: how the KL weight and the step size move over a run.
 
-All are functions of the training step, so a resumed run picks up exactly where it was.
+All are functions of the training step, so a resumed run picks up exactly where it was. Each kind
+is one entry in a table (BETA_SCHEDULE_FUNCTIONS, LR_SCHEDULE_FUNCTIONS); `VAEConfig` takes its
+valid names from these tables, so adding a schedule is one function and one entry here.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from vae_core.config import VAEConfig
+from vae_core.errors import VAEError
+
+if TYPE_CHECKING:  # config.py takes the schedule names from here
+    from vae_core.config import VAEConfig
 
 
 @dataclass(frozen=True)
@@ -30,37 +37,74 @@ class KLWeight:
         return min(self.beta, 1.0) * kl + max(self.beta - 1.0, 0.0) * tc
 
 
-def learning_rate(config: VAEConfig, step: int, steps_per_epoch: int) -> float:
-    """The step size at `step` (0-based): `lr` throughout, or for `cosine` lr·(1 + cos(π·t))/2 with t
-    the fraction of the run done (Loshchilov & Hutter 2017, SGDR, one cycle without restarts)."""
-    if config.lr_schedule == "constant":
-        return config.lr
-    total = max(1, config.epochs * steps_per_epoch)
+def _constant_lr(config: VAEConfig, step: int, total: int) -> float:
+    return config.lr
+
+
+def _cosine_lr(config: VAEConfig, step: int, total: int) -> float:
+    """lr·(1 + cos(π·t))/2, t the fraction of the run done (Loshchilov & Hutter 2017, SGDR, one
+    cycle without restarts)."""
     return config.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
 
 
+LR_SCHEDULE_FUNCTIONS: dict[str, Callable[[VAEConfig, int, int], float]] = {
+    "constant": _constant_lr,
+    "cosine": _cosine_lr,
+}
+
+
+def learning_rate(config: VAEConfig, step: int, steps_per_epoch: int) -> float:
+    """The step size at `step` (0-based) under the config's `lr_schedule`."""
+    total = max(1, config.epochs * steps_per_epoch)
+    return _lookup(LR_SCHEDULE_FUNCTIONS, "lr_schedule", config.lr_schedule)(config, step, total)
+
+
+def _constant(config: VAEConfig, target: float, step: int, per_epoch: int, total: int) -> KLWeight:
+    """β throughout."""
+    return KLWeight(target)
+
+
+def _warmup(config: VAEConfig, target: float, step: int, per_epoch: int, total: int) -> KLWeight:
+    """β·min(1, step / warmup steps), rising linearly from 0."""
+    return KLWeight(target * min(1.0, step / max(1.0, config.warmup_epochs * per_epoch)))
+
+
+def _cyclical(config: VAEConfig, target: float, step: int, per_epoch: int, total: int) -> KLWeight:
+    """`cycles` cycles over the run, β ramping 0→β over the first `cycle_ramp` of each and then
+    held (Fu et al. 2019, "Cyclical Annealing Schedule")."""
+    period = total / config.cycles
+    return KLWeight(target * min(1.0, ((step % period) / period) / config.cycle_ramp))
+
+
+def _capacity(config: VAEConfig, target: float, step: int, per_epoch: int, total: int) -> KLWeight:
+    """γ·|KL − C| with C rising linearly from 0 to `capacity_max` nats (Burgess et al. 2018,
+    "Understanding disentangling in β-VAE")."""
+    ramp_epochs = config.capacity_epochs if config.capacity_epochs is not None else config.epochs
+    ramp = max(1.0, ramp_epochs * per_epoch)
+    return KLWeight(config.gamma, capacity=config.capacity_max * min(1.0, step / ramp))
+
+
+BETA_SCHEDULE_FUNCTIONS: dict[str, Callable[..., KLWeight]] = {
+    "constant": _constant,
+    "warmup": _warmup,
+    "cyclical": _cyclical,
+    "capacity": _capacity,
+}
+
+
+def _lookup(table: dict, field: str, name: str):
+    try:
+        return table[name]
+    except KeyError:
+        raise VAEError(f"unknown {field} {name!r}; choose one of: {', '.join(table)}") from None
+
+
 def kl_weight(config: VAEConfig, step: int, steps_per_epoch: int, beta: float | None = None) -> KLWeight:
-    """The KL weight at `step` (0-based) for the config's schedule.
+    """The KL weight at `step` (0-based) for the config's `beta_schedule` (see each function above).
 
     `beta` overrides `config.beta` as the schedule's target (it can be changed while a run goes on).
-    - constant: β throughout.
-    - warmup: β·min(1, step / warmup steps), rising linearly from 0.
-    - cyclical: `cycles` cycles over the run, β ramping 0→β over the first `cycle_ramp` of each
-      and then held (Fu et al. 2019, "Cyclical Annealing Schedule").
-    - capacity: γ·|KL − C| with C rising linearly from 0 to `capacity_max` nats
-      (Burgess et al. 2018, "Understanding disentangling in β-VAE").
     """
     target = config.beta if beta is None else beta
     total = max(1, config.epochs * steps_per_epoch)
-    if config.beta_schedule == "constant":
-        return KLWeight(target)
-    if config.beta_schedule == "warmup":
-        ramp = max(1.0, config.warmup_epochs * steps_per_epoch)
-        return KLWeight(target * min(1.0, step / ramp))
-    if config.beta_schedule == "cyclical":
-        period = total / config.cycles
-        phase = (step % period) / period
-        return KLWeight(target * min(1.0, phase / config.cycle_ramp))
-    ramp_epochs = config.capacity_epochs if config.capacity_epochs is not None else config.epochs
-    ramp = max(1.0, ramp_epochs * steps_per_epoch)
-    return KLWeight(config.gamma, capacity=config.capacity_max * min(1.0, step / ramp))
+    schedule = _lookup(BETA_SCHEDULE_FUNCTIONS, "beta_schedule", config.beta_schedule)
+    return schedule(config, target, step, steps_per_epoch, total)
