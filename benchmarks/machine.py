@@ -1,7 +1,8 @@
 """What every figure is measured on, and how a child process is timed.
 
-A child is timed from just before it is started until `os.wait4` reaps it, which also gives that
-child's own peak resident memory (ru_maxrss), so each run's memory is its own.
+A child is timed from just before it is started until it exits. Its peak resident memory is its own
+VmHWM, written by the `benchmarks.peak` wrapper it runs under (the ru_maxrss a parent sees would
+carry the parent's own peak over), so each run's memory is its own.
 """
 
 from __future__ import annotations
@@ -46,20 +47,21 @@ def load_average() -> float:
 
 
 def run_timed(args: list[str], *, env: dict | None = None) -> Timed:
-    """Run `python ARGS...` from the repository root; wall time and the child's peak RSS."""
-    with tempfile.TemporaryFile("w+") as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env={**os.environ, **(env or {})},
-                                stdout=subprocess.PIPE, stderr=err, text=True)
-        out = proc.stdout.read()  # to the end: the child has exited (Popen.wait would reap it first)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - t0
-        proc.stdout.close()
-        proc.returncode = os.waitstatus_to_exitcode(status)
+    """Run `python -m MODULE ARGS...` (args = ["-m", MODULE, ...]) from the repository root; wall time
+    and the child's own peak RSS."""
+    if args[0] != "-m":
+        raise ValueError(f"run_timed runs modules: args must start with -m (got {args[:2]})")
+    with tempfile.TemporaryDirectory() as tmp:
+        peak, err = Path(tmp) / "peak", Path(tmp) / "stderr"
+        with open(err, "w") as err_file:
+            t0 = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-m", "benchmarks.peak", str(peak), *args[1:]], cwd=ROOT,
+                                  env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=err_file,
+                                  text=True)
+            wall = time.perf_counter() - t0
         if proc.returncode != 0:
-            err.seek(0)
-            raise RuntimeError(f"python {' '.join(args)} failed ({proc.returncode}): {err.read().strip()[-600:]}")
-    return Timed(wall, usage.ru_maxrss / 1024, out)  # ru_maxrss is in KiB on Linux
+            raise RuntimeError(f"python {' '.join(args)} failed ({proc.returncode}): {err.read_text().strip()[-600:]}")
+        return Timed(wall, int(peak.read_text()) / 1024, proc.stdout)
 
 
 def median_run(args: list[str], repeats: int, **kw) -> tuple[Timed, list[float]]:

@@ -59,10 +59,10 @@ def reference_args(data_root: Path, epochs: int, device: str) -> list[str]:
             "--device", device]
 
 
-def ours_args(data_root: Path, epochs: int, device: str, out: Path) -> list[str]:
+def ours_args(data_root: Path, epochs: int, device: str, out: Path, *, quiet: bool = True) -> list[str]:
     return ["-m", "vae_core", "train", "--dataset", "mnist", "--data-root", str(data_root), "--model", "mlp",
             "--hidden-sizes", "400", "--latent-dim", "20", "--epochs", str(epochs), "--batch-size", "128",
-            "--lr", "1e-3", "--device", device, "--out", str(out), "--quiet"]
+            "--lr", "1e-3", "--device", device, "--out", str(out)] + (["--quiet"] if quiet else [])
 
 
 def compare(data_root: Path, *, epochs: int, repeats: int, device: str) -> dict:

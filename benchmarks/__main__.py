@@ -1,0 +1,207 @@
+"""`python -m benchmarks [--json] [--quick] [--only SECTIONS] [--device auto]`: every figure issue 10
+asks for, measured in one run on this machine, printed with the machine, the device and the load.
+
+Sections (in this order): training (`vae_core train` against the pytorch/examples VAE on the same IDX
+files, whole process and in-loop, the loop's GFLOP/s beside a GEMM ceiling, the conv model), startup
+(`--help`, `train` to its first step, `streamlit run app.py` to the first page in headless Chromium),
+projection (UMAP cold, warm, after the warm-up, disk-cache hit, PCA; each set in a fresh process),
+decode (server-side, per shipped model) and memory (a process holding every shipped checkpoint open;
+`train` against the reference comes with the training section).
+
+The machine may be shared, so the one-minute load average is recorded before each section; figures
+taken under load are slower than the machine can do. Nothing here passes or fails on time: the
+targets are printed beside the figures. `--quick` uses smaller sizes and fewer repeats and leaves
+out the cold UMAP of the larger set (same keys; that one is null).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from benchmarks.machine import load_average, machine_info
+
+
+@dataclass(frozen=True)
+class Sizes:
+    train_images: int  # IDX training images (the mnist5k training split tiled)
+    test_images: int
+    epochs: int
+    repeats: int  # whole-process runs of each program; the median is kept
+    gemm_seconds: float
+    conv_images: int | None  # mnist5k training images for the conv model (None: all 4,000)
+    conv_epochs: int
+    cli_repeats: int
+    umap_small: int
+    umap_large: int
+    umap_cold_large: bool  # time a fresh process's first UMAP of umap_large codes (about 20 s)
+    decode_repeats: int
+
+
+FULL = Sizes(60_000, 10_000, 3, 3, 2.0, None, 2, 3, 1000, 5000, True, 200)
+QUICK = Sizes(5_000, 1_000, 1, 1, 1.0, 1000, 1, 1, 1000, 2000, False, 30)
+
+REQUIRED = ("train_speedup", "train_images_per_s", "train_loop_speedup", "train_loop_gflops", "gemm_ceiling_gflops",
+            "cli_startup_s", "first_paint_s", "umap_cold_s", "umap_warm_s", "projection_cache_hit_s",
+            "decode_ms_p50", "server_peak_rss_mb", "device")
+
+# figure -> (target on a CPU, on a GPU, comparison): None where the issue sets none for that device
+TARGETS = {
+    "train_speedup": (2.3, 10.0, ">="),
+    "train_loop_fraction_of_gemm": (0.85, None, ">="),
+    "first_paint_s": (5.0, None, "<="),
+    "map_on_screen_s": (1.0, 1.0, "<="),
+    "umap_cold_s": (5.0, 5.0, "<="),
+    "umap_cold_large_s": (15.0, 15.0, "<="),
+    "projection_cache_hit_s": (0.3, 0.3, "<="),
+    "server_peak_rss_mb": (1536.0, 1536.0, "<="),
+}
+
+
+def mnist_root(work: Path, sizes: Sizes) -> Path:
+    """The IDX files both training programs read (written once per run)."""
+    from benchmarks.mnist_files import write_mnist_files
+
+    root = work / "data"
+    if not (root / "MNIST" / "raw").exists():
+        write_mnist_files(root, sizes.train_images, sizes.test_images)
+    return root
+
+
+def section_training(sizes: Sizes, work: Path, device: str) -> dict:
+    from benchmarks.training import compare, conv_images_per_s, gemm_ceiling_gflops
+
+    out = compare(mnist_root(work, sizes), epochs=sizes.epochs, repeats=sizes.repeats, device=device)
+    out["gemm_ceiling_gflops"] = gemm_ceiling_gflops(device="cuda" if device == "cuda" else "cpu",
+                                                     seconds=sizes.gemm_seconds)
+    out["train_loop_fraction_of_gemm"] = out["train_loop_gflops"] / out["gemm_ceiling_gflops"]
+    out["train_rss_vs_reference"] = out["train_peak_rss_mb"] / out["reference_peak_rss_mb"]
+    out["conv_images_per_s"] = conv_images_per_s(epochs=sizes.conv_epochs, n_train=sizes.conv_images,
+                                                 device=device)
+    return out
+
+
+def section_startup(sizes: Sizes, work: Path, device: str) -> dict:
+    from benchmarks.serving import CHECKPOINTS
+    from benchmarks.startup import cli_startup, first_paint, train_first_step
+    from tests.browser import chromium_available
+
+    out = cli_startup(sizes.cli_repeats)
+    out["train_first_step_s"] = train_first_step(mnist_root(work, sizes), work / "first-step.pt")
+    if chromium_available():
+        out.update(first_paint(CHECKPOINTS))
+    else:
+        out.update(first_paint_s=None, map_on_screen_s=None, first_paint_skipped="no Chromium (tests.browser.CHROMIUM)")
+    return out
+
+
+def section_projection(sizes: Sizes, work: Path, device: str) -> dict:
+    """Codes: the shipped mnist5k-conv-z16 model's means of mnist5k's images (all 5,000 at most)."""
+    import numpy as np
+
+    from benchmarks.projection import run_modes
+    from benchmarks.serving import CHECKPOINTS
+    from vae_core import load_checkpoint, load_dataset
+    from vae_core.latent import encode
+
+    model = load_checkpoint(CHECKPOINTS / "mnist5k-conv-z16.pt").model
+    mu, _ = encode(model, load_dataset("mnist5k").images[: sizes.umap_large])
+    path = work / "codes.npy"
+    np.save(path, mu.numpy())
+    return run_modes(path, sizes.umap_small, cold_large=sizes.umap_cold_large)
+
+
+def section_decode(sizes: Sizes, work: Path, device: str) -> dict:
+    from benchmarks.serving import decode_latency, shipped
+
+    return decode_latency(shipped(), sizes.decode_repeats)
+
+
+def section_memory(sizes: Sizes, work: Path, device: str) -> dict:
+    from benchmarks.serving import server_memory
+
+    return server_memory()
+
+
+SECTIONS = {"training": section_training, "startup": section_startup, "projection": section_projection,
+            "decode": section_decode, "memory": section_memory}
+
+
+def targets(result: dict) -> dict:
+    """Each target the issue sets, for this device, and whether the figure meets it."""
+    gpu = result["device"].lower().startswith(("cuda", "nvidia", "gpu"))
+    out = {}
+    for key, (cpu_target, gpu_target, op) in TARGETS.items():
+        target, value = gpu_target if gpu else cpu_target, result.get(key)
+        if target is None or value is None:
+            continue
+        out[key] = {"target": f"{op} {target:g}", "met": value >= target if op == ">=" else value <= target}
+    if result.get("train_peak_rss_mb") is not None:
+        out["train_peak_rss_mb"] = {"target": "<= reference_peak_rss_mb",
+                                    "met": result["train_peak_rss_mb"] <= result["reference_peak_rss_mb"]}
+    return out
+
+
+def run(sizes: Sizes = FULL, sections: tuple[str, ...] = tuple(SECTIONS), device: str = "auto") -> dict:
+    info = machine_info(device)
+    result = {"device": info["device"], "machine": info, "sizes": asdict(sizes), "load_average_by_section": {}}
+    resolved = "cuda" if info["device"].lower().startswith(("cuda", "nvidia")) else "cpu"
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in sections:
+            result["load_average_by_section"][name] = load_average()
+            result.update(SECTIONS[name](sizes, Path(tmp), resolved))
+    result["load_average_after"] = load_average()
+    result["targets"] = targets(result)
+    return _rounded(result)
+
+
+def _rounded(value):
+    if isinstance(value, float):
+        return round(value, 4) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
+def _print_table(result: dict) -> None:
+    m = result["machine"]
+    print(f"{result['device']} · {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), "
+          f"Python {m['python']} · {m['platform']}")
+    print(f"load average (1 min) before each section: {result['load_average_by_section']}, after: "
+          f"{result['load_average_after']} (the machine is shared; figures under load are slower)")
+    skip = {"device", "machine", "sizes", "load_average_by_section", "load_average_after", "targets", "decode"}
+    for key, value in result.items():
+        if key not in skip:
+            print(f"  {key:<32} {value}")
+    for name, d in result.get("decode", {}).items():
+        print(f"  decode {name:<25} p50 {d['p50_ms']:.2f} ms, p95 {d['p95_ms']:.2f} ms")
+    for key, t in result["targets"].items():
+        print(f"  target {key:<25} {t['target']:<26} {'met' if t['met'] else 'NOT met'}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats (under 3 minutes)")
+    p.add_argument("--only", default=",".join(SECTIONS), help=f"sections, comma-separated ({', '.join(SECTIONS)})")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    args = p.parse_args(argv)
+    sections = tuple(s for s in args.only.split(",") if s)
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        p.error(f"unknown section(s) {', '.join(unknown)}; valid: {', '.join(SECTIONS)}")
+    result = run(QUICK if args.quick else FULL, sections, args.device)
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        _print_table(result)
+
+
+if __name__ == "__main__":
+    main()

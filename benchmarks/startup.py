@@ -1,0 +1,86 @@
+"""Start-up: the CLI's `--help`, `train` to its first logged step, and `streamlit run app.py` to the
+first page rendered in headless Chromium (Debian's, driven by Playwright as the browser tests do).
+
+`train` is watched through its progress bar on stderr: the first update after 0 is the first logged
+point (1/20 of an epoch, a few dozen steps in). The server is timed from just before
+`streamlit run` starts: tests/browser.py polls its health endpoint every 0.5 s, so up to 0.5 s of the
+first-paint figure is polling.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.machine import ROOT, median_run
+from benchmarks.training import ours_args
+
+HEADING = '[data-testid="stMainBlockContainer"] h1, [data-testid="stMainBlockContainer"] h2'
+MAP = '[data-testid="stPlotlyChart"] .js-plotly-plot'
+TQDM_STEP = re.compile(rb"\|\s*(\d+)/\d+ \[")
+
+
+def cli_startup(repeats: int) -> dict:
+    help_run, walls = median_run(["-m", "vae_core", "--help"], repeats)
+    return {"cli_startup_s": help_run.wall_s, "cli_startup_walls_s": walls,
+            "cli_help_peak_rss_mb": help_run.peak_rss_mb}
+
+
+def train_first_step(data_root: Path, out: Path) -> float:
+    """Seconds from starting `python -m vae_core train` (on the IDX files) to its first logged step."""
+    args = ours_args(data_root, 1, "cpu", out, quiet=False)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen = b""
+    try:
+        while chunk := proc.stderr.read1(4096):
+            seen = seen[-200:] + chunk
+            if any(int(n) > 0 for n in TQDM_STEP.findall(seen)):
+                return time.perf_counter() - t0
+        raise RuntimeError(f"train ended before its first step: {seen.decode(errors='replace')[-400:]}")
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stderr.close()
+
+
+def _streamlit_children() -> list[int]:
+    """Process ids of this process's children running streamlit."""
+    pids = []
+    for task in Path("/proc/self/task").iterdir():
+        for pid in (task / "children").read_text().split():
+            try:
+                if b"streamlit" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    pids.append(int(pid))
+            except OSError:
+                continue
+    return pids
+
+
+def _peak_rss_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
+
+
+def first_paint(checkpoints: Path) -> dict:
+    """`streamlit run app.py` serving `checkpoints`: seconds to the first page's heading and to its
+    map on screen, and the server's peak memory once the page has settled."""
+    from tests.browser import browser_page, settle, streamlit_server
+
+    with browser_page() as page:  # the browser is started before the clock
+        t0 = time.perf_counter()
+        with streamlit_server(checkpoints) as url:
+            ready = time.perf_counter() - t0
+            page.goto(url)
+            opened = time.perf_counter()
+            page.wait_for_selector(HEADING, timeout=120_000)
+            painted = time.perf_counter()
+            page.wait_for_selector(MAP, timeout=120_000)
+            mapped = time.perf_counter()
+            settle(page)
+            rss = max((_peak_rss_mb(pid) for pid in _streamlit_children()), default=None)
+    return {"first_paint_s": painted - t0, "server_ready_s": ready, "map_on_screen_s": mapped - opened,
+            "first_page_server_peak_rss_mb": rss}

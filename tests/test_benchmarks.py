@@ -1,0 +1,67 @@
+"""`python -m benchmarks`: the cheap sections on tiny sizes give their keys and sane figures; the peak-memory
+wrapper measures the child alone; the UMAP warm-up the projection section measures. No timed asserts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks.__main__ import QUICK, main, run
+from benchmarks.machine import run_timed
+
+TINY = QUICK.__class__(train_images=512, test_images=128, epochs=1, repeats=1, gemm_seconds=0.2, conv_images=64,
+                       conv_epochs=1, cli_repeats=1, umap_small=100, umap_large=200, umap_cold_large=False,
+                       decode_repeats=3)
+
+
+def test_training_section_on_tiny_files():
+    r = run(TINY, ("training",), "cpu")
+    for key in ("train_speedup", "train_images_per_s", "train_loop_speedup", "train_loop_gflops",
+                "gemm_ceiling_gflops", "conv_images_per_s", "reference_peak_rss_mb", "train_peak_rss_mb"):
+        assert r[key] > 0, key
+    assert r["train_images"] == 512 and r["train_epochs"] == 1
+    assert r["train_loop_fraction_of_gemm"] == pytest.approx(r["train_loop_gflops"] / r["gemm_ceiling_gflops"],
+                                                             rel=1e-2)
+    assert r["reference_peak_rss_mb"] > 100 and r["train_peak_rss_mb"] > 100  # both load torch
+    assert r["device"].startswith("CPU") and r["load_average_by_section"]["training"] >= 0
+    assert set(r["targets"]) >= {"train_speedup", "train_loop_fraction_of_gemm", "train_peak_rss_mb"}
+
+
+def test_json_of_the_serving_sections(capsys):
+    main(["--json", "--quick", "--only", "decode,memory"])
+    r = json.loads(capsys.readouterr().out)
+    assert {"decode_ms_p50", "server_peak_rss_mb", "device"} <= set(r)
+    assert set(r["decode"]) == {"digits-mlp", "mnist5k-conv-z16", "mnist5k-z2", "sprites-conv-z10-beta1",
+                                "sprites-conv-z10-beta4"}
+    assert all(0 < d["p50_ms"] <= d["p95_ms"] for d in r["decode"].values())
+    assert r["server_models_opened"] == 5 and r["server_peak_rss_mb"] > 100
+
+
+def test_unknown_section_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        main(["--only", "training,nonsense"])
+    assert "nonsense" in capsys.readouterr().err
+
+
+def test_peak_memory_is_the_childs_own():
+    held = np.ones(400 * 2**20 // 8)  # 400 MiB in this process: a child's ru_maxrss would carry it over
+    child = run_timed(["-m", "json.tool", "--help"])
+    assert held.sum() > 0
+    assert 1 < child.peak_rss_mb < 200 and "json.tool" in child.stdout
+
+
+def test_umap_warm_up_runs_once_in_a_daemon_thread():
+    from vae_core import projection
+
+    thread = projection.warm_up_in_background()
+    assert thread.daemon and thread.name == "umap-warm-up"
+    assert projection.warm_up_in_background() is thread  # a Streamlit rerun starts nothing new
+    thread.join(timeout=600)
+    assert not thread.is_alive()
+    import pynndescent.pynndescent_ as nnd
+    import umap.layouts
+
+    assert umap.layouts._nb_optimize_layout_euclidean_single_epoch.signatures  # the seeded layout, compiled
+    assert nnd.new_build_candidates.signatures  # and NNDescent's, used above 4,096 codes
