@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.machine import load_average, median_run
+from benchmarks.machine import load_average, median_run, run_timed
 
 MLP = (784, 400, 20)  # the pytorch/examples model: input, hidden, latent
 
@@ -72,10 +72,12 @@ def compare(data_root: Path, *, epochs: int, repeats: int, device: str) -> dict:
     load = load_average()
     ref, ref_walls = median_run(reference_args(data_root, epochs, "cuda" if device == "cuda" else "cpu"), repeats)
     ref_out = json.loads(ref.stdout.strip().splitlines()[-1])
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "bench.pt"
-        ours, our_walls = median_run(ours_args(data_root, epochs, device, out), repeats)
-        epochs_run = load_checkpoint(out).history["epochs"]
+    with tempfile.TemporaryDirectory() as tmp:  # one checkpoint per run: the loop figures are the median run's
+        runs = sorted(((run_timed(ours_args(data_root, epochs, device, Path(tmp) / f"{i}.pt")), i)
+                       for i in range(repeats)), key=lambda r: r[0].wall_s)
+        ours, median = runs[len(runs) // 2]
+        our_walls = [round(r.wall_s, 3) for r, _ in runs]
+        epochs_run = load_checkpoint(Path(tmp) / f"{median}.pt").history["epochs"]
     our_loop_s = sum(e["train_seconds"] for e in epochs_run)
     n_images = ref_out["images"]
     flops = mlp_flops_per_image() * n_images

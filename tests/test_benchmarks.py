@@ -64,4 +64,4 @@ def test_umap_warm_up_runs_once_in_a_daemon_thread():
     import umap.layouts
 
     assert umap.layouts._nb_optimize_layout_euclidean_single_epoch.signatures  # the seeded layout, compiled
-    assert nnd.new_build_candidates.signatures  # and NNDescent's, used above 4,096 codes
+    assert nnd.nn_descent.signatures  # and NNDescent's, used above 4,096 codes
