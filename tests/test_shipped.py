@@ -39,3 +39,18 @@ def test_shipped_projections_are_there(name):
     key = checkpoint_cache_key(CHECKPOINTS / f"{name}.pt")
     methods = {p.name.split("-")[1] for p in (CHECKPOINTS / "projections").glob(f"{key}-*.npy")}
     assert {"pca", "umap"} <= methods
+
+
+@pytest.mark.parametrize("name", sorted(n for n, p in PRESETS.items() if p.get("val_fraction")))
+def test_presets_with_a_validation_split_store_its_curve(name):
+    ckpt = load_checkpoint(CHECKPOINTS / f"{name}.pt")
+    assert ckpt.data_spec["n_val"] == round(PRESETS[name]["val_fraction"] * (ckpt.data_spec["n_train"]
+                                                                              + ckpt.data_spec["n_val"]))
+    assert all("val_nelbo" in e for e in ckpt.history["epochs"])
+
+
+def test_the_beta_study_pair_differs_in_how_many_units_it_uses():
+    beta1, beta4 = (load_checkpoint(CHECKPOINTS / f"sprites-conv-z10-beta{b}.pt") for b in (1, 4))
+    assert beta1.config.beta == 1 and beta4.config.beta == 4
+    assert beta1.metrics["active_units"] >= 5
+    assert beta4.metrics["active_units"] <= beta1.metrics["active_units"] - 2

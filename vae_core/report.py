@@ -41,7 +41,8 @@ def measure(ckpt: Checkpoint, *, iw_samples: int, probe_labels=(10, 100, 1000)) 
     row = {"name": ckpt.path.stem, "dataset": ckpt.config.dataset, "model": ckpt.config.model,
            "latent_dim": ckpt.config.latent_dim, "beta": ckpt.config.beta, "likelihood": m["likelihood"],
            "test_nelbo": m["nelbo"], "test_recon": m["recon"], "test_kl": m["kl"],
-           "active_units": m["active_units"], "epochs": ckpt.progress.get("epoch")}
+           "active_units": m["active_units"], "epochs": ckpt.progress.get("epoch"),
+           "objective": ckpt.config.objective, "train_seconds": train_seconds(ckpt)}
     if iw_samples:  # on at most IW_MAX_IMAGES test images (a fixed seeded subset), to bound the cost
         t0 = time.perf_counter()
         pick = torch.randperm(len(scored), generator=torch.Generator().manual_seed(0))[:IW_MAX_IMAGES]
@@ -53,6 +54,16 @@ def measure(ckpt: Checkpoint, *, iw_samples: int, probe_labels=(10, 100, 1000)) 
     if bundle.labels is not None and bundle.factors is None:
         row["probe"] = probe(ckpt.model, bundle, label_counts=probe_labels)["labels"]
     return row
+
+
+def train_seconds(ckpt: Checkpoint) -> float:
+    """Wall-clock seconds of the run that made a checkpoint: its epochs (training, test pass, preview)."""
+    return float(sum(e.get("seconds", 0.0) for e in ckpt.history.get("epochs", [])))
+
+
+def _model_name(row: dict) -> str:
+    objective = "β-TCVAE, " if row.get("objective") == "beta-tcvae" else ""
+    return f"{row['name']} ({objective}β={row['beta']:g})"
 
 
 def baseline_row(epochs: int) -> dict:
@@ -118,15 +129,15 @@ def _latent_map(ckpt: Checkpoint, out: Path) -> list[tuple[str, str]]:
 
 def table(rows: list[dict], baseline: dict | None, anomaly: dict | None) -> str:
     lines = ["| model | data | likelihood | test nELBO | IW NLL | KL | active units | MIG | probe @100 labels "
-             "(latent / pixels / PCA) |", "|---|---|---|---|---|---|---|---|---|"]
+             "(latent / pixels / PCA) | epochs, training time |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         iw = f"{r['iw_nll']:.2f} (K={r['iw_samples']}, {r['iw_images']} images)" if "iw_nll" in r else "–"
         mig = f"{r['mig']:.3f}" if "mig" in r else "–"
         p = r.get("probe", {}).get("100")
         probe = f"{p['latent_acc']:.3f} / {p['pixel_acc']:.3f} / {p['pca_acc']:.3f}" if p else "–"
-        lines.append(f"| {r['name']} (β={r['beta']:g}) | {r['dataset']} | {r['likelihood']} | "
+        lines.append(f"| {_model_name(r)} | {r['dataset']} | {r['likelihood']} | "
                      f"{r['test_nelbo']:.2f} | {iw} | {r['test_kl']:.2f} | {r['active_units']}/{r['latent_dim']} | "
-                     f"{mig} | {probe} |")
+                     f"{mig} | {probe} | {r['epochs']}, {r.get('train_seconds', 0) / 60:.1f} min |")
     text = "\n".join(lines)
     if baseline:
         text += (f"\n\nBaseline on the same split: {baseline['name']}: test nELBO {baseline['test_nelbo']:.2f} "
