@@ -12,7 +12,7 @@ from ui.session import require_checkpoint, require_data
 from vae_core import VAEError
 from vae_core.images import grid_png, to_display
 from vae_core.latent import decode, reconstruct
-from vae_core.projection import LATENT, coords_csv
+from vae_core.projection import LATENT, coords_csv, warm_up_in_background
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 LIVE_METHODS = (LATENT, "pca")  # maps whose inverse is linear: the browser can decode under the pointer
@@ -32,6 +32,8 @@ split = c[0].radio("Split", ["test", "train"], horizontal=True, key="map_split")
 methods = ([LATENT] if D == 2 else []) + ["pca", "umap", "tsne"]
 # the latent plane for a 2-D z; else UMAP when it is already on disk (shipped models); else PCA
 first = LATENT if D == 2 else "umap" if "umap" in cached_methods(ckpt) else "pca"
+if "umap" not in cached_methods(ckpt):  # a UMAP may be asked for: numba compiles it meanwhile (once per server)
+    warm_up_in_background()
 method = c[1].selectbox(
     "Projection", methods, index=methods.index(first), format_func=METHOD_NAMES.get, key="map_method"
 )
