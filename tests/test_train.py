@@ -124,6 +124,9 @@ def test_job_runs_in_background_and_stops_with_a_checkpoint(digits, tmp_path):
     assert snap.status == "stopped" and snap.done and snap.beta == 2.5
     assert load_checkpoint(path).progress["status"] == "stopped"
     assert snap.checkpoint_path == str(path) and snap.preview["samples"].shape[1:] == (1, 8, 8)
+    saved = load_checkpoint(path).history  # the job's copy, made through callbacks, is the run's history
+    assert [e["epoch"] for e in snap.history["epochs"]] == [e["epoch"] for e in saved["epochs"]]
+    assert len(snap.history["steps"]) == len(saved["steps"]) > 0
 
 
 def test_job_reports_failures_as_messages(tmp_path):

@@ -11,8 +11,9 @@ from vae_core.data import DATASETS, DataBundle, load_dataset, load_for_config
 from vae_core.device import describe_device, resolve_device
 from vae_core.errors import VAEError
 from vae_core.evaluate import evaluate
+from vae_core.job import JobSnapshot, TrainingJob
 from vae_core.models import VAE, build_model
-from vae_core.train import JobSnapshot, Trainer, TrainingJob
+from vae_core.train import Trainer
 
 __all__ = [
     "DATASETS", "Checkpoint", "DataBundle", "JobSnapshot", "Trainer", "TrainingJob", "VAE",

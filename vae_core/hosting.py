@@ -162,8 +162,8 @@ def start_run(config, out_path: Path, *, resume=None):
     """Start a `TrainingJob` for a page: data paths confined, never downloads, refused when the
     server already runs its limit of runs at once, and stopped (saving its checkpoint) at the time
     limit."""
+    from vae_core.job import TrainingJob
     from vae_core.limits import check_training
-    from vae_core.train import TrainingJob
 
     config = confine_config_data(config)
     check_training(config)

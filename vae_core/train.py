@@ -1,5 +1,5 @@
-"""Training: a `Trainer` that reports through callbacks, and a `TrainingJob` that runs one in a
-background thread for a UI (pause / resume / stop / set β from another thread, snapshots to poll).
+"""Training: a `Trainer` that reports through callbacks (`on_step`, `on_epoch_end`, `on_end`).
+A run in a background thread for a UI is `vae_core.job.TrainingJob`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -24,7 +23,6 @@ from vae_core.device import resolve_device
 from vae_core.errors import VAEError
 from vae_core.evaluate import binarize_fixed, evaluate
 from vae_core.health import epoch_warnings
-from vae_core.hosting import background_thread_setup
 from vae_core.latent import decode, reconstruct
 from vae_core.limits import check_training
 from vae_core.losses import kl_per_dim, recon_nll, total_correlation
@@ -310,115 +308,3 @@ class Trainer:
             progress={"epoch": self.epoch, "step": self.epoch * self.steps_per_epoch, "beta": self.beta,
                       "status": self.status, "pid": os.getpid()},
         )
-
-
-@dataclass
-class JobSnapshot:
-    """A consistent copy of a job's state for a UI to draw; safe to keep and read anywhere."""
-
-    status: str  # starting, running, paused, stopped, finished, failed
-    message: str
-    epoch: int
-    epochs: int
-    step: int
-    total_steps: int
-    beta: float
-    elapsed_s: float
-    eta_s: float | None
-    images_per_s: float | None
-    history: dict = field(default_factory=dict)
-    preview: dict = field(default_factory=dict)
-    checkpoint_path: str | None = None
-
-    @property
-    def fraction(self) -> float:
-        return min(1.0, self.step / self.total_steps) if self.total_steps else 0.0
-
-    @property
-    def done(self) -> bool:
-        return self.status in ("stopped", "finished", "failed")
-
-
-class TrainingJob:
-    """One training run in a daemon thread. Data loading happens in the thread too, so `start`
-    returns at once; every failure ends as status `failed` with a one-line message."""
-
-    def __init__(self, config: VAEConfig, out_path: str | Path, *, bundle: DataBundle | None = None,
-                 resume: Checkpoint | None = None, download: bool = True):
-        self.config = config
-        self.out_path = Path(out_path)
-        self._bundle, self._resume, self._download = bundle, resume, download
-        self.trainer: Trainer | None = None
-        self._status, self._message = "starting", ""
-        self._started = time.perf_counter()
-        self._thread = threading.Thread(target=self._run, name="vae-training", daemon=True)
-        self._pending_beta: float | None = None
-        self._stop_requested = False
-
-    def start(self) -> TrainingJob:
-        self._started = time.perf_counter()
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        try:
-            background_thread_setup()
-            self.trainer = Trainer(self.config, bundle=self._bundle, out_path=self.out_path,
-                                   resume=self._resume, download=self._download)
-            if self._pending_beta is not None:
-                self.trainer.set_beta(self._pending_beta)
-            if self._stop_requested:
-                self.trainer.stop()
-            self._bundle = None  # the trainer holds what it needs
-            self.trainer.fit()
-            self._status, self._message = self.trainer.status, self.trainer.message
-        except VAEError as e:
-            self._status, self._message = "failed", str(e)
-        except Exception as e:  # noqa: BLE001 - a UI must see why its run ended, not a dead thread
-            self._status, self._message = "failed", f"{type(e).__name__}: {e}"
-
-    def pause(self) -> None:
-        if self.trainer:
-            self.trainer.pause()
-
-    def resume(self) -> None:
-        if self.trainer:
-            self.trainer.resume()
-
-    def stop(self) -> None:
-        self._stop_requested = True
-        if self.trainer:
-            self.trainer.stop()
-
-    def set_beta(self, beta: float) -> None:
-        if self.trainer:
-            self.trainer.set_beta(beta)
-        else:
-            self._pending_beta = float(beta)
-
-    def join(self, timeout: float | None = None) -> bool:
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def snapshot(self) -> JobSnapshot:
-        t = self.trainer
-        elapsed = time.perf_counter() - self._started
-        if t is None:
-            return JobSnapshot(self._status, self._message, 0, self.config.epochs, 0, 0,
-                               self.config.beta, elapsed, None, None)
-        with t.lock:
-            history = {k: list(v) for k, v in t.history.items()}
-            preview = dict(t.preview)
-        status = self._status if not self.alive else ("paused" if t.paused else t.status)
-        total = t.steps_per_epoch * self.config.epochs
-        recent = history["steps"][-5:]
-        speed = sum(r["images_per_s"] for r in recent) / len(recent) if recent else None
-        left = max(0, total - t.step)
-        eta = left * self.config.batch_size / speed if speed else None
-        return JobSnapshot(status, self._message or t.message, t.epoch, self.config.epochs, t.step,
-                           total, t.beta, elapsed, eta, speed, history, preview,
-                           str(self.out_path) if self.out_path.exists() else None)
