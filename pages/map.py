@@ -31,8 +31,9 @@ c = st.columns([1, 1.3, 1, 1, 1.4])
 split = c[0].radio("Split", ["test", "train"], horizontal=True, key="map_split")
 methods = ([LATENT] if D == 2 else []) + ["pca", "umap", "tsne"]
 # the latent plane for a 2-D z; else UMAP when it is already on disk (shipped models); else PCA
-first = LATENT if D == 2 else "umap" if "umap" in cached_methods(ckpt) else "pca"
-if "umap" not in cached_methods(ckpt):  # a UMAP may be asked for: numba compiles it meanwhile (once per server)
+umap_on_disk = "umap" in cached_methods(ckpt)
+first = LATENT if D == 2 else "umap" if umap_on_disk else "pca"
+if not umap_on_disk:  # a UMAP may be asked for: numba compiles it meanwhile (once per server)
     warm_up_in_background()
 method = c[1].selectbox(
     "Projection", methods, index=methods.index(first), format_func=METHOD_NAMES.get, key="map_method"

@@ -67,3 +67,13 @@ def checkpoint_dir(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(folder))
     monkeypatch.setenv("VAE_SCRATCH_DIR", str(tmp_path / "scratch"))  # per-session uploads and runs
     return folder
+
+
+@pytest.fixture
+def default_limits(monkeypatch):
+    """The local default limits, whatever the environment running the tests says (not public mode)."""
+    from vae_core.limits import LIMITS
+
+    for spec in LIMITS.values():
+        monkeypatch.delenv(spec.env, raising=False)
+    monkeypatch.delenv("VAE_EXPLORER_PUBLIC", raising=False)

@@ -36,16 +36,11 @@ from vae_core.hosting import (
     start_run,
     stopped_at_time_limit,
 )
-from vae_core.limits import LIMITS
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def default_limits(monkeypatch):
-    for spec in LIMITS.values():
-        monkeypatch.delenv(spec.env, raising=False)
-    monkeypatch.delenv("VAE_EXPLORER_PUBLIC", raising=False)
+pytestmark = pytest.mark.usefixtures("default_limits")  # each test starts from the local defaults
 
 
 # --- names

@@ -22,12 +22,7 @@ from vae_core.limits import LIMITS, check_model, check_training, describe_limits
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def default_limits(monkeypatch):
-    """Each test starts from the local defaults, whatever the environment running the tests says."""
-    for spec in LIMITS.values():
-        monkeypatch.delenv(spec.env, raising=False)
-    monkeypatch.delenv("VAE_EXPLORER_PUBLIC", raising=False)
+pytestmark = pytest.mark.usefixtures("default_limits")  # each test starts from the local defaults
 
 
 @pytest.mark.parametrize("config,shape", [
