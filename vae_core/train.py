@@ -20,6 +20,7 @@ from vae_core.checkpoint import Checkpoint, save_checkpoint
 from vae_core.config import VAEConfig
 from vae_core.data import DataBundle, load_for_config
 from vae_core.device import resolve_device
+from vae_core.distributed import SINGLE, Group
 from vae_core.errors import VAEError
 from vae_core.evaluate import binarize_fixed, evaluate
 from vae_core.health import epoch_warnings
@@ -30,6 +31,7 @@ from vae_core.models import build_model
 from vae_core.schedules import kl_weight, learning_rate
 
 EVENTS = ("on_step", "on_epoch_end", "on_end")
+RANK_SEED = 7919  # offsets each rank's noise generator
 POINTS_PER_EPOCH = 20  # training-curve points logged per epoch
 PREVIEW_COUNT = 8
 VAL_SEED = 0  # the validation part of the train split is the same for every run seed
@@ -73,17 +75,25 @@ class Trainer:
     Callbacks (`add_callback(event, fn)`, fn(trainer, record)) fire on `on_step` (every few steps,
     with running means), `on_epoch_end` (train and test metrics) and `on_end`. `pause`, `resume`,
     `stop` and `set_beta` may be called from another thread.
+
+    Under torchrun, `group` (`vae_core.distributed.join()`) makes it one rank of a DDP run: each rank
+    trains on its shard of every epoch, logged means are summed over ranks, and only rank 0 evaluates,
+    writes the checkpoint and fires callbacks. `batch_size` is per process.
     """
 
     def __init__(self, config: VAEConfig, *, bundle: DataBundle | None = None,
-                 out_path: str | Path | None = None, resume: Checkpoint | None = None, download: bool = True):
+                 out_path: str | Path | None = None, resume: Checkpoint | None = None, download: bool = True,
+                 group: Group = SINGLE):
         self.config = config
-        self.device = resolve_device(config.device)
+        self.group = group
+        self.device = (torch.device("cuda", group.local_rank) if group.backend == "nccl"
+                       else resolve_device(config.device))
         check_training(config)  # the limits, before loading data or building the model
         self.bundle = bundle if bundle is not None else load_for_config(config, download=download)
         check_training(config, self.bundle.image_shape, len(self.bundle.images))
-        self.out_path = Path(out_path) if out_path else None
+        self.out_path = Path(out_path) if out_path and group.is_main else None  # rank 0 alone writes
         self.model = build_model(config, self.bundle.image_shape, seed=config.seed).to(self.device)
+        self.net = group.wrap(self.model, self.device)  # what the training step calls: DDP under torchrun
         self.optimizer = _adam(self.model.parameters(), config.lr, self.device)
         self.history: dict = {"steps": [], "epochs": []}
         self.epoch, self.step = 0, 0  # completed epochs, optimizer steps
@@ -99,7 +109,7 @@ class Trainer:
         if resume is not None:
             self._restore(resume)
         self.train_idx, self.val_idx = validation_split(self.bundle.train_idx, config.val_fraction)
-        self.steps_per_epoch = math.ceil(len(self.train_idx) / config.batch_size)
+        self.steps_per_epoch = math.ceil(math.ceil(len(self.train_idx) / group.world_size) / config.batch_size)
 
     def _restore(self, ckpt: Checkpoint) -> None:
         if ckpt.image_shape != self.bundle.image_shape:
@@ -140,6 +150,8 @@ class Trainer:
         return not self._unpaused.is_set()
 
     def _fire(self, event: str, record: dict) -> None:
+        if not self.group.is_main:  # one rank reports
+            return
         for fn in self._callbacks[event]:
             fn(self, record)
 
@@ -176,9 +188,10 @@ class Trainer:
 
     def _run_epoch(self, images: torch.Tensor, train_idx: torch.Tensor) -> None:
         cfg, dev = self.config, self.device
-        g = torch.Generator(device=dev).manual_seed(_noise_seed(cfg.seed, self.epoch))
+        # every rank draws the same order and takes its shard; each rank draws its own noise
+        g = torch.Generator(device=dev).manual_seed(_noise_seed(cfg.seed, self.epoch) + RANK_SEED * self.group.rank)
         perm_gen = torch.Generator().manual_seed(_noise_seed(cfg.seed, self.epoch))
-        perm = train_idx[torch.randperm(len(train_idx), generator=perm_gen).to(dev)]
+        perm = self.group.shard(train_idx[torch.randperm(len(train_idx), generator=perm_gen).to(dev)])
         good = copy.deepcopy((self.model.state_dict(), self.optimizer.state_dict()))
         log_every = max(1, self.steps_per_epoch // POINTS_PER_EPOCH)
         # running sums stay on the device and are read once per logged point: no host-device sync per step
@@ -199,11 +212,12 @@ class Trainer:
                 floats[k] += v * x.shape[0]
             seen += x.shape[0]
             if (i + 1) % log_every == 0 or i + 1 == self.steps_per_epoch:
-                means = dict(zip(names, (sums / seen).tolist(), strict=True))  # the one sync
+                total = self.group.sum_(torch.cat([sums, sums.new_tensor([seen])])).tolist()  # the one sync
+                means = dict(zip(names, (v / total[-1] for v in total[:-1]), strict=True))  # over every rank
                 self._check_finite(means, good, log_every)
                 record = {**means, "nelbo": means["recon"] + means["kl"], **{k: v / seen for k, v in floats.items()}}
                 record.update(step=self.step, epoch=self.epoch + (i + 1) / self.steps_per_epoch,
-                              images_per_s=seen / max(time.perf_counter() - t0, 1e-9))
+                              images_per_s=total[-1] / max(time.perf_counter() - t0, 1e-9))
                 with self.lock:
                     self.history["steps"].append(record)
                 self._fire("on_step", record)
@@ -231,7 +245,7 @@ class Trainer:
         amp = cfg.amp and self.device.type == "cuda"
         ctx = torch.autocast("cuda", dtype=torch.bfloat16) if amp else nullcontext()
         with ctx:
-            logits, mu, logvar = self.model(x, g)
+            logits, mu, logvar = self.net(x, g)
         recon = recon_nll(self.model, logits.float(), x).mean()
         kl = kl_per_dim(mu.float(), logvar.float()).mean(0).sum()
         weight = kl_weight(cfg, self.step, self.steps_per_epoch, beta=self.beta)
@@ -253,6 +267,10 @@ class Trainer:
         return names, torch.stack(parts).detach(), scalars
 
     def _end_epoch(self, x_test: torch.Tensor, x_val: torch.Tensor) -> None:
+        if not self.group.is_main:  # rank 0 evaluates and saves; the others wait for it
+            self.epoch += 1
+            self.group.barrier()
+            return
         self.model.eval()
         test = evaluate(self.model, x_test, prepared=True)
         val = evaluate(self.model, x_val, prepared=True) if len(x_val) else None
@@ -284,6 +302,7 @@ class Trainer:
         if self.out_path:
             self.save()
         self._fire("on_epoch_end", record)
+        self.group.barrier()
 
     def _make_preview(self, x_test: torch.Tensor) -> dict[str, torch.Tensor]:
         originals = x_test[:PREVIEW_COUNT]
