@@ -19,7 +19,7 @@ from vae_core.schedules import kl_weight
         ({"batch_size": -1}, "batch_size"),
         ({"lr": 0}, "lr must be > 0"),
         ({"sigma": 0}, "sigma"),
-        ({"channels": 2}, "channels must be 1"),
+        ({"channels": 2}, "channels must be one of 1, 3"),
         ({"cycle_ramp": 1.5}, "cycle_ramp"),
         ({"binarize": True, "likelihood": "gaussian"}, "binarize"),
     ],

@@ -12,16 +12,16 @@ from pathlib import Path
 
 from vae_core.checkpoint import Checkpoint, load_checkpoint
 from vae_core.config import (
-    BETA_SCHEDULES,
     DEVICES,
     LIKELIHOODS,
-    LR_SCHEDULES,
     MODELS,
-    OBJECTIVES,
     SIGMA_MODES,
+    ConfigField,
     VAEConfig,
+    config_fields,
+    parse_int_list,
 )
-from vae_core.data import DATASETS, load_for_config
+from vae_core.data import load_for_config
 from vae_core.errors import VAEError
 from vae_core.evaluate import evaluate
 from vae_core.library import checkpoint_dir, default_out_path, summary
@@ -35,9 +35,9 @@ class _Parser(argparse.ArgumentParser):
 
 def _int_list(text: str) -> tuple[int, ...]:
     try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+        values = parse_int_list(text)
+    except VAEError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
     if not values:
         raise argparse.ArgumentTypeError("expected at least one integer")
     return values
@@ -58,38 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a VAE and save a checkpoint")
-    t.add_argument("--dataset", default=None, help=f"one of: {', '.join(DATASETS)} (default mnist5k)")
-    t.add_argument("--data-root", default=None, help="folder for torchvision datasets")
-    t.add_argument("--image-size", type=int, default=None, help="resize images to this many pixels")
-    t.add_argument("--channels", type=int, choices=(1, 3), default=None, help="1 grey, 3 RGB")
-    t.add_argument("--model", choices=MODELS, default=None)
-    t.add_argument("--latent-dim", type=int, default=None)
-    t.add_argument("--hidden-sizes", type=_int_list, default=None, help="e.g. 512,256")
-    t.add_argument("--conv-channels", type=_int_list, default=None,
-                   help="conv: channels per stride-2 layer, e.g. 32,64")
-    t.add_argument("--residual-blocks", type=int, default=None, help="conv: residual blocks per resolution")
-    t.add_argument("--dropout", type=float, default=None, help="conv: dropout after the dense hidden layers")
-    t.add_argument("--objective", choices=OBJECTIVES, default=None)
-    t.add_argument("--beta", type=float, default=None)
-    t.add_argument("--beta-schedule", choices=BETA_SCHEDULES, default=None)
-    t.add_argument("--warmup-epochs", type=float, default=None)
-    t.add_argument("--cycles", type=int, default=None)
-    t.add_argument("--capacity-max", type=float, default=None, help="capacity schedule: final C (nats)")
-    t.add_argument("--gamma", type=float, default=None, help="capacity schedule: weight of |KL - C|")
-    t.add_argument("--likelihood", choices=LIKELIHOODS, default=None)
-    t.add_argument("--binarize", action="store_true", default=None,
-                   help="Bernoulli on dynamically binarized data")
-    t.add_argument("--sigma-mode", choices=SIGMA_MODES, default=None, help="Gaussian sigma")
-    t.add_argument("--sigma", type=float, default=None, help="Gaussian sigma (or its initial value)")
-    t.add_argument("--epochs", type=int, default=None, help="total epochs (also when resuming)")
-    t.add_argument("--batch-size", type=int, default=None)
-    t.add_argument("--lr", type=float, default=None)
-    t.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=None)
-    t.add_argument("--val-fraction", type=float, default=None,
-                   help="hold this part of the train split out for validation (seeded; reported as val_nelbo)")
-    t.add_argument("--seed", type=int, default=None)
-    t.add_argument("--device", choices=DEVICES, default=None)
-    t.add_argument("--amp", action="store_true", default=None, help="bfloat16 autocast on CUDA")
+    _add_config_flags(t)
     t.add_argument("--out", default=None, help="checkpoint path (default: a name under checkpoints/)")
     t.add_argument("--resume", default=None, help="continue the run saved in this checkpoint")
     t.add_argument("--preset", choices=sorted(PRESETS), default=None,
@@ -108,6 +77,27 @@ def build_parser() -> argparse.ArgumentParser:
                            "samples per image (Burda et al. 2016; K = 1000 when the flag is bare)")
     _add_eval_commands(sub)
     return p
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per `VAEConfig` field (`latent_dim` -> `--latent-dim`), typed and explained by the
+    field's Option; default None means "not given", so a preset or a resumed run keeps its value."""
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for f in config_fields():
+        if f.option.group not in groups:
+            groups[f.option.group] = parser.add_argument_group(f"{f.option.group} (the run's config)")
+        groups[f.option.group].add_argument(f.flag, default=None, help=f.describe().replace("%", "%%"),
+                                            **_flag_kind(f))
+
+
+def _flag_kind(f: ConfigField) -> dict:
+    if f.type is bool:
+        return {"action": "store_true"}
+    if f.type is tuple:
+        return {"type": _int_list, "metavar": "N,N"}
+    if f.option.choices and not f.option.open_choices:
+        return {"type": f.type, "choices": f.option.choices}
+    return {"type": f.type}
 
 
 def _add_eval_commands(sub) -> None:
@@ -174,11 +164,7 @@ def _add_eval_commands(sub) -> None:
     rep.add_argument("--readme", default="README.md", help="README whose report section is replaced")
 
 
-CONFIG_ARGS = ("dataset", "data_root", "image_size", "channels", "model", "latent_dim",
-               "hidden_sizes", "conv_channels", "residual_blocks", "dropout", "objective", "beta", "beta_schedule",
-               "warmup_epochs", "cycles", "capacity_max",
-               "gamma", "likelihood", "binarize", "sigma_mode", "sigma", "epochs", "batch_size", "lr",
-               "lr_schedule", "val_fraction", "seed", "device", "amp")
+CONFIG_ARGS = tuple(f.name for f in config_fields())  # every field people set
 
 
 def cmd_train(args: argparse.Namespace) -> int:

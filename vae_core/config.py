@@ -1,33 +1,67 @@
-"""One dataclass describes a model and its training; checkpoints store it as a plain dict."""
+"""One dataclass describes a model and its training; checkpoints store it as a plain dict.
+
+Each field carries an `Option` in its metadata: a label, help text, and its range or choices (the
+valid names come from the registries: datasets in data.py, model kinds in models.py, likelihoods in
+losses.py, schedules in schedules.py). `config_fields()` reads them; `validate` checks ranges and
+choices from them, and the CLI's `train` flags and the Train page's widgets are built from them, so a
+new config option is one field here.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
+import types
+import typing
 from dataclasses import dataclass, field
+from typing import Any
 
+from vae_core.data import DATASETS
 from vae_core.errors import VAEError
+from vae_core.losses import LIKELIHOOD_SPECS
+from vae_core.models import CONV_SIZES, MODEL_SPECS
 from vae_core.schedules import BETA_SCHEDULE_FUNCTIONS, LR_SCHEDULE_FUNCTIONS
 
-MODELS = ("mlp", "conv")
-LIKELIHOODS = ("bernoulli", "gaussian")
+MODELS = tuple(MODEL_SPECS)  # one entry per kind, in vae_core/models.py
+LIKELIHOODS = tuple(LIKELIHOOD_SPECS)  # one entry per likelihood, in vae_core/losses.py
 SIGMA_MODES = ("fixed", "global", "pixel")
 BETA_SCHEDULES = tuple(BETA_SCHEDULE_FUNCTIONS)  # one entry per schedule, in vae_core/schedules.py
 OBJECTIVES = ("beta-vae", "beta-tcvae")
 LR_SCHEDULES = tuple(LR_SCHEDULE_FUNCTIONS)
 DEVICES = ("auto", "cpu", "cuda", "mps")
-CONV_SIZES = (28, 32, 64)
+__all__ = ["CONV_SIZES", "ConfigField", "Option", "VAEConfig", "config_fields", "parse_int_list"]
+
+DATA_MODEL, OBJECTIVE, OPTIMISATION = "data and model", "likelihood and objective", "optimisation"
 
 
-def _choice(name: str, value: str, valid: tuple[str, ...]) -> None:
-    if value not in valid:
-        raise VAEError(f"{name} must be one of {', '.join(valid)} (got {value!r})")
+@dataclass(frozen=True)
+class Option:
+    """How a config field is offered to people (CLI flag, Train page widget) and what it accepts."""
+
+    label: str  # the Train page's widget label
+    help: str
+    group: str  # DATA_MODEL, OBJECTIVE or OPTIMISATION
+    choices: tuple = ()
+    open_choices: bool = False  # choices are listed but not enforced here (datasets: also folder:PATH)
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False  # `low` itself is out of range
+    open_high: bool = False
+    advanced: bool = False  # the Train page puts it under "Advanced"
+    limit: str | None = None  # the server limit (vae_core.limits.LIMITS) that caps it
 
 
-def _positive(name: str, value: float, *, allow_zero: bool = False) -> None:
-    ok = value >= 0 if allow_zero else value > 0
-    if not ok:
-        bound = ">= 0" if allow_zero else "> 0"
-        raise VAEError(f"{name} must be {bound} (got {value})")
+def _opt(default: Any, label: str, help: str, group: str, **kw) -> Any:
+    return field(default=default, metadata={"option": Option(label, help, group, **kw)})
+
+
+def _listed(table: dict, describe) -> str:
+    return "; ".join(f"{name}: {describe(entry)}" for name, entry in table.items())
+
+
+def _doc(function) -> str:
+    return " ".join((inspect.getdoc(function) or "").split()).rstrip(".")
 
 
 @dataclass
@@ -35,42 +69,68 @@ class VAEConfig:
     """Everything needed to rebuild a model and reproduce its training run."""
 
     # data
-    dataset: str = "mnist5k"
-    data_root: str | None = None
-    image_size: int | None = None  # folder datasets are resized to this; None keeps the native size
-    channels: int | None = None  # folder datasets: 1 (grey) or 3 (RGB)
+    dataset: str = _opt("mnist5k", "Dataset", "the images: " + _listed(DATASETS, lambda d: d.description),
+                        DATA_MODEL, choices=tuple(DATASETS), open_choices=True)
+    data_root: str | None = _opt(None, "Data root", "folder for torchvision datasets", DATA_MODEL)
+    image_size: int | None = _opt(None, "Image size", "resize images to this many pixels a side (none: the "
+                                  "dataset's own size; folders: 64)", DATA_MODEL, low=4, high=256, advanced=True,
+                                  limit="image_side")
+    channels: int | None = _opt(None, "Channels", "convert images to 1 (grey) or 3 (RGB) channels", DATA_MODEL,
+                                choices=(1, 3), advanced=True)
     # model
-    model: str = "mlp"
-    latent_dim: int = 16
-    hidden_sizes: tuple[int, ...] = (512, 256)
-    conv_channels: tuple[int, ...] | None = None  # None: a default that suits the image size
-    residual_blocks: int = 0  # conv: residual blocks after each down- and before each up-sampling
-    dropout: float = 0.0  # conv: dropout after the dense hidden layer of the encoder and the decoder
+    model: str = _opt("mlp", "Model", _listed(MODEL_SPECS, lambda m: m.description), DATA_MODEL, choices=MODELS)
+    latent_dim: int = _opt(16, "Latent size", "dimensions of z", DATA_MODEL, low=1, high=512)
+    hidden_sizes: tuple[int, ...] = _opt((512, 256), "Hidden sizes", "MLP layer widths, e.g. 512,256; conv: the "
+                                         "width of its dense layer", DATA_MODEL, low=1)
+    conv_channels: tuple[int, ...] | None = _opt(None, "Conv channels", "conv: channels per stride-2 layer, e.g. "
+                                                 "32,64 (none: a default that suits the image size)", DATA_MODEL,
+                                                 low=1, advanced=True)
+    residual_blocks: int = _opt(0, "Residual blocks", "conv: residual blocks after each down- and before each "
+                                "up-sampling", DATA_MODEL, low=0, high=8, advanced=True)
+    dropout: float = _opt(0.0, "Dropout", "conv: dropout after the dense hidden layer of the encoder and the "
+                          "decoder", DATA_MODEL, low=0, high=1, open_high=True, advanced=True)
     # likelihood p(x|z)
-    likelihood: str = "bernoulli"
-    binarize: bool = False  # Bernoulli on dynamically binarized data instead of grey levels
-    sigma_mode: str = "fixed"  # Gaussian: fixed σ, or learned global / per-pixel σ
-    sigma: float = 0.1  # Gaussian: the fixed σ, or the initial value of a learned one
+    likelihood: str = _opt("bernoulli", "Likelihood", _listed(LIKELIHOOD_SPECS, lambda s: s.description),
+                           OBJECTIVE, choices=LIKELIHOODS)
+    binarize: bool = _opt(False, "Binarize", "Bernoulli on dynamically binarized data instead of grey levels",
+                          OBJECTIVE)
+    sigma_mode: str = _opt("fixed", "Gaussian σ", "Gaussian: a fixed σ, or learned: one σ (global) or one per "
+                           "pixel", OBJECTIVE, choices=SIGMA_MODES)
+    sigma: float = _opt(0.1, "σ", "Gaussian: the fixed σ, or the initial value of a learned one", OBJECTIVE,
+                        low=0, open_low=True, advanced=True)
     # objective
-    objective: str = "beta-vae"  # beta-vae: β·KL; beta-tcvae: KL + (β − 1)·total correlation
-    beta: float = 1.0
-    beta_schedule: str = "constant"
-    warmup_epochs: float = 10.0  # warmup: epochs over which β rises linearly from 0
-    cycles: int = 4  # cyclical: number of cycles over the run (Fu et al. 2019)
-    cycle_ramp: float = 0.5  # cyclical: fraction of each cycle spent ramping β up
-    capacity_max: float = 25.0  # capacity: final KL target C in nats (Burgess et al. 2018)
-    capacity_epochs: float | None = None  # capacity: epochs to ramp C; None means the whole run
-    gamma: float = 100.0  # capacity: weight of |KL - C|
+    objective: str = _opt("beta-vae", "Objective", "beta-vae: β·KL; beta-tcvae: KL + (β − 1)·total correlation "
+                          "(Chen et al. 2018)", OBJECTIVE, choices=OBJECTIVES, advanced=True)
+    beta: float = _opt(1.0, "β", "weight of the KL term (the schedule's target)", OBJECTIVE, low=0)
+    beta_schedule: str = _opt("constant", "β schedule", _listed(BETA_SCHEDULE_FUNCTIONS, _doc), OBJECTIVE,
+                              choices=BETA_SCHEDULES)
+    warmup_epochs: float = _opt(10.0, "Warm-up epochs", "warmup: epochs over which β rises linearly from 0",
+                                OBJECTIVE, low=0, open_low=True)
+    cycles: int = _opt(4, "Cycles", "cyclical: number of cycles over the run (Fu et al. 2019)", OBJECTIVE,
+                       low=0, open_low=True, advanced=True)
+    cycle_ramp: float = _opt(0.5, "Cycle ramp", "cyclical: fraction of each cycle spent ramping β up", OBJECTIVE,
+                             low=0, high=1, open_low=True, advanced=True)
+    capacity_max: float = _opt(25.0, "Capacity C max (nats)", "capacity: final KL target C in nats (Burgess et "
+                               "al. 2018)", OBJECTIVE, low=0)
+    capacity_epochs: float | None = _opt(None, "Capacity epochs", "capacity: epochs to ramp C (none: the whole "
+                                         "run)", OBJECTIVE, low=0, open_low=True, advanced=True)
+    gamma: float = _opt(100.0, "γ", "capacity: weight of |KL - C|", OBJECTIVE, low=0, open_low=True,
+                        advanced=True)
     # training
-    epochs: int = 20
-    batch_size: int = 128
-    lr: float = 1e-3
-    lr_schedule: str = "constant"  # cosine: from lr down to 0 over the run
-    val_fraction: float = 0.0  # held out of the train split (seeded) for validation: never trained on
-    seed: int = 0
-    device: str = "auto"
-    amp: bool = False  # bfloat16 autocast on CUDA
-    extra: dict = field(default_factory=dict)  # free-form notes (e.g. the preset it came from)
+    epochs: int = _opt(20, "Epochs", "total epochs (also when resuming)", OPTIMISATION, low=0, open_low=True,
+                       limit="epochs")
+    batch_size: int = _opt(128, "Batch size", "images per step", OPTIMISATION, low=0, open_low=True,
+                           limit="batch_size")
+    lr: float = _opt(1e-3, "Learning rate", "Adam's step size", OPTIMISATION, low=0, open_low=True)
+    lr_schedule: str = _opt("constant", "Learning-rate schedule", "constant; cosine: " + _doc(
+        LR_SCHEDULE_FUNCTIONS["cosine"]), OPTIMISATION, choices=LR_SCHEDULES, advanced=True)
+    val_fraction: float = _opt(0.0, "Validation fraction", "held out of the train split (seeded) for "
+                               "validation, never trained on; reported as val_nelbo", OPTIMISATION, low=0,
+                               high=0.5, advanced=True)
+    seed: int = _opt(0, "Seed", "seeds the initial weights, the batch order and the sampling noise", OPTIMISATION)
+    device: str = _opt("auto", "Device", "auto: CUDA, then Apple MPS, then CPU", OPTIMISATION, choices=DEVICES)
+    amp: bool = _opt(False, "Mixed precision", "bfloat16 autocast on CUDA", OPTIMISATION, advanced=True)
+    extra: dict = field(default_factory=dict)  # free-form notes (e.g. the preset it came from); no Option
 
     def __post_init__(self) -> None:
         self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
@@ -79,48 +139,12 @@ class VAEConfig:
         self.validate()
 
     def validate(self) -> None:
-        _choice("model", self.model, MODELS)
-        _choice("likelihood", self.likelihood, LIKELIHOODS)
-        _choice("sigma_mode", self.sigma_mode, SIGMA_MODES)
-        _choice("beta_schedule", self.beta_schedule, BETA_SCHEDULES)
-        _choice("objective", self.objective, OBJECTIVES)
-        _choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        for f in config_fields():
+            f.check(getattr(self, f.name))
         if self.objective == "beta-tcvae" and self.beta_schedule == "capacity":
             raise VAEError("the beta-tcvae objective takes the constant, warmup or cyclical beta schedule")
-        _choice("device", self.device, DEVICES)
-        if not isinstance(self.latent_dim, int) or not 1 <= self.latent_dim <= 512:
-            raise VAEError(f"latent_dim must be an integer from 1 to 512 (got {self.latent_dim})")
-        if not self.hidden_sizes or any(h < 1 for h in self.hidden_sizes):
-            raise VAEError(f"hidden_sizes must be positive integers (got {self.hidden_sizes})")
-        if self.conv_channels is not None and (
-            not self.conv_channels or any(c < 1 for c in self.conv_channels)
-        ):
-            raise VAEError(f"conv_channels must be positive integers (got {self.conv_channels})")
-        if not isinstance(self.residual_blocks, int) or not 0 <= self.residual_blocks <= 8:
-            raise VAEError(f"residual_blocks must be an integer from 0 to 8 (got {self.residual_blocks})")
-        if not 0 <= self.dropout < 1:
-            raise VAEError(f"dropout must be in [0, 1) (got {self.dropout})")
-        if self.image_size is not None and not 4 <= self.image_size <= 256:
-            raise VAEError(f"image_size must be from 4 to 256 pixels (got {self.image_size})")
-        if self.channels is not None and self.channels not in (1, 3):
-            raise VAEError(f"channels must be 1 (grey) or 3 (RGB) (got {self.channels})")
         if self.binarize and self.likelihood != "bernoulli":
             raise VAEError("binarize only applies to the bernoulli likelihood")
-        _positive("sigma", self.sigma)
-        _positive("beta", self.beta, allow_zero=True)
-        _positive("warmup_epochs", self.warmup_epochs)
-        _positive("cycles", self.cycles)
-        if not 0 < self.cycle_ramp <= 1:
-            raise VAEError(f"cycle_ramp must be in (0, 1] (got {self.cycle_ramp})")
-        _positive("capacity_max", self.capacity_max, allow_zero=True)
-        if self.capacity_epochs is not None:
-            _positive("capacity_epochs", self.capacity_epochs)
-        _positive("gamma", self.gamma)
-        _positive("epochs", self.epochs)
-        _positive("batch_size", self.batch_size)
-        _positive("lr", self.lr)
-        if not 0 <= self.val_fraction <= 0.5:
-            raise VAEError(f"val_fraction must be from 0 to 0.5 (got {self.val_fraction})")
 
     def to_dict(self) -> dict:
         """A plain dict (lists, not tuples) that `from_dict` turns back into this config."""
@@ -144,8 +168,98 @@ class VAEConfig:
     @property
     def likelihood_name(self) -> str:
         """How the reconstruction term is measured, in words (every reported number names it)."""
-        if self.likelihood == "bernoulli":
-            return "Bernoulli on binarized data" if self.binarize else "Bernoulli on grey levels"
-        if self.sigma_mode == "fixed":
-            return f"Gaussian, fixed sigma={self.sigma:g}"
-        return f"Gaussian, learned {self.sigma_mode} sigma"
+        return LIKELIHOOD_SPECS[self.likelihood].name(self)
+
+
+@dataclass(frozen=True)
+class ConfigField:
+    """One `VAEConfig` field as front ends see it: `type` is int, float, str, bool or tuple (of ints);
+    `optional` when None is allowed (it means "a default that suits the data")."""
+
+    name: str
+    type: type
+    optional: bool
+    default: Any
+    option: Option
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def accepts(self) -> str:
+        """What a valid value is, in words: "an integer from 1 to 512", "> 0", "one of a, b"."""
+        o = self.option
+        if o.choices:
+            return "one of " + ", ".join(map(str, o.choices))
+        if o.low is None and o.high is None:
+            return {int: "an integer", float: "a number", tuple: "comma-separated integers"}.get(self.type, "")
+        if o.low is not None and o.high is not None:
+            if self.type is int:
+                return f"an integer from {o.low:g} to {o.high:g}"
+            if o.open_low or o.open_high:
+                return f"in {'(' if o.open_low else '['}{o.low:g}, {o.high:g}{')' if o.open_high else ']'}"
+            return f"from {o.low:g} to {o.high:g}"
+        bound = f"{'>' if o.open_low else '>='} {o.low:g}"
+        return f"integers {bound}, comma-separated" if self.type is tuple else bound
+
+    def describe(self) -> str:
+        """Help text with what it accepts and its default."""
+        default = "none" if self.default is None else ",".join(map(str, self.default)) \
+            if self.type is tuple else self.default
+        accepts = "" if self.option.choices or self.type in (str, bool) else f"{self.accepts()}; "
+        return f"{self.option.help} ({accepts}default {default})"
+
+    def check(self, value: Any) -> None:
+        """A one-line VAEError when `value` is not what this field accepts."""
+        if value is None and self.optional:
+            return
+        if not self._valid(value):
+            raise VAEError(f"{self.name} must be {self.accepts()} (got {value!r})")
+
+    def _valid(self, value: Any) -> bool:
+        o = self.option
+        if self.type is tuple:
+            return isinstance(value, tuple) and bool(value) and all(self._in_range(v, int) for v in value)
+        if o.choices and not o.open_choices:
+            return value in o.choices and isinstance(value, type(o.choices[0]))
+        if self.type in (int, float):
+            return self._in_range(value, self.type)
+        return isinstance(value, self.type)
+
+    def _in_range(self, value: Any, kind: type) -> bool:
+        o = self.option
+        kinds = (int,) if kind is int else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            return False
+        above = o.low is None or (value > o.low if o.open_low else value >= o.low)
+        below = o.high is None or (value < o.high if o.open_high else value <= o.high)
+        return above and below
+
+
+def _field_type(hint: Any) -> tuple[type, bool]:
+    """(int, True) for `int | None`; tuple for `tuple[int, ...]`."""
+    args = typing.get_args(hint)
+    optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args
+    if optional:
+        hint = next(a for a in args if a is not type(None))
+    return typing.get_origin(hint) or hint, optional
+
+
+@functools.cache
+def config_fields() -> tuple[ConfigField, ...]:
+    """Every `VAEConfig` field that people set (all but `extra`), in declaration order."""
+    hints = typing.get_type_hints(VAEConfig)
+    out = []
+    for f in dataclasses.fields(VAEConfig):
+        if "option" in f.metadata:
+            kind, optional = _field_type(hints[f.name])
+            out.append(ConfigField(f.name, kind, optional, f.default, f.metadata["option"]))
+    return tuple(out)
+
+
+def parse_int_list(text: str) -> tuple[int, ...]:
+    """ "512, 256" -> (512, 256); an empty text -> (); anything else is a VAEError."""
+    try:
+        return tuple(int(v) for v in text.replace(" ", "").split(",") if v)
+    except ValueError:
+        raise VAEError(f"expected comma-separated integers, got {text!r}") from None

@@ -2,15 +2,23 @@
 total correlation that β-TCVAE penalises instead (Chen et al. 2018).
 
 Sums run over pixels and latent dimensions; means run over the batch. The KL to N(0, I) is kept per
-latent dimension so front ends can show which dimensions carry information.
+latent dimension so front ends can show which dimensions carry information. Each likelihood p(x|z)
+is one entry of LIKELIHOOD_SPECS (its reconstruction term and how a number measured with it is named);
+`VAEConfig.likelihood` takes its valid names from there.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:  # config.py takes the likelihood names from LIKELIHOOD_SPECS
+    from vae_core.config import VAEConfig
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -33,13 +41,43 @@ def gaussian_nll(logits: torch.Tensor, x: torch.Tensor, log_sigma: torch.Tensor 
     return nll.flatten(1).sum(1)
 
 
+def _bernoulli_recon(model, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    return bernoulli_nll(logits, x)
+
+
+def _gaussian_recon(model, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    log_sigma = model.log_sigma if model.log_sigma is not None else math.log(model.config.sigma)
+    return gaussian_nll(logits, x, log_sigma)
+
+
+def _bernoulli_name(config: VAEConfig) -> str:
+    return "Bernoulli on binarized data" if config.binarize else "Bernoulli on grey levels"
+
+
+def _gaussian_name(config: VAEConfig) -> str:
+    if config.sigma_mode == "fixed":
+        return f"Gaussian, fixed sigma={config.sigma:g}"
+    return f"Gaussian, learned {config.sigma_mode} sigma"
+
+
+@dataclass(frozen=True)
+class LikelihoodSpec:
+    description: str
+    recon: Callable[..., torch.Tensor]  # (model, logits, x) -> −log p(x|z) per example (B,), nats
+    name: Callable[[VAEConfig], str]  # how a number measured with it is named, in words
+
+
+LIKELIHOOD_SPECS: dict[str, LikelihoodSpec] = {
+    "bernoulli": LikelihoodSpec("Bernoulli on grey levels in [0, 1] (or on binarized data: binarize)",
+                                _bernoulli_recon, _bernoulli_name),
+    "gaussian": LikelihoodSpec("Gaussian with mean sigmoid(logits); sigma fixed or learned (sigma_mode)",
+                               _gaussian_recon, _gaussian_name),
+}
+
+
 def recon_nll(model, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """The model's reconstruction term −log p(x|z) per example (B,), in nats."""
-    cfg = model.config
-    if cfg.likelihood == "bernoulli":
-        return bernoulli_nll(logits, x)
-    log_sigma = model.log_sigma if model.log_sigma is not None else math.log(cfg.sigma)
-    return gaussian_nll(logits, x, log_sigma)
+    return LIKELIHOOD_SPECS[model.config.likelihood].recon(model, logits, x)
 
 
 def gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""VAE models: small parts first (encoders, decoders), then the whole.
+"""VAE models: small parts first (encoders, decoders), then the table of model kinds (MODEL_SPECS:
+name → description and a builder of its encoder and decoder), then the whole.
 
 Every model maps images x (B, C, H, W) in [0, 1] to a diagonal Gaussian posterior q(z|x) with
 `encode(x) -> (mu, logvar)`, each (B, D), and decodes z (B, D) to logits (B, C, H, W): the Bernoulli
@@ -9,12 +10,19 @@ logits, or for the Gaussian likelihood the pre-sigmoid mean. `sigmoid(logits)` i
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from vae_core.config import CONV_SIZES, VAEConfig
 from vae_core.errors import VAEError
+
+if TYPE_CHECKING:  # config.py takes the model names from MODEL_SPECS
+    from vae_core.config import VAEConfig
+
+CONV_SIZES = (28, 32, 64)  # image sides the conv model takes
 
 
 class MLPEncoder(nn.Module):
@@ -117,6 +125,39 @@ class ConvDecoder(nn.Module):
         return self.body(z)  # (B, C, H, W) logits
 
 
+def _mlp(config: VAEConfig, shape: tuple[int, int, int]) -> tuple[nn.Module, nn.Module]:
+    return (MLPEncoder(math.prod(shape), config.hidden_sizes, config.latent_dim),
+            MLPDecoder(config.latent_dim, config.hidden_sizes, shape))
+
+
+def _conv(config: VAEConfig, shape: tuple[int, int, int]) -> tuple[nn.Module, nn.Module]:
+    c, h, w = shape
+    if h != w or h not in CONV_SIZES:
+        sizes = ", ".join(f"{s}x{s}" for s in CONV_SIZES)
+        raise VAEError(f"the conv model takes {sizes} images (got {h}x{w}); use --model mlp")
+    chans = config.conv_channels or default_conv_channels(h)
+    if h % 2 ** len(chans):
+        raise VAEError(f"{len(chans)} conv layers do not divide a {h}-pixel image evenly")
+    hidden = config.hidden_sizes[0]
+    blocks, drop = config.residual_blocks, config.dropout
+    return (ConvEncoder(c, h, chans, hidden, config.latent_dim, blocks, drop),
+            ConvDecoder(c, h, chans, hidden, config.latent_dim, blocks, drop))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    description: str
+    build: Callable[[VAEConfig, tuple[int, int, int]], tuple[nn.Module, nn.Module]]  # (encoder, decoder)
+
+
+# One entry per model kind; `VAEConfig.model` takes its valid names from here.
+MODEL_SPECS: dict[str, ModelSpec] = {
+    "mlp": ModelSpec("fully connected layers (hidden_sizes); any image size", _mlp),
+    "conv": ModelSpec("stride-2 convolutions (conv_channels) and one dense layer of hidden_sizes[0]; "
+                      f"{', '.join(map(str, CONV_SIZES))} px square images", _conv),
+}
+
+
 class VAE(nn.Module):
     """Encoder + reparameterization + decoder, and the Gaussian σ when it is learned."""
 
@@ -125,21 +166,7 @@ class VAE(nn.Module):
         self.config = config
         self.image_shape = tuple(int(s) for s in image_shape)
         self.latent_dim = config.latent_dim
-        c, h, w = self.image_shape
-        if config.model == "mlp":
-            self.encoder = MLPEncoder(c * h * w, config.hidden_sizes, config.latent_dim)
-            self.decoder = MLPDecoder(config.latent_dim, config.hidden_sizes, self.image_shape)
-        else:
-            if h != w or h not in CONV_SIZES:
-                sizes = ", ".join(f"{s}x{s}" for s in CONV_SIZES)
-                raise VAEError(f"the conv model takes {sizes} images (got {h}x{w}); use --model mlp")
-            chans = config.conv_channels or default_conv_channels(h)
-            if h % 2 ** len(chans):
-                raise VAEError(f"{len(chans)} conv layers do not divide a {h}-pixel image evenly")
-            hidden = config.hidden_sizes[0]
-            blocks, drop = config.residual_blocks, config.dropout
-            self.encoder = ConvEncoder(c, h, chans, hidden, config.latent_dim, blocks, drop)
-            self.decoder = ConvDecoder(c, h, chans, hidden, config.latent_dim, blocks, drop)
+        self.encoder, self.decoder = MODEL_SPECS[config.model].build(config, self.image_shape)
         # learned Gaussian log σ: one value, or one per pixel (C, H, W); None when σ is fixed
         self.log_sigma: nn.Parameter | None = None
         if config.likelihood == "gaussian" and config.sigma_mode != "fixed":
