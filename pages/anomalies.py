@@ -7,10 +7,8 @@ import torch
 
 from ui.display import page_header, show_grid
 from ui.loaders import anomaly_scores
-from ui.session import require_checkpoint, require_data
-from vae_core import VAEError
+from ui.session import require_checkpoint, require_data, uploaded_image
 from vae_core.anomaly import auroc, checkpoint_scores, percentile_of, roc_curve_points, top_k
-from vae_core.data import read_image
 from vae_core.latent import reconstruct
 
 SCORE_NAMES = {
@@ -101,19 +99,12 @@ if test.labels is not None:
         st.info("Choose at least one normal class, and leave at least one out.")
 
 st.subheader("Score your own image")
-upload = st.file_uploader("Image file", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"], key="anom_upload")
-if upload is not None:
-    try:
-        image = read_image(upload.getvalue(), ckpt.image_shape)
-    except VAEError as e:
-        st.error(str(e))
-    else:
-        own = checkpoint_scores(
-            ckpt, image, score, k=k if score == "iw" else 1
-        )[0]
-        show_grid(torch.cat([image, reconstruct(ckpt.model, image)]), per_row=2, width=110)
-        st.metric("Score", f"{own:.1f} nats", help="the uploaded image (left) and its reconstruction")
-        st.write(
-            f"Higher than **{percentile_of(own, scores):.1f}%** of the test images"
-            + (" — flagged as anomalous." if own > threshold else ".")
-        )
+image = uploaded_image("Image file", "anom_upload", ckpt.image_shape)
+if image is not None:
+    own = checkpoint_scores(ckpt, image, score, k=k if score == "iw" else 1)[0]
+    show_grid(torch.cat([image, reconstruct(ckpt.model, image)]), per_row=2, width=110)
+    st.metric("Score", f"{own:.1f} nats", help="the uploaded image (left) and its reconstruction")
+    st.write(
+        f"Higher than **{percentile_of(own, scores):.1f}%** of the test images"
+        + (" — flagged as anomalous." if own > threshold else ".")
+    )

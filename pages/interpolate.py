@@ -7,9 +7,7 @@ import torch
 
 from ui.display import page_header, show_grid
 from ui.live_decoder import path_scrubber, plane_view, unavailable, version_of
-from ui.session import require_checkpoint, require_data
-from vae_core import VAEError
-from vae_core.data import read_image
+from ui.session import require_checkpoint, require_data, uploaded_image
 from vae_core.images import gif_bytes, grid_png, to_display
 from vae_core.latent import corner_grid, corner_plane, decode, encode, lerp, slerp
 
@@ -42,14 +40,7 @@ def pick_image(slot: str, default_index: int) -> torch.Tensor | None:
             return None
         pick = members[np.random.default_rng(int(seed)).integers(len(members))]
         return test.images[int(pick)].unsqueeze(0)
-    upload = st.file_uploader("Image file", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"], key=f"{slot}_up")
-    if upload is None:
-        return None
-    try:
-        return read_image(upload.getvalue(), ckpt.image_shape)
-    except VAEError as e:
-        st.error(str(e))
-        return None
+    return uploaded_image("Image file", f"{slot}_up", ckpt.image_shape)
 
 
 cols = st.columns(2)

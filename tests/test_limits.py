@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import tomllib
 import torch
 from PIL import Image
 
@@ -118,3 +119,12 @@ def test_image_shape_and_pixels_are_bounded(monkeypatch):
     monkeypatch.setenv("VAE_MAX_IMAGE_PIXELS", "1000000")
     with pytest.raises(VAEError, match=r"image too large \(5000x5000\) .*VAE_MAX_IMAGE_PIXELS"):
         read_image(png.getvalue(), (1, 28, 28))
+
+
+def test_the_servers_upload_size_is_the_documented_upload_limit():
+    """`server.maxUploadSize` (what the server accepts at all) equals the local upload limit, the one
+    source of truth in LIMITS; the public demo's limit lies below it, so its uploader can enforce it."""
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    spec = LIMITS["upload_mb"]
+    assert config["server"]["maxUploadSize"] == spec.local
+    assert spec.public < spec.local

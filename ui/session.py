@@ -1,5 +1,6 @@
 """This browser session: the selected checkpoint (or a message and a stop), its own scratch folder
-for uploads and runs, the checkpoints it can see, and file names claimed by runs it starts."""
+for uploads and runs, the checkpoints it can see, file names claimed by runs it starts, and uploads
+held to the upload limit (in the browser, and again on the bytes that arrive)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,17 @@ import uuid
 from pathlib import Path
 
 import streamlit as st
+import torch
 
 from ui.display import plain
 from ui.loaders import checkpoint_summary, get_checkpoint, get_data
 from vae_core import Checkpoint, DataBundle, VAEError
 from vae_core.checkpoint import clean_stale_temp_files, run_interrupted
+from vae_core.data import read_image
 from vae_core.hosting import clean_scratch, paths_being_written, session_folder
 from vae_core.library import checkpoint_dir, default_out_path
 from vae_core.library import list_checkpoints as library_checkpoints
+from vae_core.limits import check, limit
 
 SELECTED = "checkpoint_path"  # session key: the path of the selected checkpoint
 DEFAULT_MODEL = "mnist5k-conv-z16"  # selected on a first visit when it is there
@@ -100,3 +104,37 @@ def run_state(path: Path) -> str | None:
     if run_interrupted(progress, running_here=here):
         return "interrupted"
     return "training" if here and progress.get("status") == "running" else None
+
+
+# --- uploads
+
+
+IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
+
+
+def upload_limit_mb() -> int:
+    """The size of one upload the browser accepts: the upload limit in force (VAE_MAX_UPLOAD_MB), at most
+    `server.maxUploadSize`, which the server itself enforces on every request."""
+    server = int(st.get_option("server.maxUploadSize"))
+    cap = limit("upload_mb")
+    return server if cap is None else max(1, min(server, int(cap)))
+
+
+def upload_bytes(name: str, data: bytes) -> bytes:
+    """`data` if it is within the upload limit (checked again here: a browser's check can be skipped)."""
+    check("upload_mb", round(len(data) / 2**20, 1), f"{name} is too large")
+    return data
+
+
+def uploaded_image(label: str, key: str, image_shape: tuple[int, int, int]) -> torch.Tensor | None:
+    """An image file the user uploads, within the upload and pixel limits, as (1, C, H, W) in [0, 1];
+    None (after a message on the page for a refused file) when there is none."""
+    upload = st.file_uploader(label, type=IMAGE_TYPES, key=key, max_upload_size=upload_limit_mb(),
+                              help=f"at most {upload_limit_mb()} MB")
+    if upload is None:
+        return None
+    try:
+        return read_image(upload_bytes(upload.name, upload.getvalue()), image_shape)
+    except VAEError as e:
+        st.error(plain(str(e)))
+        return None

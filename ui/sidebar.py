@@ -12,11 +12,21 @@ import streamlit as st
 
 from ui.display import plain
 from ui.loaders import checkpoint_summary
-from ui.session import DEFAULT_MODEL, SELECTED, in_session, list_checkpoints, run_state, session_dir, startup_cleanup
+from ui.session import (
+    DEFAULT_MODEL,
+    SELECTED,
+    in_session,
+    list_checkpoints,
+    run_state,
+    session_dir,
+    startup_cleanup,
+    upload_bytes,
+    upload_limit_mb,
+)
 from vae_core import VAEError, describe_device, load_checkpoint, resolve_device
 from vae_core.hosting import SCRATCH_MAX_AGE_S, safe_upload_stem
 from vae_core.library import checkpoint_dir, free_path
-from vae_core.limits import check, describe_limits, limit, public_mode
+from vae_core.limits import describe_limits, public_mode
 
 
 def _label(path: str) -> str:
@@ -59,11 +69,12 @@ def sidebar() -> None:
     with st.sidebar:
         if files:
             names = [str(p) for p in files]
+            labels = {name: _label(name) for name in names}  # read in this run, where the session is known
             current = st.session_state.get(SELECTED)
             preferred = str(checkpoint_dir() / f"{DEFAULT_MODEL}.pt")
             first = current if current in names else preferred if preferred in names else names[0]
             choice = st.selectbox(
-                "Model", names, index=names.index(first), format_func=_label,
+                "Model", names, index=names.index(first), format_func=labels.__getitem__,
                 help="The shared library, then what you uploaded or trained in this session (only you see those)",
             )
             st.session_state[SELECTED] = choice
@@ -86,8 +97,9 @@ def _upload_box() -> None:
     with st.expander("Open a checkpoint file"):
         st.file_uploader(
             "Checkpoint (.pt)", type=["pt", "pth", "ckpt"], key="upload", on_change=_on_upload,
+            max_upload_size=upload_limit_mb(),
             help=f"Only this browser session sees it (removed after {hours:g} h unused); "
-            f"at most {limit('upload_mb') or 'any number of'} MB",
+            f"at most {upload_limit_mb()} MB",
         )
         if msg := st.session_state.get("upload_message"):
             (st.error if msg[0] == "error" else st.success)(plain(msg[1]))
@@ -110,10 +122,9 @@ def _on_upload() -> None:
 def _accept_upload(name: str, data: bytes) -> Path:
     """Check an uploaded file's size and open it safely (weights_only) before it joins this
     session's folder under a safe name; the path it got."""
-    check("upload_mb", round(len(data) / 2**20, 1), f"{name} is too large")
     folder = session_dir()
     incoming = folder / f".incoming-{uuid.uuid4().hex[:8]}.pt"
-    incoming.write_bytes(data)
+    incoming.write_bytes(upload_bytes(name, data))
     try:
         load_checkpoint(incoming)
     except VAEError as e:
@@ -123,7 +134,11 @@ def _accept_upload(name: str, data: bytes) -> Path:
 
 
 def _save_to_library(path: str) -> None:
-    """Copy a session's checkpoint into the shared library without overwriting anything there."""
+    """Copy a session's checkpoint into the shared library without overwriting anything there
+    (never in the public demo, which writes nothing outside its scratch folder)."""
+    if public_mode():
+        st.session_state["upload_message"] = ("error", "the public demo does not save to the shared library")
+        return
     source = Path(path)
     library = checkpoint_dir()
     library.mkdir(exist_ok=True)

@@ -42,7 +42,8 @@ LIMITS: dict[str, Limit] = {
     "batch_size": Limit("batch size", "VAE_MAX_BATCH_SIZE", 65_536, 512),
     "train_minutes": Limit("training time per run", "VAE_MAX_TRAIN_MINUTES", None, 10, "minutes"),
     "concurrent_runs": Limit("training runs at once on this server", "VAE_MAX_CONCURRENT_RUNS", 4, 2),
-    "upload_mb": Limit("checkpoint upload size", "VAE_MAX_UPLOAD_MB", 50, 10, "MB"),
+    # the local default is also server.maxUploadSize in .streamlit/config.toml, which caps every upload
+    "upload_mb": Limit("size of an upload (checkpoint or image)", "VAE_MAX_UPLOAD_MB", 50, 10, "MB"),
 }
 
 
