@@ -1,7 +1,7 @@
 """Hosting a shared server: safe upload names, data paths confined to allowed roots, images scaled
 not clipped, honest warnings for degenerate runs, accurate messages for unreadable files, stale
-temp files cleaned after a kill, interrupted runs recognised, and page-started runs limited in number,
-time and threads."""
+temp files cleaned after a kill, interrupted runs recognised (and resumed from the Train page), and
+page-started runs limited in number, time and threads."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 
 from tests.conftest import tiny_config
+from tests.test_app import open_app
 from vae_core import Trainer, VAEError, load_checkpoint
 from vae_core.checkpoint import clean_stale_temp_files, run_interrupted
 from vae_core.cli import main as cli_main
@@ -205,6 +206,7 @@ import os, signal, sys
 import torch
 import vae_core.checkpoint as ck
 from tests.conftest import tiny_config
+from tests.test_app import open_app
 from vae_core import build_model
 
 def dying_save(obj, f):  # half a file written, then the process is killed
@@ -292,3 +294,41 @@ def test_trainer_refuses_to_download_when_told_not_to(tmp_path):
         Trainer(tiny_config(dataset="mnist", data_root=str(tmp_path)), download=False)
     assert list(tmp_path.iterdir()) == []
 
+
+
+KILLED_AFTER_EPOCH_1 = """
+import os, signal, sys
+from tests.conftest import tiny_config
+from tests.test_app import open_app
+from vae_core import Trainer
+
+def die(trainer, record):  # the epoch's checkpoint is written; then the server is killed
+    os.kill(os.getpid(), signal.SIGKILL)
+
+trainer = Trainer(tiny_config(epochs=3, latent_dim=2), out_path=sys.argv[1])
+trainer.add_callback("on_epoch_end", die)
+trainer.fit()
+"""
+
+
+def test_the_app_shows_a_killed_run_as_interrupted_and_resumes_it(checkpoint_dir):
+    path = checkpoint_dir / "digits-mlp-z2.pt"
+    proc = subprocess.run([sys.executable, "-c", KILLED_AFTER_EPOCH_1, str(path)], cwd=ROOT, timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    killed = load_checkpoint(path)
+    assert killed.progress["status"] == "running" and killed.progress["epoch"] == 1
+
+    at = open_app(checkpoint_dir, page="train")
+    assert "Interrupted: the server stopped during epoch 2 of 3" in at.sidebar.warning[0].value
+    assert "interrupted after epoch 1 of 3" in at.main.warning[0].value.replace("\\", "")
+    at.button(key="resume_interrupted").click().run()
+    assert not at.exception and not at.error
+    job = at.session_state["train_job"]
+    assert job.join(timeout=120) and job.snapshot().status == "finished"
+
+    resumed = load_checkpoint(path)  # the same file, continued from its saved epoch
+    assert resumed.progress["status"] == "finished"
+    assert [e["epoch"] for e in resumed.history["epochs"]] == [1, 2, 3]
+    assert resumed.history["epochs"][0] == killed.history["epochs"][0]
+    at.run()
+    assert not at.exception and not at.warning  # no longer interrupted
