@@ -21,13 +21,15 @@ TINY = ["--dataset", "digits", "--model", "mlp", "--latent-dim", "4", "--hidden-
         "--epochs", "2", "--batch-size", "64", "--device", "cpu", "--quiet"]
 
 
-def run_cli(args, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_cli(args, cwd: Path, timeout: float = 300, launcher: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """`python -m vae_core ARGS` in `cwd`; `launcher` goes between python and `-m vae_core` (e.g. torchrun's
+    `-m torch.distributed.run --nproc_per_node=2`)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     env["VAE_DATA_ROOT"] = str(cwd / "no-data-here")  # never the user's cache
     env["VAE_CHECKPOINT_DIR"] = str(cwd / "checkpoints")  # never the project's library
     env.setdefault("OMP_NUM_THREADS", "1")  # several runs share the cores; no thread oversubscription
-    return subprocess.run([sys.executable, "-m", "vae_core", *map(str, args)], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, *launcher, "-m", "vae_core", *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -64,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--preset", choices=sorted(PRESETS), default=None,
                    help="train one of the shipped models (saved to checkpoints/NAME.pt)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--memory-budget", default=None, metavar="SIZE",
+                   help="data whose images (float32) take more than this (e.g. 4GB) is streamed through a "
+                   "DataLoader instead of held in memory (default: $VAE_MEMORY_BUDGET, else half the free "
+                   "memory)")
 
     for name, text in (("eval", "test negative ELBO, reconstruction and KL (nats)"),
                        ("info", "config, data and history summary")):
@@ -184,24 +190,57 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         config = VAEConfig(**given)
         out = Path(args.out) if args.out else default_out_path(config)
+    from vae_core import distributed
+    from vae_core.streaming import BUDGET_ENV, parse_size
+
+    if args.memory_budget is not None:  # read where the data is loaded (vae_core.streaming)
+        os.environ[BUDGET_ENV] = str(parse_size(args.memory_budget))
+    group = distributed.join(config.device)  # one process unless started by torchrun
+    try:
+        return _run_training(args, config, out, resume, group)
+    except RuntimeError as e:  # a torch.distributed failure: another rank died or could not be reached
+        if not group.active:
+            raise
+        raise VAEError(f"the distributed run stopped ({_first_line(e)}); {_shown(out)} keeps the last "
+                       f"finished epoch: continue it with --resume") from None
+    finally:
+        distributed.leave(group)
+
+
+def _first_line(e: Exception) -> str:
+    """The gist of a torch.distributed error: its first line without the source location Gloo and NCCL
+    put in brackets, cut at the first sentence."""
+    text = re.sub(r"\[[^\]]*\]\s*", "", str(e).strip().splitlines()[0] if str(e).strip() else "")
+    return text.split(". ")[0][:160] or type(e).__name__
+
+
+def _run_training(args, config: VAEConfig, out: Path, resume: Checkpoint | None, group) -> int:
     from vae_core.train import Trainer
 
     bundle = load_for_config(config)
-    trainer = Trainer(config, bundle=bundle, out_path=out, resume=resume)
+    trainer = Trainer(config, bundle=bundle, out_path=out, resume=resume, group=group)
     if trainer.epoch >= config.epochs:
         raise VAEError(f"{args.resume} already has {trainer.epoch} epochs; pass a larger --epochs")
-    bar = None if args.quiet else _progress_bar(trainer)
+    if group.is_main and not args.quiet:
+        print(bundle.spec["loading_line"], file=sys.stderr)
+    if group.active and group.is_main and not args.quiet:
+        print(f"distributed: {group.world_size} processes ({group.backend}), batch {config.batch_size} per "
+              f"process, {trainer.steps_per_epoch} steps per epoch", file=sys.stderr)
+    bar = None if args.quiet or not group.is_main else _progress_bar(trainer)
     try:
         trainer.fit()
     except KeyboardInterrupt:
         trainer.stop()
         trainer.status = "stopped"
-        trainer.save()
-        print(f"\ninterrupted; saved {_shown(out)} after {trainer.epoch} epochs", file=sys.stderr)
+        if group.is_main:
+            trainer.save()
+            print(f"\ninterrupted; saved {_shown(out)} after {trainer.epoch} epochs", file=sys.stderr)
         return 130
     finally:
         if bar is not None:
             bar.close()
+    if not group.is_main:
+        return 0
     if args.preset:  # shipped files stay small (no optimizer state) and come with their projections
         trainer.save(include_optimizer=False)
         from vae_core.projection import precompute
@@ -401,5 +440,6 @@ def main(argv: list[str] | None = None) -> int:
                 "probe": cmd_probe, "disentanglement": cmd_disentanglement, "report": cmd_report,
                 "export": cmd_export}[args.command](args)
     except VAEError as e:
-        print(f"error: {e}", file=sys.stderr)
+        rank = f"rank {os.environ['RANK']}: " if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
+        print(f"error: {rank}{e}", file=sys.stderr)
         return 2

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from vae_core.errors import VAEError
+from vae_core.sprites import FACTOR_NAMES
+from vae_core.streaming import LazyImages, loading_of, plan
 
 SPLIT_SEED = 0
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -139,7 +141,7 @@ def load_dataset(
     root = Path(data_root) if data_root else default_data_root()
     bundle = dataset_info(name).load(DataRequest(name, root, image_size, channels, download))
     bundle.images = convert_images(bundle.images, image_size, channels)
-    bundle.spec = {**spec, **bundle.spec}
+    bundle.spec = {**loading_of(bundle.images), **spec, **bundle.spec}
     return bundle
 
 
@@ -149,7 +151,10 @@ def load_for_config(config, *, download: bool = True) -> DataBundle:
 
 
 def convert_images(images: torch.Tensor, size: int | None, channels: int | None) -> torch.Tensor:
-    """Resize (antialiased bilinear) and convert grey↔RGB; a no-op when nothing changes."""
+    """Resize (antialiased bilinear) and convert grey↔RGB; a no-op when nothing changes. Streamed
+    images (`LazyImages`) are converted batch by batch as they are decoded."""
+    if isinstance(images, LazyImages):
+        return images.convert(size, channels)
     if channels is not None and images.shape[1] != channels:
         if channels == 3:
             images = images.expand(-1, 3, -1, -1)
@@ -200,19 +205,24 @@ def _digits() -> DataBundle:
 
 
 def _sprites(full: bool) -> DataBundle:
-    from vae_core.sprites import render_sprites
+    from vae_core.sprites import SpriteImages, render_sprites
 
-    grid = render_sprites(64, 40, 32) if full else render_sprites()
-    n = grid.images.shape[0]
+    args = (64, 40, 32) if full else ()
+    source = SpriteImages(*args)
+    n, side = len(source), source.image_size
+    loading = plan(n, (1, side, side))
+    if loading["loading"] == "streamed":  # drawn batch by batch in DataLoader workers
+        images = LazyImages(source, (1, side, side))
+    else:
+        images = render_sprites(*args).images
+    factors = source.factors()
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(SPLIT_SEED))
     n_test = n // 10
-    shapes = grid.factors[:, 0].clone()
     return DataBundle(
-        "sprites-full" if full else "sprites", grid.images, shapes,
+        "sprites-full" if full else "sprites", images, factors[:, 0].clone(),
         perm[n_test:].sort().values, perm[:n_test].sort().values,
-        class_names=tuple(str(v) for v in grid.factor_values[0]),
-        factors=grid.factors, factor_names=tuple(grid.factor_names),
-        factor_values=tuple(tuple(v) for v in grid.factor_values),
+        class_names=tuple(str(v) for v in source.factor_values()[0]),
+        factors=factors, factor_names=FACTOR_NAMES, factor_values=source.factor_values(), spec=loading,
     )
 
 
@@ -291,9 +301,10 @@ def _missing_message(name: str, root: Path, why: str) -> str:
 
 # --- a folder of the user's own images
 
-def _folder(path: str, size: int, channels: int | None) -> DataBundle:
-    from PIL import Image, UnidentifiedImageError
+GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 
+
+def _folder(path: str, size: int, channels: int | None) -> DataBundle:
     from vae_core.limits import check
 
     root = Path(path).expanduser()
@@ -306,19 +317,19 @@ def _folder(path: str, size: int, channels: int | None) -> DataBundle:
     if not files:
         raise VAEError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) found in {root}")
     check("dataset_images", len(files), f"folder {root} holds too many images")
-    loaded, kept, skipped = [], [], 0
-    for f in files:
-        try:
-            loaded.append(open_image(f))
-            kept.append(f)
-        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError, VAEError):
-            skipped += 1
-    if len(loaded) < 2:
-        raise VAEError(f"{root} has {len(loaded)} readable image(s); at least 2 are needed "
+    kept, modes = _image_headers(files)
+    skipped = len(files) - len(kept)
+    if len(kept) < 2:
+        raise VAEError(f"{root} has {len(kept)} readable image(s); at least 2 are needed "
                        f"({skipped} unreadable skipped)")
     if channels is None:
-        channels = 1 if all(im.mode in ("1", "L", "LA", "I", "I;16", "F") for im in loaded) else 3
-    images = torch.cat([pil_to_tensor(im, size, channels) for im in loaded])
+        channels = 1 if all(m in GREY_MODES for m in modes) else 3
+    loading = plan(len(kept), (channels, size, size))
+    if loading["loading"] == "streamed":  # decoded batch by batch in DataLoader workers
+        images = LazyImages(FolderImages(kept, size, channels), (channels, size, size))
+    else:
+        images, kept = _decode_all(kept, size, channels)
+        skipped = len(files) - len(kept)
     # first-level subfolders are classes when there are at least two of them
     groups = [f.relative_to(root).parts[0] if len(f.relative_to(root).parts) > 1 else "" for f in kept]
     class_names = tuple(sorted(set(groups)))
@@ -329,9 +340,68 @@ def _folder(path: str, size: int, channels: int | None) -> DataBundle:
         class_names = ()
     n = len(kept)
     train, test = split_indices(n, max(1, n // 5), labels)
-    return DataBundle(f"folder:{root}", images.contiguous(), None if labels is None else
-                      torch.from_numpy(labels), train, test, class_names,
-                      spec={"skipped_files": skipped, "image_files": n})
+    return DataBundle(f"folder:{root}", images, None if labels is None else torch.from_numpy(labels),
+                      train, test, class_names, spec={"skipped_files": skipped, "image_files": n, **loading})
+
+
+UNREADABLE = (OSError, ValueError, VAEError)  # Pillow's UnidentifiedImageError is an OSError
+
+
+def _image_headers(files: list[Path]) -> tuple[list[Path], list[str]]:
+    """The files Pillow recognises as images within the pixel limit, and their modes (headers only:
+    no pixels are decoded)."""
+    from PIL import Image
+
+    from vae_core.limits import check
+
+    kept, modes = [], []
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                check("image_pixels", im.width * im.height, f"image too large ({im.width}x{im.height})")
+                kept.append(f)
+                modes.append(im.mode)
+        except (*UNREADABLE, Image.DecompressionBombError):
+            continue
+    return kept, modes
+
+
+def _decode_all(files: list[Path], size: int, channels: int) -> tuple[torch.Tensor, list[Path]]:
+    """Every file decoded as (N, C, size, size); a file whose pixels cannot be read is left out."""
+    from PIL import Image
+
+    source = FolderImages(files, size, channels)
+    images, kept = [], []
+    for i, f in enumerate(files):
+        try:
+            images.append(source.decode(i))
+            kept.append(f)
+        except (*UNREADABLE, Image.DecompressionBombError):
+            continue
+    if len(kept) < 2:
+        raise VAEError(f"{files[0].parent} has {len(kept)} readable image(s); at least 2 are needed")
+    return torch.stack(images), kept
+
+
+class FolderImages(torch.utils.data.Dataset):
+    """Image files decoded one at a time: item i is `files[i]` as (C, size, size) in [0, 1]."""
+
+    def __init__(self, files: list[Path], size: int, channels: int):
+        self.files, self.size, self.channels = files, size, channels
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def decode(self, i: int) -> torch.Tensor:
+        return pil_to_tensor(open_image(self.files[i]), self.size, self.channels)[0]
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        from PIL import Image
+
+        try:
+            return self.decode(i)
+        except (*UNREADABLE, Image.DecompressionBombError) as e:
+            raise VAEError(f"{self.files[i]} could not be decoded ({type(e).__name__})") from None
 
 
 HIGH_DEPTH_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")  # Pillow's 16/32-bit and float modes

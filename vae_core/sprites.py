@@ -29,6 +29,7 @@ from numbers import Integral
 
 import numpy as np
 import torch
+import torch.utils.data
 
 SHAPES = ("square", "ellipse", "heart")
 FACTOR_NAMES = ("shape", "scale", "orientation", "pos_x", "pos_y")
@@ -130,6 +131,25 @@ def _factor_table(sizes: tuple[int, ...]) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(grid))
 
 
+def _grid(image_size: int, n_orientations: int, n_positions: int, n_scales: int):
+    """The checked grid parameters: (sizes, scales, angles, positions, canvas side K, offsets)."""
+    image_size = _check_int("image_size", image_size, MIN_IMAGE_SIZE)
+    n_orientations = _check_int("n_orientations", n_orientations, 1)
+    n_positions = _check_int("n_positions", n_positions, 1)
+    n_scales = _check_int("n_scales", n_scales, 1)
+    scales = np.linspace(MIN_SCALE, MAX_SCALE, n_scales)
+    angles = np.linspace(0.0, 2.0 * math.pi, n_orientations, endpoint=False)
+    positions = np.linspace(0.0, 1.0, n_positions)
+    k = _canvas_size(image_size)
+    sizes = (len(SHAPES), n_scales, n_orientations, n_positions, n_positions)
+    return sizes, scales, angles, positions, k, _offsets(positions, image_size - k)
+
+
+def _values(scales, angles, positions) -> tuple[tuple, ...]:
+    return (SHAPES, tuple(float(s) for s in scales), tuple(float(a) for a in angles),
+            tuple(float(p) for p in positions), tuple(float(p) for p in positions))
+
+
 def render_sprites(
     image_size: int = 32,
     n_orientations: int = 10,
@@ -144,18 +164,7 @@ def render_sprites(
     (a single scale is 0.5 and a single position is 0). Images are written straight into the
     returned float32 buffer, so peak memory is about N * image_size**2 * 4 bytes.
     """
-    image_size = _check_int("image_size", image_size, MIN_IMAGE_SIZE)
-    n_orientations = _check_int("n_orientations", n_orientations, 1)
-    n_positions = _check_int("n_positions", n_positions, 1)
-    n_scales = _check_int("n_scales", n_scales, 1)
-
-    scales = np.linspace(MIN_SCALE, MAX_SCALE, n_scales)
-    angles = np.linspace(0.0, 2.0 * math.pi, n_orientations, endpoint=False)
-    positions = np.linspace(0.0, 1.0, n_positions)
-    k = _canvas_size(image_size)
-    offsets = _offsets(positions, image_size - k)
-
-    sizes = (len(SHAPES), n_scales, n_orientations, n_positions, n_positions)
+    sizes, scales, angles, positions, k, offsets = _grid(image_size, n_orientations, n_positions, n_scales)
     images = np.zeros((math.prod(sizes), 1, image_size, image_size), dtype=np.float32)
     blocks = images.reshape(-1, n_positions, n_positions, image_size, image_size)
     b = 0
@@ -165,12 +174,32 @@ def render_sprites(
                 mask = _sprite_mask(shape, float(scale) * image_size, float(angle), k)
                 _paste(blocks[b], mask, offsets)
                 b += 1
+    return SpriteGrid(torch.from_numpy(images), _factor_table(sizes), _values(scales, angles, positions))
 
-    values = (
-        SHAPES,
-        tuple(float(s) for s in scales),
-        tuple(float(a) for a in angles),
-        tuple(float(p) for p in positions),
-        tuple(float(p) for p in positions),
-    )
-    return SpriteGrid(torch.from_numpy(images), _factor_table(sizes), values)
+
+class SpriteImages(torch.utils.data.Dataset):
+    """The same grid as `render_sprites`, one image at a time: item i is image i of the grid as
+    (1, S, S), drawn when asked (for grids too large to hold, such as the full 64 px dSprites grid)."""
+
+    def __init__(self, image_size: int = 32, n_orientations: int = 10, n_positions: int = 16, n_scales: int = 6):
+        self.image_size = image_size
+        self.sizes, self.scales, self.angles, self.positions, self.k, self.offsets = _grid(
+            image_size, n_orientations, n_positions, n_scales)
+
+    def __len__(self) -> int:
+        return math.prod(self.sizes)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        shape, scale, angle, px, py = np.unravel_index(int(i), self.sizes)
+        mask = _sprite_mask(SHAPES[shape], float(self.scales[scale]) * self.image_size,
+                            float(self.angles[angle]), self.k)
+        image = np.zeros((1, self.image_size, self.image_size), dtype=np.float32)
+        ox, oy = self.offsets[px], self.offsets[py]
+        image[0, oy:oy + self.k, ox:ox + self.k] = mask
+        return torch.from_numpy(image)
+
+    def factors(self) -> torch.Tensor:
+        return _factor_table(self.sizes)
+
+    def factor_values(self) -> tuple[tuple, ...]:
+        return _values(self.scales, self.angles, self.positions)

@@ -29,6 +29,7 @@ from vae_core.limits import check_training
 from vae_core.losses import kl_per_dim, recon_nll, total_correlation
 from vae_core.models import build_model
 from vae_core.schedules import kl_weight, learning_rate
+from vae_core.streaming import BUDGET_ENV, LazyImages, as_tensor
 
 EVENTS = ("on_step", "on_epoch_end", "on_end")
 RANK_SEED = 7919  # offsets each rank's noise generator
@@ -91,6 +92,9 @@ class Trainer:
         check_training(config)  # the limits, before loading data or building the model
         self.bundle = bundle if bundle is not None else load_for_config(config, download=download)
         check_training(config, self.bundle.image_shape, len(self.bundle.images))
+        if config.binarize and isinstance(self.bundle.images, LazyImages):
+            raise VAEError("binarize needs the images in memory, and this dataset is streamed: raise "
+                           f"{BUDGET_ENV} (or --memory-budget) or train without binarize")
         self.out_path = Path(out_path) if out_path and group.is_main else None  # rank 0 alone writes
         self.model = build_model(config, self.bundle.image_shape, seed=config.seed).to(self.device)
         self.net = group.wrap(self.model, self.device)  # what the training step calls: DDP under torchrun
@@ -162,10 +166,13 @@ class Trainer:
         The checkpoint (if `out_path`) is written after every epoch and when stopped.
         """
         cfg = self.config
-        # all images as one tensor on the device, indexed per batch (no copy of the training split,
-        # which matters for the 12 GB full sprites grid)
-        images = self.bundle.images.to(self.device)
-        train_idx = self.train_idx.to(self.device)
+        # resident data: all images as one tensor on the device, indexed per batch (no copy of the
+        # training split); data over the memory budget (`LazyImages`) is decoded per batch by
+        # DataLoader workers into pinned memory
+        images = self.bundle.images
+        if not isinstance(images, LazyImages):
+            images = images.to(self.device)
+        train_idx = self.train_idx.to(self.device if isinstance(images, torch.Tensor) else "cpu")
         x_test, x_val = self.bundle.split("test").images, self.bundle.images[self.val_idx]
         if cfg.binarize:
             x_test, x_val = binarize_fixed(x_test), binarize_fixed(x_val)
@@ -191,19 +198,18 @@ class Trainer:
         # every rank draws the same order and takes its shard; each rank draws its own noise
         g = torch.Generator(device=dev).manual_seed(_noise_seed(cfg.seed, self.epoch) + RANK_SEED * self.group.rank)
         perm_gen = torch.Generator().manual_seed(_noise_seed(cfg.seed, self.epoch))
-        perm = self.group.shard(train_idx[torch.randperm(len(train_idx), generator=perm_gen).to(dev)])
+        perm = self.group.shard(train_idx[torch.randperm(len(train_idx), generator=perm_gen).to(train_idx.device)])
         good = copy.deepcopy((self.model.state_dict(), self.optimizer.state_dict()))
         log_every = max(1, self.steps_per_epoch // POINTS_PER_EPOCH)
         # running sums stay on the device and are read once per logged point: no host-device sync per step
         sums, names, floats, seen, t0 = None, (), defaultdict(float), 0, time.perf_counter()
         self._epoch_started, self._epoch_partial = t0, False
         self.model.train()
-        for i, idx in enumerate(perm.split(cfg.batch_size)):
+        for i, x in enumerate(self._batches(images, perm.split(cfg.batch_size))):
             self._unpaused.wait()
             if self._stop.is_set():
                 self._epoch_partial = True
                 return
-            x = images[idx]
             if cfg.binarize:  # dynamic binarization: a fresh draw every time an image is seen
                 x = torch.bernoulli(x, generator=g)
             names, parts, scalars = self._train_step(x, g)
@@ -223,6 +229,14 @@ class Trainer:
                 self._fire("on_step", record)
                 sums, floats, seen, t0 = None, defaultdict(float), 0, time.perf_counter()
         self._train_seconds = time.perf_counter() - self._epoch_started
+
+    def _batches(self, images, batches):
+        """The epoch's batches of images on the device: indexed from the resident tensor, or decoded by
+        DataLoader workers (pinned memory, copied without blocking) when the data is streamed."""
+        if not isinstance(images, LazyImages):
+            return (images[idx] for idx in batches)
+        pin = self.device.type == "cuda"
+        return (x.to(self.device, non_blocking=pin) for x in images.batches(batches, pin=pin))
 
     def _check_finite(self, means: dict, good, log_every: int) -> None:
         """After a logged point: a NaN or infinite mean restores the weights and optimizer state from
@@ -305,7 +319,7 @@ class Trainer:
         self.group.barrier()
 
     def _make_preview(self, x_test: torch.Tensor) -> dict[str, torch.Tensor]:
-        originals = x_test[:PREVIEW_COUNT]
+        originals = as_tensor(x_test[:PREVIEW_COUNT])
         z = torch.randn(2 * PREVIEW_COUNT, self.model.latent_dim,
                         generator=torch.Generator().manual_seed(self.config.seed))
         return {"originals": originals.cpu(), "reconstructions": reconstruct(self.model, originals),

@@ -1,0 +1,104 @@
+"""Data larger than the memory budget: streamed through DataLoader workers (vae_core.streaming)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tests.test_cli import ok, run_cli
+from vae_core import VAEConfig
+from vae_core.data import load_for_config
+from vae_core.errors import VAEError
+from vae_core.sprites import SpriteImages, render_sprites
+from vae_core.streaming import BUDGET_ENV, LazyImages, parse_size, plan
+from vae_core.train import Trainer
+
+
+@pytest.mark.parametrize("text, size", [("512MB", 512 * 2**20), ("8GB", 8 * 2**30), ("1.5 gb", int(1.5 * 2**30)),
+                                        ("1000", 1000), ("64KB", 65536)])
+def test_sizes_parse(text, size):
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["lots", "-1GB", "0", "5 parsecs", ""])
+def test_a_bad_size_is_one_clear_line(text):
+    with pytest.raises(VAEError, match="memory budget must be a positive size"):
+        parse_size(text)
+
+
+def test_the_plan_streams_only_what_does_not_fit():
+    need = 1000 * 3 * 64 * 64 * 4
+    assert plan(1000, (3, 64, 64), budget=need)["loading"] == "resident"
+    over = plan(1000, (3, 64, 64), budget=need - 1)
+    assert over["loading"] == "streamed" and "streamed through a DataLoader" in over["loading_line"]
+
+
+def test_a_sprite_drawn_alone_is_the_sprite_of_the_grid():
+    grid, one_by_one = render_sprites(16, 3, 4, 2), SpriteImages(16, 3, 4, 2)
+    assert len(one_by_one) == len(grid.images)
+    assert all(torch.equal(one_by_one[i], grid.images[i]) for i in range(len(one_by_one)))
+    assert torch.equal(one_by_one.factors(), grid.factors) and one_by_one.factor_values() == grid.factor_values
+
+
+def test_the_full_sprite_grid_over_the_budget_is_never_drawn_whole(monkeypatch):
+    from vae_core.data import load_dataset
+
+    monkeypatch.setenv(BUDGET_ENV, "64MB")
+    bundle = load_dataset("sprites-full")
+    assert isinstance(bundle.images, LazyImages) and bundle.images.shape == (737_280, 1, 64, 64)
+    assert bundle.spec["loading"] == "streamed"
+    test = bundle.split("test").images  # a view: nothing decoded
+    assert isinstance(test, LazyImages) and len(test) == 73_728
+    first = next(test.split(16, workers=0))
+    source = SpriteImages(64, 40, 32)
+    assert torch.equal(first, torch.stack([source[int(i)] for i in bundle.test_idx[:16]]))
+
+
+@pytest.fixture
+def folder(tmp_path):
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (tmp_path / "imgs" / label).mkdir(parents=True)
+        for i in range(60):
+            Image.fromarray((rng.random((20, 20)) * 255).astype(np.uint8)).save(tmp_path / "imgs" / label / f"{i}.png")
+    return tmp_path / "imgs"
+
+
+def _run(folder, monkeypatch, budget: str):
+    monkeypatch.setenv(BUDGET_ENV, budget)
+    cfg = VAEConfig(dataset=f"folder:{folder}", image_size=16, model="mlp", hidden_sizes=(32,), latent_dim=3,
+                    epochs=2, batch_size=16, device="cpu", seed=0)
+    bundle = load_for_config(cfg)
+    trainer = Trainer(cfg, bundle=bundle)
+    trainer.fit()
+    return bundle, trainer
+
+
+def test_streaming_a_folder_trains_exactly_as_holding_it(folder, monkeypatch):
+    held_bundle, held = _run(folder, monkeypatch, "1GB")
+    streamed_bundle, streamed = _run(folder, monkeypatch, "10KB")
+    assert isinstance(held_bundle.images, torch.Tensor) and isinstance(streamed_bundle.images, LazyImages)
+    assert streamed.steps_per_epoch == held.steps_per_epoch == 6  # 96 training images / batch 16
+    assert [r["nelbo"] for r in streamed.history["steps"]] == [r["nelbo"] for r in held.history["steps"]]
+    assert streamed.metrics["test_nelbo"] == held.metrics["test_nelbo"]
+    assert streamed.history["steps"][-1]["nelbo"] < streamed.history["steps"][0]["nelbo"]
+
+
+def test_a_file_that_cannot_be_decoded_while_streaming_is_named(folder, monkeypatch):
+    bad = folder / "a" / "0.png"
+    bad.write_bytes(bad.read_bytes()[:60])  # the header survives, the pixels do not
+    monkeypatch.setenv(BUDGET_ENV, "10KB")
+    cfg = VAEConfig(dataset=f"folder:{folder}", image_size=16, model="mlp", hidden_sizes=(32,), latent_dim=3,
+                    epochs=1, batch_size=16, device="cpu")
+    with pytest.raises(VAEError) as e:
+        Trainer(cfg).fit()
+    assert "\n" not in str(e.value) and str(bad) in str(e.value) and "could not be decoded" in str(e.value)
+
+
+def test_the_cli_streams_over_its_budget_and_says_so(folder, tmp_path):
+    proc = ok(run_cli(["train", "--dataset", f"folder:{folder}", "--image-size", "16", "--model", "mlp",
+                       "--hidden-sizes", "32", "--latent-dim", "3", "--epochs", "1", "--memory-budget", "10KB",
+                       "--out", "s.pt"], tmp_path))
+    assert "streamed through a DataLoader" in proc.stderr and "saved s.pt" in proc.stdout

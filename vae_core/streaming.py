@@ -1,0 +1,157 @@
+"""Data larger than memory: images decoded on demand, in `DataLoader` worker processes.
+
+A dataset whose images (as float32) fit in the memory budget is loaded as one resident tensor, as
+always. One that does not becomes `LazyImages`: a view of a source (a torch `Dataset` that decodes or
+renders one image by index: a folder's files, the sprite grid) that behaves like the images tensor
+where the engine uses it (`len`, `shape`, indexing by a tensor of indices, `split` into batches), and
+decodes only the batch being used, in `DataLoader` workers with pinned memory.
+
+The budget: `$VAE_MEMORY_BUDGET` (bytes, or with a unit: `512MB`, `8GB`), else half of the memory that
+is free now (the smaller of free RAM and, when training on a GPU, free GPU memory).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from vae_core.errors import VAEError
+
+BUDGET_ENV = "VAE_MEMORY_BUDGET"
+FREE_FRACTION = 0.5  # of free memory, the default budget
+UNITS = {"": 1, "B": 1, "KB": 2**10, "MB": 2**20, "GB": 2**30, "TB": 2**40}
+
+
+def parse_size(text: str) -> int:
+    """`'512MB'`, `'8GB'`, `'1.5 GB'` or a number of bytes, as bytes (units are powers of 1,024)."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([KMGT]?B?)\s*", str(text), flags=re.IGNORECASE)
+    if not m or float(m.group(1)) <= 0:
+        raise VAEError(f"memory budget must be a positive size such as 512MB or 8GB (got {text!r})")
+    return int(float(m.group(1)) * UNITS[m.group(2).upper()])
+
+
+def free_ram() -> int:
+    """Bytes of RAM available now (Linux MemAvailable; elsewhere the free pages)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def memory_budget(device: str = "cpu") -> int:
+    """Bytes the images of a dataset may take as one resident tensor (see the module docstring)."""
+    if os.environ.get(BUDGET_ENV):
+        return parse_size(os.environ[BUDGET_ENV])
+    free = free_ram()
+    if device != "cpu" and torch.cuda.is_available():
+        free = min(free, torch.cuda.mem_get_info()[0])
+    return int(free * FREE_FRACTION)
+
+
+def worker_count() -> int:
+    """DataLoader workers per process: the cores this process may use less one for the training loop,
+    shared among the processes torchrun started on this machine."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    per_process = cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    return max(1, per_process - 1)
+
+
+def plan(n: int, shape: tuple[int, int, int], budget: int | None = None) -> dict:
+    """Resident or streamed, for `n` images of `shape` as float32; with the line that reports it."""
+    budget = memory_budget() if budget is None else budget
+    need = n * shape[0] * shape[1] * shape[2] * 4
+    streamed = need > budget
+    how = (f"streamed through a DataLoader ({_count(worker_count(), 'worker')})" if streamed
+           else "resident in memory")
+    return {"loading": "streamed" if streamed else "resident", "image_bytes": need, "budget": budget,
+            "loading_line": f"data: {n:,} images, {_size(need)} as float32, {how} "
+                            f"(memory budget {_size(budget)}: --memory-budget or ${BUDGET_ENV})"}
+
+
+def loading_of(images, budget: int | None = None) -> dict:
+    """The report `plan` gives, for images already loaded (a tensor) or streamed (`LazyImages`)."""
+    n, c, h, w = images.shape
+    budget = memory_budget() if budget is None else budget
+    if isinstance(images, LazyImages):
+        return plan(n, (c, h, w), budget)
+    return plan(n, (c, h, w), max(budget, n * c * h * w * 4))  # resident, whatever the budget
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _size(n: int) -> str:
+    for unit in ("TB", "GB", "MB", "KB"):
+        if n >= UNITS[unit]:
+            return f"{n / UNITS[unit]:.1f} {unit}"
+    return f"{n} B"
+
+
+class LazyImages:
+    """Images (N, C, H, W) float32 in [0, 1], decoded on demand from `source` (a `Dataset` whose item i
+    is image i as (C, H, W)); `index` picks and orders the images this view shows."""
+
+    def __init__(self, source: Dataset, shape: tuple[int, int, int], index: torch.Tensor | None = None,
+                 convert: tuple[int | None, int | None] = (None, None)):
+        self.source, self.item_shape, self.conv = source, tuple(shape), convert
+        self.index = torch.arange(len(source)) if index is None else index
+
+    # --- what the engine uses of a tensor
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        size, channels = self.conv
+        c, h, w = self.item_shape
+        return (len(self), channels or c, size or h, size or w)
+
+    def __getitem__(self, which) -> LazyImages:
+        """A view: `which` is a tensor of indices, a slice or an int (a view of one image)."""
+        if isinstance(which, int):
+            which = slice(which, which + 1 if which != -1 else None)
+        return LazyImages(self.source, self.item_shape, self.index[which], self.conv)
+
+    def split(self, batch_size: int, *, workers: int | None = None, pin: bool = False):
+        """The images in batches of `batch_size`, in this view's order, decoded by DataLoader workers."""
+        return self.batches(torch.arange(len(self)).split(batch_size), workers=workers, pin=pin)
+
+    def batches(self, positions, *, workers: int | None = None, pin: bool = False):
+        """Yield one tensor per tensor of view positions in `positions` (e.g. an epoch's shuffled
+        batches), decoded in `workers` DataLoader processes (default `worker_count()`)."""
+        loader = DataLoader(self.source, batch_sampler=[self.index[p].tolist() for p in positions],
+                            num_workers=worker_count() if workers is None else workers, pin_memory=pin,
+                            collate_fn=torch.stack)
+        try:
+            for x in loader:
+                yield self._converted(x)
+        except VAEError as e:  # raised in a worker: DataLoader wraps it in the worker's traceback
+            raise VAEError(str(e).strip().splitlines()[-1].removeprefix(f"{VAEError.__module__}.VAEError: ")) from None
+
+    def load(self) -> torch.Tensor:
+        """This view as one tensor (only for small views: previews, a gallery)."""
+        return torch.cat(list(self.split(max(1, len(self)), workers=0))) if len(self) else torch.empty(self.shape)
+
+    def convert(self, size: int | None, channels: int | None) -> LazyImages:
+        """A view whose batches are resized / converted as `vae_core.data.convert_images` does."""
+        return LazyImages(self.source, self.item_shape, self.index, (size, channels))
+
+    def _converted(self, x: torch.Tensor) -> torch.Tensor:
+        if self.conv == (None, None):
+            return x
+        from vae_core.data import convert_images
+
+        return convert_images(x, *self.conv)
+
+
+def as_tensor(images) -> torch.Tensor:
+    """Resident images as they are; a `LazyImages` view decoded (keep such views small)."""
+    return images.load() if isinstance(images, LazyImages) else images
