@@ -5,8 +5,9 @@ Sections (in this order): training (`vae_core train` against the pytorch/example
 files, whole process and in-loop, the loop's GFLOP/s beside a GEMM ceiling, the conv model), startup
 (`--help`, `train` to its first step, `streamlit run app.py` to the first page in headless Chromium),
 projection (UMAP cold, warm, after the warm-up, disk-cache hit, PCA; each set in a fresh process),
-decode (server-side, per shipped model) and memory (a process holding every shipped checkpoint open;
-`train` against the reference comes with the training section).
+decode (server-side, per shipped model), memory (a process holding every shipped checkpoint open;
+`train` against the reference comes with the training section) and scaling (1 against 2 processes under
+torchrun; a folder over the memory budget, streamed, against the same folder held in memory).
 
 The machine may be shared, so the one-minute load average is recorded before each section; figures
 taken under load are slower than the machine can do. Nothing here passes or fails on time: the
@@ -40,10 +41,11 @@ class Sizes:
     umap_large: int
     umap_cold_large: bool  # time a fresh process's first UMAP of umap_large codes (about 20 s)
     decode_repeats: int
+    folder_images: int = 20_000  # 64 px RGB images in the streamed-folder run of the scaling section
 
 
 FULL = Sizes(60_000, 10_000, 3, 3, 2.0, None, 2, 3, 1000, 5000, True, 200)
-QUICK = Sizes(5_000, 1_000, 1, 1, 1.0, 1000, 1, 1, 1000, 2000, False, 30)
+QUICK = Sizes(5_000, 1_000, 1, 1, 1.0, 1000, 1, 1, 1000, 2000, False, 30, 2_000)
 
 REQUIRED = ("train_speedup", "train_images_per_s", "train_loop_speedup", "train_loop_gflops", "gemm_ceiling_gflops",
             "cli_startup_s", "first_paint_s", "umap_cold_s", "umap_warm_s", "projection_cache_hit_s",
@@ -127,8 +129,14 @@ def section_memory(sizes: Sizes, work: Path, device: str) -> dict:
     return server_memory()
 
 
+def section_scaling(sizes: Sizes, work: Path, device: str) -> dict:
+    from benchmarks.scaling import run
+
+    return run(work, images=sizes.folder_images, device=device)
+
+
 SECTIONS = {"training": section_training, "startup": section_startup, "projection": section_projection,
-            "decode": section_decode, "memory": section_memory}
+            "decode": section_decode, "memory": section_memory, "scaling": section_scaling}
 
 
 def targets(result: dict) -> dict:

@@ -65,3 +65,16 @@ def test_umap_warm_up_runs_once_in_a_daemon_thread():
 
     assert umap.layouts._nb_optimize_layout_euclidean_single_epoch.signatures  # the seeded layout, compiled
     assert nnd.nn_descent.signatures  # and NNDescent's, used above 4,096 codes
+
+
+def test_scaling_figures_on_a_tiny_folder(tmp_path):
+    from benchmarks.scaling import processes, streamed_folder
+
+    r = processes(tmp_path, procs=2, epochs=1)
+    assert r["scaling_one_process"]["images_per_s"] > 0 and r["scaling_2_processes"]["images_per_s"] > 0
+    assert r["scaling_speedup"] == pytest.approx(r["scaling_2_processes"]["images_per_s"]
+                                                 / r["scaling_one_process"]["images_per_s"], rel=0.02)
+    f = streamed_folder(tmp_path, n=40, budget="10KB")
+    assert f["folder_images"] == 40 and f["folder_streamed"]["peak_rss_mb"] > 100
+    # streamed or held, the run is the same: the same batches in the same order
+    assert f["folder_streamed"]["test_nelbo"] == f["folder_resident"]["test_nelbo"]

@@ -371,16 +371,17 @@ def _decode_all(files: list[Path], size: int, channels: int) -> tuple[torch.Tens
     from PIL import Image
 
     source = FolderImages(files, size, channels)
-    images, kept = [], []
+    images = torch.empty(len(files), channels, size, size)  # filled in place: no second copy at the end
+    kept = []
     for i, f in enumerate(files):
         try:
-            images.append(source.decode(i))
+            images[len(kept)] = source.decode(i)
             kept.append(f)
         except (*UNREADABLE, Image.DecompressionBombError):
             continue
     if len(kept) < 2:
         raise VAEError(f"{files[0].parent} has {len(kept)} readable image(s); at least 2 are needed")
-    return torch.stack(images), kept
+    return images[: len(kept)], kept
 
 
 class FolderImages(torch.utils.data.Dataset):

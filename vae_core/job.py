@@ -38,6 +38,7 @@ class JobSnapshot:
     history: dict = field(default_factory=dict)
     preview: dict = field(default_factory=dict)
     checkpoint_path: str | None = None
+    data_line: str = ""  # how the data is loaded: resident, or streamed over the memory budget
 
     @property
     def fraction(self) -> float:
@@ -68,6 +69,7 @@ class TrainingJob:
         self._preview: dict = {}
         self._epoch = self._step = self._steps_per_epoch = 0
         self._beta = config.beta
+        self._data_line = ""
 
     def start(self) -> TrainingJob:
         self._started = time.perf_counter()
@@ -114,6 +116,7 @@ class TrainingJob:
         with self._lock:
             self._epoch, self._step, self._beta = trainer.epoch, trainer.step, trainer.beta
             self._steps_per_epoch = trainer.steps_per_epoch
+            self._data_line = trainer.bundle.spec.get("loading_line", "")
 
     def pause(self) -> None:
         if self.trainer:
@@ -164,4 +167,4 @@ class TrainingJob:
         eta = left * self.config.batch_size / speed if speed else None
         return JobSnapshot(status, self._message or t.message, epoch, self.config.epochs, step,
                            total, beta, elapsed, eta, speed, history, preview,
-                           str(self.out_path) if self.out_path.exists() else None)
+                           str(self.out_path) if self.out_path.exists() else None, self._data_line)
