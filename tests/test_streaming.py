@@ -102,3 +102,16 @@ def test_the_cli_streams_over_its_budget_and_says_so(folder, tmp_path):
                        "--hidden-sizes", "32", "--latent-dim", "3", "--epochs", "1", "--memory-budget", "10KB",
                        "--out", "s.pt"], tmp_path))
     assert "streamed through a DataLoader" in proc.stderr and "saved s.pt" in proc.stdout
+
+
+def test_a_view_indexes_like_the_tensor_it_stands_for():
+    source = SpriteImages(16, 3, 4, 2)
+    held = render_sprites(16, 3, 4, 2).images
+    lazy = LazyImages(source, (1, 16, 16))
+    idx = torch.tensor([5, 2, 40, 7])
+    assert torch.equal(lazy[idx].load(), held[idx])  # a view keeps the order asked for
+    assert torch.equal(lazy[idx][1], held[2]) and torch.equal(lazy[-1], held[-1])
+    assert lazy[3:9].shape == (6, 1, 16, 16)
+    resized = lazy.convert(8, 3)
+    assert resized.shape == (len(held), 3, 8, 8) and resized[idx].load().shape == (4, 3, 8, 8)
+    assert [b.shape[0] for b in lazy[idx].split(3, workers=0)] == [3, 1]

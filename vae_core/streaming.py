@@ -114,10 +114,11 @@ class LazyImages:
         c, h, w = self.item_shape
         return (len(self), channels or c, size or h, size or w)
 
-    def __getitem__(self, which) -> LazyImages:
-        """A view: `which` is a tensor of indices, a slice or an int (a view of one image)."""
+    def __getitem__(self, which):
+        """An int gives that image, decoded, as (C, H, W), as a tensor would; a tensor of indices or a
+        slice gives a view (nothing decoded)."""
         if isinstance(which, int):
-            which = slice(which, which + 1 if which != -1 else None)
+            return self._converted(self.source[int(self.index[which])].unsqueeze(0))[0]
         return LazyImages(self.source, self.item_shape, self.index[which], self.conv)
 
     def split(self, batch_size: int, *, workers: int | None = None, pin: bool = False):
