@@ -115,3 +115,26 @@ def test_a_view_indexes_like_the_tensor_it_stands_for():
     resized = lazy.convert(8, 3)
     assert resized.shape == (len(held), 3, 8, 8) and resized[idx].load().shape == (4, 3, 8, 8)
     assert [b.shape[0] for b in lazy[idx].split(3, workers=0)] == [3, 1]
+
+
+def test_anomaly_scores_of_streamed_images_equal_those_of_held_ones(tiny_checkpoint):
+    from vae_core import load_checkpoint
+    from vae_core.anomaly import anomaly_scores
+
+    model = load_checkpoint(tiny_checkpoint).model  # 8x8 digits
+    held = torch.rand(37, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    lazy = LazyImages(_Items(held), (1, 8, 8))
+    for score in ("nelbo", "recon"):
+        assert np.array_equal(anomaly_scores(model, lazy, score, batch_size=10),
+                              anomaly_scores(model, held, score, batch_size=10))
+
+
+class _Items(torch.utils.data.Dataset):
+    def __init__(self, images):
+        self.images = images
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.images[i]

@@ -28,9 +28,14 @@ IW_DECODES_PER_PASS = 6400  # images decoded at once by iw_nll: 64 images x 100 
 
 
 def _check_images(model, images: torch.Tensor) -> torch.Tensor:
+    """Images (N, C, H, W) of the model's shape: a tensor, or streamed (`LazyImages`, scored batch by
+    batch as it is decoded)."""
+    from vae_core.streaming import LazyImages
+
     shape = tuple(model.image_shape)
-    if not isinstance(images, torch.Tensor) or images.ndim != 4 or tuple(images.shape[1:]) != shape:
-        got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+    known = isinstance(images, (torch.Tensor, LazyImages))
+    if not known or len(images.shape) != 4 or tuple(images.shape[1:]) != shape:
+        got = tuple(images.shape) if known else type(images).__name__
         raise VAEError(f"images must be (N, {', '.join(map(str, shape))}) for this model (got {got})")
     if len(images) == 0:
         raise VAEError("no images to score")
