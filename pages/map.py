@@ -1,4 +1,9 @@
-"""Latent map: the encoded data projected to 2-D, coloured by what you want to see."""
+"""Latent map: the encoded data projected to 2-D, coloured by what you want to see.
+
+Every code of the split is drawn (a WebGL scatter); images are shown for a sample only (thumbnails,
+the gallery of a selection). Above LARGE_MAP codes, UMAP and t-SNE are computed in the background
+(`ui.loaders.projection_job`) while a first view is shown: PCA, then the method fitted on a sample.
+"""
 
 import numpy as np
 import plotly.graph_objects as go
@@ -7,16 +12,18 @@ import torch
 
 from ui.display import page_header, show_grid
 from ui.live_decoder import plane_view, unavailable, version_of
-from ui.loaders import anomaly_scores, cached_methods, encoded, model_key, projection
+from ui.loaders import anomaly_scores, cached_methods, encoded, model_key, projection, projection_job
 from ui.session import require_checkpoint, require_data
 from vae_core import VAEError
 from vae_core.images import grid_png, to_display
 from vae_core.latent import decode, reconstruct
-from vae_core.projection import LATENT, coords_csv, warm_up_in_background
+from vae_core.projection import LARGE_MAP, LATENT, Projection, ProjectionJob, coords_csv, warm_up_in_background
+from vae_core.streaming import as_tensor
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 LIVE_METHODS = (LATENT, "pca")  # maps whose inverse is linear: the browser can decode under the pointer
 POINTER_POINTS = 5000  # codes drawn on the pointer pad
+GALLERY = 24  # images of a selection shown (a seeded sample of a larger selection)
 METHOD_NAMES = {LATENT: "Latent plane (z is 2-D)", "pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
 
 page_header("Latent map")
@@ -62,57 +69,102 @@ mode = st.radio(
 )
 
 mu, _ = encoded(ckpt, split)
-data = bundle.split(split)
+rows = bundle.test_idx if split == "test" else bundle.train_idx  # the split's rows of the dataset (no copy)
+labels = bundle.labels[rows].numpy() if bundle.labels is not None else None
 n = len(mu)
+params_key = tuple(sorted(params.items()))
 
-# --- the projection: PCA at once while a slower one is computed (each is computed once, then cached)
-done = st.session_state.setdefault("projections_done", set())
-proj_id = (key, split, method, tuple(sorted(params.items())))
-placeholder = st.empty()
-try:
+
+def images_at(positions) -> torch.Tensor:
+    """The split's images at `positions` as one tensor (ask for a few: a gallery, thumbnails)."""
+    return as_tensor(bundle.images[rows[torch.as_tensor(np.asarray(positions), dtype=torch.long)]])
+
+
+def computed_here() -> Projection:
+    """A map small enough to wait for: PCA shown at once while a slower one is computed (once)."""
+    done = st.session_state.setdefault("projections_done", set())
+    proj_id = (key, split, method, params_key)
+    placeholder = st.empty()
     if method in ("umap", "tsne") and proj_id not in done:
         with placeholder.container():
-            quick = projection(mu, key, split, "pca", ())
             st.info(
                 f"Showing PCA while {METHOD_NAMES[method]} is computed (the first UMAP in a session "
                 "also compiles its code: up to a minute)."
             )
-            st.plotly_chart(
-                go.Figure(
-                    go.Scattergl(
-                        x=quick.coords[:, 0], y=quick.coords[:, 1], mode="markers", marker=dict(size=4, color="#1f77b4")
-                    )
-                ),
-                key="map_quick",
-            )
+            quick = projection(mu, key, split, "pca", ()).coords
+            st.plotly_chart(go.Figure(go.Scattergl(x=quick[:, 0], y=quick[:, 1], mode="markers",
+                                                   marker=dict(size=4, color=PALETTE[0]))), key="map_quick")
     with st.spinner(f"Computing {METHOD_NAMES[method]}…"):
-        proj = projection(mu, key, split, method, tuple(sorted(params.items())))
+        proj = projection(mu, key, split, method, params_key)
     done.add(proj_id)
+    placeholder.empty()
+    return proj
+
+
+@st.fragment(run_every=1.0)
+def watch(job: ProjectionJob, showing_quick: bool) -> None:
+    """The background job's progress; the page reruns when it has a new view to show."""
+    status = job.status()
+    if status.done or (status.quick is not None) != showing_quick:
+        st.rerun()
+    st.progress(status.progress, text=f"{METHOD_NAMES[method]} of all {n:,} codes, in the background · "
+                                      f"step {status.step_number} of {status.steps}: {status.step}")
+
+
+def computed_in_background() -> Projection:
+    """A large map: the full projection when the background job has it, else a first view (PCA, then
+    the method fitted on a sample) with the job's progress."""
+    job = projection_job(mu, key, split, method, params_key)
+    watched = st.session_state.get("map_job")
+    if watched is not None and watched is not job and not watched.status().done:
+        watched.cancel()  # this session asked for another map; a session still watching it restarts it
+    st.session_state["map_job"] = job
+    status = job.status()
+    if status.error:
+        raise VAEError(status.error)
+    if status.result is not None:
+        return status.result
+    watch(job, status.quick is not None)
+    return status.quick or projection(mu, key, split, "pca", ())
+
+
+try:
+    proj = computed_in_background() if n > LARGE_MAP and method in ("umap", "tsne") else computed_here()
 except VAEError as e:
     st.error(str(e))
     st.stop()
-placeholder.empty()
 xy = proj.coords
+first_view = proj.method != method or "sample" in proj.params  # shown while the full projection computes
+
+
+def view_caption() -> str:
+    """Which map this is, of how many codes, and where it came from."""
+    what = METHOD_NAMES[proj.method]
+    if sample := proj.params.get("sample"):
+        placed = "its transform" if proj.method == "umap" else "their nearest sampled neighbours"
+        what += f" fitted on a seeded sample of {sample:,} codes, the others placed by {placed},"
+    how = "loaded from cache" if proj.params.get("cached") else f"{proj.seconds:.1f} s"
+    text = f"{what} of the {n:,} {split} codes (posterior means) · {how}"
+    return f"First view: {text}. The full {METHOD_NAMES[method]} replaces it when ready." if first_view else text
 
 
 def colour_values() -> tuple[np.ndarray, list[str] | None]:
     """Per-point values, and category names when they are categorical."""
     if colour == "label":
-        names = list(bundle.class_names) or [str(v) for v in sorted(set(data.labels.tolist()))]
-        return data.labels.numpy(), names
+        return labels, list(bundle.class_names) or [str(v) for v in sorted(set(labels.tolist()))]
     if colour in bundle.factor_names:
         f = bundle.factor_names.index(colour)
-        values = bundle.factor_values[f]
+        values, index = bundle.factor_values[f], bundle.factors[rows, f].numpy()
         if isinstance(values[0], str):
-            return data.factors[:, f].numpy(), list(values)
-        return np.asarray(values, dtype=float)[data.factors[:, f].numpy()], None
-    return anomaly_scores(ckpt, split, "recon" if colour.startswith("recon") else "nelbo"), None
+            return index, list(values)
+        return np.asarray(values, dtype=np.float32)[index], None
+    return anomaly_scores(ckpt, split, "recon" if colour.startswith("recon") else "nelbo").astype(np.float32), None
 
 
 def scatter() -> go.Figure:
     values, names = colour_values()
     fig = go.Figure()
-    size = 5 if n <= 5000 else 3
+    size = 5 if n <= 5000 else 3 if n <= 30_000 else 2
     if names is not None:
         for k, name in enumerate(names):
             idx = np.flatnonzero(values == k)
@@ -123,13 +175,13 @@ def scatter() -> go.Figure:
                         y=xy[idx, 1],
                         mode="markers",
                         name=name,
-                        customdata=idx,
+                        customdata=idx.astype(np.int32),
                         marker=dict(size=size, color=PALETTE[k % 10]),
                         hovertemplate=f"{name}<br>#%{{customdata}}<extra></extra>",
                     )
                 )
     else:
-        idx = np.arange(n)
+        idx = np.arange(n, dtype=np.int32)
         fig.add_trace(
             go.Scattergl(
                 x=xy[:, 0],
@@ -183,15 +235,18 @@ if mode == "Scatter":
     with left:
         event = st.plotly_chart(scatter(), key="map_chart", on_select="rerun", selection_mode=("box", "lasso"))
         st.caption(
-            f"{METHOD_NAMES[method]} of the {n} {split} codes (posterior means)"
-            + (" · loaded from cache" if proj.params.get("cached") else f" · {proj.seconds:.1f} s")
+            view_caption()
         )
     with right:
         chosen = selected_indices(event)
         if len(chosen):
-            shown = chosen[:24]
-            st.markdown(f"**{len(chosen)} selected** (showing {len(shown)}): originals, then reconstructions")
-            originals = data.images[torch.as_tensor(shown)]
+            shown = np.sort(np.random.default_rng(0).choice(chosen, size=min(GALLERY, len(chosen)), replace=False))
+            st.markdown(
+                f"**{len(chosen):,} selected**"
+                + (f" (a random {len(shown)} shown)" if len(shown) < len(chosen) else "")
+                + ": originals, then reconstructions"
+            )
+            originals = images_at(shown)
             show_grid(originals, per_row=6, width=72)
             show_grid(reconstruct(ckpt.model, originals), per_row=6, width=72)
         else:
@@ -199,13 +254,14 @@ if mode == "Scatter":
 elif mode == "Thumbnails":
     count = st.slider("Images drawn", 50, 600, 250, step=50, key="map_thumbs")
     pick = np.random.default_rng(0).choice(n, size=min(count, n), replace=False)
+    thumbnails = images_at(pick)
     span = float(np.ptp(xy, axis=0).max()) or 1.0
     side = span / 28
     fig = go.Figure(go.Scatter(x=xy[pick, 0], y=xy[pick, 1], mode="markers", marker=dict(size=1, opacity=0)))
     from PIL import Image
 
-    for i in pick:
-        img = Image.fromarray(to_display(data.images[i], scale=1))
+    for i, image in zip(pick, thumbnails, strict=True):
+        img = Image.fromarray(to_display(image, scale=1))
         fig.add_layout_image(
             source=img,
             x=float(xy[i, 0]),
@@ -236,20 +292,19 @@ else:
         "pca": "the exact PCA inverse",
         "umap": "UMAP's inverse transform" if proj.fitted is not None else "nearest encoded neighbours",
         "tsne": "nearest encoded neighbours (t-SNE has no inverse)",
-    }[method]
+    }[proj.method]
     st.caption(
         f"Each cell decodes the code behind its map position, through {how}. Rows run from high y "
         f"(top) to low y; the grid covers the 2nd–98th percentile of the map."
     )
     show_grid(images, per_row=cells, width=max(36, 760 // cells))
     st.download_button(
-        "Download grid PNG", grid_png(images, cells), file_name=f"decoded-grid-{method}.png", mime="image/png"
+        "Download grid PNG", grid_png(images, cells), file_name=f"decoded-grid-{proj.method}.png", mime="image/png"
     )
 
-labels = data.labels.numpy() if data.labels is not None else None
 st.download_button(
     "Download coordinates (CSV)",
-    coords_csv(proj, labels=labels),
-    file_name=f"{ckpt.path.stem}-{split}-{method}.csv",
+    lambda: coords_csv(proj, labels=labels),  # written when clicked: 100,000 rows take a while
+    file_name=f"{ckpt.path.stem}-{split}-{proj.method}{'-first-view' if first_view else ''}.csv",
     mime="text/csv",
 )

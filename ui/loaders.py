@@ -1,6 +1,7 @@
 """Every cached loader of the app, with its key spelled out: checkpoints and their summaries (by
 path and modification time), datasets (by their config), encodings and projections (by the model's
 file version and the split), and the slower results pages ask for (anomaly scores, MIG, probes).
+Projections of large maps run as background jobs (`projection_job`), shared by every session.
 
 Models and data are shared by every browser session: never mutate what these return.
 """
@@ -8,6 +9,7 @@ Models and data are shared by every browser session: never mutate what these ret
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,7 @@ from vae_core.hosting import confine_config_data, scratch_root
 from vae_core.latent import encode
 from vae_core.library import checkpoint_dir, summary
 from vae_core.limits import public_mode
-from vae_core.projection import Projection, checkpoint_cache_key, methods_on_disk, project
+from vae_core.projection import Projection, ProjectionJob, checkpoint_cache_key, methods_on_disk, project
 
 
 @st.cache_resource(show_spinner="Loading model…", max_entries=32)
@@ -81,6 +83,30 @@ def projection(_codes: np.ndarray, key: tuple, split: str, method: str, params: 
     memory and on disk under checkpoints/projections (keyed by the checkpoint's content)."""
     cache_key = checkpoint_cache_key(key[0])
     return project(_codes, method, **dict(params), cache_dir=_projection_dir(cache_key), cache_key=cache_key)
+
+
+_jobs: dict[tuple, ProjectionJob] = {}  # background projections of large maps, by what they compute
+_jobs_lock = threading.Lock()
+MAX_JOBS = 8  # finished jobs kept (their projections) before the oldest is dropped
+
+
+def projection_job(codes: np.ndarray, key: tuple, split: str, method: str, params: tuple = ()) -> ProjectionJob:
+    """The background projection (`ProjectionJob`) of a split's codes, started on the first ask and
+    shared by every session; one that was cancelled is started again. Its result lands in the same
+    disk cache as `projection`'s, so a later visit reads it at once."""
+    ident = (key, split, method, params)
+    with _jobs_lock:
+        job = _jobs.get(ident)
+        if job is None or job.status().cancelled:
+            cache_key = checkpoint_cache_key(key[0])
+            job = ProjectionJob(codes, method, cache_dir=_projection_dir(cache_key), cache_key=cache_key,
+                                **dict(params))
+            _jobs.pop(ident, None)
+            _jobs[ident] = job.start()
+            finished = [k for k, j in _jobs.items() if j.status().done]
+            for old in finished[: max(0, len(_jobs) - MAX_JOBS)]:
+                del _jobs[old]
+        return job
 
 
 def _projection_dir(cache_key: str) -> Path:

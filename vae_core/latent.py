@@ -6,12 +6,17 @@ All take a model in eval mode and run without gradients; inputs and outputs are 
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
+
 import torch
 
 from vae_core.errors import VAEError
 from vae_core.losses import kl_per_dim
 
 ACTIVE_KL_NATS = 0.01  # a dimension is active when its mean KL exceeds this
+ENCODE_BATCH = 512  # images per encoder batch, at most
+ENCODE_BATCH_BYTES = 64 * 2**20  # and at most this much float32 input per batch
 
 
 def model_device(model: torch.nn.Module) -> torch.device:
@@ -19,15 +24,33 @@ def model_device(model: torch.nn.Module) -> torch.device:
 
 
 @torch.no_grad()
-def encode(model, images: torch.Tensor, batch_size: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior means and log-variances (N, D) for a batch of images, in chunks."""
+def encode(model, images: torch.Tensor | Iterable[torch.Tensor],
+           batch_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior means and log-variances (N, D) float32 on the CPU.
+
+    `images` is a tensor (N, C, H, W) or streamed images (`vae_core.streaming.LazyImages`), encoded
+    `batch_size` images at a time (by default as many as fit in ENCODE_BATCH_BYTES, at most
+    ENCODE_BATCH), or any iterable of batches (a generator, or a DataLoader whose (images, labels)
+    pairs are taken), so memory holds one batch plus the codes."""
     dev = model_device(model)
+    if hasattr(images, "shape"):  # a tensor or LazyImages: both split into batches
+        images = images.split(batch_size or encode_batch_size(images.shape[1:]))
     mus, logvars = [], []
-    for chunk in images.split(batch_size):
+    for chunk in images:
+        if isinstance(chunk, (tuple, list)):  # a DataLoader's (images, labels)
+            chunk = chunk[0]
         mu, logvar = model.encode(chunk.to(dev))
         mus.append(mu.float().cpu())
         logvars.append(logvar.float().cpu())
+    if not mus:  # no images: no codes
+        return torch.empty(0, model.latent_dim), torch.empty(0, model.latent_dim)
     return torch.cat(mus), torch.cat(logvars)
+
+
+def encode_batch_size(image_shape: tuple[int, ...] | torch.Size) -> int:
+    """Images per encoder batch: ENCODE_BATCH, fewer when that many would pass ENCODE_BATCH_BYTES."""
+    per_image = 4 * math.prod(image_shape)  # float32 bytes
+    return max(1, min(ENCODE_BATCH, ENCODE_BATCH_BYTES // per_image))
 
 
 @torch.no_grad()
@@ -38,10 +61,10 @@ def decode(model, z: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
     return torch.cat([torch.sigmoid(model.decode(c.to(dev))).float().cpu() for c in z.split(batch_size)])
 
 
-def reconstruct(model, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+def reconstruct(model, images: torch.Tensor, batch_size: int | None = None) -> torch.Tensor:
     """Decode the posterior means: the model's reconstruction of each image."""
     mu, _ = encode(model, images, batch_size)
-    return decode(model, mu, batch_size)
+    return decode(model, mu, batch_size or ENCODE_BATCH)
 
 
 def sample_prior(model, n: int, temperature: float = 1.0, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

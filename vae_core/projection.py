@@ -15,6 +15,11 @@ through UMAP's own `inverse_transform` for a freshly fitted "umap", and otherwis
 loaded from the disk cache, whose reducer is not stored because refitting it is what the cache
 avoids) by the inverse-distance-weighted mean of the codes of the k = 8 nearest projected points.
 
+Maps of many codes (above LARGE_MAP): `sampled_projection` fits the method on a seeded sample of
+SAMPLE_SIZE codes and places the rest with `Projection.transform` (seconds instead of minutes), and
+`ProjectionJob` computes the full projection in a daemon thread, with progress (UMAP reports its
+epochs), into the same disk cache; jobs run one at a time so two maps never share the CPU.
+
 umap and scikit-learn are imported inside the functions that use them: importing this module is cheap.
 `warm_up_in_background()` imports umap and lets numba compile it in a daemon thread, so a server can
 pay that cost at start-up instead of on the first UMAP a user asks for.
@@ -29,11 +34,13 @@ import json
 import math
 import numbers
 import os
+import re
 import threading
 import time
 import uuid
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +48,12 @@ import numpy as np
 
 from vae_core.errors import VAEError
 
-METHODS = ("pca", "umap", "tsne")
 LATENT = "latent"  # the latent plane itself; valid only when D == 2
 KNN_K = 8  # neighbours averaged by the kNN inverse
 _MAX_SEED = 2**32 - 1  # scikit-learn's limit for random_state
+LARGE_MAP = 10_000  # above this many codes, UMAP and t-SNE are computed in the background (ProjectionJob)
+SAMPLE_SIZE = 5_000  # codes a quick view is fitted on; above 4,096 UMAP indexes them with NNDescent,
+# whose transform places the other codes in seconds (below, its exact path is slow to transform)
 
 
 @dataclass(eq=False)
@@ -126,7 +135,7 @@ class Projection:
 
 def project(codes: np.ndarray, method: str = "pca", *, n_neighbors: int = 15, min_dist: float = 0.1,
             perplexity: float = 30.0, seed: int = 0, cache_dir: str | os.PathLike | None = None,
-            cache_key: str | None = None) -> Projection:
+            cache_key: str | None = None, progress: Callable[[int, int], None] | None = None) -> Projection:
     """Project codes (N, D) to the plane with `method` (one of METHODS, or "latent" when D == 2).
 
     n_neighbors and min_dist are UMAP's, perplexity is t-SNE's; seed fixes every method's randomness.
@@ -134,22 +143,184 @@ def project(codes: np.ndarray, method: str = "pca", *, n_neighbors: int = 15, mi
     `cache_dir/{cache_key}-{method}-{param_hash}.npy`, where the hash covers the method's parameters
     and the codes themselves, and a later identical call loads them instead of refitting
     ("latent" needs no fit and is never cached). A corrupt cache file is silently recomputed.
+    `progress(done, total)` hears UMAP's epochs as they complete (the other methods report none).
     """
-    codes = _as_codes(codes)
-    params = _check_params(method, codes, n_neighbors, min_dist, perplexity, seed)
+    codes, params, path = _prepared(codes, method, n_neighbors, min_dist, perplexity, seed, cache_dir, cache_key)
     if method == LATENT:
         return Projection(codes.copy(), method, {**params, "cached": False}, 0.0, codes)
-    path = _cache_path(cache_dir, cache_key, method, params, codes)
     start = time.perf_counter()
-    coords = _load_coords(path, len(codes)) if path is not None else None
-    if coords is not None:
-        return Projection(coords, method, {**params, "cached": True}, time.perf_counter() - start, codes)
-    coords, fitted = _FIT[method](codes, **params)
+    hit = _load_projection(path, codes, method, params, start)
+    if hit is not None:
+        return hit
+    coords, fitted = _FIT[method](codes, **params, progress=progress)
     coords = np.ascontiguousarray(coords, dtype=np.float32)
     seconds = time.perf_counter() - start
     if path is not None:
         _save_coords(path, coords)
     return Projection(coords, method, {**params, "cached": False}, seconds, codes, fitted)
+
+
+def cached_projection(codes: np.ndarray, method: str, *, cache_dir: str | os.PathLike, cache_key: str,
+                      **params) -> Projection | None:
+    """What `project` with these arguments would return when its result is on disk; else None
+    (nothing is fitted). `params` are project's method parameters."""
+    codes, checked, path = _prepared(codes, method, cache_dir=cache_dir, cache_key=cache_key, **params)
+    return _load_projection(path, codes, method, checked, time.perf_counter())
+
+
+def _prepared(codes, method, n_neighbors=15, min_dist=0.1, perplexity=30.0, seed=0, cache_dir=None,
+              cache_key=None) -> tuple[np.ndarray, dict, Path | None]:
+    """Validated codes, the parameters the method uses, and the cache file (None without a cache)."""
+    codes = _as_codes(codes)
+    params = _check_params(method, codes, n_neighbors, min_dist, perplexity, seed)
+    path = None if method == LATENT else _cache_path(cache_dir, cache_key, method, params, codes)
+    return codes, params, path
+
+
+def _load_projection(path: Path | None, codes: np.ndarray, method: str, params: dict,
+                     start: float) -> Projection | None:
+    coords = _load_coords(path, len(codes)) if path is not None else None
+    if coords is None:
+        return None
+    return Projection(coords, method, {**params, "cached": True}, time.perf_counter() - start, codes)
+
+
+def sampled_projection(codes: np.ndarray, method: str = "umap", *, sample_size: int = SAMPLE_SIZE,
+                       seed: int = 0, **params) -> Projection:
+    """A quick map of many codes: `method` fitted on a seeded sample of `sample_size` codes (which
+    keep their fitted positions), every other code placed by `Projection.transform`: UMAP's own
+    `transform`, PCA's, or for t-SNE (which has none) the inverse-distance-weighted mean position of
+    the nearest sampled codes. params gain "sample" (the sample size); N <= sample_size is `project`.
+    `params` are project's method parameters; nothing is cached."""
+    codes = _as_codes(codes)
+    if not _is_int(sample_size) or sample_size < 4:
+        raise VAEError(f"sample_size must be an integer of at least 4 (got {sample_size!r})")
+    _check_params(method, codes, seed=seed, **{"n_neighbors": 15, "min_dist": 0.1, "perplexity": 30.0, **params})
+    if len(codes) <= sample_size:
+        return project(codes, method, seed=seed, **params)
+    start = time.perf_counter()
+    rows = np.sort(np.random.default_rng(seed).choice(len(codes), size=sample_size, replace=False))
+    part = project(codes[rows], method, seed=seed, **params)
+    coords = part.transform(codes)
+    coords[rows] = part.coords
+    return Projection(coords, method, {**part.params, "sample": sample_size}, time.perf_counter() - start, codes)
+
+
+# ---- background jobs -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """A snapshot of a ProjectionJob. step: what it is doing, in words; progress: 0..1 over its
+    steps; quick: the sampled view once computed; result: the full projection once computed (also
+    on disk); error: a one-line message when it failed; cancelled: stopped before the end."""
+
+    step: str
+    progress: float
+    step_number: int = 0  # 1-based; 0 before the first step
+    steps: int = 1
+    quick: Projection | None = None
+    result: Projection | None = None
+    error: str | None = None
+    cancelled: bool = False
+
+    @property
+    def done(self) -> bool:
+        return self.result is not None or self.error is not None or self.cancelled
+
+
+class _Cancelled(Exception):
+    pass
+
+
+_one_job_at_a_time = threading.Lock()
+
+
+class ProjectionJob:
+    """`project(codes, method, **options)` computed in a daemon thread, for a map too large to wait
+    for. When there are more than `sample_size` codes and the method is UMAP or t-SNE, a quick view
+    (`sampled_projection`) comes first; then the full projection, which lands in the disk cache
+    (options cache_dir and cache_key). `start()` reads that cache at once, so a projection computed
+    before needs no thread. Jobs run one at a time; `status()` is safe from any thread; `cancel()`
+    stops a job at its next UMAP epoch or step."""
+
+    def __init__(self, codes: np.ndarray, method: str, *, sample_size: int = SAMPLE_SIZE, **options):
+        self.codes, _, _ = _prepared(codes, method, **options)  # bad input fails here, not in the thread
+        self.method, self.options = method, options
+        self.sampled = method in ("umap", "tsne") and len(self.codes) > sample_size
+        self.sample_size, self.steps = sample_size, 2 if self.sampled else 1
+        self._status = JobStatus("waiting to start", 0.0, steps=self.steps)
+        self._lock = threading.Lock()
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> ProjectionJob:
+        if self._thread is not None or self.status().done:
+            return self
+        hit = cached_projection(self.codes, self.method, **self.options) if "cache_dir" in self.options else None
+        if hit is not None:
+            self._set(step="read from the disk cache", progress=1.0, result=hit)
+        else:
+            self._thread = threading.Thread(target=self._run, name=f"projection-{self.method}", daemon=True)
+            self._thread.start()
+        return self
+
+    def status(self) -> JobStatus:
+        with self._lock:
+            return self._status
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def join(self, timeout: float | None = None) -> JobStatus:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.status()
+
+    def _set(self, **changes) -> None:
+        with self._lock:
+            self._status = replace(self._status, **changes)
+
+    def _run(self) -> None:
+        try:
+            self._set(step="waiting for another projection to finish")
+            while not _one_job_at_a_time.acquire(timeout=0.5):
+                self._check_cancel()
+            try:
+                self._steps()
+            finally:
+                _one_job_at_a_time.release()
+        except _Cancelled:
+            self._set(step="cancelled", cancelled=True)
+        except VAEError as e:
+            self._set(step="failed", error=str(e))
+        except Exception as e:  # noqa: BLE001 - a thread's failure must reach the page as a message
+            self._set(step="failed", error=f"{self.method} failed: {type(e).__name__}: {e}")
+
+    def _steps(self) -> None:
+        if self.sampled:
+            how = "its transform" if self.method == "umap" else "their nearest sampled neighbours"
+            self._begin(1, f"{self.method} of a seeded sample of {self.sample_size:,} codes, the rest placed by {how}")
+            params = {k: v for k, v in self.options.items() if k not in ("cache_dir", "cache_key")}
+            self._set(quick=sampled_projection(self.codes, self.method, sample_size=self.sample_size, **params))
+        full = f"{self.method} of all {len(self.codes):,} codes"
+        self._begin(self.steps, full + (": finding neighbours and a first layout" if self.method == "umap" else ""))
+
+        def epochs(done: int, total: int) -> None:
+            self._check_cancel()
+            self._set(step=f"{full}: optimising the layout, epoch {done} of {total}",
+                      progress=(self.steps - 1 + done / max(total, 1)) / self.steps)
+
+        result = project(self.codes, self.method, **self.options, progress=epochs)
+        self._set(step="done", progress=1.0, result=result)
+
+    def _begin(self, number: int, step: str) -> None:
+        self._check_cancel()
+        self._set(step=step, step_number=number, progress=(number - 1) / self.steps)
+
+    def _check_cancel(self) -> None:
+        if self._cancel.is_set():
+            raise _Cancelled
 
 
 # ---- fitting -------------------------------------------------------------------------------------
@@ -163,29 +334,50 @@ def _fit_pca(codes: np.ndarray, seed: int):
     return PCA(n_components=2, random_state=seed).fit(codes)
 
 
-def _pca(codes: np.ndarray, *, seed: int) -> tuple[np.ndarray, Any]:
+def _pca(codes: np.ndarray, *, seed: int, progress=None) -> tuple[np.ndarray, Any]:
     pca = _fit_pca(codes, seed)
     padded = codes if codes.shape[1] > 1 else np.hstack([codes, np.zeros_like(codes)])
     return pca.transform(padded), pca
 
 
-def _umap(codes: np.ndarray, *, n_neighbors: int, min_dist: float, seed: int) -> tuple[np.ndarray, Any]:
+def _umap(codes: np.ndarray, *, n_neighbors: int, min_dist: float, seed: int,
+          progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, Any]:
     import umap  # slow to import (numba); only when a UMAP is asked for
 
+    # UMAP's epochs run through tqdm: its documented tqdm_kwds send the bar, "done/total", to a file
+    # object that hands the numbers to `progress` (which may raise to stop the fit)
+    bar = {"disable": False, "file": _EpochReader(progress), "bar_format": "{n}/{total}", "mininterval": 0.25}
     # n_jobs=1 says explicitly what random_state implies (and silences umap's warning about it)
     reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, min_dist=min_dist,
-                        random_state=seed, n_jobs=1)
-    return reducer.fit_transform(codes), reducer
+                        random_state=seed, n_jobs=1, tqdm_kwds=bar if progress else None)
+    coords = reducer.fit_transform(codes)
+    reducer.tqdm_kwds = {"disable": True}  # a later transform reports to nobody
+    return coords, reducer
 
 
-def _tsne(codes: np.ndarray, *, perplexity: float, seed: int) -> tuple[np.ndarray, None]:
+class _EpochReader:
+    """A write-only text file for tqdm: each "done/total" it is given goes to `progress`."""
+
+    def __init__(self, progress: Callable[[int, int], None]):
+        self.progress = progress
+
+    def write(self, text: str) -> None:
+        if m := re.search(r"(\d+)/(\d+)\s*$", text):
+            self.progress(int(m[1]), int(m[2]))
+
+    def flush(self) -> None:
+        pass
+
+
+def _tsne(codes: np.ndarray, *, perplexity: float, seed: int, progress=None) -> tuple[np.ndarray, None]:
     from sklearn.manifold import TSNE
 
     tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
     return tsne.fit_transform(codes), None
 
 
-_FIT = {"pca": _pca, "umap": _umap, "tsne": _tsne}
+_FIT = {"pca": _pca, "umap": _umap, "tsne": _tsne}  # one entry per method: name -> fit
+METHODS = tuple(_FIT)
 
 _warm_up_lock = threading.Lock()
 _warm_up_thread: threading.Thread | None = None
@@ -194,8 +386,8 @@ _warm_up_thread: threading.Thread | None = None
 def warm_up_in_background() -> threading.Thread:
     """Start (once per process) a daemon thread that imports umap and fits two tiny random datasets,
     so numba has compiled UMAP's code before the first map a user asks for: the exact-neighbour path
-    taken below 4,096 codes and NNDescent's, taken above. Cheap to call on every Streamlit rerun;
-    returns the thread (running or finished)."""
+    taken below 4,096 codes and NNDescent's, taken above (with its transform, which a sampled view
+    runs). Cheap to call on every Streamlit rerun; returns the thread (running or finished)."""
     global _warm_up_thread
     with _warm_up_lock:
         if _warm_up_thread is None:
@@ -209,7 +401,8 @@ def _warm_up_umap() -> None:
 
     codes = np.random.default_rng(0).standard_normal((64, 4)).astype(np.float32)
     _umap(codes, n_neighbors=15, min_dist=0.1, seed=0)  # the parameters the map page uses
-    umap.UMAP(n_neighbors=15, random_state=0, n_jobs=1, force_approximation_algorithm=True).fit(codes)
+    approximate = umap.UMAP(n_neighbors=15, random_state=0, n_jobs=1, force_approximation_algorithm=True).fit(codes)
+    approximate.transform(codes[:8])  # the NNDescent query a sampled view's transform runs
 
 
 # ---- validation ----------------------------------------------------------------------------------
