@@ -9,11 +9,12 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from ui.config_form import config_inputs, widget_key
 from ui.display import page_header, plain, show_grid
 from ui.session import SELECTED, claim_checkpoint_path, current_checkpoint, run_state, session_dir
 from ui.sidebar import limits_panel
 from vae_core import DATASETS, TrainingJob, VAEConfig, VAEError
-from vae_core.config import BETA_SCHEDULES, DEVICES
+from vae_core.config import ConfigField
 from vae_core.hosting import ROOTS_ENV, start_run, stopped_at_time_limit
 from vae_core.limits import limit, public_mode
 
@@ -34,88 +35,40 @@ def dataset_choices() -> list[str]:
     return [n for n, d in DATASETS.items() if d.offline and d.size and (cap is None or d.size <= cap)]
 
 
-def _capped(default_max: int, key: str) -> int:
-    cap = limit(key)
-    return default_max if cap is None else int(min(default_max, cap))
+FORM_DEFAULTS = {"model": "conv", "hidden_sizes": (256,), "warmup_epochs": 5.0}  # where they differ from VAEConfig's
 
 
-def _hidden(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.replace(" ", "").split(",") if v)
-    except ValueError:
-        raise VAEError(f"hidden sizes must be comma-separated integers (got {text!r})") from None
-    return values
+def _dataset(where, f: ConfigField) -> str:
+    names = dataset_choices()
+    return where.selectbox(f.option.label, names, index=names.index(f.default), key=widget_key(f.name),
+                           help="\n".join(f"- **{d.name}**: {d.description}" for d in DATASETS.values()))
+
+
+def _data_path(where, f: ConfigField) -> str | None:
+    if public_mode():  # the public demo reads no server paths
+        return None
+    return where.text_input(
+        "Folder or data root",
+        "",
+        key=widget_key(f.name),
+        help="For `folder`: the image folder. For torchvision datasets: where the files are (they are never "
+        f"downloaded here). Only inside the server's data folders ({ROOTS_ENV}); a relative path is taken "
+        "inside the first.",
+    ).strip() or None
 
 
 def config_form() -> VAEConfig | None:
     """The run's settings; returns a config when Start is pressed and the settings are valid."""
     with st.form("train_form", border=True):
-        st.markdown("**Data and model**")
-        c = st.columns(4)
-        dataset = c[0].selectbox(
-            "Dataset",
-            dataset_choices(),
-            help="\n".join(f"- **{d.name}**: {d.description}" for d in DATASETS.values()),
-        )
-        path = "" if public_mode() else c[1].text_input(
-            "Folder or data root",
-            "",
-            help="For `folder`: the image folder. For torchvision datasets: where the files are (they are "
-            f"never downloaded here). Only inside the server's data folders ({ROOTS_ENV}); a relative path "
-            "is taken inside the first.",
-        )
-        model = c[2].selectbox("Model", ["conv", "mlp"], help="conv: 28, 32 or 64 px images; mlp: any size")
-        latent_dim = c[3].number_input("Latent size", 1, 256, 16)
-        c = st.columns(4)
-        hidden = c[0].text_input("Hidden sizes", "256", help="MLP layers, e.g. 512,256; conv: the FC width")
-        image_size = c[1].number_input("Image size (folder)", 8, 128, 32, help="folders are resized to this")
-        likelihood = c[2].selectbox("Likelihood", ["bernoulli", "bernoulli (binarized data)", "gaussian"])
-        sigma_mode = c[3].selectbox(
-            "Gaussian σ", ["fixed", "global", "pixel"], help="fixed σ = 0.1, or learned: one σ, or one per pixel"
-        )
-        st.markdown("**Objective and optimisation**")
-        c = st.columns(4)
-        beta = c[0].number_input("β", 0.0, 100.0, 1.0, step=0.5)
-        schedule = c[1].selectbox(
-            "β schedule",
-            BETA_SCHEDULES,
-            help="warmup: 0→β over the first epochs; cyclical: Fu et al. 2019; "
-            "capacity: γ·|KL − C|, C ramped (Burgess et al. 2018)",
-        )
-        warmup = c[2].number_input("Warm-up epochs", 0.5, 100.0, 5.0)
-        capacity = c[3].number_input("Capacity C max (nats)", 0.0, 200.0, 25.0)
-        c = st.columns(5)
-        lr = c[0].number_input("Learning rate", 1e-5, 1e-1, 1e-3, format="%.4f")
-        batch = c[1].number_input("Batch size", 8, _capped(4096, "batch_size"), 128)
-        epochs = c[2].number_input("Epochs", 1, _capped(1000, "epochs"), min(20, _capped(1000, "epochs")))
-        seed = c[3].number_input("Seed", 0, 1_000_000, 0)
-        device = c[4].selectbox("Device", DEVICES)
+        values = config_inputs(defaults=FORM_DEFAULTS, custom={"dataset": _dataset, "data_root": _data_path})
         start = st.form_submit_button("Start training", type="primary", disabled=running)
     if not start:
         return None
-    is_folder = dataset == "folder"
-    if is_folder and not path.strip():
-        raise VAEError("choose an image folder for the folder dataset")
-    return VAEConfig(
-        dataset=f"folder:{path.strip()}" if is_folder else dataset,
-        data_root=path.strip() or None if not is_folder else None,
-        image_size=int(image_size) if is_folder else None,
-        model=model,
-        latent_dim=int(latent_dim),
-        hidden_sizes=_hidden(hidden),
-        likelihood="gaussian" if likelihood == "gaussian" else "bernoulli",
-        binarize=likelihood.startswith("bernoulli (bin"),
-        sigma_mode=sigma_mode,
-        beta=float(beta),
-        beta_schedule=schedule,
-        warmup_epochs=float(warmup),
-        capacity_max=float(capacity),
-        lr=float(lr),
-        batch_size=int(batch),
-        epochs=int(epochs),
-        seed=int(seed),
-        device=device,
-    )
+    if values["dataset"] == "folder":
+        if not values["data_root"]:
+            raise VAEError("choose an image folder for the folder dataset")
+        values["dataset"], values["data_root"] = f"folder:{values['data_root']}", None
+    return VAEConfig(**values)
 
 
 def launch(config: VAEConfig, out: Path, resume=None) -> None:

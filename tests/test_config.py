@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from vae_core import VAEConfig, VAEError
+from vae_core.config import config_fields, parse_int_list
 from vae_core.schedules import kl_weight
 
 
@@ -22,11 +23,43 @@ from vae_core.schedules import kl_weight
         ({"channels": 2}, "channels must be one of 1, 3"),
         ({"cycle_ramp": 1.5}, "cycle_ramp"),
         ({"binarize": True, "likelihood": "gaussian"}, "binarize"),
+        ({"dropout": 1.0}, r"dropout must be in \[0, 1\) \(got 1.0\)"),
+        ({"val_fraction": 0.6}, "val_fraction must be from 0 to 0.5"),
+        ({"latent_dim": 2.5}, "latent_dim must be an integer from 1 to 512"),
+        ({"image_size": 2}, "image_size must be an integer from 4 to 256"),
+        ({"conv_channels": (32, 0)}, "conv_channels must be integers >= 1, comma-separated"),
+        ({"hidden_sizes": ()}, "hidden_sizes must be integers >= 1"),
+        ({"capacity_epochs": 0}, "capacity_epochs must be > 0"),
+        ({"cycles": 0}, "cycles must be > 0"),
+        ({"amp": "yes"}, "amp must be True or False"),
+        ({"dataset": 3}, "dataset must be one of mnist5k, .*folder:PATH"),
+        ({"data_root": 3}, "data_root must be a text"),
     ],
 )
 def test_invalid_parameters_are_clear_errors(changes, message):
     with pytest.raises(VAEError, match=message):
         VAEConfig(**changes)
+
+
+def test_optional_fields_take_none_and_their_range():
+    cfg = VAEConfig(image_size=None, channels=3, capacity_epochs=2.5, conv_channels=None, data_root=None)
+    assert (cfg.image_size, cfg.channels, cfg.capacity_epochs) == (None, 3, 2.5)
+
+
+def test_int_lists_are_read_from_text():
+    assert parse_int_list("512, 256") == (512, 256) and parse_int_list("") == ()
+    with pytest.raises(VAEError, match="expected comma-separated integers, got '5x'"):
+        parse_int_list("5x")
+
+
+def test_field_metadata_says_what_a_field_accepts():
+    fields = {f.name: f for f in config_fields()}
+    assert (fields["latent_dim"].type, fields["latent_dim"].optional) == (int, False)
+    assert (fields["capacity_epochs"].type, fields["capacity_epochs"].optional) == (float, True)
+    assert fields["hidden_sizes"].type is tuple and fields["amp"].type is bool
+    assert fields["cycle_ramp"].accepts() == "in (0, 1]"
+    assert fields["latent_dim"].describe() == "dimensions of z (an integer from 1 to 512; default 16)"
+    assert fields["epochs"].option.limit == "epochs" and fields["sigma"].option.advanced
 
 
 def test_round_trip_through_plain_dict():

@@ -192,7 +192,8 @@ class ConfigField:
         if o.choices:
             return "one of " + ", ".join(map(str, o.choices))
         if o.low is None and o.high is None:
-            return {int: "an integer", float: "a number", tuple: "comma-separated integers"}.get(self.type, "")
+            return {int: "an integer", float: "a number", tuple: "comma-separated integers", bool: "True or False",
+                    str: "a text"}[self.type]
         if o.low is not None and o.high is not None:
             if self.type is int:
                 return f"an integer from {o.low:g} to {o.high:g}"
