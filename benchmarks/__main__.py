@@ -7,7 +7,8 @@ files, whole process and in-loop, the loop's GFLOP/s beside a GEMM ceiling, the 
 projection (UMAP cold, warm, after the warm-up, disk-cache hit, PCA; each set in a fresh process),
 decode (server-side, per shipped model), memory (a process holding every shipped checkpoint open;
 `train` against the reference comes with the training section) and scaling (1 against 2 processes under
-torchrun; a folder over the memory budget, streamed, against the same folder held in memory).
+torchrun; a folder over the memory budget, streamed, against the same folder held in memory). Opt-in,
+run only when named in `--only`: load (`benchmarks.load`: Sliders sessions while another trains).
 
 The machine may be shared, so the one-minute load average is recorded before each section; figures
 taken under load are slower than the machine can do. Nothing here passes or fails on time: the
@@ -135,8 +136,15 @@ def section_scaling(sizes: Sizes, work: Path, device: str) -> dict:
     return run(work, images=sizes.folder_images, device=device)
 
 
+def section_load(sizes: Sizes, work: Path, device: str) -> dict:
+    from benchmarks.load import run as sessions_under_load
+
+    return {"load": sessions_under_load()}
+
+
 SECTIONS = {"training": section_training, "startup": section_startup, "projection": section_projection,
             "decode": section_decode, "memory": section_memory, "scaling": section_scaling}
+OPT_IN = {"load": section_load}  # only when named in --only: 7 browser sessions for minutes (issue 11)
 
 
 def targets(result: dict) -> dict:
@@ -161,7 +169,7 @@ def run(sizes: Sizes = FULL, sections: tuple[str, ...] = tuple(SECTIONS), device
     with tempfile.TemporaryDirectory() as tmp:
         for name in sections:
             result["load_average_by_section"][name] = load_average()
-            result.update(SECTIONS[name](sizes, Path(tmp), resolved))
+            result.update({**SECTIONS, **OPT_IN}[name](sizes, Path(tmp), resolved))
     result["load_average_after"] = load_average()
     result["targets"] = targets(result)
     return _rounded(result)
@@ -197,13 +205,14 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats (under 3 minutes)")
-    p.add_argument("--only", default=",".join(SECTIONS), help=f"sections, comma-separated ({', '.join(SECTIONS)})")
+    p.add_argument("--only", default=",".join(SECTIONS),
+                   help=f"sections, comma-separated ({', '.join(SECTIONS)}; opt-in: {', '.join(OPT_IN)})")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     args = p.parse_args(argv)
     sections = tuple(s for s in args.only.split(",") if s)
-    unknown = sorted(set(sections) - set(SECTIONS))
+    unknown = sorted(set(sections) - set(SECTIONS) - set(OPT_IN))
     if unknown:
-        p.error(f"unknown section(s) {', '.join(unknown)}; valid: {', '.join(SECTIONS)}")
+        p.error(f"unknown section(s) {', '.join(unknown)}; valid: {', '.join([*SECTIONS, *OPT_IN])}")
     result = run(QUICK if args.quick else FULL, sections, args.device)
     if args.json:
         print(json.dumps(result, indent=1))

@@ -1,5 +1,9 @@
 """Sliders: one per latent dimension, most informative first; the decoder, running in the browser,
-repaints on every move of a drag (on the server, after release, when the browser cannot run it)."""
+repaints on every move of a drag (on the server, after release, when the browser cannot run it).
+A release reruns only the pad's fragment (the image, map marker and traversals), and the PNGs are
+made when a download is clicked, so what a release asks of a busy server stays small."""
+
+from functools import partial
 
 import numpy as np
 import plotly.graph_objects as go
@@ -10,6 +14,7 @@ from ui.display import page_header, show_grid
 from ui.live_decoder import latent_pad, unavailable
 from ui.loaders import encoded, model_key, projection
 from ui.session import require_checkpoint, require_data
+from vae_core.hosting import page_thread_setup
 from vae_core.images import grid_png, png_bytes, to_display
 from vae_core.latent import decode, kl_ranking, traversal_grid
 
@@ -77,6 +82,7 @@ def dim_slider(d: int) -> None:
 @st.fragment
 def server_decoder() -> None:
     """The fallback: Streamlit sliders, decoded on the server when a slider is released."""
+    page_thread_setup()  # a fragment's rerun has a thread of its own
     left, right = st.columns([3, 2])
     with left:
         for d in ranked[:VISIBLE]:
@@ -96,7 +102,8 @@ def z_details(image: torch.Tensor) -> None:
     """What follows z once a gesture ends: the PNG, z on the map and its values."""
     z = current_z()
     st.session_state["slider_image"] = image[0].numpy()
-    st.download_button("Download PNG", png_bytes(image[0], scale=8), file_name="decoded.png", mime="image/png")
+    st.download_button("Download PNG", partial(png_bytes, image[0], scale=8), file_name="decoded.png",
+                       mime="image/png", on_click="ignore")
     st.plotly_chart(z_on_map(z.numpy()), key="slider_map")
     st.caption("z = [" + ", ".join(f"{v:.2f}" for v in z.tolist()) + "]")
 
@@ -136,10 +143,24 @@ def z_on_map(z: np.ndarray) -> go.Figure:
     return fig
 
 
-if reason := unavailable(ckpt):
-    st.caption(f"Decoding on the server, after each slider is released: {reason}.")
-    server_decoder()
-else:
+def traversals() -> None:
+    st.subheader("Traversals")
+    st.caption("Each row sweeps one dimension from −3 to +3 around the current z, the others held fixed.")
+    rows = st.slider("Dimensions to traverse (by KL)", 1, D, min(D, 6), key="trav_rows")
+    steps = 9
+    codes = traversal_grid(current_z(), [int(d) for d in order[:rows]], steps=steps)
+    images = decode(ckpt.model, codes)
+    show_grid(images, per_row=steps, width=84)
+    st.download_button("Download traversal PNG", partial(grid_png, images, steps), file_name="traversal.png",
+                       mime="image/png", on_click="ignore")
+
+
+@st.fragment
+def live_view() -> None:
+    """The pad and all that follows its z: a release reruns this, not the page."""
+    page_thread_setup()  # a fragment's rerun has a thread of its own
+    if unavailable(ckpt):  # the browser has just said it cannot decode: the whole page falls back
+        st.rerun()
     left, right = st.columns([5, 2])
     with left:
         dims = [(d, f"z[{d}]", f"KL {kl[d]:.2f} nats") for d in ranked]
@@ -148,12 +169,12 @@ else:
         st.caption("Decoded in your browser as you drag; the map, the PNG and the traversals follow on release.")
     with right:
         z_details(decode(ckpt.model, current_z()))
+    traversals()
 
-st.subheader("Traversals")
-st.caption("Each row sweeps one dimension from −3 to +3 around the current z, the others held fixed.")
-rows = st.slider("Dimensions to traverse (by KL)", 1, D, min(D, 6), key="trav_rows")
-steps = 9
-codes = traversal_grid(current_z(), [int(d) for d in order[:rows]], steps=steps)
-images = decode(ckpt.model, codes)
-show_grid(images, per_row=steps, width=84)
-st.download_button("Download traversal PNG", grid_png(images, steps), file_name="traversal.png", mime="image/png")
+
+if reason := unavailable(ckpt):
+    st.caption(f"Decoding on the server, after each slider is released: {reason}.")
+    server_decoder()
+    traversals()
+else:
+    live_view()

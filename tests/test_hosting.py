@@ -32,6 +32,7 @@ from vae_core.hosting import (
     background_thread_setup,
     clean_scratch,
     confine_path,
+    page_thread_setup,
     safe_upload_stem,
     session_folder,
     start_run,
@@ -287,6 +288,27 @@ def test_a_training_thread_uses_fewer_threads_and_a_lower_priority():
     t.join()
     assert seen["threads"] == max(1, (os.cpu_count() or 1) - 1) and seen["nicer"]
     assert torch.get_num_threads() == main_threads  # the server's own threads keep theirs
+
+
+def _threads_after(setup) -> int:
+    """torch's intra-op threads in a new thread after `setup()` ran there."""
+    seen = []
+    t = threading.Thread(target=lambda: (setup(), seen.append(torch.get_num_threads())))
+    t.start()
+    t.join()
+    return seen[0]
+
+
+def test_a_page_thread_computes_on_one_intra_op_thread_unless_told(monkeypatch):
+    monkeypatch.delenv("VAE_PAGE_THREADS", raising=False)
+    main_threads = torch.get_num_threads()
+    assert _threads_after(page_thread_setup) == 1
+    monkeypatch.setenv("VAE_PAGE_THREADS", "3")
+    assert _threads_after(page_thread_setup) == 3
+    assert torch.get_num_threads() == main_threads
+    monkeypatch.setenv("VAE_PAGE_THREADS", "0")
+    with pytest.raises(VAEError, match="VAE_PAGE_THREADS must be a whole number >= 1"):
+        page_thread_setup()
 
 
 def test_trainer_refuses_to_download_when_told_not_to(tmp_path):

@@ -24,7 +24,7 @@ from ui.session import (
     upload_limit_mb,
 )
 from vae_core import VAEError, describe_device, load_checkpoint, resolve_device
-from vae_core.hosting import SCRATCH_MAX_AGE_S, safe_upload_stem
+from vae_core.hosting import SCRATCH_MAX_AGE_S, page_thread_setup, safe_upload_stem
 from vae_core.library import checkpoint_dir, free_path
 from vae_core.limits import describe_limits, public_mode
 
@@ -64,6 +64,7 @@ def limits_panel() -> None:
 
 def sidebar() -> None:
     """Model picker, device and checkpoint upload; shared by every page."""
+    page_thread_setup()  # this rerun's thread, before the page computes anything
     startup_cleanup()
     files = list_checkpoints()
     with st.sidebar:

@@ -6,6 +6,8 @@
   removed when unused for a while.
 - `start_run`: a training run started from a page, within the limits on runs at once and on
   time, in a thread that leaves the server a core and a higher priority.
+- `page_thread_setup`: a page's own computations on one intra-op thread, so sessions and a
+  training run do not spin against each other.
 
 The CLI is the local user's own tool and uses none of this: it takes any path.
 """
@@ -37,6 +39,7 @@ NAME_MAX = 64  # characters of an uploaded name kept
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
 SCRATCH_MAX_AGE_S = 6 * 3600  # a session folder untouched this long is removed
 BACKGROUND_NICE = 10  # niceness a training thread adds to its own (19 at most)
+PAGE_THREADS_ENV = "VAE_PAGE_THREADS"  # intra-op threads of a page's script (default 1)
 
 
 # --- names
@@ -145,6 +148,20 @@ def background_thread_setup() -> None:
             os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + BACKGROUND_NICE))
         except OSError:
             pass  # not permitted here: run at the usual priority
+
+
+def page_thread_setup() -> None:
+    """For the thread running a page's script (Streamlit starts one per rerun, and the setting is per
+    thread): $VAE_PAGE_THREADS intra-op threads, 1 by default. Sessions already run in parallel
+    threads and a page's work is small (one image, a grid); with more, OpenMP threads waiting on
+    each other beside a training run made one decode cost 90 ms of CPU instead of 1 on a busy 2-core
+    machine."""
+    text = os.environ.get(PAGE_THREADS_ENV, "").strip() or "1"
+    threads = int(text) if text.isdigit() else 0
+    if threads < 1:
+        raise VAEError(f"{PAGE_THREADS_ENV} must be a whole number >= 1 (got {text!r})")
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
 
 
 _runs: list = []  # TrainingJobs started by start_run, alive or not yet pruned

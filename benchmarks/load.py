@@ -1,0 +1,172 @@
+"""Sessions under load: `python -m benchmarks.load [--json] [--sessions N] [--rounds R]`.
+
+Serves the app (`streamlit run app.py`, the shipped `mnist5k-conv-z16` alone in a temporary checkpoint
+folder) and drives Debian's Chromium with Playwright (issue 11's load case):
+
+- one session alone, then N sessions (6 by default) at once while one more session trains a conv
+  model from the Train page (its defaults: mnist5k, conv, 20 epochs; the page polls the run every
+  second, as a watching user's does);
+- each session on the Sliders page presses the mouse on a pad slider, sweeps it for 0.5 to 0.9 s
+  at 60 moves a second (decoded in the browser: nothing reaches the server), releases it, waits until
+  the page's caption shows the released z, pauses half a second, and does that `rounds` times.
+
+Figures: the server path, release → the caption shows the new z (p50 / p95 ms; the page's rerun
+with the decoded image, the map marker and the traversals), timed in the page from the pointerup
+event to the DOM change; and the in-browser decode, input event → canvas painted (p50 / p95 ms).
+Everything runs on this machine, so the load average is printed beside the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.live_decode import _drag, _open, _percentile
+from benchmarks.machine import load_average
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, ROOT, streamlit_server
+
+MODEL = "mnist5k-conv-z16"
+TARGET_P95_MS = 300
+# before a gesture: note the release's time and every later change of the page's "z = [...]" caption
+WATCH = """() => {
+  const w = window.__vaeLoad = window.__vaeLoad || {};
+  w.release = null; w.changes = [];
+  document.addEventListener('pointerup', () => { w.release = performance.now(); }, {capture: true, once: true});
+  const read = () => [...document.querySelectorAll('[data-testid=stCaptionContainer]')]
+    .map(c => c.innerText).find(t => t.startsWith('z = ['));
+  let last = read();
+  if (w.observer) w.observer.disconnect();
+  w.observer = new MutationObserver(() => {
+    const t = read();
+    if (t !== undefined && t !== last) { last = t; w.changes.push([performance.now(), t]); }
+  });
+  w.observer.observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
+# after it: ms from the release to the first caption that shows value `v` in dimension `dim`
+SHOWN = """([dim, v]) => {
+  const w = window.__vaeLoad;
+  const at = t => Number(t.match(/z = \\[([^\\]]*)\\]/)[1].split(',')[dim]);
+  const hit = w.changes.find(([, t]) => Math.abs(at(t) - v) < 0.006);
+  return hit && w.release !== null ? hit[0] - w.release : null;
+}"""
+
+
+async def _gesture(page, seconds: float, timeout_s: float = 30.0) -> tuple[float | None, list[float]]:
+    """One drag of `seconds` and its release: (release → caption ms, or None on a timeout; the
+    drag's input → paint latencies)."""
+    await page.evaluate(WATCH)
+    drag = await _drag(page, seconds)
+    slider = page.locator(".vae-live.vae-live-sliders input[type=range]").first
+    dim, value = int(await slider.get_attribute("data-dim")), float(await slider.input_value())
+    deadline = time.monotonic() + timeout_s
+    while (shown := await page.evaluate(SHOWN, [dim, value])) is None and time.monotonic() < deadline:
+        await page.wait_for_timeout(50)
+    return shown, drag["latencies"]
+
+
+async def _session(page, rounds: int) -> dict:
+    server, paint, timeouts = [], [], 0
+    for k in range(rounds):  # drags of 0.5 to 0.9 s end at a new place each time, so the caption changes
+        shown, latencies = await _gesture(page, 0.5 + 0.4 * (k * 0.618 % 1))
+        paint += latencies
+        if shown is None:
+            timeouts += 1
+        else:
+            server.append(shown)
+        await page.wait_for_timeout(500)
+    return {"server": server, "paint": paint, "timeouts": timeouts}
+
+
+def _figures(sessions: list[dict]) -> dict:
+    server = [v for s in sessions for v in s["server"]]
+    paint = [v for s in sessions for v in s["paint"]]
+
+    def ms(values, q):
+        value = _percentile(values, q)
+        return None if value is None else round(value, 1)
+
+    return {"gestures": len(server) + sum(s["timeouts"] for s in sessions),
+            "release_to_caption_ms_p50": ms(server, 0.5), "release_to_caption_ms_p95": ms(server, 0.95),
+            "release_to_caption_ms_max": ms(server, 1.0), "timeouts": sum(s["timeouts"] for s in sessions),
+            "input_to_paint_ms_p50": ms(paint, 0.5), "input_to_paint_ms_p95": ms(paint, 0.95)}
+
+
+async def _start_training(browser, url: str):
+    """A session that presses Start on the Train page with its defaults; its page."""
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = await context.new_page()
+    await page.goto(f"{url}/train")
+    start = page.get_by_role("button", name="Start training")
+    await start.click(timeout=120_000)
+    await page.get_by_text("status:").first.wait_for(timeout=120_000)
+    return page
+
+
+async def _status(page) -> str:
+    text = await page.get_by_text("status:").first.inner_text()
+    return text.rsplit("status:", 1)[1].strip()
+
+
+async def _measure(url: str, sessions: int, rounds: int) -> dict:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            crowd = [await _open(browser, url) for _ in range(sessions)]
+            alone = await _session(crowd[0]["page"], rounds)
+            trainer = await _start_training(browser, url)
+            await trainer.wait_for_timeout(3000)  # the run is past loading its data
+            load_before = load_average()
+            busy = await asyncio.gather(*(_session(s["page"], rounds) for s in crowd))
+            return {"one_session": _figures([alone]),
+                    f"{sessions}_sessions_while_one_trains": {**_figures(list(busy)),
+                                                              "load_average_during": [load_before, load_average()],
+                                                              "training_status_after": await _status(trainer)}}
+        finally:
+            await browser.close()
+
+
+def run(sessions: int = 6, rounds: int = 10, checkpoints: Path = ROOT / "checkpoints") -> dict:
+    source = checkpoints / f"{MODEL}.pt"
+    if not source.exists():
+        raise SystemExit(f"{source} not found: the benchmark uses the shipped model")
+    out = {"benchmark": "load", "page": "sliders", "model": MODEL, "browser": CHROMIUM,
+           "cpu_count": os.cpu_count(), "load_average_before": load_average(),
+           "target_release_to_caption_ms_p95": TARGET_P95_MS}
+    with tempfile.TemporaryDirectory() as folder:
+        shutil.copyfile(source, Path(folder) / source.name)
+        with streamlit_server(Path(folder)) as url:
+            out.update(asyncio.run(_measure(url, sessions, rounds)))
+    out["load_average_after"] = load_average()
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.load", description=__doc__.split("\n")[0])
+    ap.add_argument("--sessions", type=int, default=6, help="Sliders sessions at once beside the training one")
+    ap.add_argument("--rounds", type=int, default=10, help="drag-and-release gestures per session (default 10)")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    args = ap.parse_args(argv)
+    result = run(args.sessions, args.rounds)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print(f"Sessions under load on the Sliders page ({MODEL}) · {result['cpu_count']} CPUs · "
+          f"load {result['load_average_before']} before, {result['load_average_after']} after")
+    for label, f in ((k, v) for k, v in result.items() if isinstance(v, dict)):
+        print(f"  {label}: release → caption p50 {f['release_to_caption_ms_p50']} ms, p95 "
+              f"{f['release_to_caption_ms_p95']} ms (target ≤ {TARGET_P95_MS}), {f['timeouts']} timeouts of "
+              f"{f['gestures']}; input → paint p50 {f['input_to_paint_ms_p50']} ms, "
+              f"p95 {f['input_to_paint_ms_p95']} ms")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
