@@ -12,7 +12,8 @@ folder) and drives Debian's Chromium with Playwright (issue 11's load case):
 
 Figures: the server path, release → the caption shows the new z (p50 / p95 ms; the page's rerun
 with the decoded image, the map marker and the traversals), timed in the page from the pointerup
-event to the DOM change; and the in-browser decode, input event → canvas painted (p50 / p95 ms).
+event to the DOM change; the in-browser decode, input event → canvas painted (p50 / p95 ms); and
+the server process's CPU use (cores, training thread included) while the sessions drag.
 Everything runs on this machine, so the load average is printed beside the figures.
 """
 
@@ -28,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.live_decode import _drag, _open, _percentile
+from benchmarks.live_decode import _drag, _open, _percentile, _server_cpu_seconds
 from benchmarks.machine import load_average
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, ROOT, streamlit_server
 
@@ -114,7 +115,7 @@ async def _status(page) -> str:
     return text.rsplit("status:", 1)[1].strip()
 
 
-async def _measure(url: str, sessions: int, rounds: int) -> dict:
+async def _measure(url: str, port: int, sessions: int, rounds: int) -> dict:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
@@ -124,10 +125,12 @@ async def _measure(url: str, sessions: int, rounds: int) -> dict:
             alone = await _session(crowd[0]["page"], rounds)
             trainer = await _start_training(browser, url)
             await trainer.wait_for_timeout(3000)  # the run is past loading its data
-            load_before = load_average()
+            load_before, cpu0, t0 = load_average(), _server_cpu_seconds(port), time.perf_counter()
             busy = await asyncio.gather(*(_session(s["page"], rounds) for s in crowd))
+            cores = (_server_cpu_seconds(port) - cpu0) / (time.perf_counter() - t0)
             return {"one_session": _figures([alone]),
                     f"{sessions}_sessions_while_one_trains": {**_figures(list(busy)),
+                                                              "server_cpu_cores_used": round(cores, 2),
                                                               "load_average_during": [load_before, load_average()],
                                                               "training_status_after": await _status(trainer)}}
         finally:
@@ -144,7 +147,7 @@ def run(sessions: int = 6, rounds: int = 10, checkpoints: Path = ROOT / "checkpo
     with tempfile.TemporaryDirectory() as folder:
         shutil.copyfile(source, Path(folder) / source.name)
         with streamlit_server(Path(folder)) as url:
-            out.update(asyncio.run(_measure(url, sessions, rounds)))
+            out.update(asyncio.run(_measure(url, int(url.rsplit(":", 1)[1]), sessions, rounds)))
     out["load_average_after"] = load_average()
     return out
 

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from ui.display import page_header, show_grid
+from ui.display import page_header
 from ui.live_decoder import latent_pad, unavailable
 from ui.loaders import encoded, model_key, projection
 from ui.session import require_checkpoint, require_data
@@ -149,10 +149,10 @@ def traversals() -> None:
     rows = st.slider("Dimensions to traverse (by KL)", 1, D, min(D, 6), key="trav_rows")
     steps = 9
     codes = traversal_grid(current_z(), [int(d) for d in order[:rows]], steps=steps)
-    images = decode(ckpt.model, codes)
-    show_grid(images, per_row=steps, width=84)
-    st.download_button("Download traversal PNG", partial(grid_png, images, steps), file_name="traversal.png",
-                       mime="image/png", on_click="ignore")
+    grid = grid_png(decode(ckpt.model, codes), steps)  # one image to send, not one per tile
+    st.image(grid, width=84 * steps)
+    st.download_button("Download traversal PNG", grid, file_name="traversal.png", mime="image/png",
+                       on_click="ignore")
 
 
 @st.fragment
