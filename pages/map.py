@@ -13,6 +13,7 @@ import torch
 from ui.display import page_header, show_grid
 from ui.live_decoder import plane_view, unavailable, version_of
 from ui.loaders import anomaly_scores, cached_methods, encoded, model_key, projection, projection_job
+from ui.map_figure import PALETTE, scatter_figure
 from ui.session import require_checkpoint, require_data
 from vae_core import VAEError
 from vae_core.images import grid_png, to_display
@@ -20,7 +21,6 @@ from vae_core.latent import decode, reconstruct
 from vae_core.projection import LARGE_MAP, LATENT, Projection, ProjectionJob, coords_csv, warm_up_in_background
 from vae_core.streaming import as_tensor
 
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 LIVE_METHODS = (LATENT, "pca")  # maps whose inverse is linear: the browser can decode under the pointer
 POINTER_POINTS = 5000  # codes drawn on the pointer pad
 GALLERY = 24  # images of a selection shown (a seeded sample of a larger selection)
@@ -163,44 +163,7 @@ def colour_values() -> tuple[np.ndarray, list[str] | None]:
 
 def scatter() -> go.Figure:
     values, names = colour_values()
-    fig = go.Figure()
-    size = 5 if n <= 5000 else 3 if n <= 30_000 else 2
-    if names is not None:
-        for k, name in enumerate(names):
-            idx = np.flatnonzero(values == k)
-            if len(idx):
-                fig.add_trace(
-                    go.Scattergl(
-                        x=xy[idx, 0],
-                        y=xy[idx, 1],
-                        mode="markers",
-                        name=name,
-                        customdata=idx.astype(np.int32),
-                        marker=dict(size=size, color=PALETTE[k % 10]),
-                        hovertemplate=f"{name}<br>#%{{customdata}}<extra></extra>",
-                    )
-                )
-    else:
-        idx = np.arange(n, dtype=np.int32)
-        fig.add_trace(
-            go.Scattergl(
-                x=xy[:, 0],
-                y=xy[:, 1],
-                mode="markers",
-                customdata=idx,
-                marker=dict(
-                    size=size, color=values, colorscale="Viridis", showscale=True, colorbar=dict(title=colour[:14])
-                ),
-                hovertemplate="#%{customdata}: %{marker.color:.3g}<extra></extra>",
-            )
-        )
-    fig.update_layout(
-        height=620,
-        margin=dict(l=10, r=10, t=30, b=10),
-        dragmode="lasso",
-        legend=dict(itemsizing="constant", title=colour),
-    )
-    return fig
+    return scatter_figure(xy, values, names, colour)
 
 
 def selected_indices(event) -> np.ndarray:
