@@ -16,6 +16,7 @@ from ui.loaders import anomaly_scores, cached_methods, encoded, model_key, proje
 from ui.map_figure import PALETTE, scatter_figure
 from ui.session import require_checkpoint, require_data
 from vae_core import VAEError
+from vae_core.hosting import page_thread_setup
 from vae_core.images import grid_png, to_display
 from vae_core.latent import decode, reconstruct
 from vae_core.projection import LARGE_MAP, LATENT, Projection, ProjectionJob, coords_csv, warm_up_in_background
@@ -104,6 +105,7 @@ def computed_here() -> Projection:
 @st.fragment(run_every=1.0)
 def watch(job: ProjectionJob, showing_quick: bool) -> None:
     """The background job's progress; the page reruns when it has a new view to show."""
+    page_thread_setup()  # a fragment's rerun has a thread of its own
     status = job.status()
     if status.done or (status.quick is not None) != showing_quick:
         st.rerun()

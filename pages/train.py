@@ -15,7 +15,7 @@ from ui.session import SELECTED, claim_checkpoint_path, current_checkpoint, run_
 from ui.sidebar import limits_panel
 from vae_core import DATASETS, TrainingJob, VAEConfig, VAEError
 from vae_core.config import ConfigField
-from vae_core.hosting import ROOTS_ENV, start_run, stopped_at_time_limit
+from vae_core.hosting import ROOTS_ENV, page_thread_setup, start_run, stopped_at_time_limit
 from vae_core.limits import limit, public_mode
 
 JOB = "train_job"
@@ -72,7 +72,12 @@ def config_form() -> VAEConfig | None:
 
 
 def launch(config: VAEConfig, out: Path, resume=None) -> None:
-    """Start a run within the limits; a refusal is a message on the page."""
+    """Start a run within the limits; a refusal is a message on the page. A session runs one run at a
+    time (checked here too, not only by the disabled Start button)."""
+    current = st.session_state.get(JOB)
+    if current is not None and current.alive:
+        st.error("This session's run is still going: stop it or wait for it to end before starting another.")
+        return
     try:
         job = start_run(config, out, resume=resume)
     except VAEError as e:
@@ -171,6 +176,7 @@ def _eta(seconds: float | None) -> str:
 
 @st.fragment(run_every=1.0 if running else None)
 def live_view() -> None:
+    page_thread_setup()  # a fragment's rerun has a thread of its own
     job: TrainingJob | None = st.session_state.get(JOB)
     if job is None:
         st.info(
@@ -190,6 +196,8 @@ def live_view() -> None:
         text=f"epoch {snap.epoch}/{snap.epochs} · step {snap.step}/{snap.total_steps}"
         f" · {snap.images_per_s or 0:,.0f} images/s · ETA {_eta(snap.eta_s)}",
     )
+    if snap.data_line:  # resident, or streamed over the memory budget
+        st.caption(plain(snap.data_line))
     if snap.status == "failed":
         st.error(plain(snap.message))
     if stopped_at_time_limit(job):

@@ -164,3 +164,28 @@ def test_every_limit_is_shown_as_text_on_the_page(checkpoint_dir, models, public
     assert "epochs: 20 (VAE_MAX_EPOCHS)" in lines and "training runs at once on this server: 2" in shown
     at.switch_page("pages/train.py").run()
     assert all(line in "\n".join(t.value for t in at.main.text) for line in lines)
+
+
+# --- the live decoder writes no file for a session's own model
+
+
+def test_an_uploaded_model_decodes_on_the_server_and_exports_nothing(checkpoint_dir, models, public, monkeypatch,
+                                                                     tmp_path):
+    import ui.live_decoder
+
+    monkeypatch.setattr(ui.live_decoder, "DECODERS", tmp_path / "decoders")
+    at = open_app(checkpoint_dir, models["z4"], page="sliders")
+    library_decoders = files_under(tmp_path / "decoders")  # the library model's: a bounded cache
+    assert len(library_decoders) == 1
+    _upload(at, "mine.pt", models["z2"].read_bytes())
+    assert at.session_state["upload_message"][0] == "ok"
+    at.run()
+    assert not at.exception
+    shown = "\n".join(c.value for c in at.caption)
+    assert "Decoding on the server" in shown and "decodes on the server" in shown
+    assert files_under(tmp_path / "decoders") == library_decoders  # nothing for the upload
+
+    public.off()  # on a local server the same upload decodes in the browser
+    at.run()
+    assert "decodes on the server" not in "\n".join(c.value for c in at.caption)
+    assert len(files_under(tmp_path / "decoders")) == 2

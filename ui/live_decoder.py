@@ -6,7 +6,9 @@ The decoder is exported once per checkpoint content (`vae_core.export`) into
 `ui/static/decoders/<content hash>.onnx`; the app serves `ui/static/` as its static folder (the
 top-level `static` link, `server.enableStaticServing` in `.streamlit/config.toml`), next to the
 vendored runtime in `ui/static/onnxruntime-web/`. When the browser cannot run it, or the export
-fails, `unavailable()` says why in one line and pages fall back to decoding on the server.
+fails, `unavailable()` says why in one line and pages fall back to decoding on the server. In the
+public demo a session's own models (uploads, runs) decode on the server: exporting them would write
+outside the scratch folder (the library's decoders are a bounded cache the operator's files decide).
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ import numpy as np
 import streamlit as st
 
 from ui.loaders import model_key
+from ui.session import in_session
 from vae_core import Checkpoint, VAEError
 from vae_core.export import export_decoder
+from vae_core.limits import public_mode
 from vae_core.projection import checkpoint_cache_key
 
 HERE = Path(__file__).resolve().parent
@@ -56,6 +60,8 @@ def unavailable(ckpt: Checkpoint) -> str | None:
     """Why the live decoder cannot run for this session and model, or None when it can."""
     if reason := st.session_state.get(FAILED):
         return f"this browser could not run the decoder ({reason})"
+    if public_mode() and in_session(ckpt.path):  # its decoder would be a file outside the scratch folder
+        return "in the public demo a model of this session (uploaded or trained here) decodes on the server"
     if not st.get_option("server.enableStaticServing"):
         return "static file serving is off (server.enableStaticServing), so the browser cannot fetch the decoder"
     try:
