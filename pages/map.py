@@ -1,8 +1,10 @@
 """Latent map: the encoded data projected to 2-D, coloured by what you want to see.
 
-Every code of the split is drawn (a WebGL scatter); images are shown for a sample only (thumbnails,
-the gallery of a selection). Above LARGE_MAP codes, UMAP and t-SNE are computed in the background
-(`ui.loaders.projection_job`) while a first view is shown: PCA, then the method fitted on a sample.
+The method picker, its parameter sliders and what each view offers come from the registry
+(`vae_core.projection.PROJECTION_METHODS`). Every code of the split is drawn (a WebGL scatter); images
+are shown for a sample only (thumbnails, the gallery of a selection). Above LARGE_MAP codes, background
+methods (UMAP, t-SNE) are computed in a job (`ui.loaders.projection_job`) while a first view is shown:
+the QUICK map (PCA), then the method fitted on a sample.
 """
 
 import numpy as np
@@ -19,13 +21,21 @@ from vae_core import VAEError
 from vae_core.hosting import page_thread_setup
 from vae_core.images import grid_png, to_display
 from vae_core.latent import decode, reconstruct
-from vae_core.projection import LARGE_MAP, LATENT, Projection, ProjectionJob, coords_csv, warm_up_in_background
+from vae_core.projection import (
+    LARGE_MAP,
+    PROJECTION_METHODS,
+    QUICK,
+    Projection,
+    ProjectionJob,
+    coords_csv,
+    default_method,
+    offered_methods,
+    warm_up_in_background,
+)
 from vae_core.streaming import as_tensor
 
-LIVE_METHODS = (LATENT, "pca")  # maps whose inverse is linear: the browser can decode under the pointer
 POINTER_POINTS = 5000  # codes drawn on the pointer pad
 GALLERY = 24  # images of a selection shown (a seeded sample of a larger selection)
-METHOD_NAMES = {LATENT: "Latent plane (z is 2-D)", "pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
 
 page_header("Latent map")
 ckpt = require_checkpoint()
@@ -34,31 +44,35 @@ D = ckpt.config.latent_dim
 key = model_key(ckpt)
 
 
-# --- controls
-c = st.columns([1, 1.3, 1, 1, 1.4])
+def label(name: str) -> str:
+    return PROJECTION_METHODS[name].label
+
+
+# --- controls: a column per parameter of the method that has the most
+methods = offered_methods(D)
+c = st.columns([1, 1.3, *[1] * max(len(PROJECTION_METHODS[m].parameters) for m in methods), 1.4])
 split = c[0].radio("Split", ["test", "train"], horizontal=True, key="map_split")
-methods = ([LATENT] if D == 2 else []) + ["pca", "umap", "tsne"]
-# the latent plane for a 2-D z; else UMAP when it is already on disk (shipped models); else PCA
-umap_on_disk = "umap" in cached_methods(ckpt)
-first = LATENT if D == 2 else "umap" if umap_on_disk else "pca"
-if not umap_on_disk:  # a UMAP may be asked for: numba compiles it meanwhile (once per server)
-    warm_up_in_background()
+on_disk = cached_methods(ckpt)
+if any(PROJECTION_METHODS[m].warm_up and m not in on_disk for m in methods):
+    warm_up_in_background()  # that method may be asked for: its code compiles meanwhile (once per server)
+first = default_method(D, on_disk)
 method = c[1].selectbox(
-    "Projection", methods, index=methods.index(first), format_func=METHOD_NAMES.get, key="map_method"
+    "Projection", methods, index=methods.index(first), format_func=label, key="map_method",
+    help="; ".join(f"{label(m)}: {PROJECTION_METHODS[m].help}" for m in methods),
 )
-params: dict = {}
-if method == "umap":
-    params["n_neighbors"] = c[2].slider("n_neighbors", 2, 100, 15, key="map_nn")
-    params["min_dist"] = c[3].slider("min_dist", 0.0, 1.0, 0.1, step=0.05, key="map_md")
-elif method == "tsne":
-    params["perplexity"] = c[2].slider("perplexity", 5.0, 100.0, 30.0, key="map_perp")
+spec = PROJECTION_METHODS[method]
+params = {
+    p.name: column.slider(p.name, p.slider[0], p.slider[1], p.default, step=p.slider[2], help=p.help,
+                          key=f"map_{method}_{p.name}")
+    for column, p in zip(c[2:-1], [p for p in spec.parameters if p.slider], strict=False)
+}
 colour_options = (
     (["label"] if bundle.labels is not None else [])
     + list(bundle.factor_names)
     + ["reconstruction error", "anomaly score (nELBO)"]
 )
-colour = c[4].selectbox("Colour by", colour_options, key="map_colour")
-views = ["Scatter", "Thumbnails", "Decoded grid"] + (["Decode under the pointer"] if method in LIVE_METHODS else [])
+colour = c[-1].selectbox("Colour by", colour_options, key="map_colour")
+views = ["Scatter", "Thumbnails", "Decoded grid"] + (["Decode under the pointer"] if spec.linear else [])
 mode = st.radio(
     "View",
     views,
@@ -82,20 +96,18 @@ def images_at(positions) -> torch.Tensor:
 
 
 def computed_here() -> Projection:
-    """A map small enough to wait for: PCA shown at once while a slower one is computed (once)."""
+    """A map small enough to wait for: the QUICK map shown at once while a slower one is computed (once)."""
     done = st.session_state.setdefault("projections_done", set())
     proj_id = (key, split, method, params_key)
     placeholder = st.empty()
-    if method in ("umap", "tsne") and proj_id not in done:
+    if spec.background and proj_id not in done:
         with placeholder.container():
-            st.info(
-                f"Showing PCA while {METHOD_NAMES[method]} is computed (the first UMAP in a session "
-                "also compiles its code: up to a minute)."
-            )
-            quick = projection(mu, key, split, "pca", ()).coords
+            compiles = " (the first in a session also compiles its code: up to a minute)" if spec.warm_up else ""
+            st.info(f"Showing {label(QUICK)} while {label(method)} is computed{compiles}.")
+            quick = projection(mu, key, split, QUICK, ()).coords
             st.plotly_chart(go.Figure(go.Scattergl(x=quick[:, 0], y=quick[:, 1], mode="markers",
                                                    marker=dict(size=4, color=PALETTE[0]))), key="map_quick")
-    with st.spinner(f"Computing {METHOD_NAMES[method]}…"):
+    with st.spinner(f"Computing {label(method)}…"):
         proj = projection(mu, key, split, method, params_key)
     done.add(proj_id)
     placeholder.empty()
@@ -109,12 +121,12 @@ def watch(job: ProjectionJob, showing_quick: bool) -> None:
     status = job.status()
     if status.done or (status.quick is not None) != showing_quick:
         st.rerun()
-    st.progress(status.progress, text=f"{METHOD_NAMES[method]} of all {n:,} codes, in the background · "
+    st.progress(status.progress, text=f"{label(method)} of all {n:,} codes, in the background · "
                                       f"step {status.step_number} of {status.steps}: {status.step}")
 
 
 def computed_in_background() -> Projection:
-    """A large map: the full projection when the background job has it, else a first view (PCA, then
+    """A large map: the full projection when the background job has it, else a first view (QUICK, then
     the method fitted on a sample) with the job's progress."""
     job = projection_job(mu, key, split, method, params_key)
     watched = st.session_state.get("map_job")
@@ -127,11 +139,11 @@ def computed_in_background() -> Projection:
     if status.result is not None:
         return status.result
     watch(job, status.quick is not None)
-    return status.quick or projection(mu, key, split, "pca", ())
+    return status.quick or projection(mu, key, split, QUICK, ())
 
 
 try:
-    proj = computed_in_background() if n > LARGE_MAP and method in ("umap", "tsne") else computed_here()
+    proj = computed_in_background() if n > LARGE_MAP and spec.background else computed_here()
 except VAEError as e:
     st.error(str(e))
     st.stop()
@@ -141,13 +153,12 @@ first_view = proj.method != method or "sample" in proj.params  # shown while the
 
 def view_caption() -> str:
     """Which map this is, of how many codes, and where it came from."""
-    what = METHOD_NAMES[proj.method]
+    what = label(proj.method)
     if sample := proj.params.get("sample"):
-        placed = "its transform" if proj.method == "umap" else "their nearest sampled neighbours"
-        what += f" fitted on a seeded sample of {sample:,} codes, the others placed by {placed},"
+        what += f" fitted on a seeded sample of {sample:,} codes, the others placed by {proj.spec.placement},"
     how = "loaded from cache" if proj.params.get("cached") else f"{proj.seconds:.1f} s"
     text = f"{what} of the {n:,} {split} codes (posterior means) · {how}"
-    return f"First view: {text}. The full {METHOD_NAMES[method]} replaces it when ready." if first_view else text
+    return f"First view: {text}. The full {label(method)} replaces it when ready." if first_view else text
 
 
 def colour_values() -> tuple[np.ndarray, list[str] | None]:
@@ -190,8 +201,8 @@ def pointer_view() -> None:
         key="map_pointer", version=version_of(key, split, method), points=xy[shown], pad=440, palette=PALETTE,
         colours=values[shown] if names is not None else None, legend=names, point=tuple(np.median(xy, axis=0)),
     )
-    what = "the latent plane itself" if method == LATENT else "z = mean + p · components (the exact PCA inverse)"
-    st.caption(f"Each point of the square decodes to {what}; drawn: {len(shown)} of the {n} {split} codes"
+    st.caption(f"Each point of the square decodes to the code behind it ({proj.inverse_in_words()}); "
+               f"drawn: {len(shown)} of the {n} {split} codes"
                + (f", coloured by {colour}." if names is not None else "."))
 
 
@@ -252,14 +263,8 @@ else:
     with st.spinner("Decoding the grid…"):
         z = proj.inverse(points)
         images = decode(ckpt.model, torch.from_numpy(np.asarray(z, dtype=np.float32)))
-    how = {
-        "latent": "the latent plane itself",
-        "pca": "the exact PCA inverse",
-        "umap": "UMAP's inverse transform" if proj.fitted is not None else "nearest encoded neighbours",
-        "tsne": "nearest encoded neighbours (t-SNE has no inverse)",
-    }[proj.method]
     st.caption(
-        f"Each cell decodes the code behind its map position, through {how}. Rows run from high y "
+        f"Each cell decodes the code behind its map position, through {proj.inverse_in_words()}. Rows run from high y "
         f"(top) to low y; the grid covers the 2nd–98th percentile of the map."
     )
     show_grid(images, per_row=cells, width=max(36, 760 // cells))

@@ -411,9 +411,10 @@ def test_convert_is_a_noop_when_nothing_changes():
     assert torch.equal(convert_images(x, 8, 3), x)
 
 
-def test_registry_module_exposes_torchvision_mapping():
-    assert data_mod.TORCHVISION["mnist"] == "MNIST"
-    assert data_mod.TORCHVISION["fashion-mnist"] == "FashionMNIST"
+def test_torchvision_entries_carry_their_class_name():
+    assert data_mod.DATASETS["mnist"].torchvision == "MNIST"
+    assert data_mod.DATASETS["fashion-mnist"].torchvision == "FashionMNIST"
+    assert [n for n, d in data_mod.DATASETS.items() if d.torchvision] == ["mnist", "fashion-mnist", "kmnist", "cifar10"]
     names = [p.name for p in data_mod.expected_files("fashion-mnist", Path("/r"))]
     assert names == ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
                      "t10k-labels-idx1-ubyte"]

@@ -9,14 +9,16 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+import vae_core.projection as P
 from vae_core.errors import VAEError
-from vae_core.projection import METHODS, Projection, checkpoint_cache_key, coords_csv, project
+from vae_core.projection import Projection, checkpoint_cache_key, coords_csv, offered_methods, project
 
 D = 8
 
@@ -47,6 +49,9 @@ def nearest_centroid_accuracy(coords: np.ndarray, labels: np.ndarray) -> float:
 def nearest_blob(z: np.ndarray) -> np.ndarray:
     """Which blob centre 10·e_k each latent code (M, D) lies closest to."""
     return np.linalg.norm(z[:, None] - 10.0 * np.eye(3, D)[None], axis=2).argmin(1)
+
+
+SMALL = blobs(n_per=10)[0]  # 30 points
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +162,18 @@ def test_umap_cache_hit_falls_back_to_knn_inverse(umap_runs, codes_labels):
     np.testing.assert_allclose(z, codes[[0, 150, 299]], atol=1e-4)
 
 
+def test_the_inverse_says_how_it_maps_points_back(umap_runs, tmp_path):
+    assert umap_runs["first"].inverse_in_words() == "UMAP's inverse transform"
+    assert umap_runs["hit"].inverse_in_words() == "nearest encoded neighbours"  # no reducer on disk
+    tsne = project(SMALL, "tsne", perplexity=5.0)
+    assert tsne.inverse_in_words() == "nearest encoded neighbours (t-SNE has no inverse)"
+    project(SMALL, "pca", cache_dir=tmp_path, cache_key="ck")
+    hit = project(SMALL, "pca", cache_dir=tmp_path, cache_key="ck")
+    assert hit.fitted is None and hit.inverse_in_words().startswith("the exact PCA inverse")
+    assert hit.fitted is not None  # refitted, as its inverse will be
+    assert project(SMALL[:, :2], "latent").inverse_in_words() == "the latent plane itself"
+
+
 def test_umap_cache_file_depends_on_n_neighbors(umap_runs, codes_labels):
     codes, _ = codes_labels
     cache_dir = umap_runs["cache_dir"]
@@ -191,6 +208,23 @@ def test_cache_file_depends_on_codes_and_seed(codes_labels, tmp_path):
     assert project(codes[:-1], "pca", cache_dir=tmp_path, cache_key="ck").params["cached"] is False
     assert len(list(tmp_path.glob("ck-pca-*.npy"))) == 4
     assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temp files
+
+
+@pytest.mark.parametrize(("method", "params", "written"), [
+    ("pca", {}, {"seed": 0}),
+    ("umap", {"n_neighbors": 10}, {"n_neighbors": 10, "min_dist": 0.1, "seed": 0}),
+    ("tsne", {"perplexity": 12}, {"perplexity": 12.0, "seed": 0}),
+])
+def test_cache_file_names_are_the_ones_shipped_projections_carry(method, params, written):
+    """The name hashes the method, its parameters (ints stay ints, floats floats), N, D and the codes'
+    sha256, as when checkpoints/projections was made: change it and shipped maps are refitted."""
+    from vae_core.projection import cached_projection
+
+    spec = {"method": method, **written, "n": 30, "d": D, "codes_sha256": hashlib.sha256(SMALL.tobytes()).hexdigest()}
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+    _, used, path = P._prepared(SMALL, method, cache_dir="somewhere", cache_key="ck", **params)
+    assert used == written and path.name == f"ck-{method}-{digest}.npy"
+    assert cached_projection(SMALL, method, cache_dir="somewhere", cache_key="ck", **params) is None
 
 
 def _garbage(path):
@@ -243,24 +277,24 @@ def test_latent_method_is_refused_for_other_dimensions(codes_labels):
 
 # ---- validation: one check per case --------------------------------------------------------------
 
-SMALL = blobs(n_per=10)[0]  # 30 points
-
 
 @pytest.mark.parametrize(("method", "kwargs", "match"), [
-    ("isomap", {}, "method must be one of pca, umap, tsne"),
+    ("isomap", {}, r"projection method must be one of pca, umap, tsne \(or latent for a 2-D latent\) \(got 'isomap'\)"),
     ("PCA", {}, "method must be one of"),
-    ("pca", {"n_neighbors": 1}, "n_neighbors must be an integer from 2 to 200"),
-    ("pca", {"n_neighbors": 201}, "n_neighbors must be an integer from 2 to 200"),
-    ("pca", {"n_neighbors": 5.0}, "n_neighbors must be an integer"),
-    ("pca", {"n_neighbors": True}, "n_neighbors must be an integer"),
+    ("umap", {"n_neighbors": 1}, "n_neighbors must be an integer from 2 to 200"),
+    ("umap", {"n_neighbors": 201}, "n_neighbors must be an integer from 2 to 200"),
+    ("umap", {"n_neighbors": 5.0}, "n_neighbors must be an integer"),
+    ("umap", {"n_neighbors": True}, "n_neighbors must be an integer"),
     ("umap", {"n_neighbors": 30}, "n_neighbors must be less than the number of points, 30"),
-    ("pca", {"min_dist": -0.1}, "min_dist must be a number from 0 to 1"),
-    ("pca", {"min_dist": 1.5}, "min_dist must be a number from 0 to 1"),
-    ("pca", {"min_dist": float("nan")}, "min_dist"),
-    ("pca", {"perplexity": 0.0}, "perplexity must be a number greater than 0"),
-    ("pca", {"perplexity": float("inf")}, "perplexity must be a number greater than 0"),
-    ("pca", {"perplexity": "30"}, "perplexity"),
+    ("umap", {"min_dist": -0.1}, "min_dist must be a number from 0 to 1"),
+    ("umap", {"min_dist": 1.5}, "min_dist must be a number from 0 to 1"),
+    ("umap", {"min_dist": float("nan")}, "min_dist"),
+    ("tsne", {"perplexity": 0.0}, "perplexity must be a number greater than 0"),
+    ("tsne", {"perplexity": float("inf")}, "perplexity must be a number greater than 0"),
+    ("tsne", {"perplexity": "30"}, "perplexity"),
     ("tsne", {"perplexity": 30.0}, "perplexity must be less than the number of points, 30"),
+    ("pca", {"n_neighbors": 15}, r"pca takes no parameter 'n_neighbors' \(its parameters: seed\)"),
+    ("tsne", {"min_dist": 0.5}, r"tsne takes no parameter 'min_dist' \(its parameters: perplexity, seed\)"),
     ("pca", {"seed": -1}, "seed must be an integer from 0 to 4294967295"),
     ("pca", {"seed": 2**32}, "seed must be an integer"),
     ("pca", {"seed": 0.5}, "seed must be an integer"),
@@ -301,8 +335,9 @@ def test_inverse_refuses_bad_points(points):
         proj.inverse(points)
 
 
-def test_methods_are_the_documented_three():
-    assert METHODS == ("pca", "umap", "tsne")
+def test_methods_are_the_documented_three_and_the_latent_plane_for_a_2d_latent():
+    assert offered_methods(8) == offered_methods(1) == ("pca", "umap", "tsne")
+    assert offered_methods(2) == ("latent", "pca", "umap", "tsne")
 
 
 # ---- CSV export ----------------------------------------------------------------------------------

@@ -1,14 +1,17 @@
 """Every extension point is one table, reachable from both front ends: each `VAEConfig` field has a
 `train` flag and a Train page widget built from its metadata, every registry name (datasets, model
 kinds, likelihoods, schedules, ...) is a choice in both, and an unknown name is refused with the valid
-ones listed."""
+ones listed. Every projection method fits and is offered by the Map page, and a method added to the
+table (a test registers Isomap) is there with its slider, disk cache and inverse, nothing else changed."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -28,6 +31,15 @@ from vae_core.config import (
 from vae_core.data import DATASETS, dataset_info
 from vae_core.losses import LIKELIHOOD_SPECS
 from vae_core.models import MODEL_SPECS
+from vae_core.projection import (
+    PROJECTION_METHODS,
+    Parameter,
+    ProjectionMethod,
+    _pca,
+    method_spec,
+    offered_methods,
+    project,
+)
 from vae_core.schedules import BETA_SCHEDULE_FUNCTIONS, LR_SCHEDULE_FUNCTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,6 +119,8 @@ def test_an_unknown_name_is_refused_with_the_valid_ones():
         VAEConfig(model="rnn")
     with pytest.raises(VAEError, match="likelihood must be one of bernoulli, gaussian"):
         VAEConfig(likelihood="poisson")
+    with pytest.raises(VAEError, match=r"projection method must be one of pca, umap, tsne \(or latent for a 2-D "):
+        method_spec("isomap")
 
 
 # --- the Train page
@@ -169,3 +183,78 @@ def test_the_public_demo_caps_the_form_and_shows_no_server_paths(monkeypatch, ch
     assert widgets["cfg_epochs"].max == 20 and widgets["cfg_batch_size"].max == 512
     assert widgets["cfg_image_size"].max == 64
     assert "folder" not in widgets["cfg_dataset"].options and "sprites-full" not in widgets["cfg_dataset"].options
+
+
+# --- projection methods: one table (vae_core/projection.py), and the Map page builds its controls from it
+
+
+def _fits_fast(spec: ProjectionMethod) -> ProjectionMethod:
+    """`spec` with PCA's fit in place of its own (which test_projection runs): the page's wiring alone."""
+    if spec.fit is None:
+        return spec
+    return dataclasses.replace(spec, fit=lambda codes, *, seed, progress=None, **params: _pca(codes, seed=seed),
+                               warm_up=None)
+
+
+def _map_page(checkpoint_dir: Path, model: Path) -> AppTest:
+    shutil.copyfile(model, checkpoint_dir / model.name)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.mark.parametrize("name", list(PROJECTION_METHODS))
+def test_every_projection_method_fits_a_small_set_of_codes(name):
+    spec = PROJECTION_METHODS[name]
+    assert spec.name == name and spec.label and spec.help
+    codes = np.random.default_rng(0).standard_normal((60, spec.latent_dim or 5)).astype(np.float32)
+    proj = project(codes, name)
+    assert proj.coords.shape == (60, 2) and proj.coords.dtype == np.float32 and np.isfinite(proj.coords).all()
+    assert proj.params == {**spec.defaults, **({"seed": 0} if spec.fit else {}), "cached": False}
+    assert proj.inverse(proj.coords[:3]).shape == (3, codes.shape[1])
+    assert proj.transform(codes[:3]).shape == (3, 2)
+    assert (proj.linear_inverse() is not None) == spec.linear
+    assert proj.inverse_in_words()
+    for p in spec.parameters:  # each one a slider on the page, its default inside the slider's range
+        low, high, _ = p.slider
+        assert p.help and low <= p.default <= high
+        assert p.checked(low, 10**6) == low and p.checked(high, 10**6) == high
+
+
+def test_every_projection_method_is_offered_by_the_map_page(checkpoint_dir, models, monkeypatch):
+    for name, spec in PROJECTION_METHODS.items():
+        monkeypatch.setitem(PROJECTION_METHODS, name, _fits_fast(spec))
+    at = _map_page(checkpoint_dir, models["z2"])  # a 2-D model: every method, the latent plane too
+    picker = at.selectbox(key="map_method")
+    assert picker.options == [s.label for s in PROJECTION_METHODS.values()]
+    for name, spec in PROJECTION_METHODS.items():
+        at.selectbox(key="map_method").set_value(name).run()
+        assert not at.exception and not at.error, name
+        sliders = {s.key: s.value for s in at.slider if s.key and s.key.startswith(f"map_{name}_")}
+        assert sliders == {f"map_{name}_{p.name}": p.default for p in spec.parameters}, name
+        assert ("Decode under the pointer" in at.radio(key="map_mode").options) == spec.linear, name
+        assert at.caption[0].value.startswith(spec.label), name
+
+
+def test_a_method_registered_in_the_table_is_on_the_map_page(checkpoint_dir, models, monkeypatch):
+    def isomap(codes, *, n_neighbors, seed, progress=None):
+        from sklearn.manifold import Isomap
+
+        fitted = Isomap(n_neighbors=n_neighbors, n_components=2)
+        return fitted.fit_transform(codes), fitted
+
+    monkeypatch.setitem(PROJECTION_METHODS, "isomap", ProjectionMethod(
+        "isomap", "Isomap", "geodesic distances along a neighbour graph", isomap,
+        (Parameter("n_neighbors", "neighbours in the graph", 10, (2, 50, None), low=2, high=200, below_n=True),),
+        transform=True))
+    assert offered_methods(4)[-1] == "isomap"
+    at = _map_page(checkpoint_dir, models["z4"])
+    assert at.selectbox(key="map_method").options == ["PCA", "UMAP", "t-SNE", "Isomap"]
+    at.selectbox(key="map_method").set_value("isomap").run()
+    assert not at.exception and not at.error
+    assert at.slider(key="map_isomap_n_neighbors").value == 10
+    assert at.caption[0].value.startswith("Isomap of the 1,000 test codes")
+    assert len(list((checkpoint_dir / "projections").glob("*-isomap-*.npy"))) == 1  # the disk cache
+    at.radio(key="map_mode").set_value("Decoded grid").run()
+    assert not at.exception and len(at.main.image) == at.slider(key="map_cells").value ** 2
+    assert "through nearest encoded neighbours (Isomap has no inverse)" in at.caption[0].value

@@ -82,10 +82,12 @@ class DatasetInfo:
     image_shape: tuple[int, int, int] | None = None  # (C, H, W) before any resize; None: depends
     size: int | None = None  # number of images; None: depends on the folder
     load: Callable[[DataRequest], DataBundle] = field(kw_only=True, repr=False, compare=False)
+    torchvision: str | None = field(default=None, kw_only=True)  # its class in torchvision.datasets
 
 
-def _torchvision_entry(name: str, description: str, shape: tuple[int, int, int], size: int) -> DatasetInfo:
-    return DatasetInfo(name, description, False, shape, size,
+def _torchvision_entry(name: str, cls: str, description: str, shape: tuple[int, int, int],
+                       size: int) -> DatasetInfo:
+    return DatasetInfo(name, description, False, shape, size, torchvision=cls,
                        load=lambda r: _torchvision(r.name, r.data_root, r.download))
 
 
@@ -101,10 +103,11 @@ DATASETS: dict[str, DatasetInfo] = {
                     (1, 32, 32), 46_080, load=lambda r: _sprites(full=False)),
         DatasetInfo("sprites-full", "the full dSprites grid: 737,280 images at 64x64 (~12 GB)", True,
                     (1, 64, 64), 737_280, load=lambda r: _sprites(full=True)),
-        _torchvision_entry("mnist", "MNIST through torchvision (download or --data-root)", (1, 28, 28), 70_000),
-        _torchvision_entry("fashion-mnist", "Fashion-MNIST through torchvision", (1, 28, 28), 70_000),
-        _torchvision_entry("kmnist", "Kuzushiji-MNIST through torchvision", (1, 28, 28), 70_000),
-        _torchvision_entry("cifar10", "CIFAR-10 through torchvision (32x32 RGB)", (3, 32, 32), 60_000),
+        _torchvision_entry("mnist", "MNIST", "MNIST through torchvision (download or --data-root)", (1, 28, 28),
+                           70_000),
+        _torchvision_entry("fashion-mnist", "FashionMNIST", "Fashion-MNIST through torchvision", (1, 28, 28), 70_000),
+        _torchvision_entry("kmnist", "KMNIST", "Kuzushiji-MNIST through torchvision", (1, 28, 28), 70_000),
+        _torchvision_entry("cifar10", "CIFAR10", "CIFAR-10 through torchvision (32x32 RGB)", (3, 32, 32), 60_000),
         DatasetInfo("folder:PATH", "your own images: a folder (subfolders become labels)", True,
                     load=lambda r: _folder(r.name[len("folder:"):], r.image_size or 64, r.channels)),
     ]
@@ -228,14 +231,17 @@ def _sprites(full: bool) -> DataBundle:
 
 # --- torchvision datasets: real downloads for users online, a clear message for those who are not
 
-TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST", "cifar10": "CIFAR10"}
+
+def _torchvision_class(name: str):
+    """The torchvision.datasets class of the registry entry `name`."""
+    import torchvision.datasets as tvd
+
+    return getattr(tvd, dataset_info(name).torchvision)
 
 
 def expected_files(name: str, root: Path) -> list[Path]:
     """The files torchvision reads for `name` under `root`."""
-    import torchvision.datasets as tvd
-
-    cls = getattr(tvd, TORCHVISION[name])
+    cls = _torchvision_class(name)
     if name == "cifar10":
         return [root / cls.base_folder / f for f, _ in cls.train_list + cls.test_list]
     raw = root / cls.__name__ / "raw"
@@ -243,9 +249,7 @@ def expected_files(name: str, root: Path) -> list[Path]:
 
 
 def _torchvision(name: str, root: Path, download: bool) -> DataBundle:
-    import torchvision.datasets as tvd
-
-    cls = getattr(tvd, TORCHVISION[name])
+    cls = _torchvision_class(name)
     if not all(p.exists() for p in expected_files(name, root)):
         if not download:
             raise VAEError(_missing_message(name, root, "downloads are off"))

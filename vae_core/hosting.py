@@ -92,10 +92,10 @@ def confine_path(text: str, roots: list[Path] | None = None) -> Path:
 def confine_config_data(config):
     """`config` with its data paths (a folder dataset, a data root) confined to the allowed roots,
     for a page to load or train on; in the public demo only the datasets that ship with the install."""
-    from vae_core.data import DATASETS
+    from vae_core.data import DATASETS, dataset_info
 
     folder = config.dataset.startswith("folder:")
-    if public_mode() and (folder or config.data_root or not DATASETS[config.dataset].offline):
+    if public_mode() and (folder or config.data_root or not dataset_info(config.dataset).offline):
         shipped = ", ".join(n for n, d in DATASETS.items() if d.offline and not n.startswith("folder"))
         raise VAEError(f"the public demo reads no server paths: it uses the datasets that ship with it ({shipped})")
     changes = {}

@@ -167,10 +167,7 @@ def check_model(config: VAEConfig, image_shape: tuple[int, int, int], *, batch_s
 
 def expected_image_shape(config: VAEConfig) -> tuple[int, int, int] | None:
     """The image shape a config's dataset will have, known before loading it; None if unknown."""
-    from vae_core.data import DATASETS
-
-    folder = config.dataset.startswith("folder:")
-    info = DATASETS.get("folder:PATH" if folder else config.dataset)
+    info = _dataset(config.dataset)
     if info is None:
         return None
     c, h, w = info.image_shape or (3, 64, 64)  # a folder: RGB at 64 px unless told otherwise
@@ -178,14 +175,23 @@ def expected_image_shape(config: VAEConfig) -> tuple[int, int, int] | None:
     return (config.channels or c, side or h, side or w)
 
 
+def _dataset(name: str):
+    """The registry entry of a dataset name (`folder:PATH` for any folder); None for an unknown name,
+    which loading the data refuses."""
+    from vae_core.data import dataset_info
+
+    try:
+        return dataset_info(name)
+    except VAEError:
+        return None
+
+
 def check_training(config: VAEConfig, image_shape: tuple[int, int, int] | None = None,
                    n_images: int | None = None) -> None:
     """Everything a run would allocate, checked before it starts: epochs, batch, data, model."""
-    from vae_core.data import DATASETS
-
     check("epochs", config.epochs, "too many epochs")
     check("batch_size", config.batch_size, "batch too large")
-    info = DATASETS.get(config.dataset)
+    info = _dataset(config.dataset)
     n = n_images if n_images is not None else info.size if info else None
     if n is not None:
         check("dataset_images", n, f"dataset {config.dataset} too large")

@@ -1,19 +1,22 @@
 """2-D projections of latent codes for the latent map, computed once and cached on disk.
 
-Methods (`project(codes, method)`, codes (N, D) -> coords (N, 2) float32):
+Every method is one entry of PROJECTION_METHODS (a `ProjectionMethod`: its fit function, its
+parameters with their ranges, defaults and help, and how its map relates to the codes), and
+`project(codes, method, **params)` turns codes (N, D) into coords (N, 2) float32 with any of them:
 
+- "latent": only for D == 2: the latent plane itself (coords are the codes, inverse is identity).
 - "pca": principal components (scikit-learn `PCA`); linear, exact inverse. For D == 1 a zero
   column is appended, so y is 0 for every point.
 - "umap": Uniform Manifold Approximation and Projection (McInnes, Healy & Melville 2018,
   arXiv:1802.03426). A fixed seed makes it deterministic (and single-threaded).
 - "tsne": t-distributed Stochastic Neighbor Embedding (van der Maaten & Hinton 2008, JMLR 9),
-  scikit-learn `TSNE` with PCA initialisation. It has no inverse; see `Projection.inverse`.
-- "latent": only for D == 2: the latent plane itself (coords are the codes, inverse is identity).
+  scikit-learn `TSNE` with PCA initialisation. It has no inverse.
 
-`Projection.inverse` maps map coordinates back to latent codes: exactly for "pca" and "latent",
-through UMAP's own `inverse_transform` for a freshly fitted "umap", and otherwise (t-SNE, and UMAP
-loaded from the disk cache, whose reducer is not stored because refitting it is what the cache
-avoids) by the inverse-distance-weighted mean of the codes of the k = 8 nearest projected points.
+`Projection.inverse` maps map coordinates back to latent codes through the fitted estimator's
+`inverse_transform` when the entry has one and the estimator is at hand (PCA is refitted after a
+cache load, in milliseconds; a UMAP loaded from the disk cache has no reducer, because refitting it
+is what the cache avoids), and otherwise by the inverse-distance-weighted mean of the codes of the
+k = 8 nearest projected points; `Projection.transform` places new codes the same way round.
 
 Maps of many codes (above LARGE_MAP): `sampled_projection` fits the method on a seeded sample of
 SAMPLE_SIZE codes and places the rest with `Projection.transform` (seconds instead of minutes), and
@@ -21,8 +24,8 @@ SAMPLE_SIZE codes and places the rest with `Projection.transform` (seconds inste
 epochs), into the same disk cache; jobs run one at a time so two maps never share the CPU.
 
 umap and scikit-learn are imported inside the functions that use them: importing this module is cheap.
-`warm_up_in_background()` imports umap and lets numba compile it in a daemon thread, so a server can
-pay that cost at start-up instead of on the first UMAP a user asks for.
+`warm_up_in_background()` runs the entries' warm-ups (UMAP: import it and let numba compile it) in a
+daemon thread, so a server can pay that cost ahead of the first map a user asks for.
 """
 
 from __future__ import annotations
@@ -49,11 +52,218 @@ import numpy as np
 from vae_core.errors import VAEError
 
 LATENT = "latent"  # the latent plane itself; valid only when D == 2
+QUICK = "pca"  # the map a page shows at once while a slower one is computed
 KNN_K = 8  # neighbours averaged by the kNN inverse
 _MAX_SEED = 2**32 - 1  # scikit-learn's limit for random_state
-LARGE_MAP = 10_000  # above this many codes, UMAP and t-SNE are computed in the background (ProjectionJob)
+LARGE_MAP = 10_000  # above this many codes, background methods (UMAP, t-SNE) run in a ProjectionJob
 SAMPLE_SIZE = 5_000  # codes a quick view is fitted on; above 4,096 UMAP indexes them with NNDescent,
 # whose transform places the other codes in seconds (below, its exact path is slow to transform)
+
+
+# ---- the registry: one entry per method ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A parameter of a projection method. It accepts integers when its default is one, else any
+    finite number, from `low` (excluded when `above_low`) to `high` (None: no upper bound), and less
+    than the number of codes when `below_n`. slider: the Map page's (low, high, step), step None for
+    Streamlit's own; None: not offered on the page."""
+
+    name: str
+    help: str
+    default: int | float
+    slider: tuple[float, float, float | None] | None
+    low: float
+    high: float | None = None
+    above_low: bool = False
+    below_n: bool = False
+
+    @property
+    def integer(self) -> bool:
+        return isinstance(self.default, int)
+
+    def checked(self, value: Any, n: int) -> int | float:
+        """`value` as the fit takes it (int or float) for a set of n codes, or a one-line VAEError."""
+        valid = _is_int(value) if self.integer else _is_real(value)
+        if not valid or value < self.low or (self.above_low and value == self.low) or \
+                (self.high is not None and value > self.high):
+            raise VAEError(f"{self.name} must be {self._accepts()} (got {value!r})")
+        if self.below_n and value >= n:
+            raise VAEError(f"{self.name} must be less than the number of points, {n} (got {value})")
+        return int(value) if self.integer else float(value)
+
+    def _accepts(self) -> str:
+        kind = "an integer" if self.integer else "a number"
+        if self.high is not None:
+            return f"{kind} from {_number(self.low)} to {_number(self.high)}"
+        return f"{kind} {'greater than' if self.above_low else 'of at least'} {_number(self.low)}"
+
+
+SEED = Parameter("seed", "fixes the method's randomness", 0, None, low=0, high=_MAX_SEED)  # every fitted method's
+
+
+@dataclass(frozen=True)
+class ProjectionMethod:
+    """One way to draw latent codes in the plane: everything the engine and the Map page need.
+
+    fit(codes (N, D), *, seed, progress, **parameters) -> (coords (N, 2), fitted estimator or None);
+    fit is None for the latent plane, whose coords are the codes (nothing to fit, seed or cache).
+    inverse: how the estimator's `inverse_transform` maps a map point back to a code, in words; None
+    when it has none (points map back through their nearest encoded neighbours). transform: the
+    estimator places new codes (else their nearest encoded neighbours do). linear: the inverse is
+    affine, so the browser can decode under the pointer. refit: refitting is cheap and deterministic,
+    so a map loaded from the disk cache refits its estimator when asked to invert or transform.
+    background: slow (seconds to minutes): a page shows the QUICK map first, and above LARGE_MAP codes
+    fits it in a background job, on a seeded sample first. warm_up: compiles the method's code ahead
+    of a first fit. preparing: what the fit does before its first progress report (None: it reports none).
+    """
+
+    name: str
+    label: str  # the Map page's picker
+    help: str
+    fit: Callable[..., tuple[np.ndarray, Any]] | None
+    parameters: tuple[Parameter, ...] = ()
+    inverse: str | None = None
+    transform: bool = False
+    linear: bool = False
+    refit: bool = False
+    background: bool = False
+    latent_dim: int | None = None  # offered only for codes of this size (the latent plane: 2)
+    min_points: int = 3
+    warm_up: Callable[[], None] | None = field(default=None, repr=False)
+    preparing: str | None = None
+
+    @property
+    def defaults(self) -> dict:
+        return {p.name: p.default for p in self.parameters}
+
+    @property
+    def placement(self) -> str:
+        """How a sampled view places the codes outside its sample, in words."""
+        return "its transform" if self.transform else "their nearest sampled neighbours"
+
+
+class _PCA2:
+    """scikit-learn's PCA(2) for codes of any size D >= 1: a 1-D code gets a zero second feature (so
+    every y is 0), and inverse_transform gives codes (M, D) back."""
+
+    def __init__(self, codes: np.ndarray, seed: int):
+        from sklearn.decomposition import PCA
+
+        self.d = codes.shape[1]
+        self.pca = PCA(n_components=2, random_state=seed).fit(self._padded(codes))
+
+    def _padded(self, codes: np.ndarray) -> np.ndarray:
+        return codes if codes.shape[1] > 1 else np.hstack([codes, np.zeros_like(codes)])
+
+    def transform(self, codes: np.ndarray) -> np.ndarray:
+        return self.pca.transform(self._padded(codes))
+
+    def inverse_transform(self, points: np.ndarray) -> np.ndarray:
+        return self.pca.inverse_transform(points)[:, : self.d]
+
+
+def _pca(codes: np.ndarray, *, seed: int, progress=None) -> tuple[np.ndarray, _PCA2]:
+    pca = _PCA2(codes, seed)
+    return pca.transform(codes), pca
+
+
+def _umap(codes: np.ndarray, *, n_neighbors: int, min_dist: float, seed: int,
+          progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, Any]:
+    import umap  # slow to import (numba); only when a UMAP is asked for
+
+    # UMAP's epochs run through tqdm: its documented tqdm_kwds send the bar, "done/total", to a file
+    # object that hands the numbers to `progress` (which may raise to stop the fit)
+    bar = {"disable": False, "file": _EpochReader(progress), "bar_format": "{n}/{total}", "mininterval": 0.25}
+    # n_jobs=1 says explicitly what random_state implies (and silences umap's warning about it)
+    reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, min_dist=min_dist,
+                        random_state=seed, n_jobs=1, tqdm_kwds=bar if progress else None)
+    coords = reducer.fit_transform(codes)
+    reducer.tqdm_kwds = {"disable": True}  # a later transform reports to nobody
+    return coords, reducer
+
+
+class _EpochReader:
+    """A write-only text file for tqdm: each "done/total" it is given goes to `progress`."""
+
+    def __init__(self, progress: Callable[[int, int], None]):
+        self.progress = progress
+
+    def write(self, text: str) -> None:
+        if m := re.search(r"(\d+)/(\d+)\s*$", text):
+            self.progress(int(m[1]), int(m[2]))
+
+    def flush(self) -> None:
+        pass
+
+
+def _warm_up_umap() -> None:
+    """Fit two tiny random sets, so numba has compiled both paths a map takes: the exact neighbours
+    below 4,096 codes and NNDescent's above (with its transform, which a sampled view runs)."""
+    import umap
+
+    codes = np.random.default_rng(0).standard_normal((64, 4)).astype(np.float32)
+    _umap(codes, seed=0, **PROJECTION_METHODS["umap"].defaults)  # the parameters the map page starts with
+    approximate = umap.UMAP(n_neighbors=15, random_state=0, n_jobs=1, force_approximation_algorithm=True).fit(codes)
+    approximate.transform(codes[:8])  # the NNDescent query a sampled view's transform runs
+
+
+def _tsne(codes: np.ndarray, *, perplexity: float, seed: int, progress=None) -> tuple[np.ndarray, None]:
+    from sklearn.manifold import TSNE
+
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
+    return tsne.fit_transform(codes), None
+
+
+# One entry per method, in the order the Map page offers them.
+PROJECTION_METHODS: dict[str, ProjectionMethod] = {m.name: m for m in [
+    ProjectionMethod(LATENT, "Latent plane (z is 2-D)", "the 2-D latent space itself, no projection", None,
+                     inverse="the latent plane itself", transform=True, linear=True, latent_dim=2),
+    ProjectionMethod("pca", "PCA", "principal components: linear, computed at once, with an exact inverse", _pca,
+                     inverse="the exact PCA inverse (z = mean + p · components)", transform=True, linear=True,
+                     refit=True),
+    ProjectionMethod(
+        "umap", "UMAP", "Uniform Manifold Approximation and Projection: keeps neighbourhoods, shows clusters", _umap,
+        (Parameter("n_neighbors", "how many neighbours make a point's neighbourhood: larger keeps more of the "
+                   "global shape", 15, (2, 100, None), low=2, high=200, below_n=True),
+         Parameter("min_dist", "how tightly points may be packed together", 0.1, (0.0, 1.0, 0.05), low=0, high=1)),
+        inverse="UMAP's inverse transform", transform=True, background=True,
+        min_points=4,  # its spectral initialisation needs N > n_components + 1
+        warm_up=_warm_up_umap, preparing="finding neighbours and a first layout"),
+    ProjectionMethod(
+        "tsne", "t-SNE", "t-distributed Stochastic Neighbor Embedding: local neighbourhoods, no inverse", _tsne,
+        (Parameter("perplexity", "about how many neighbours each point attends to", 30.0, (5.0, 100.0, None),
+                   low=0, above_low=True, below_n=True),),
+        background=True),
+]}
+
+
+def method_spec(name: str) -> ProjectionMethod:
+    """The registry entry for `name`; an unknown name is a one-line error listing the valid ones."""
+    spec = PROJECTION_METHODS.get(name)
+    if spec is None:
+        general = [n for n, s in PROJECTION_METHODS.items() if s.latent_dim is None]
+        special = [f"{n} for a {s.latent_dim}-D latent" for n, s in PROJECTION_METHODS.items() if s.latent_dim]
+        raise VAEError(f"projection method must be one of {', '.join(general)}"
+                       + (f" (or {', '.join(special)})" if special else "") + f" (got {name!r})")
+    return spec
+
+
+def offered_methods(latent_dim: int) -> tuple[str, ...]:
+    """The methods that apply to codes of `latent_dim` dimensions, in the registry's order."""
+    return tuple(n for n, s in PROJECTION_METHODS.items() if s.latent_dim in (None, latent_dim))
+
+
+def default_method(latent_dim: int, on_disk: set[str]) -> str:
+    """The map a page opens on: the latent plane for a 2-D z; else UMAP when one is on disk (shipped
+    models come with it), worth more than the QUICK map, which is the choice otherwise."""
+    if latent_dim == 2 and LATENT in PROJECTION_METHODS:
+        return LATENT
+    return "umap" if "umap" in on_disk else QUICK
+
+
+# ---- a projection --------------------------------------------------------------------------------
 
 
 @dataclass(eq=False)
@@ -72,109 +282,129 @@ class Projection:
     seconds: float
     codes: np.ndarray | None = field(default=None, repr=False)
     fitted: Any = field(default=None, repr=False)
-    _knn: Any = field(default=None, init=False, repr=False)
+    _neighbours: dict = field(default_factory=dict, init=False, repr=False)
+
+    @property
+    def spec(self) -> ProjectionMethod:
+        return method_spec(self.method)
 
     def inverse(self, points: np.ndarray) -> np.ndarray:
         """Latent codes (M, D) float32 for map points (M, 2) (a single (2,) point is taken as M = 1)."""
         points = _as_points(points)
-        if self.method == LATENT:
+        if self.spec.fit is None:
             return points.copy()
-        if self.codes is None:
-            raise VAEError("this projection holds no latent codes, so it cannot map points back")
-        if self.method == "pca":
-            if self.fitted is None:  # loaded from the cache: PCA refits in milliseconds, deterministically
-                self.fitted = _fit_pca(self.codes, self.params["seed"])
-            return self.fitted.inverse_transform(points)[:, : self.codes.shape[1]].astype(np.float32)
-        if self.method == "umap" and self.fitted is not None:
+        if self._inverts():
             return np.asarray(self.fitted.inverse_transform(points), dtype=np.float32)
-        return self._knn_inverse(points)
+        return self._nearest("coords").mean(points, self.codes)
+
+    def inverse_in_words(self) -> str:
+        """How `inverse` maps a point back to a code, for a caption."""
+        if self.spec.fit is None or self._inverts():
+            return self.spec.inverse
+        return "nearest encoded neighbours" + ("" if self.spec.inverse else f" ({self.spec.label} has no inverse)")
 
     def linear_inverse(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """(origin, du, dv), each (D,), with inverse([u, v]) = origin + u·du + v·dv, when the
         inverse is linear (the latent plane, PCA); None for the others."""
-        if self.method not in (LATENT, "pca"):
+        if not self.spec.linear:
             return None
         origin, right, up = self.inverse(np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=np.float32))
         return origin, right - origin, up - origin
 
     def transform(self, codes: np.ndarray) -> np.ndarray:
-        """Map positions (M, 2) float32 for new latent codes (M, D), e.g. to mark a code on the map.
-
-        Exact for PCA and the latent plane, UMAP's own `transform` when fitted in this process, and
-        otherwise the inverse-distance-weighted mean position of the KNN_K nearest encoded codes."""
+        """Map positions (M, 2) float32 for new latent codes (M, D), e.g. to mark a code on the map:
+        the estimator's own `transform` when the method has one and it is at hand (PCA, the latent
+        plane, UMAP fitted in this process), else the inverse-distance-weighted mean position of the
+        KNN_K nearest encoded codes."""
         codes = np.atleast_2d(np.asarray(codes, dtype=np.float32))
-        if self.method == LATENT:
+        if self.spec.fit is None:
             return codes[:, :2].copy()
         if self.codes is None or codes.shape[1] != self.codes.shape[1]:
             raise VAEError("codes must have the latent size this projection was fitted on")
-        if self.method == "pca":
-            if self.fitted is None:
-                self.fitted = _fit_pca(self.codes, self.params["seed"])
-            padded = codes if codes.shape[1] > 1 else np.hstack([codes, np.zeros_like(codes)])
-            return self.fitted.transform(padded).astype(np.float32)
-        if self.method == "umap" and self.fitted is not None:
+        if self.spec.transform and self._estimator() is not None:
             return np.asarray(self.fitted.transform(codes), dtype=np.float32)
+        return self._nearest("codes").mean(codes, self.coords)
+
+    def _inverts(self) -> bool:
+        """Whether `inverse` goes through the estimator's `inverse_transform`."""
+        return self.spec.inverse is not None and self._estimator() is not None
+
+    def _estimator(self) -> Any:
+        """The fitted estimator, refitted after a cache load when the method is cheap to refit."""
+        if self.codes is None:
+            raise VAEError("this projection holds no latent codes, so it cannot map points back")
+        if self.fitted is None and self.spec.refit:
+            own = {name: self.params[name] for name in self.spec.defaults}
+            self.fitted = self.spec.fit(self.codes, seed=self.params["seed"], **own)[1]
+        return self.fitted
+
+    def _nearest(self, space: str) -> _Neighbours:
+        """The nearest-neighbour index over the map ("coords") or over the codes ("codes"), built once."""
+        if space not in self._neighbours:
+            self._neighbours[space] = _Neighbours(getattr(self, space))
+        return self._neighbours[space]
+
+
+class _Neighbours:
+    """Inverse-distance-weighted means over the KNN_K nearest of a fixed set of points."""
+
+    def __init__(self, points: np.ndarray):
         from sklearn.neighbors import NearestNeighbors
 
-        dist, idx = NearestNeighbors(n_neighbors=min(KNN_K, len(self.codes))).fit(self.codes).kneighbors(codes)
-        weights = 1.0 / (dist + 1e-12)
+        self.index = NearestNeighbors(n_neighbors=min(KNN_K, len(points))).fit(points)
+
+    def mean(self, queries: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """For queries (M, P): the weighted mean (M, V) of `values` (one row per point) of the nearest points."""
+        dist, idx = self.index.kneighbors(queries)  # (M, k) each
+        weights = 1.0 / (dist + 1e-12)  # a query on top of a point gets (almost) that point's value
         weights /= weights.sum(axis=1, keepdims=True)
-        return np.einsum("mk,mkd->md", weights, self.coords[idx]).astype(np.float32)
-
-    def _knn_inverse(self, points: np.ndarray) -> np.ndarray:
-        """Inverse-distance-weighted mean of the codes of the KNN_K nearest projected points."""
-        if self._knn is None:
-            from sklearn.neighbors import NearestNeighbors
-
-            self._knn = NearestNeighbors(n_neighbors=min(KNN_K, len(self.coords))).fit(self.coords)
-        dist, idx = self._knn.kneighbors(points)  # (M, k) each
-        weights = 1.0 / (dist + 1e-12)  # a point on top of a projected point gets (almost) its code
-        weights /= weights.sum(axis=1, keepdims=True)
-        return np.einsum("mk,mkd->md", weights, self.codes[idx]).astype(np.float32)
+        return np.einsum("mk,mkd->md", weights, values[idx]).astype(np.float32)
 
 
-def project(codes: np.ndarray, method: str = "pca", *, n_neighbors: int = 15, min_dist: float = 0.1,
-            perplexity: float = 30.0, seed: int = 0, cache_dir: str | os.PathLike | None = None,
-            cache_key: str | None = None, progress: Callable[[int, int], None] | None = None) -> Projection:
-    """Project codes (N, D) to the plane with `method` (one of METHODS, or "latent" when D == 2).
+def project(codes: np.ndarray, method: str = "pca", *, seed: int = 0, cache_dir: str | os.PathLike | None = None,
+            cache_key: str | None = None, progress: Callable[[int, int], None] | None = None,
+            **params) -> Projection:
+    """Project codes (N, D) to the plane with `method` (a name in PROJECTION_METHODS).
 
-    n_neighbors and min_dist are UMAP's, perplexity is t-SNE's; seed fixes every method's randomness.
-    With both cache_dir and cache_key, the coords are stored in
-    `cache_dir/{cache_key}-{method}-{param_hash}.npy`, where the hash covers the method's parameters
-    and the codes themselves, and a later identical call loads them instead of refitting
-    ("latent" needs no fit and is never cached). A corrupt cache file is silently recomputed.
+    params: the method's parameters (`PROJECTION_METHODS[method].parameters`, each at its default
+    when not given); seed fixes every method's randomness. With both cache_dir and cache_key, the
+    coords are stored in `cache_dir/{cache_key}-{method}-{param_hash}.npy`, where the hash covers the
+    method's parameters and the codes themselves, and a later identical call loads them instead of
+    refitting ("latent" needs no fit and is never cached). A corrupt cache file is silently recomputed.
     `progress(done, total)` hears UMAP's epochs as they complete (the other methods report none).
     """
-    codes, params, path = _prepared(codes, method, n_neighbors, min_dist, perplexity, seed, cache_dir, cache_key)
-    if method == LATENT:
-        return Projection(codes.copy(), method, {**params, "cached": False}, 0.0, codes)
+    codes, used, path = _prepared(codes, method, seed=seed, cache_dir=cache_dir, cache_key=cache_key, **params)
+    spec = PROJECTION_METHODS[method]
+    if spec.fit is None:
+        return Projection(codes.copy(), method, {**used, "cached": False}, 0.0, codes)
     start = time.perf_counter()
-    hit = _load_projection(path, codes, method, params, start)
+    hit = _load_projection(path, codes, method, used, start)
     if hit is not None:
         return hit
-    coords, fitted = _FIT[method](codes, **params, progress=progress)
+    coords, fitted = spec.fit(codes, **used, progress=progress)
     coords = np.ascontiguousarray(coords, dtype=np.float32)
     seconds = time.perf_counter() - start
     if path is not None:
         _save_coords(path, coords)
-    return Projection(coords, method, {**params, "cached": False}, seconds, codes, fitted)
+    return Projection(coords, method, {**used, "cached": False}, seconds, codes, fitted)
 
 
 def cached_projection(codes: np.ndarray, method: str, *, cache_dir: str | os.PathLike, cache_key: str,
                       **params) -> Projection | None:
     """What `project` with these arguments would return when its result is on disk; else None
-    (nothing is fitted). `params` are project's method parameters."""
+    (nothing is fitted). `params` are project's method parameters and seed."""
     codes, checked, path = _prepared(codes, method, cache_dir=cache_dir, cache_key=cache_key, **params)
     return _load_projection(path, codes, method, checked, time.perf_counter())
 
 
-def _prepared(codes, method, n_neighbors=15, min_dist=0.1, perplexity=30.0, seed=0, cache_dir=None,
-              cache_key=None) -> tuple[np.ndarray, dict, Path | None]:
-    """Validated codes, the parameters the method uses, and the cache file (None without a cache)."""
+def _prepared(codes, method: str, *, seed: int = 0, cache_dir=None, cache_key=None,
+              **params) -> tuple[np.ndarray, dict, Path | None]:
+    """Validated codes, the parameters the method's fit takes, and the cache file (None without a
+    cache, or for a method with nothing to fit)."""
     codes = _as_codes(codes)
-    params = _check_params(method, codes, n_neighbors, min_dist, perplexity, seed)
-    path = None if method == LATENT else _cache_path(cache_dir, cache_key, method, params, codes)
-    return codes, params, path
+    used = _check_params(method, codes, seed, params)
+    path = _cache_path(cache_dir, cache_key, method, used, codes) if PROJECTION_METHODS[method].fit else None
+    return codes, used, path
 
 
 def _load_projection(path: Path | None, codes: np.ndarray, method: str, params: dict,
@@ -188,14 +418,14 @@ def _load_projection(path: Path | None, codes: np.ndarray, method: str, params: 
 def sampled_projection(codes: np.ndarray, method: str = "umap", *, sample_size: int = SAMPLE_SIZE,
                        seed: int = 0, **params) -> Projection:
     """A quick map of many codes: `method` fitted on a seeded sample of `sample_size` codes (which
-    keep their fitted positions), every other code placed by `Projection.transform`: UMAP's own
-    `transform`, PCA's, or for t-SNE (which has none) the inverse-distance-weighted mean position of
-    the nearest sampled codes. params gain "sample" (the sample size); N <= sample_size is `project`.
-    `params` are project's method parameters; nothing is cached."""
+    keep their fitted positions), every other code placed by `Projection.transform`: the method's own
+    `transform` (UMAP's, PCA's), or for a method without one (t-SNE) the inverse-distance-weighted mean
+    position of the nearest sampled codes. params gain "sample" (the sample size); N <= sample_size
+    is `project`. `params` are project's method parameters; nothing is cached."""
     codes = _as_codes(codes)
     if not _is_int(sample_size) or sample_size < 4:
         raise VAEError(f"sample_size must be an integer of at least 4 (got {sample_size!r})")
-    _check_params(method, codes, seed=seed, **{"n_neighbors": 15, "min_dist": 0.1, "perplexity": 30.0, **params})
+    _check_params(method, codes, seed, params)
     if len(codes) <= sample_size:
         return project(codes, method, seed=seed, **params)
     start = time.perf_counter()
@@ -238,7 +468,7 @@ _one_job_at_a_time = threading.Lock()
 
 class ProjectionJob:
     """`project(codes, method, **options)` computed in a daemon thread, for a map too large to wait
-    for. When there are more than `sample_size` codes and the method is UMAP or t-SNE, a quick view
+    for. When there are more than `sample_size` codes of a background method (UMAP, t-SNE), a quick view
     (`sampled_projection`) comes first; then the full projection, which lands in the disk cache
     (options cache_dir and cache_key). `start()` reads that cache at once, so a projection computed
     before needs no thread. Jobs run one at a time; `status()` is safe from any thread; `cancel()`
@@ -246,8 +476,8 @@ class ProjectionJob:
 
     def __init__(self, codes: np.ndarray, method: str, *, sample_size: int = SAMPLE_SIZE, **options):
         self.codes, _, _ = _prepared(codes, method, **options)  # bad input fails here, not in the thread
-        self.method, self.options = method, options
-        self.sampled = method in ("umap", "tsne") and len(self.codes) > sample_size
+        self.method, self.options, self.spec = method, options, PROJECTION_METHODS[method]
+        self.sampled = self.spec.background and len(self.codes) > sample_size
         self.sample_size, self.steps = sample_size, 2 if self.sampled else 1
         self._status = JobStatus("waiting to start", 0.0, steps=self.steps)
         self._lock = threading.Lock()
@@ -299,12 +529,12 @@ class ProjectionJob:
 
     def _steps(self) -> None:
         if self.sampled:
-            how = "its transform" if self.method == "umap" else "their nearest sampled neighbours"
-            self._begin(1, f"{self.method} of a seeded sample of {self.sample_size:,} codes, the rest placed by {how}")
+            self._begin(1, f"{self.method} of a seeded sample of {self.sample_size:,} codes, the rest placed by "
+                           f"{self.spec.placement}")
             params = {k: v for k, v in self.options.items() if k not in ("cache_dir", "cache_key")}
             self._set(quick=sampled_projection(self.codes, self.method, sample_size=self.sample_size, **params))
         full = f"{self.method} of all {len(self.codes):,} codes"
-        self._begin(self.steps, full + (": finding neighbours and a first layout" if self.method == "umap" else ""))
+        self._begin(self.steps, full + (f": {self.spec.preparing}" if self.spec.preparing else ""))
 
         def epochs(done: int, total: int) -> None:
             self._check_cancel()
@@ -323,86 +553,29 @@ class ProjectionJob:
             raise _Cancelled
 
 
-# ---- fitting -------------------------------------------------------------------------------------
-
-
-def _fit_pca(codes: np.ndarray, seed: int):
-    from sklearn.decomposition import PCA
-
-    if codes.shape[1] == 1:  # PCA(2) needs two features; the zero column becomes a flat y
-        codes = np.hstack([codes, np.zeros_like(codes)])
-    return PCA(n_components=2, random_state=seed).fit(codes)
-
-
-def _pca(codes: np.ndarray, *, seed: int, progress=None) -> tuple[np.ndarray, Any]:
-    pca = _fit_pca(codes, seed)
-    padded = codes if codes.shape[1] > 1 else np.hstack([codes, np.zeros_like(codes)])
-    return pca.transform(padded), pca
-
-
-def _umap(codes: np.ndarray, *, n_neighbors: int, min_dist: float, seed: int,
-          progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, Any]:
-    import umap  # slow to import (numba); only when a UMAP is asked for
-
-    # UMAP's epochs run through tqdm: its documented tqdm_kwds send the bar, "done/total", to a file
-    # object that hands the numbers to `progress` (which may raise to stop the fit)
-    bar = {"disable": False, "file": _EpochReader(progress), "bar_format": "{n}/{total}", "mininterval": 0.25}
-    # n_jobs=1 says explicitly what random_state implies (and silences umap's warning about it)
-    reducer = umap.UMAP(n_components=2, n_neighbors=n_neighbors, min_dist=min_dist,
-                        random_state=seed, n_jobs=1, tqdm_kwds=bar if progress else None)
-    coords = reducer.fit_transform(codes)
-    reducer.tqdm_kwds = {"disable": True}  # a later transform reports to nobody
-    return coords, reducer
-
-
-class _EpochReader:
-    """A write-only text file for tqdm: each "done/total" it is given goes to `progress`."""
-
-    def __init__(self, progress: Callable[[int, int], None]):
-        self.progress = progress
-
-    def write(self, text: str) -> None:
-        if m := re.search(r"(\d+)/(\d+)\s*$", text):
-            self.progress(int(m[1]), int(m[2]))
-
-    def flush(self) -> None:
-        pass
-
-
-def _tsne(codes: np.ndarray, *, perplexity: float, seed: int, progress=None) -> tuple[np.ndarray, None]:
-    from sklearn.manifold import TSNE
-
-    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
-    return tsne.fit_transform(codes), None
-
-
-_FIT = {"pca": _pca, "umap": _umap, "tsne": _tsne}  # one entry per method: name -> fit
-METHODS = tuple(_FIT)
+# ---- warm-up -------------------------------------------------------------------------------------
 
 _warm_up_lock = threading.Lock()
 _warm_up_thread: threading.Thread | None = None
 
 
 def warm_up_in_background() -> threading.Thread:
-    """Start (once per process) a daemon thread that imports umap and fits two tiny random datasets,
-    so numba has compiled UMAP's code before the first map a user asks for: the exact-neighbour path
-    taken below 4,096 codes and NNDescent's, taken above (with its transform, which a sampled view
-    runs). Cheap to call on every Streamlit rerun; returns the thread (running or finished)."""
+    """Start (once per process) a daemon thread that runs every method's warm-up (UMAP's compiles its
+    numba code), so the first map a user asks for does not pay for it. Cheap to call on every
+    Streamlit rerun; returns the thread (running or finished)."""
     global _warm_up_thread
     with _warm_up_lock:
         if _warm_up_thread is None:
-            _warm_up_thread = threading.Thread(target=_warm_up_umap, name="umap-warm-up", daemon=True)
+            names = "-".join(n for n, s in PROJECTION_METHODS.items() if s.warm_up is not None)  # "umap"
+            _warm_up_thread = threading.Thread(target=_warm_up_all, name=f"{names}-warm-up", daemon=True)
             _warm_up_thread.start()
         return _warm_up_thread
 
 
-def _warm_up_umap() -> None:
-    import umap
-
-    codes = np.random.default_rng(0).standard_normal((64, 4)).astype(np.float32)
-    _umap(codes, n_neighbors=15, min_dist=0.1, seed=0)  # the parameters the map page uses
-    approximate = umap.UMAP(n_neighbors=15, random_state=0, n_jobs=1, force_approximation_algorithm=True).fit(codes)
-    approximate.transform(codes[:8])  # the NNDescent query a sampled view's transform runs
+def _warm_up_all() -> None:
+    for spec in list(PROJECTION_METHODS.values()):
+        if spec.warm_up is not None:
+            spec.warm_up()
 
 
 # ---- validation ----------------------------------------------------------------------------------
@@ -442,36 +615,26 @@ def _is_real(x) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def _check_params(method: str, codes: np.ndarray, n_neighbors: int, min_dist: float,
-                  perplexity: float, seed: int) -> dict:
-    """Validate every parameter; return those the method uses (ranges that depend on N are
-    checked only for the method that uses the parameter)."""
+def _number(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def _check_params(method: str, codes: np.ndarray, seed: Any, params: dict) -> dict:
+    """Validate the method, the size of the codes, every parameter given (each must be one of the
+    method's) and the seed; return what the method's fit takes (defaults filled in)."""
     n, d = codes.shape
-    if method not in (*METHODS, LATENT):
-        raise VAEError(f"projection method must be one of {', '.join(METHODS)} "
-                       f"(or {LATENT} for a 2-D latent) (got {method!r})")
-    if method == LATENT and d != 2:
-        raise VAEError(f"method {LATENT!r} needs a 2-D latent space (got D = {d}); "
-                       f"use one of {', '.join(METHODS)}")
-    if not _is_int(n_neighbors) or not 2 <= n_neighbors <= 200:
-        raise VAEError(f"n_neighbors must be an integer from 2 to 200 (got {n_neighbors!r})")
-    if method == "umap" and n < 4:  # its spectral initialisation needs N > n_components + 1
-        raise VAEError(f"umap needs at least 4 points (got {n})")
-    if method == "umap" and n_neighbors >= n:
-        raise VAEError(f"n_neighbors must be less than the number of points, {n} (got {n_neighbors})")
-    if not _is_real(min_dist) or not 0 <= min_dist <= 1:
-        raise VAEError(f"min_dist must be a number from 0 to 1 (got {min_dist!r})")
-    if not _is_real(perplexity) or perplexity <= 0:
-        raise VAEError(f"perplexity must be a number greater than 0 (got {perplexity!r})")
-    if method == "tsne" and perplexity >= n:
-        raise VAEError(f"perplexity must be less than the number of points, {n} (got {perplexity})")
-    if not _is_int(seed) or not 0 <= seed <= _MAX_SEED:
-        raise VAEError(f"seed must be an integer from 0 to {_MAX_SEED} (got {seed!r})")
-    used = {"pca": {"seed": int(seed)},
-            "umap": {"n_neighbors": int(n_neighbors), "min_dist": float(min_dist), "seed": int(seed)},
-            "tsne": {"perplexity": float(perplexity), "seed": int(seed)},
-            LATENT: {}}
-    return used[method]
+    spec = method_spec(method)
+    if spec.latent_dim is not None and d != spec.latent_dim:
+        raise VAEError(f"method {method!r} needs a {spec.latent_dim}-D latent space (got D = {d}); "
+                       f"use one of {', '.join(offered_methods(d))}")
+    if n < spec.min_points:
+        raise VAEError(f"{method} needs at least {spec.min_points} points (got {n})")
+    own = {p.name: p for p in spec.parameters}
+    if unknown := sorted(set(params) - set(own)):
+        raise VAEError(f"{method} takes no parameter {unknown[0]!r} (its parameters: {', '.join([*own, 'seed'])})")
+    used = {name: p.checked(params.get(name, p.default), n) for name, p in own.items()}
+    seed = SEED.checked(seed, n)
+    return {**used, "seed": seed} if spec.fit is not None else {}
 
 
 # ---- disk cache ----------------------------------------------------------------------------------
