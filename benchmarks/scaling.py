@@ -72,10 +72,49 @@ def streamed_folder(work: Path, n: int = 20000, budget: str = "256MB", device: s
             "folder_streamed": streamed, "folder_resident": held}
 
 
+SPRITES_FULL_STEPS = """
+import json, sys, time
+from vae_core import VAEConfig
+from vae_core.train import POINTS_PER_EPOCH, Trainer
+from benchmarks.peak import peak_rss_kib
+steps = int(sys.argv[1])
+t0 = time.perf_counter()
+trainer = Trainer(VAEConfig(dataset="sprites-full", model="conv", latent_dim=10, batch_size=128, epochs=1,
+                            device=sys.argv[2]))
+ready = time.perf_counter() - t0
+trainer.add_callback("on_step", lambda t, rec: t.stop() if t.step >= steps else None)
+trainer.fit()
+last = trainer.history["steps"][-1]
+print(json.dumps({"loading": trainer.bundle.spec["loading_line"], "setup_s": round(ready, 2),
+                  "steps": trainer.step, "steps_per_point": max(1, trainer.steps_per_epoch // POINTS_PER_EPOCH),
+                  "images_per_s": round(last["images_per_s"]),
+                  "nelbo_first": round(trainer.history["steps"][0]["nelbo"], 1), "nelbo_last": round(last["nelbo"], 1),
+                  "peak_rss_mb": round(peak_rss_kib() / 1024)}))
+"""
+
+
+def sprites_full(steps: int = 700, budget: str = "2GB", device: str = "cpu") -> dict:
+    """The first `steps` steps (rounded up to the next logged point, every 259 steps) of a conv model on
+    the full 737,280-image sprite grid (11.2 GB as float32), streamed under `budget`: setup time,
+    images/s, loss at the first and last logged points, and the process's own peak memory."""
+    import os
+    import subprocess
+    import sys
+
+    from benchmarks.machine import ROOT
+
+    proc = subprocess.run([sys.executable, "-c", SPRITES_FULL_STEPS, str(steps), device], cwd=ROOT, text=True,
+                          capture_output=True, env={**os.environ, "VAE_MEMORY_BUDGET": budget})
+    if proc.returncode != 0:
+        raise RuntimeError(f"sprites-full run failed: {proc.stderr.strip()[-600:]}")
+    return {"sprites_full": {"budget": budget, **json.loads(proc.stdout.strip().splitlines()[-1])}}
+
+
 def run(work: Path, *, images: int = 20000, procs: int = 2, device: str = "cpu") -> dict:
     out = {"load_average_before": load_average()}
     out.update(processes(work, procs, device=device))
     out.update(streamed_folder(work, images, device=device))
+    out.update(sprites_full(device=device))
     out["load_average_after"] = load_average()
     return out
 

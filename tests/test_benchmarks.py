@@ -78,3 +78,11 @@ def test_scaling_figures_on_a_tiny_folder(tmp_path):
     assert f["folder_images"] == 40 and f["folder_streamed"]["peak_rss_mb"] > 100
     # streamed or held, the run is the same: the same batches in the same order
     assert f["folder_streamed"]["test_nelbo"] == f["folder_resident"]["test_nelbo"]
+
+
+def test_the_full_sprite_grid_trains_streamed_for_a_few_steps():
+    from benchmarks.scaling import sprites_full
+
+    r = sprites_full(steps=1, budget="256MB")["sprites_full"]  # stops at the first logged point
+    assert r["steps"] == r["steps_per_point"] and "737,280 images" in r["loading"] and "streamed" in r["loading"]
+    assert r["peak_rss_mb"] < 11_000  # the grid is 11.2 GB as float32: it was never held

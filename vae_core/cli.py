@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import sys
 from pathlib import Path
 
@@ -196,15 +197,25 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.memory_budget is not None:  # read where the data is loaded (vae_core.streaming)
         os.environ[BUDGET_ENV] = str(parse_size(args.memory_budget))
     group = distributed.join(config.device)  # one process unless started by torchrun
+    if group.active:  # torchrun ends the other ranks with SIGTERM when one fails: say so in one line
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         return _run_training(args, config, out, resume, group)
-    except RuntimeError as e:  # a torch.distributed failure: another rank died or could not be reached
+    except (RuntimeError, _Terminated) as e:  # a torch.distributed failure: another rank died or was lost
         if not group.active:
             raise
         raise VAEError(f"the distributed run stopped ({_first_line(e)}); {_shown(out)} keeps the last "
                        f"finished epoch: continue it with --resume") from None
     finally:
         distributed.leave(group)
+
+
+class _Terminated(Exception):
+    """torchrun ended this rank (SIGTERM), which it does to the others when one rank fails."""
+
+
+def _terminated(signum, frame) -> None:
+    raise _Terminated("torchrun ended this process: another process of the run failed")
 
 
 def _first_line(e: Exception) -> str:
