@@ -17,6 +17,7 @@ from ui.session import require_checkpoint, require_data
 from vae_core.hosting import page_thread_setup
 from vae_core.images import grid_png, png_bytes, to_display
 from vae_core.latent import decode, kl_ranking, traversal_grid
+from vae_core.projection import linear_method, method_spec
 
 LIMIT = 4.0  # slider range ±LIMIT, in prior standard deviations
 VISIBLE = 8  # dimensions shown before the fold
@@ -110,7 +111,7 @@ def z_details(image: torch.Tensor) -> None:
 
 def z_on_map(z: np.ndarray) -> go.Figure:
     """The test codes' PCA map (or the latent plane for 2-D z) with the current z as a star."""
-    proj = projection(mu, model_key(ckpt), "test", "latent" if D == 2 else "pca")
+    proj = projection(mu, model_key(ckpt), "test", linear_method(D))
     at = proj.transform(z)[0]
     fig = go.Figure(
         go.Scattergl(
@@ -136,7 +137,7 @@ def z_on_map(z: np.ndarray) -> go.Figure:
         height=260,
         margin=dict(l=0, r=0, t=24, b=0),
         showlegend=False,
-        title=dict(text="z on the " + ("latent plane" if D == 2 else "PCA map"), font=dict(size=12)),
+        title=dict(text=f"z on the map: {method_spec(linear_method(D)).label}", font=dict(size=12)),
     )
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)

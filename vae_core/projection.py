@@ -255,6 +255,12 @@ def offered_methods(latent_dim: int) -> tuple[str, ...]:
     return tuple(n for n, s in PROJECTION_METHODS.items() if s.latent_dim in (None, latent_dim))
 
 
+def linear_method(latent_dim: int) -> str:
+    """The first method offered for `latent_dim` whose inverse is linear (the latent plane for a 2-D z,
+    else PCA): a map where any point, and so any z, has its place at once."""
+    return next(n for n in offered_methods(latent_dim) if PROJECTION_METHODS[n].linear)
+
+
 def default_method(latent_dim: int, on_disk: set[str]) -> str:
     """The map a page opens on: the latent plane for a 2-D z; else UMAP when one is on disk (shipped
     models come with it), worth more than the QUICK map, which is the choice otherwise."""
