@@ -7,15 +7,17 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 import streamlit as st
+import torch
 from plotly.subplots import make_subplots
 
 from ui.config_form import config_inputs, widget_key
-from ui.display import page_header, plain, show_grid
+from ui.display import page_header, plain
 from ui.session import SELECTED, claim_checkpoint_path, current_checkpoint, run_state, session_dir
 from ui.sidebar import limits_panel
 from vae_core import DATASETS, TrainingJob, VAEConfig, VAEError
 from vae_core.config import ConfigField
 from vae_core.hosting import ROOTS_ENV, page_thread_setup, start_run, stopped_at_time_limit
+from vae_core.images import grid_png
 from vae_core.limits import limit, public_mode
 
 JOB = "train_job"
@@ -174,6 +176,18 @@ def _eta(seconds: float | None) -> str:
     return f"{m} min {s:02d} s" if m else f"{s} s"
 
 
+def preview_pngs(job: TrainingJob, snap) -> tuple[bytes, bytes]:
+    """The last epoch's preview as two PNGs (test images over their reconstructions; prior samples),
+    made once per epoch: the live view redraws every second, the preview changes once an epoch."""
+    key = (id(job), snap.epoch)
+    cached = st.session_state.get("train_preview")
+    if cached is None or cached[0] != key:
+        p = snap.preview
+        cached = (key, grid_png(torch.cat([p["originals"], p["reconstructions"]]), 8), grid_png(p["samples"][:8], 8))
+        st.session_state["train_preview"] = cached
+    return cached[1], cached[2]
+
+
 @st.fragment(run_every=1.0 if running else None)
 def live_view() -> None:
     page_thread_setup()  # a fragment's rerun has a thread of its own
@@ -212,12 +226,11 @@ def live_view() -> None:
         with left:
             st.plotly_chart(kl_bars(epochs[-1]), key="train_kl")
         with right:
-            p = snap.preview
+            pair, samples = preview_pngs(job, snap)
             st.caption("Test images (top) and their reconstructions (bottom)")
-            show_grid(p["originals"], per_row=8, width=64)
-            show_grid(p["reconstructions"], per_row=8, width=64)
+            st.image(pair, width=8 * 64)
             st.caption("Samples from the prior")
-            show_grid(p["samples"][:8], per_row=8, width=64)
+            st.image(samples, width=8 * 64)
     if snap.done:
         if snap.checkpoint_path:
             st.success(f"Saved {Path(snap.checkpoint_path).name} ({snap.status} after {snap.epoch} epochs).")

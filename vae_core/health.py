@@ -1,8 +1,9 @@
 """Honest runs: warnings when an epoch's numbers or pictures say the model is degenerate.
 
 `epoch_warnings` is a pure function of one epoch's test metrics (nats per example), the epochs
-before it and the epoch's preview images. The trainer stores its warnings in the history and in
-the checkpoint's metrics; the CLI prints them and the Train page shows them.
+before it and the epoch's health images (a few test images and their reconstructions). The trainer
+stores its warnings in the history and in the checkpoint's metrics; the CLI prints them and the
+Train page shows them.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """A training run in a background thread for a UI: `TrainingJob` starts a `Trainer` there (data
 loading included, so `start` returns at once), takes pause / resume / stop / set β from any thread,
-and follows the run through the trainer's callbacks, keeping its own copy of the curves and of each
-epoch's preview (test reconstructions and prior samples, which the trainer's health checks use
-too); `snapshot()` hands a UI a consistent `JobSnapshot` to draw. Every failure ends as status
-`failed` with a one-line message.
+and follows the run through the trainer's callbacks, keeping its own copy of the curves and making
+each epoch's preview (the test reconstructions the trainer's health checks made, and samples from
+the prior, decoded here); `snapshot()` hands a UI a consistent `JobSnapshot` to draw. Every failure
+ends as status `failed` with a one-line message.
 """
 
 from __future__ import annotations
@@ -13,11 +13,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from vae_core.checkpoint import Checkpoint
 from vae_core.config import VAEConfig
 from vae_core.data import DataBundle
 from vae_core.errors import VAEError
 from vae_core.hosting import background_thread_setup
+from vae_core.latent import decode
 from vae_core.train import Trainer
 
 
@@ -47,6 +50,16 @@ class JobSnapshot:
     @property
     def done(self) -> bool:
         return self.status in ("stopped", "finished", "failed")
+
+
+PRIOR_SAMPLES = 16
+
+
+def prior_samples(trainer: Trainer) -> torch.Tensor:
+    """The epoch's preview of the prior: decoder means of the same seeded z every epoch."""
+    z = torch.randn(PRIOR_SAMPLES, trainer.model.latent_dim,
+                    generator=torch.Generator().manual_seed(trainer.config.seed))
+    return decode(trainer.model, z)
 
 
 class TrainingJob:
@@ -106,7 +119,7 @@ class TrainingJob:
                 self._step = record["step"]
 
         def on_epoch_end(t: Trainer, record: dict) -> None:
-            preview = dict(t.preview)  # made with the epoch's health checks, in this thread
+            preview = {**t.health_images, "samples": prior_samples(t)}  # in the training thread
             with self._lock:
                 self._history["epochs"].append(record)
                 self._epoch, self._preview = record["epoch"], preview

@@ -24,7 +24,7 @@ from vae_core.distributed import SINGLE, Group
 from vae_core.errors import VAEError
 from vae_core.evaluate import binarize_fixed, evaluate
 from vae_core.health import epoch_warnings
-from vae_core.latent import decode, reconstruct
+from vae_core.latent import reconstruct
 from vae_core.limits import check_training
 from vae_core.losses import kl_per_dim, recon_nll, total_correlation
 from vae_core.models import build_model
@@ -34,7 +34,7 @@ from vae_core.streaming import BUDGET_ENV, LazyImages, as_tensor
 EVENTS = ("on_step", "on_epoch_end", "on_end")
 RANK_SEED = 7919  # offsets each rank's noise generator
 POINTS_PER_EPOCH = 20  # training-curve points logged per epoch
-PREVIEW_COUNT = 8
+HEALTH_IMAGES = 8  # test images reconstructed each epoch for the health checks
 VAL_SEED = 0  # the validation part of the train split is the same for every run seed
 
 
@@ -103,7 +103,7 @@ class Trainer:
         self.epoch, self.step = 0, 0  # completed epochs, optimizer steps
         self.beta = config.beta  # the schedule's target; settable while running
         self.status, self.message = "ready", ""
-        self.preview: dict[str, torch.Tensor] = {}
+        self.health_images: dict[str, torch.Tensor] = {}  # the epoch's originals and reconstructions
         self.metrics: dict = {}
         self._callbacks: dict[str, list[Callable]] = defaultdict(list)
         self._unpaused = threading.Event()
@@ -307,23 +307,21 @@ class Trainer:
         if val is not None:  # the numbers to choose settings or stop early by
             record.update({f"val_{k}": val[k] for k in ("nelbo", "recon", "kl")})
             self.metrics.update({f"val_{k}": val[k] for k in ("nelbo", "recon", "kl")})
-        preview = self._make_preview(x_test)
+        health = self._health_images(x_test)
         record["warnings"] = self.metrics["warnings"] = epoch_warnings(
-            record, self.history["epochs"], self.config.likelihood_name, preview)
+            record, self.history["epochs"], self.config.likelihood_name, health)
         with self.lock:
             self.history["epochs"].append(record)
-            self.preview = preview
+            self.health_images = health
         if self.out_path:
             self.save()
         self._fire("on_epoch_end", record)
         self.group.barrier()
 
-    def _make_preview(self, x_test: torch.Tensor) -> dict[str, torch.Tensor]:
-        originals = as_tensor(x_test[:PREVIEW_COUNT])
-        z = torch.randn(2 * PREVIEW_COUNT, self.model.latent_dim,
-                        generator=torch.Generator().manual_seed(self.config.seed))
-        return {"originals": originals.cpu(), "reconstructions": reconstruct(self.model, originals),
-                "samples": decode(self.model, z)}
+    def _health_images(self, x_test: torch.Tensor) -> dict[str, torch.Tensor]:
+        """A few test images and their reconstructions: collapsed runs reconstruct them all alike."""
+        originals = as_tensor(x_test[:HEALTH_IMAGES])
+        return {"originals": originals.cpu(), "reconstructions": reconstruct(self.model, originals)}
 
     def save(self, path: str | Path | None = None, *, include_optimizer: bool = True) -> Path:
         path = Path(path) if path else self.out_path
