@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from vae_core.config import VAEConfig
-from vae_core.errors import VAEError
+from vae_core.errors import VAEError, first_line
 from vae_core.limits import check_model
 from vae_core.models import VAE, build_model
 
@@ -123,7 +123,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     except VAEError as e:
         raise VAEError(f"{path}: {e}") from None
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
-        raise VAEError(f"{path} does not match the model its config describes ({_first_line(e)})") from None
+        raise VAEError(f"{path} does not match the model its config describes ({first_line(e)})") from None
     model.to(device).eval()
     return Checkpoint(
         path=Path(path), config=config, model=model, image_shape=image_shape,
@@ -132,13 +132,6 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         optimizer_state=payload.get("optimizer_state"), versions=payload.get("versions") or {},
     )
 
-
-def _first_line(e: Exception, limit: int = 160) -> str:
-    """An exception's first line, shortened at a word boundary."""
-    text = (str(e).strip().splitlines() or [type(e).__name__])[0]
-    if len(text) <= limit:
-        return text
-    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " …"
 
 
 def _is_pickle(path: Path) -> bool:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import signal
 import sys
 from pathlib import Path
@@ -204,7 +203,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     except (RuntimeError, _Terminated) as e:  # a torch.distributed failure: another rank died or was lost
         if not group.active:
             raise
-        raise VAEError(f"the distributed run stopped ({_first_line(e)}); {_shown(out)} keeps the last "
+        raise VAEError(f"the distributed run stopped ({distributed.error_gist(e)}); {_shown(out)} keeps the last "
                        f"finished epoch: continue it with --resume") from None
     finally:
         distributed.leave(group)
@@ -216,13 +215,6 @@ class _Terminated(Exception):
 
 def _terminated(signum, frame) -> None:
     raise _Terminated("torchrun ended this process: another process of the run failed")
-
-
-def _first_line(e: Exception) -> str:
-    """The gist of a torch.distributed error: its first line without the source location Gloo and NCCL
-    put in brackets, cut at the first sentence."""
-    text = re.sub(r"\[[^\]]*\]\s*", "", str(e).strip().splitlines()[0] if str(e).strip() else "")
-    return text.split(". ")[0][:160] or type(e).__name__
 
 
 def _run_training(args, config: VAEConfig, out: Path, resume: Checkpoint | None, group) -> int:
@@ -451,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
                 "probe": cmd_probe, "disentanglement": cmd_disentanglement, "report": cmd_report,
                 "export": cmd_export}[args.command](args)
     except VAEError as e:
-        rank = f"rank {os.environ['RANK']}: " if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
+        from vae_core.distributed import launched
+
+        rank = f"rank {os.environ['RANK']}: " if launched() else ""
         print(f"error: {rank}{e}", file=sys.stderr)
         return 2

@@ -144,7 +144,9 @@ def load_dataset(
     root = Path(data_root) if data_root else default_data_root()
     bundle = dataset_info(name).load(DataRequest(name, root, image_size, channels, download))
     bundle.images = convert_images(bundle.images, image_size, channels)
-    bundle.spec = {**loading_of(bundle.images), **spec, **bundle.spec}
+    if "loading" not in bundle.spec:  # folders and sprites planned their loading themselves
+        bundle.spec = {**loading_of(bundle.images), **bundle.spec}
+    bundle.spec = {**spec, **bundle.spec}
     return bundle
 
 

@@ -9,12 +9,13 @@ A single process (no torchrun) gets `SINGLE`, whose methods do nothing, so the t
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
 import torch
 
-from vae_core.errors import VAEError
+from vae_core.errors import VAEError, first_line
 
 TIMEOUT_MINUTES = 30  # a rank waiting longer than this on the others gives up with an error
 
@@ -36,21 +37,12 @@ class Group:
     def active(self) -> bool:
         return self.world_size > 1
 
-    def describe(self) -> str:
-        return f"rank {self.rank} of {self.world_size} ({self.backend})" if self.active else "one process"
-
     # --- collectives; no-ops in one process
     def sum_(self, tensor: torch.Tensor) -> torch.Tensor:
         """Sums `tensor` over every rank, in place; returns it."""
         if self.active:
             torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.SUM)
         return tensor
-
-    def any(self, flag: bool, device: torch.device) -> bool:
-        """True on every rank when `flag` is true on any rank."""
-        if not self.active:
-            return flag
-        return bool(self.sum_(torch.tensor([float(flag)], device=device)).item() > 0)
 
     def barrier(self) -> None:
         if self.active:
@@ -110,9 +102,15 @@ def join(device_name: str = "auto") -> Group:
         try:
             dist.init_process_group(backend, timeout=timedelta(minutes=TIMEOUT_MINUTES))
         except (RuntimeError, ValueError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise VAEError(f"could not join the distributed run ({backend}): {first}") from None
+            raise VAEError(f"could not join the distributed run ({backend}): {error_gist(e)}") from None
     return Group(rank, world, local, backend)
+
+
+def error_gist(e: Exception) -> str:
+    """A torch.distributed error in a few words: its first line without the source locations Gloo and
+    NCCL put in brackets, cut at the first sentence."""
+    text = re.sub(r"\[[^\]]*\]\s*", "", str(e)).split(". ")[0].strip()
+    return first_line(ValueError(text)) if text else type(e).__name__
 
 
 def leave(group: Group) -> None:

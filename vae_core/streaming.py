@@ -7,7 +7,8 @@ where the engine uses it (`len`, `shape`, indexing by a tensor of indices, `spli
 decodes only the batch being used, in `DataLoader` workers with pinned memory.
 
 The budget: `$VAE_MEMORY_BUDGET` (bytes, or with a unit: `512MB`, `8GB`), else half of the memory that
-is free now (the smaller of free RAM and, when training on a GPU, free GPU memory).
+is free now (the smaller of free RAM and, on a machine with a CUDA GPU, where resident data would go,
+free GPU memory; the data is loaded before the run's device is chosen, so this errs on the safe side).
 """
 
 from __future__ import annotations
@@ -45,12 +46,12 @@ def free_ram() -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def memory_budget(device: str = "cpu") -> int:
+def memory_budget() -> int:
     """Bytes the images of a dataset may take as one resident tensor (see the module docstring)."""
     if os.environ.get(BUDGET_ENV):
         return parse_size(os.environ[BUDGET_ENV])
     free = free_ram()
-    if device != "cpu" and torch.cuda.is_available():
+    if torch.cuda.is_available():
         free = min(free, torch.cuda.mem_get_info()[0])
     return int(free * FREE_FRACTION)
 
@@ -75,13 +76,11 @@ def plan(n: int, shape: tuple[int, int, int], budget: int | None = None) -> dict
                             f"(memory budget {_size(budget)}: --memory-budget or ${BUDGET_ENV})"}
 
 
-def loading_of(images, budget: int | None = None) -> dict:
-    """The report `plan` gives, for images already loaded (a tensor) or streamed (`LazyImages`)."""
+def loading_of(images) -> dict:
+    """The report `plan` gives, for images held in memory whatever the budget (the datasets that are
+    never streamed)."""
     n, c, h, w = images.shape
-    budget = memory_budget() if budget is None else budget
-    if isinstance(images, LazyImages):
-        return plan(n, (c, h, w), budget)
-    return plan(n, (c, h, w), max(budget, n * c * h * w * 4))  # resident, whatever the budget
+    return plan(n, (c, h, w), max(memory_budget(), n * c * h * w * 4))
 
 
 def _count(n: int, noun: str) -> str:
