@@ -124,6 +124,10 @@ class VAEConfig:
     lr: float = _opt(1e-3, "Learning rate", "Adam's step size", OPTIMISATION, low=0, open_low=True)
     lr_schedule: str = _opt("constant", "Learning-rate schedule", "constant; cosine: " + _doc(
         LR_SCHEDULE_FUNCTIONS["cosine"]), OPTIMISATION, choices=LR_SCHEDULES, advanced=True)
+    shift_pixels: int = _opt(0, "Random shifts (pixels)", "augmentation: each training image is moved by a "
+                             "random whole number of pixels, up to this many, along each axis (zero fill); "
+                             "seeded, training batches only, never evaluation", OPTIMISATION, low=0, high=8,
+                             advanced=True)
     val_fraction: float = _opt(0.0, "Validation fraction", "held out of the train split (seeded) for "
                                "validation, never trained on; reported as val_nelbo", OPTIMISATION, low=0,
                                high=0.5, advanced=True)

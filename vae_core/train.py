@@ -50,6 +50,18 @@ def validation_split(train_idx: torch.Tensor, fraction: float) -> tuple[torch.Te
     return train_idx[perm[n_val:]].sort().values, train_idx[perm[:n_val]].sort().values
 
 
+def shift_images(x: torch.Tensor, max_shift: int, g: torch.Generator) -> torch.Tensor:
+    """Augmentation: each image of x (N, C, H, W) moved by its own random whole number of pixels in
+    [-max_shift, max_shift] along each axis, drawn from `g`; what moves in is zeros."""
+    n, _, h, w = x.shape
+    dy, dx = torch.randint(-max_shift, max_shift + 1, (2, n, 1), generator=g, device=x.device)
+    padded = torch.nn.functional.pad(x, (max_shift,) * 4)  # (N, C, H + 2s, W + 2s)
+    rows = max_shift - dy + torch.arange(h, device=x.device)  # (N, H): out[y] = x[y - dy]
+    cols = max_shift - dx + torch.arange(w, device=x.device)  # (N, W)
+    picked = padded[torch.arange(n, device=x.device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]
+    return picked.permute(0, 3, 1, 2).contiguous()  # (N, H, W, C) -> (N, C, H, W)
+
+
 class TrainingFailed(VAEError):
     """Training stopped because the loss became NaN or infinite."""
 
@@ -210,6 +222,8 @@ class Trainer:
             if self._stop.is_set():
                 self._epoch_partial = True
                 return
+            if cfg.shift_pixels:  # training batches only: evaluation sees the images as they are
+                x = shift_images(x, cfg.shift_pixels, g)
             if cfg.binarize:  # dynamic binarization: a fresh draw every time an image is seen
                 x = torch.bernoulli(x, generator=g)
             names, parts, scalars = self._train_step(x, g)
