@@ -16,7 +16,7 @@ from ui.loaders import encoded, model_key, projection
 from ui.session import require_checkpoint, require_data
 from vae_core.hosting import page_thread_setup
 from vae_core.images import grid_png, png_bytes, to_display
-from vae_core.latent import decode, kl_ranking, traversal_grid
+from vae_core.latent import decode, kl_ranking, stored_kl_ranking, traversal_grid
 from vae_core.projection import linear_method, method_spec
 
 LIMIT = 4.0  # slider range ±LIMIT, in prior standard deviations
@@ -28,13 +28,19 @@ page_header(
     "carry (mean KL to the prior on the test split, nats); collapsed ones barely change the image.",
 )
 ckpt = require_checkpoint()
-bundle = require_data(ckpt)
 D = ckpt.config.latent_dim
-mu, logvar = encoded(ckpt, "test")
-# taken once per run: the slider fragment reruns on every move and must not copy the test images
-test_labels = None if bundle.labels is None else bundle.labels[bundle.test_idx]
-kl, order = kl_ranking(torch.from_numpy(mu), torch.from_numpy(logvar))
 this_model = model_key(ckpt)
+
+
+def test_codes() -> tuple[np.ndarray, np.ndarray]:
+    """The test split's posterior means and log-variances (loaded and encoded once per model)."""
+    require_data(ckpt)
+    return encoded(ckpt, "test")
+
+
+# the checkpoint's own KL per dimension orders the pad, so it mounts before the data is loaded and
+# encoded (about 2 s in a fresh server); a file without it is ordered from the encoded test split
+kl, order = stored_kl_ranking(ckpt) or kl_ranking(*(torch.from_numpy(a) for a in test_codes()))
 
 
 def set_z(z: np.ndarray) -> None:
@@ -51,22 +57,32 @@ def pad_moved(z: list[float]) -> None:
         st.session_state["slider_z"] = np.asarray(z, dtype=np.float32)
 
 
+def prior_sample() -> None:
+    rng = np.random.default_rng(st.session_state.get("prior_draws", 0))
+    st.session_state["prior_draws"] = st.session_state.get("prior_draws", 0) + 1
+    set_z(rng.standard_normal(D))
+
+
+def encode_test_image() -> None:
+    set_z(test_codes()[0][int(st.session_state.get("slider_index", 0))])
+
+
 if st.session_state.get("sliders_model") != this_model:  # a new model: start from its zero code
     st.session_state["sliders_model"] = this_model
     set_z(np.zeros(D))
 
-with st.container(border=True):
-    c1, c2, c3, c4 = st.columns([1, 1, 2, 1])
-    if c1.button("Zero", help="z = 0, the prior's mean"):
-        set_z(np.zeros(D))
-    if c2.button("Prior sample", help="z ~ N(0, I)"):
-        rng = np.random.default_rng(st.session_state.get("prior_draws", 0))
-        st.session_state["prior_draws"] = st.session_state.get("prior_draws", 0) + 1
-        set_z(rng.standard_normal(D))
-    n_test = len(mu)
-    index = c3.number_input(f"Test image (0–{n_test - 1})", 0, n_test - 1, 0, key="slider_index")
-    if c4.button("Encode it", help="z = the posterior mean of that image"):
-        set_z(mu[int(index)])
+# the buttons act in callbacks, before the pad is drawn; the row is filled once the data is in
+controls = st.container(border=True)
+
+
+def fill_controls() -> None:
+    c1, c2, c3, c4 = controls.columns([1, 1, 2, 1])
+    c1.button("Zero", help="z = 0, the prior's mean", on_click=set_z, args=(np.zeros(D),))
+    c2.button("Prior sample", help="z ~ N(0, I)", on_click=prior_sample)
+    n_test = len(test_codes()[0])
+    c3.number_input(f"Test image (0–{n_test - 1})", 0, n_test - 1, 0, key="slider_index")
+    c4.button("Encode it", help="z = the posterior mean of that image", on_click=encode_test_image)
+
 
 ranked = [int(d) for d in order]
 labels = {d: f"z[{d}] · KL {kl[d]:.2f} nats" for d in ranked}
@@ -111,6 +127,9 @@ def z_details(image: torch.Tensor) -> None:
 
 def z_on_map(z: np.ndarray) -> go.Figure:
     """The test codes' PCA map (or the latent plane for 2-D z) with the current z as a star."""
+    mu = test_codes()[0]
+    bundle = require_data(ckpt)
+    test_labels = None if bundle.labels is None else bundle.labels[bundle.test_idx]
     proj = projection(mu, model_key(ckpt), "test", linear_method(D))
     at = proj.transform(z)[0]
     fig = go.Figure(
@@ -179,3 +198,4 @@ if reason := unavailable(ckpt):
     traversals()
 else:
     live_view()
+fill_controls()

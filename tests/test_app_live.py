@@ -107,3 +107,39 @@ def test_map_decodes_under_the_pointer_on_the_latent_plane(checkpoint_dir, model
     assert len(plane["points"]) == 1000 and plane["legend"] == [str(d) for d in range(10)]
     u0, u1, v0, v1 = plane["extent"]
     assert u0 < u1 and v0 < v1
+
+
+def test_sliders_pad_mounts_before_the_data_loads_and_paints_the_servers_picture_first(
+        checkpoint_dir, models, fake, monkeypatch):
+    """On a fresh server loading and encoding the data takes seconds: the pad is ordered by the KL the
+    checkpoint stores and mounts first, carrying decoder(z) as a PNG to show until the browser's
+    runtime has compiled; the sidebar's line starts that runtime on this same model's decoder."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    import ui.session
+    from vae_core.images import to_display
+    from vae_core.latent import stored_kl_ranking
+
+    at = open_app(checkpoint_dir, models["z4"])
+    loads = []  # for each data request: had the pad been mounted already?
+    real = ui.session.get_data
+    monkeypatch.setattr(ui.session, "get_data", lambda ckpt: loads.append("slider_pad" in fake.mounts) or real(ckpt))
+    fake.mounts.clear()
+    at.switch_page("pages/sliders.py").run()
+    assert not at.exception
+    assert loads and loads[0]  # the first data request came after the pad was sent
+    ckpt = load_checkpoint(checkpoint_dir / models["z4"].name)
+    assert stored_kl_ranking(ckpt) is not None
+    data = fake.mounts["slider_pad"]
+    assert [d["index"] for d in data["dims"]] == stored_kl_ranking(ckpt)[1].tolist()
+
+    png = base64.b64decode(data["poster"].removeprefix("data:image/png;base64,"))
+    shown = np.asarray(Image.open(io.BytesIO(png)))
+    expected = to_display(torch.sigmoid(ckpt.model.decode(torch.zeros(1, 4))).detach()[0])
+    assert shown.shape[:2] == expected.shape[:2] and np.abs(shown.astype(int) - expected.astype(int)).max() <= 1
+
+    status = fake.mounts["live_decoder_status"]
+    assert status["mode"] == "status" and status["model"] == data["model"]

@@ -106,6 +106,19 @@ function painter(canvas, shape) {
   };
 }
 
+function paintPoster(canvas, url, stats, isLive) {
+  // the server's decoding of the starting value, shown until the first live frame replaces it
+  const picture = new Image();
+  picture.onload = () => {
+    if (isLive()) return;
+    const ctx = canvas.getContext("2d");
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(picture, 0, 0, canvas.width, canvas.height);
+    stats.posterAt ??= performance.now(); // page clock, for the benchmark
+  };
+  picture.src = url;
+}
+
 // --- one decoder per mounted component: latest z wins, one inference at a time
 
 function liveDecoder(root, data, onStatus) {
@@ -141,6 +154,7 @@ function liveDecoder(root, data, onStatus) {
     }
   }
 
+  if (data.poster) paintPoster(canvas, data.poster, stats, () => canvas.dataset.frames !== "0");
   ready = session(data.base, data.model);
   ready.then(() => pump(), (e) => onStatus(null, e));
   return (z, at = performance.now()) => {
@@ -267,12 +281,31 @@ function buildPlane(root, data, decode, report) {
 
 const BUILDERS = { sliders: buildSliders, path: buildPath, plane: buildPlane };
 
+// the sidebar's line: it starts the runtime and the chosen model's decoder as the app opens, so a
+// page's pad, mounted seconds later, has its session ready (or nearly) and paints at once
+function buildStatus(root, data, setStateValue) {
+  const line = el("div", { class: "vae-live-state", text: "Decoder in your browser: loading…" });
+  root.append(line);
+  session(data.base, data.model).then(
+    () => { line.textContent = "Decoder in your browser: ready (WebAssembly)"; root.dataset.ready = "1"; },
+    (e) => {
+      line.textContent = `Decoder in your browser: unavailable (${e.message || e}); pages decode on the server`;
+      setStateValue("failed", String(e.message || e).slice(0, 200));
+    },
+  );
+}
+
 export default function (component) {
   const { data, parentElement, setStateValue, key } = component;
   let root = parentElement.querySelector(".vae-live");
   const identity = `${data.mode}|${data.model}|${data.version}`;
   if (root && root.dataset.identity === identity) return; // same model and value: keep the live state
   root?.remove();
+  if (data.mode === "status") {
+    root = el("div", { class: "vae-live vae-live-status-line", "data-key": key, "data-identity": identity });
+    parentElement.append(root);
+    return buildStatus(root, data, setStateValue);
+  }
   root = el("div", { class: `vae-live vae-live-${data.mode}`, "data-key": key, "data-identity": identity });
   const image = el("canvas", { class: "vae-live-image", width: data.display, height: data.display,
     "data-frames": "0", role: "img", "aria-label": "decoder(z)" });

@@ -13,6 +13,7 @@ outside the scratch folder (the library's decoders are a bounded cache the opera
 
 from __future__ import annotations
 
+import base64
 import json
 import zlib
 from collections.abc import Callable
@@ -20,11 +21,15 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
+import torch
 
+from ui.display import plain
 from ui.loaders import model_key
 from ui.session import in_session
 from vae_core import Checkpoint, VAEError
 from vae_core.export import export_decoder
+from vae_core.images import png_bytes
+from vae_core.latent import decode, lerp, slerp
 from vae_core.limits import public_mode
 from vae_core.projection import checkpoint_cache_key
 
@@ -71,6 +76,19 @@ def unavailable(ckpt: Checkpoint) -> str | None:
     return None
 
 
+def status_line(ckpt: Checkpoint) -> None:
+    """The sidebar's line on where this model decodes. When it is the browser, the line also starts
+    the runtime and this model's decoder loading as the app opens, so the pad a page mounts seconds
+    later paints as soon as it appears; a browser that cannot run it makes every page fall back."""
+    if reason := unavailable(ckpt):
+        st.caption(plain(f"Decoder: on the server, because {reason}"))
+        return
+    key = "live_decoder_status"
+    model = static_base() + "decoders/" + _exported(ckpt, *model_key(ckpt))
+    _component(key=key, data={"mode": "status", "base": static_base(), "model": model, "version": 0},
+               on_failed_change=lambda: _remember_failure(key))
+
+
 def version_of(*values) -> int:
     """A stable small number for what a pad was built from: pass it as `version`, so the pad
     restarts from the page's value exactly when that changes."""
@@ -84,6 +102,13 @@ def display_size(height: int) -> int:
 
 def _remember_failure(key: str) -> None:
     st.session_state[FAILED] = st.session_state[key].get("failed") or "unknown error"
+
+
+def poster(ckpt: Checkpoint, z) -> str:
+    """decoder(z) decoded here, as a PNG data URL: the pad paints it at once, before the browser's
+    runtime has compiled (about a second on a cold load), then replaces it with live frames."""
+    image = decode(ckpt.model, torch.as_tensor(np.asarray(z, dtype=np.float32)).reshape(1, -1))[0]
+    return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode()
 
 
 def _mount(ckpt: Checkpoint, key: str, mode: str, on_change: Callable[[object], None] | None, **fields):
@@ -114,7 +139,8 @@ def latent_pad(ckpt: Checkpoint, z: np.ndarray, dims: list[tuple[int, str, str]]
     """One native range input per latent dimension (`dims`: (index, label, note), in display order) and
     the decoded image, repainted on every input event. `on_change(z)` runs when a drag ends.
     Bump `version` whenever the page sets z itself (a button), so the pad takes the new value."""
-    return _mount(ckpt, key, "sliders", on_change, z=_floats(np.clip(z, -limit, limit)),
+    z = np.clip(z, -limit, limit)
+    return _mount(ckpt, key, "sliders", on_change, z=_floats(z), poster=poster(ckpt, z),
                   dims=[{"index": int(i), "label": label, "note": note} for i, label, note in dims], visible=visible,
                   limit=limit, step=step, version=version, caption="decoder(z)")
 
@@ -123,8 +149,10 @@ def path_scrubber(ckpt: Checkpoint, a: np.ndarray, b: np.ndarray, *, method: str
                   t: float = 0.5, on_change: Callable[[float], None] | None = None):
     """A scrubber t ∈ [0, 1] along the lerp or slerp path from code a to code b, every position
     decoded as it moves."""
+    along = slerp if method == "slerp" else lerp
+    at = along(torch.as_tensor(a, dtype=torch.float32), torch.as_tensor(b, dtype=torch.float32), 1001)[round(t * 1000)]
     return _mount(ckpt, key, "path", on_change, a=_floats(a), b=_floats(b), method=method, t=float(t),
-                  version=version, caption="decoder(path(t))")
+                  poster=poster(ckpt, at), version=version, caption="decoder(path(t))")
 
 
 def plane_view(ckpt: Checkpoint, *, origin, du, dv, duv=None, extent: tuple[float, float, float, float],
@@ -142,9 +170,12 @@ def plane_view(ckpt: Checkpoint, *, origin, du, dv, duv=None, extent: tuple[floa
     cols = np.zeros(len(pts), dtype=int) if colours is None else np.asarray(colours).astype(int)
     drawn = [[round(float(p[0]), 4), round(float(p[1]), 4), int(c)] for p, c in zip(pts, cols, strict=True)]
     zero = np.zeros(len(_floats(origin)))
+    duv = zero if duv is None else duv
+    point = list(point) if point is not None else [(u0 + u1) / 2, (v0 + v1) / 2]
+    o, a, b, ab = (np.asarray(_floats(v)) for v in (origin, du, dv, duv))
+    at = o + point[0] * a + point[1] * b + point[0] * point[1] * ab
     return _mount(ckpt, key, "plane", on_change, origin=_floats(origin), du=_floats(du), dv=_floats(dv),
-                  duv=_floats(zero if duv is None else duv), extent=[u0, u1, v0, v1], points=drawn,
+                  duv=_floats(duv), extent=[u0, u1, v0, v1], points=drawn, poster=poster(ckpt, at),
                   palette=palette or ["#1f77b4"], legend=list(legend or []),
                   labels=[[float(u), float(v), str(t)] for u, v, t in labels or []],
-                  point=list(point) if point is not None else [(u0 + u1) / 2, (v0 + v1) / 2],
-                  pad=pad, version=version, caption="decoder(z) under the pointer")
+                  point=point, pad=pad, version=version, caption="decoder(z) under the pointer")

@@ -37,7 +37,7 @@ def get_checkpoint(path: str | Path) -> Checkpoint:
 @st.cache_data(show_spinner=False, max_entries=256)
 def _summary(path: str, mtime: float) -> dict:
     try:
-        return summary(load_checkpoint(path))
+        return summary(_load_checkpoint(path, mtime))  # the page's own cache: the file is read once
     except VAEError as e:
         return {"error": str(e)}
 

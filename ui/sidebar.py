@@ -11,7 +11,8 @@ from pathlib import Path
 import streamlit as st
 
 from ui.display import plain
-from ui.loaders import checkpoint_summary
+from ui.live_decoder import status_line
+from ui.loaders import checkpoint_summary, get_checkpoint
 from ui.session import (
     DEFAULT_MODEL,
     SELECTED,
@@ -88,9 +89,19 @@ def sidebar() -> None:
             st.session_state.pop(SELECTED, None)
             st.caption("No checkpoints yet: train one on the Train page.")
         st.caption(f"Device: {describe_device(resolve_device('auto'))}")
+        if files:
+            _decoder_line(Path(choice))
         _upload_box()
         if public_mode():
             limits_panel()
+
+
+def _decoder_line(path: Path) -> None:
+    try:
+        ckpt = get_checkpoint(path)
+    except VAEError:
+        return  # the caption above already says the file is unreadable
+    status_line(ckpt)
 
 
 def _upload_box() -> None:

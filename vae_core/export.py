@@ -36,11 +36,10 @@ class DisplayDecoder(nn.Module):
 def kl_order(ckpt) -> list[int]:
     """Latent dimensions from most to least KL, from the test metrics stored in the checkpoint;
     the natural order when it holds none."""
-    kl = ckpt.metrics.get("test_kl_per_dim")
-    dims = ckpt.config.latent_dim
-    if not kl or len(kl) != dims:
-        return list(range(dims))
-    return [int(d) for d in torch.argsort(torch.as_tensor(kl, dtype=torch.float64), descending=True)]
+    from vae_core.latent import stored_kl_ranking
+
+    ranking = stored_kl_ranking(ckpt)
+    return list(range(ckpt.config.latent_dim)) if ranking is None else [int(d) for d in ranking[1]]
 
 
 def decoder_metadata(ckpt) -> dict:

@@ -149,6 +149,16 @@ def kl_ranking(mu: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tensor, to
     return kl, torch.argsort(kl, descending=True)
 
 
+def stored_kl_ranking(ckpt) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """`kl_ranking` from the test metrics a checkpoint stores (its last evaluation), so a page can
+    order dimensions before loading any data; None when the file holds none for every dimension."""
+    kl = ckpt.metrics.get("test_kl_per_dim")
+    if not kl or len(kl) != ckpt.config.latent_dim:
+        return None
+    kl = torch.as_tensor(kl, dtype=torch.float32)
+    return kl, torch.argsort(kl, descending=True)
+
+
 def active_units(kl_dims: torch.Tensor, threshold: float = ACTIVE_KL_NATS) -> int:
     """How many dimensions carry more than `threshold` nats of KL on average."""
     return int((torch.as_tensor(kl_dims) > threshold).sum())
