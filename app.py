@@ -8,6 +8,7 @@ import streamlit as st
 
 from ui.routing import routing
 from ui.sidebar import sidebar
+from vae_core.projection import warm_up_in_background
 
 # URL path (and pages/<name>.py), title, icon; the first is the default page
 PAGES = [
@@ -30,6 +31,9 @@ def main() -> None:
     sidebar()
     with routing():
         page.run()
+    # once the first page is drawn, the server compiles (or loads from numba's disk cache) what a
+    # first UMAP needs, in a daemon thread, so the map a user asks for next does not wait for it
+    warm_up_in_background()
 
 
 if __name__ == "__main__":  # as Streamlit runs it; importing PAGES runs nothing

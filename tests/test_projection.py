@@ -414,3 +414,17 @@ def test_transform_marks_codes_where_their_points_are():
     assert np.allclose(tsne.transform(codes[3]), tsne.coords[3], atol=1e-3)
     with pytest.raises(VAEError, match="latent size"):
         pca.transform(np.zeros((1, 4)))
+
+
+def test_umap_compiled_functions_are_kept_in_numbas_disk_cache():
+    """umap-learn marks few of its numba functions cache=True; the engine gives them numba's disk
+    cache so a new server process loads what an earlier one compiled (benchmarks.projection times it)."""
+    from vae_core.projection import _import_umap
+
+    _import_umap()
+    import umap.layouts
+    import umap.umap_
+
+    for fn in (umap.umap_.smooth_knn_dist, umap.umap_.compute_membership_strengths,
+               umap.layouts.optimize_layout_euclidean):
+        assert type(fn._cache).__name__ == "FunctionCache", fn

@@ -169,9 +169,51 @@ def _pca(codes: np.ndarray, *, seed: int, progress=None) -> tuple[np.ndarray, _P
     return pca.transform(codes), pca
 
 
+# umap-learn and pynndescent compile their numba functions on first use in every process (~7 s for a
+# first map of 1,000 codes, ~25 s of 5,000 here); most of umap-learn's are not marked cache=True.
+# Numba's own `Dispatcher.enable_caching()` (what cache=True calls) puts the compiled code in numba's
+# on-disk cache (beside the package, else NUMBA_CACHE_DIR or the user's cache folder), so every later
+# server process loads it instead of compiling. Functions numba cannot cache keep compiling per process.
+NUMBA_CACHED_MODULES = ("umap.umap_", "umap.layouts", "umap.utils", "umap.spectral", "umap.distances",
+                        "umap.sparse", "pynndescent.pynndescent_", "pynndescent.utils", "pynndescent.rp_trees",
+                        "pynndescent.distances", "pynndescent.sparse", "pynndescent.graph_utils",
+                        "pynndescent.search", "pynndescent.sparse_nndescent")
+_numba_cache_lock = threading.Lock()
+_numba_cached: list[int] = []  # how many functions were given a disk cache (once per process)
+
+
+def _import_umap():
+    """umap-learn (slow to import: numba), its compiled functions cached on disk across processes."""
+    import importlib
+
+    import umap
+    from numba.core.dispatcher import Dispatcher
+    from numba.core.errors import NumbaWarning
+
+    with _numba_cache_lock:
+        if not _numba_cached:
+            count = 0
+            # a function using dynamic globals (nn_descent) says once per process that it cannot be cached
+            warnings.filterwarnings("ignore", message=".*Cannot cache compiled function", category=NumbaWarning)
+            for name in NUMBA_CACHED_MODULES:
+                try:
+                    module = importlib.import_module(name)
+                except ImportError:  # another version of the package: cache what there is
+                    continue
+                for fn in vars(module).values():
+                    if isinstance(fn, Dispatcher) and fn._cache.__class__.__name__ == "NullCache":
+                        try:
+                            fn.enable_caching()
+                            count += 1
+                        except RuntimeError:  # no writable cache folder: it compiles, as before
+                            pass
+            _numba_cached.append(count)
+    return umap
+
+
 def _umap(codes: np.ndarray, *, n_neighbors: int, min_dist: float, seed: int,
           progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, Any]:
-    import umap  # slow to import (numba); only when a UMAP is asked for
+    umap = _import_umap()  # slow to import (numba); only when a UMAP is asked for
 
     # UMAP's epochs run through tqdm: its documented tqdm_kwds send the bar, "done/total", to a file
     # object that hands the numbers to `progress` (which may raise to stop the fit)
@@ -201,7 +243,7 @@ class _EpochReader:
 def _warm_up_umap() -> None:
     """Fit two tiny random sets, so numba has compiled both paths a map takes: the exact neighbours
     below 4,096 codes and NNDescent's above (with its transform, which a sampled view runs)."""
-    import umap
+    umap = _import_umap()
 
     codes = np.random.default_rng(0).standard_normal((64, 4)).astype(np.float32)
     _umap(codes, seed=0, **PROJECTION_METHODS["umap"].defaults)  # the parameters the map page starts with
