@@ -426,5 +426,5 @@ def test_umap_compiled_functions_are_kept_in_numbas_disk_cache():
     import umap.umap_
 
     for fn in (umap.umap_.smooth_knn_dist, umap.umap_.compute_membership_strengths,
-               umap.layouts.optimize_layout_euclidean):
+               umap.layouts._nb_optimize_layout_euclidean_single_epoch):
         assert type(fn._cache).__name__ == "FunctionCache", fn
