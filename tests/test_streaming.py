@@ -138,3 +138,26 @@ class _Items(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         return self.images[i]
+
+
+def test_the_probe_of_a_streamed_split_matches_the_held_one_and_reads_pixels_in_batches(
+        tiny_checkpoint, digits, monkeypatch):
+    """Latent and pixel probes score the same on streamed images; PCA is fitted incrementally there
+    (close, not equal); nothing larger than the labelled draw is ever decoded at once."""
+    import dataclasses
+
+    from vae_core import load_checkpoint, metrics
+
+    model = load_checkpoint(tiny_checkpoint).model  # 8x8 digits
+    monkeypatch.setattr(metrics, "PROBE_BATCH", 128)  # several batches of the 360 test images
+    held = metrics.probe(model, digits, label_counts=(10, 100))
+    loads = []
+    real_load = LazyImages.load
+    monkeypatch.setattr(LazyImages, "load", lambda self: loads.append(len(self)) or real_load(self))
+    streamed_bundle = dataclasses.replace(digits, images=LazyImages(_Items(digits.images), (1, 8, 8)))
+    streamed = metrics.probe(model, streamed_bundle, label_counts=(10, 100))
+    for n in ("10", "100"):
+        assert streamed["labels"][n]["latent_acc"] == held["labels"][n]["latent_acc"]
+        assert streamed["labels"][n]["pixel_acc"] == held["labels"][n]["pixel_acc"]
+        assert abs(streamed["labels"][n]["pca_acc"] - held["labels"][n]["pca_acc"]) < 0.1
+    assert loads and max(loads) <= 100 < len(digits.images)  # only the labelled draw, never a split

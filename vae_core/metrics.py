@@ -14,6 +14,7 @@ Generators seeded with `seed`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -21,6 +22,9 @@ import torch
 
 from vae_core.errors import VAEError
 from vae_core.latent import encode
+from vae_core.streaming import LazyImages, as_tensor
+
+PROBE_BATCH = 1024  # test and train images read at a time for the probe's pixel features
 
 # --- Mutual Information Gap
 
@@ -150,16 +154,36 @@ def _check_probe_args(bundle, label_counts: Sequence[int], repeats: int) -> list
     return [int(n) for n in counts]
 
 
-def _accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray,
-              standardize: bool = False) -> float:
+def _classifier(train_x: np.ndarray, train_y: np.ndarray, standardize: bool = False):
     from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    if standardize:
-        scaler = StandardScaler().fit(train_x)
-        train_x, test_x = scaler.transform(train_x), scaler.transform(test_x)
-    clf = LogisticRegression(max_iter=2000).fit(train_x, train_y)
-    return float(clf.score(test_x, test_y))
+    steps = [StandardScaler()] if standardize else []
+    return make_pipeline(*steps, LogisticRegression(max_iter=2000)).fit(train_x, train_y)
+
+
+def _pixel_batches(images, batch: int = PROBE_BATCH):
+    """(n, C·H·W) float arrays of `images` (a tensor or streamed `LazyImages`), `batch` at a time."""
+    for chunk in images.split(batch):
+        yield chunk.flatten(1).numpy()
+
+
+def _pixel_pca(images, n_components: int, seed: int):
+    """PCA of the images' pixels: scikit-learn's `PCA` on resident images (exact), its
+    `IncrementalPCA` fed batch by batch on streamed ones (memory: one batch)."""
+    from sklearn.decomposition import PCA, IncrementalPCA
+
+    if not isinstance(images, LazyImages):
+        return PCA(n_components=n_components, random_state=seed).fit(images.flatten(1).numpy())
+    pca = IncrementalPCA(n_components=n_components)
+    carry = None  # IncrementalPCA needs n_components rows a batch: a short last batch joins the next
+    for x in _pixel_batches(images, max(PROBE_BATCH, n_components)):
+        carry = x if carry is None else np.concatenate([carry, x])
+        if len(carry) >= n_components:
+            pca.partial_fit(carry)
+            carry = None
+    return pca
 
 
 def probe(model, bundle, *, label_counts: Sequence[int] = (10, 100, 1000), seed: int = 0,
@@ -174,11 +198,10 @@ def probe(model, bundle, *, label_counts: Sequence[int] = (10, 100, 1000), seed:
       - "pca_acc":    the top D principal components of the pixels, PCA fitted on all train images
                       without their labels (as the VAE was), left in pixel units like "pixel_acc".
     With `repeats` > 1 the draw is repeated with seeds seed, seed+1, … and accuracies averaged.
+    The pixels are read in batches (PROBE_BATCH images): a streamed dataset is never held whole.
 
     Returns {"labels": {"n": {"latent_acc", "pixel_acc", "pca_acc", "n_train"}}, "n_test", "latent_dim"}.
     """
-    from sklearn.decomposition import PCA
-
     counts = _check_probe_args(bundle, label_counts, repeats)
     train, test = bundle.split("train"), bundle.split("test")
     train_y, test_y = train.labels.numpy(), test.labels.numpy()
@@ -186,25 +209,32 @@ def probe(model, bundle, *, label_counts: Sequence[int] = (10, 100, 1000), seed:
         raise VAEError("a linear probe needs at least 2 classes in the train split")
     if len(test_y) == 0:
         raise VAEError("the test split is empty: nothing to score the probe on")
-    train_px = train.images.flatten(1).numpy()  # (N_train, C·H·W)
-    test_px = test.images.flatten(1).numpy()
     test_mu = encode(model, test.images)[0].numpy()  # (N_test, D)
     d = test_mu.shape[1]
-    pca = PCA(n_components=min(d, *train_px.shape), random_state=seed).fit(train_px)
-    train_pca, test_pca = pca.transform(train_px), pca.transform(test_px)
+    pca = _pixel_pca(train.images, min(d, len(train_y), math.prod(train.images.shape[1:])), seed)
     n_max = min(max(counts), len(train_y))
-    scores = {n: [] for n in counts}
+    fitted = {}  # (n, repeat) → (latent, pixel, pca) classifiers; test accuracies below
     for r in range(repeats):
         order = balanced_order(train_y, seed + r)[:n_max]  # nested draws: each n is a prefix
-        mu = encode(model, train.images[torch.from_numpy(order)])[0].numpy()  # (n_max, D)
+        picked = as_tensor(train.images[torch.from_numpy(order)])
+        mu = encode(model, picked)[0].numpy()  # (n_max, D)
+        px = picked.flatten(1).numpy()
+        pc = pca.transform(px)
         for n in counts:
-            pick, y = order[:n], train_y[order[:n]]
-            scores[n].append((_accuracy(mu[:n], y, test_mu, test_y, standardize=True),
-                              _accuracy(train_px[pick], y, test_px, test_y),
-                              _accuracy(train_pca[pick], y, test_pca, test_y)))
+            y = train_y[order[:n]]
+            fitted[n, r] = (_classifier(mu[:n], y, standardize=True), _classifier(px[:n], y),
+                            _classifier(pc[:n], y))
+    correct = {key: np.zeros(3) for key in fitted}
+    start = 0
+    for px in _pixel_batches(test.images):
+        y, pc, mu = test_y[start:start + len(px)], pca.transform(px), test_mu[start:start + len(px)]
+        for key, (latent, pixel, comp) in fitted.items():
+            correct[key] += [(latent.predict(mu) == y).sum(), (pixel.predict(px) == y).sum(),
+                             (comp.predict(pc) == y).sum()]
+        start += len(px)
     labels = {}
     for n in counts:
-        latent, pixel, pca_acc = np.mean(scores[n], axis=0)
+        latent, pixel, pca_acc = np.mean([correct[n, r] / len(test_y) for r in range(repeats)], axis=0)
         labels[str(n)] = {"latent_acc": float(latent), "pixel_acc": float(pixel), "pca_acc": float(pca_acc),
                           "n_train": min(n, len(train_y))}
     return {"labels": labels, "n_test": len(test_y), "latent_dim": d}
