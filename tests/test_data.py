@@ -16,6 +16,7 @@ import vae_core.data as data_mod
 from vae_core import DATASETS, VAEError, load_dataset
 from vae_core.data import convert_images
 from vae_core.sprites import render_sprites
+from vae_core.streaming import ByteImages, as_tensor
 
 # --- shared checks
 
@@ -184,9 +185,13 @@ def test_torchvision_reads_local_files(tmp_path, no_network, name, folder):
     x, y = make_idx_set(tmp_path / folder / "raw", seed=1 if name == "mnist" else 2)
     b = load_dataset(name, data_root=tmp_path, download=False)
     assert b.name == name
-    assert_images(b.images, (30, 1, 28, 28))
-    assert torch.equal(b.images, torch.from_numpy(x).float().div(255.0).unsqueeze(1))
-    assert b.images[0, 0, 3, 5] == 1.0 and float(b.images[0].sum()) == 1.0
+    # held as the files' bytes (a quarter of float32), float32 in [0, 1] when read, as ToTensor gives
+    assert isinstance(b.images, ByteImages) and b.images.pixels.dtype == torch.uint8
+    assert b.images.pixels.shape == (30, 1, 28, 28) and "held in memory as bytes" in b.spec["loading_line"]
+    assert_images(as_tensor(b.images), (30, 1, 28, 28))
+    assert torch.equal(as_tensor(b.images), torch.from_numpy(x).float().div(255.0).unsqueeze(1))
+    assert b.images[0][0, 3, 5] == 1.0 and float(b.images[0].sum()) == 1.0
+    assert torch.equal(as_tensor(b.split("test").images), as_tensor(b.images)[20:])
     assert b.labels.dtype == torch.int64 and b.labels.tolist() == y.tolist()
     assert b.train_idx.tolist() == list(range(20))  # the official split, in order
     assert b.test_idx.tolist() == list(range(20, 30))
@@ -277,12 +282,12 @@ def test_successful_download_is_moved_into_place(tmp_path, monkeypatch, no_netwo
     monkeypatch.setattr(tv_mnist, "download_and_extract_archive", fake_download)
     root = tmp_path / "data"
     b = load_dataset("mnist", data_root=root, download=True)
-    assert torch.equal(b.images, torch.from_numpy(x).float().div(255.0).unsqueeze(1))
+    assert torch.equal(as_tensor(b.images), torch.from_numpy(x).float().div(255.0).unsqueeze(1))
     assert b.labels.tolist() == y.tolist()
     assert sorted(p.name for p in root.iterdir()) == ["MNIST"]  # no .download-* folder left over
     assert (root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte").is_file()
     # now it works offline
-    assert torch.equal(load_dataset("mnist", data_root=root, download=False).images, b.images)
+    assert torch.equal(load_dataset("mnist", data_root=root, download=False).images.pixels, b.images.pixels)
 
 
 # --- folders of the user's own images

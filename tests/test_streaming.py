@@ -161,3 +161,31 @@ def test_the_probe_of_a_streamed_split_matches_the_held_one_and_reads_pixels_in_
         assert streamed["labels"][n]["pixel_acc"] == held["labels"][n]["pixel_acc"]
         assert abs(streamed["labels"][n]["pca_acc"] - held["labels"][n]["pca_acc"]) < 0.1
     assert loads and max(loads) <= 100 < len(digits.images)  # only the labelled draw, never a split
+
+
+@pytest.mark.parametrize("binarize", [False, True])
+def test_images_held_as_bytes_train_exactly_as_their_float_tensor(digits, binarize):
+    """ByteImages (what torchvision datasets load into: uint8, a quarter of float32) give every batch,
+    view and score the float32 tensor would; training on them repeats the float run step for step."""
+    import dataclasses
+
+    from vae_core.streaming import ByteImages, as_tensor, streamed
+
+    pixels = (digits.images * 255).round().to(torch.uint8)
+    as_float = pixels.float() / 255
+    held = ByteImages(pixels)
+    assert held.resident and not streamed(held) and streamed(LazyImages(_Items(as_float), (1, 8, 8)))
+    assert torch.equal(as_tensor(held), as_float) and torch.equal(held[5], as_float[5])
+    pick = torch.tensor([7, 3, 3, 0])
+    assert isinstance(held[pick], ByteImages) and torch.equal(as_tensor(held[pick]), as_float[pick])
+    assert [torch.equal(a, as_float[p]) for a, p in zip(held.batches(pick.split(3)), pick.split(3), strict=True)] \
+        == [True, True]
+
+    histories = []
+    for images in (as_float, held):
+        cfg = VAEConfig(dataset="digits", model="mlp", hidden_sizes=(16,), latent_dim=2, epochs=2, batch_size=64,
+                        device="cpu", seed=0, binarize=binarize)
+        trainer = Trainer(cfg, bundle=dataclasses.replace(digits, images=images))
+        trainer.fit()
+        histories.append(([r["nelbo"] for r in trainer.history["steps"]], trainer.metrics["test_nelbo"]))
+    assert histories[0] == histories[1] and histories[0][0][-1] < histories[0][0][0]

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from vae_core.errors import VAEError
 from vae_core.sprites import FACTOR_NAMES
-from vae_core.streaming import LazyImages, loading_of, plan
+from vae_core.streaming import ByteImages, LazyImages, loading_of, plan
 
 SPLIT_SEED = 0
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -271,8 +271,10 @@ def _torchvision(name: str, root: Path, download: bool) -> DataBundle:
         labels.append(torch.as_tensor(np.asarray(part.targets), dtype=torch.long))
     n_train = len(labels[0])
     n = n_train + len(labels[1])
-    return DataBundle(name, torch.cat(images).float().div_(255.0), torch.cat(labels), torch.arange(n_train),
-                      torch.arange(n_train, n), tuple(parts[0].classes))
+    classes = parts[0].classes
+    del parts  # the files' copies: only the joined bytes stay (ByteImages: a quarter of float32)
+    return DataBundle(name, ByteImages(torch.cat(images)), torch.cat(labels), torch.arange(n_train),
+                      torch.arange(n_train, n), tuple(classes))
 
 
 def _download(name: str, cls, root: Path) -> None:

@@ -22,7 +22,7 @@ import torch
 
 from vae_core.errors import VAEError
 from vae_core.latent import encode
-from vae_core.streaming import LazyImages, as_tensor
+from vae_core.streaming import as_tensor, streamed
 
 PROBE_BATCH = 1024  # test and train images read at a time for the probe's pixel features
 
@@ -170,12 +170,12 @@ def _pixel_batches(images, batch: int = PROBE_BATCH):
 
 
 def _pixel_pca(images, n_components: int, seed: int):
-    """PCA of the images' pixels: scikit-learn's `PCA` on resident images (exact), its
+    """PCA of the images' pixels: scikit-learn's `PCA` on images held in memory (exact), its
     `IncrementalPCA` fed batch by batch on streamed ones (memory: one batch)."""
     from sklearn.decomposition import PCA, IncrementalPCA
 
-    if not isinstance(images, LazyImages):
-        return PCA(n_components=n_components, random_state=seed).fit(images.flatten(1).numpy())
+    if not streamed(images):  # held in memory (a tensor, or bytes): the exact PCA
+        return PCA(n_components=n_components, random_state=seed).fit(as_tensor(images).flatten(1).numpy())
     pca = IncrementalPCA(n_components=n_components)
     carry = None  # IncrementalPCA needs n_components rows a batch: a short last batch joins the next
     for x in _pixel_batches(images, max(PROBE_BATCH, n_components)):

@@ -80,7 +80,11 @@ def loading_of(images) -> dict:
     """The report `plan` gives, for images held in memory whatever the budget (the datasets that are
     never streamed)."""
     n, c, h, w = images.shape
-    return plan(n, (c, h, w), max(memory_budget(), n * c * h * w * 4))
+    report = plan(n, (c, h, w), max(memory_budget(), n * c * h * w * 4))
+    if isinstance(images, ByteImages):
+        report["loading_line"] = report["loading_line"].replace(
+            "resident in memory", f"held in memory as bytes ({_size(n * c * h * w)}), converted per batch")
+    return report
 
 
 def _count(n: int, noun: str) -> str:
@@ -97,6 +101,8 @@ def _size(n: int) -> str:
 class LazyImages:
     """Images (N, C, H, W) float32 in [0, 1], decoded on demand from `source` (a `Dataset` whose item i
     is image i as (C, H, W)); `index` picks and orders the images this view shows."""
+
+    resident = False  # decoded per batch by DataLoader workers (see ByteImages for held bytes)
 
     def __init__(self, source: Dataset, shape: tuple[int, int, int], index: torch.Tensor | None = None,
                  convert: tuple[int | None, int | None] = (None, None)):
@@ -118,7 +124,10 @@ class LazyImages:
         slice gives a view (nothing decoded)."""
         if isinstance(which, int):
             return self._converted(self.source[int(self.index[which])].unsqueeze(0))[0]
-        return LazyImages(self.source, self.item_shape, self.index[which], self.conv)
+        return self._view(self.index[which], self.conv)
+
+    def _view(self, index: torch.Tensor, convert: tuple[int | None, int | None]) -> LazyImages:
+        return LazyImages(self.source, self.item_shape, index, convert)
 
     def split(self, batch_size: int, *, workers: int | None = None, pin: bool = False):
         """The images in batches of `batch_size`, in this view's order, decoded by DataLoader workers."""
@@ -142,7 +151,7 @@ class LazyImages:
 
     def convert(self, size: int | None, channels: int | None) -> LazyImages:
         """A view whose batches are resized / converted as `vae_core.data.convert_images` does."""
-        return LazyImages(self.source, self.item_shape, self.index, (size, channels))
+        return self._view(self.index, (size, channels))
 
     def _converted(self, x: torch.Tensor) -> torch.Tensor:
         if self.conv == (None, None):
@@ -150,6 +159,50 @@ class LazyImages:
         from vae_core.data import convert_images
 
         return convert_images(x, *self.conv)
+
+
+class _Bytes(Dataset):
+    def __init__(self, pixels: torch.Tensor):
+        self.pixels = pixels
+
+    def __len__(self) -> int:
+        return len(self.pixels)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.pixels[i].float().div_(255.0)
+
+
+class ByteImages(LazyImages):
+    """8-bit images held in memory as they were read, uint8 (N, C, H, W): a quarter of the float32
+    tensor. Each batch is indexed and converted to float32 in [0, 1] when it is read, as torchvision's
+    `ToTensor` does, in this process (no workers); views index without copying, like LazyImages."""
+
+    resident = True
+
+    def __init__(self, pixels: torch.Tensor, index: torch.Tensor | None = None,
+                 convert: tuple[int | None, int | None] = (None, None)):
+        if pixels.dtype != torch.uint8 or pixels.ndim != 4:
+            raise VAEError(f"ByteImages holds uint8 (N, C, H, W) pixels (got {pixels.dtype}, {tuple(pixels.shape)})")
+        super().__init__(_Bytes(pixels), tuple(pixels.shape[1:]), index, convert)
+        self.pixels = pixels
+
+    def _view(self, index: torch.Tensor, convert: tuple[int | None, int | None]) -> ByteImages:
+        return ByteImages(self.pixels, index, convert)
+
+    def batches(self, positions, *, workers: int | None = None, pin: bool = False):
+        for p in positions:
+            x = self.pixels[self.index[p].to(self.pixels.device)].float().div_(255.0)
+            yield self._converted(x.pin_memory() if pin else x)
+
+    def to(self, device) -> ByteImages:
+        """The same images with their bytes on `device` (a GPU holds a quarter of what float32 takes)."""
+        return ByteImages(self.pixels.to(device), self.index, self.conv)
+
+
+def streamed(images) -> bool:
+    """Whether `images` are decoded per batch from their source (over the memory budget), rather than
+    held in memory (a tensor, or ByteImages)."""
+    return isinstance(images, LazyImages) and not images.resident
 
 
 def as_tensor(images) -> torch.Tensor:

@@ -29,7 +29,7 @@ from vae_core.limits import check_training
 from vae_core.losses import kl_per_dim, recon_nll, total_correlation
 from vae_core.models import build_model
 from vae_core.schedules import kl_weight, learning_rate
-from vae_core.streaming import BUDGET_ENV, LazyImages, as_tensor
+from vae_core.streaming import BUDGET_ENV, LazyImages, as_tensor, streamed
 
 EVENTS = ("on_step", "on_epoch_end", "on_end")
 RANK_SEED = 7919  # offsets each rank's noise generator
@@ -104,7 +104,7 @@ class Trainer:
         check_training(config)  # the limits, before loading data or building the model
         self.bundle = bundle if bundle is not None else load_for_config(config, download=download)
         check_training(config, self.bundle.image_shape, len(self.bundle.images))
-        if config.binarize and isinstance(self.bundle.images, LazyImages):
+        if config.binarize and streamed(self.bundle.images):
             raise VAEError("binarize needs the images in memory, and this dataset is streamed: raise "
                            f"{BUDGET_ENV} (or --memory-budget) or train without binarize")
         self.out_path = Path(out_path) if out_path and group.is_main else None  # rank 0 alone writes
@@ -178,16 +178,16 @@ class Trainer:
         The checkpoint (if `out_path`) is written after every epoch and when stopped.
         """
         cfg = self.config
-        # resident data: all images as one tensor on the device, indexed per batch (no copy of the
-        # training split); data over the memory budget (`LazyImages`) is decoded per batch by
-        # DataLoader workers into pinned memory
+        # resident data: all images as one tensor on the device (or their bytes, ByteImages), indexed
+        # per batch (no copy of the training split); data over the memory budget (`LazyImages`) is
+        # decoded per batch by DataLoader workers into pinned memory
         images = self.bundle.images
-        if not isinstance(images, LazyImages):
+        if not streamed(images):
             images = images.to(self.device)
         train_idx = self.train_idx.to(self.device if isinstance(images, torch.Tensor) else "cpu")
         x_test, x_val = self.bundle.split("test").images, self.bundle.images[self.val_idx]
         if cfg.binarize:
-            x_test, x_val = binarize_fixed(x_test), binarize_fixed(x_val)
+            x_test, x_val = binarize_fixed(as_tensor(x_test)), binarize_fixed(as_tensor(x_val))
         self.status = "running"
         try:
             while self.epoch < cfg.epochs and not self._stop.is_set():
@@ -249,7 +249,7 @@ class Trainer:
         DataLoader workers (pinned memory, copied without blocking) when the data is streamed."""
         if not isinstance(images, LazyImages):
             return (images[idx] for idx in batches)
-        pin = self.device.type == "cuda"
+        pin = self.device.type == "cuda" and streamed(images)  # held bytes are on the device already
         return (x.to(self.device, non_blocking=pin) for x in images.batches(batches, pin=pin))
 
     def _check_finite(self, means: dict, good, log_every: int) -> None:
