@@ -21,6 +21,7 @@ from vae_core.projection import linear_method, method_spec
 
 LIMIT = 4.0  # slider range ±LIMIT, in prior standard deviations
 VISIBLE = 8  # dimensions shown before the fold
+TILE = 84  # traversal tiles on screen, CSS pixels
 
 page_header(
     "Sliders",
@@ -169,10 +170,12 @@ def traversals() -> None:
     rows = st.slider("Dimensions to traverse (by KL)", 1, D, min(D, 6), key="trav_rows")
     steps = 9
     codes = traversal_grid(current_z(), [int(d) for d in order[:rows]], steps=steps)
-    grid = grid_png(decode(ckpt.model, codes), steps)  # one image to send, not one per tile
-    st.image(grid, width=84 * steps)
-    st.download_button("Download traversal PNG", grid, file_name="traversal.png", mime="image/png",
-                       on_click="ignore")
+    images = decode(ckpt.model, codes)
+    # one image to send, not one per tile, at the size it is shown (a release makes it: keep it cheap);
+    # the download is made full size when clicked
+    st.image(grid_png(images, steps, tile=TILE), width=TILE * steps)
+    st.download_button("Download traversal PNG", partial(grid_png, images, steps), file_name="traversal.png",
+                       mime="image/png", on_click="ignore")
 
 
 @st.fragment

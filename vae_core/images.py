@@ -135,7 +135,9 @@ def gif_bytes(frames, duration_ms: int = 80, scale: int | None = None, boomerang
     return buffer.getvalue()
 
 
-def grid_png(images, nrow: int) -> bytes:
-    """A PNG of a grid of images (N, C, H, W), each tile upscaled so small images stay sharp."""
+def grid_png(images, nrow: int, *, tile: int = DISPLAY_SIDE) -> bytes:
+    """A PNG of a grid of images (N, C, H, W), each tile upscaled (nearest neighbour) to at least
+    `tile` pixels so small images stay sharp; a grid shown small wants a small `tile` (fewer
+    pixels to encode and send)."""
     images = _checked(images, (4,))
-    return png_bytes(make_grid(images, nrow, scale=upscale_factor(max(images.shape[-2:]))), scale=1)
+    return png_bytes(make_grid(images, nrow, scale=upscale_factor(max(images.shape[-2:]), tile)), scale=1)
