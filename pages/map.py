@@ -176,7 +176,9 @@ def colour_values() -> tuple[np.ndarray, list[str] | None]:
 
 def scatter() -> go.Figure:
     values, names = colour_values()
-    return scatter_figure(xy, values, names, colour)
+    # the same coordinates keep the user's zoom across reruns (colour, selection); a new map resets it
+    revision = repr((key, split, proj.method, first_view, params_key))
+    return scatter_figure(xy, values, names, colour, revision=revision)
 
 
 def selected_indices(event) -> np.ndarray:

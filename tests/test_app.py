@@ -129,6 +129,22 @@ def test_map_switches_projection_and_view(checkpoint_dir, models):
     assert not at.exception and not at.error
 
 
+def test_map_keeps_the_users_zoom_until_the_coordinates_change(checkpoint_dir, models):
+    """plotly keeps zoom and pan across a rerun while the layout's uirevision stays the same."""
+    import json
+
+    def revision(at) -> str:
+        (chart,) = [c for c in at.get("plotly_chart") if json.loads(c.proto.spec)["layout"].get("dragmode") == "lasso"]
+        return json.loads(chart.proto.spec)["layout"]["uirevision"]
+
+    at = open_app(checkpoint_dir, models["z4"])
+    pca = revision(at)
+    at.selectbox(key="map_colour").set_value("reconstruction error").run()
+    assert not at.exception and revision(at) == pca  # a new colour: the same map, the same view
+    at.selectbox(key="map_method").set_value("tsne").run()
+    assert not at.exception and revision(at) != pca  # a new projection: its own view
+
+
 def test_map_offers_the_latent_plane_for_a_2d_model(checkpoint_dir, models):
     at = open_app(checkpoint_dir, models["z2"])
     method = at.selectbox(key="map_method")

@@ -18,9 +18,12 @@ def point_size(n: int) -> int:
     return 5 if n <= 5000 else 3 if n <= 30_000 else 2
 
 
-def scatter_figure(xy: np.ndarray, values: np.ndarray, names: list[str] | None, colour: str) -> go.Figure:
+def scatter_figure(xy: np.ndarray, values: np.ndarray, names: list[str] | None, colour: str,
+                   revision: str = "map") -> go.Figure:
     """xy (N, 2) map coordinates; values (N,): category indices into `names`, or numbers (names
-    None) shown on a colour scale titled `colour`."""
+    None) shown on a colour scale titled `colour`. `revision` names the map's coordinates: while it
+    stays the same, plotly keeps the user's zoom, pan and legend choices across reruns (a new colour,
+    a selection); a new projection passes a new one."""
     xy = np.asarray(xy, dtype=np.float32)
     fig = go.Figure()
     size = point_size(len(xy))
@@ -40,6 +43,6 @@ def scatter_figure(xy: np.ndarray, values: np.ndarray, names: list[str] | None, 
                         showscale=True, colorbar=dict(title=colour[:14])),
             hovertemplate="#%{customdata}: %{marker.color:.3g}<extra></extra>",
         ))
-    fig.update_layout(height=620, margin=dict(l=10, r=10, t=30, b=10), dragmode="lasso",
+    fig.update_layout(height=620, margin=dict(l=10, r=10, t=30, b=10), dragmode="lasso", uirevision=revision,
                       legend=dict(itemsizing="constant", title=colour))
     return fig
