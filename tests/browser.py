@@ -33,11 +33,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def streamlit_server(checkpoint_dir: Path, timeout: float = 90.0):
-    """Serve app.py on a free localhost port; yields the base URL."""
+def streamlit_server(checkpoint_dir: Path, timeout: float = 90.0, script: Path = ROOT / "app.py"):
+    """Serve app.py (or another Streamlit `script`) on a free localhost port; yields the base URL."""
     port = free_port()
     env = {**os.environ, "VAE_CHECKPOINT_DIR": str(checkpoint_dir), "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+    cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
            "--server.port", str(port), "--server.address", "127.0.0.1",
            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
