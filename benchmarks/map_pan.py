@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server
+from tests.browser import CHROMIUM, browser_page, streamlit_server
 
 SCRIPT = '''
 import numpy as np, streamlit as st
@@ -70,23 +70,19 @@ def pan(page, url: str, n: int, seconds: float) -> dict:
             "frame_interval_ms_p95": round(_percentile(gaps, 0.95), 1), "mouse_moves": moves}
 
 
-def run(sizes: tuple[int, ...], seconds: float) -> dict:
-    from playwright.sync_api import sync_playwright
-
+def run(sizes: tuple[int, ...], seconds: float, page=None) -> dict:
+    """Figures for each map size; in a new headless Chromium, or on `page` (a Playwright page) if given."""
     out = {"benchmark": "map_pan", "browser": f"{CHROMIUM} (software WebGL)", "cpu_count": os.cpu_count(),
            "load_average_before": [round(v, 2) for v in os.getloadavg()], "maps": []}
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "map_pan_page.py"
         script.write_text(SCRIPT)
-        with streamlit_server(Path(tmp), script=script) as url, sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-            try:
-                for n in sizes:
-                    page = browser.new_page(viewport={"width": 1200, "height": 900})
-                    out["maps"].append(pan(page, url, n, seconds))
-                    page.close()
-            finally:
-                browser.close()
+        with streamlit_server(Path(tmp), script=script) as url:
+            if page is not None:
+                out["maps"] = [pan(page, url, n, seconds) for n in sizes]
+            else:
+                with browser_page(1200, 900) as fresh:
+                    out["maps"] = [pan(fresh, url, n, seconds) for n in sizes]
     out["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     return out
 

@@ -190,10 +190,10 @@ def test_a_deep_link_on_a_fresh_server_gets_the_whole_app(folder, served):
         assert exceptions(page) == []
 
 
-def test_map_pan_drags_the_map_and_counts_its_frames():
+def test_map_pan_drags_the_map_and_counts_its_frames(served):
     """benchmarks.map_pan raises if the drag did not move the map's axes; its figures are frames seen."""
     from benchmarks.map_pan import run
 
-    (only,) = run((500,), seconds=1.0)["maps"]
+    (only,) = run((500,), seconds=1.0, page=served[1])["maps"]
     assert only["points"] == 500 and only["mouse_moves"] > 5
     assert only["pan_fps"] > 0 and 0 < only["frame_interval_ms_p50"] <= only["frame_interval_ms_p95"]
