@@ -20,3 +20,20 @@ def test_report_measures_shipped_names_and_updates_the_readme(tmp_path, tiny_che
     updated = readme.read_text()
     assert updated.startswith("intro\n") and updated.endswith("outro\n") and "old" not in updated
     assert "digits-mlp (β=1)" in updated
+
+
+def test_report_keeps_the_last_anomaly_benchmark_unless_given_a_new_one(tmp_path, tiny_checkpoint):
+    folder, docs = tmp_path / "checkpoints", tmp_path / "docs"
+    folder.mkdir()
+    docs.mkdir()
+    shutil.copy(tiny_checkpoint, folder / "digits-mlp.pt")
+    recorded = {"mean_auroc": 0.912, "per_class_auroc": {str(d): 0.9 for d in range(10)}, "score": "nelbo"}
+    (docs / "report.json").write_text(json.dumps({"rows": [], "baseline": None, "anomaly": recorded}))
+    path = write_report(folder, docs, iw_samples=4, baseline_epochs=0, readme=None, log=lambda _: None)
+    assert json.loads((docs / "report.json").read_text())["anomaly"] == recorded
+    assert "mean AUROC **0.912**" in path.read_text()
+    new = tmp_path / "anomaly.json"
+    new.write_text(json.dumps({**recorded, "mean_auroc": 0.5}))
+    path = write_report(folder, docs, iw_samples=4, baseline_epochs=0, anomaly_json=new, readme=None,
+                        log=lambda _: None)
+    assert "mean AUROC **0.500**" in path.read_text()

@@ -166,7 +166,8 @@ def _add_eval_commands(sub) -> None:
     rep.add_argument("--baseline-epochs", type=int, default=50,
                      help="epochs for the pytorch/examples MLP baseline (0: leave it out)")
     rep.add_argument("--anomaly-json", default=None,
-                     help="an `anomaly-benchmark --json` output to include (it takes minutes to produce)")
+                     help="an `anomaly-benchmark --json` output to include (it takes minutes to produce; "
+                          "without it the report keeps the one its report.json last recorded)")
     rep.add_argument("--readme", default="README.md", help="README whose report section is replaced")
 
 
