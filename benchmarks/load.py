@@ -128,41 +128,51 @@ def niced_browser(folder: Path) -> str:
     return str(script)
 
 
-async def _measure(url: str, port: int, sessions: int, rounds: int, chromium: str = CHROMIUM) -> dict:
+async def _measure(url: str, port: int, sessions: int, rounds: int, chromium: str = CHROMIUM,
+                   training: bool = True) -> dict:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         try:
             crowd = [await _open(browser, url) for _ in range(sessions)]
-            alone = await _session(crowd[0]["page"], rounds)
-            trainer = await _start_training(browser, url)
-            await trainer.wait_for_timeout(3000)  # the run is past loading its data
+            out = {"one_session": _figures([await _session(crowd[0]["page"], rounds)])}
+            trainer = None
+            if training:
+                trainer = await _start_training(browser, url)
+                await trainer.wait_for_timeout(3000)  # the run is past loading its data
+                # the training alone against one session: the server's share of the crowd's figure
+                out["one_session_while_one_trains"] = _figures([await _session(crowd[0]["page"], rounds)])
             load_before, cpu0, t0 = load_average(), _server_cpu_seconds(port), time.perf_counter()
             busy = await asyncio.gather(*(_session(s["page"], rounds) for s in crowd))
             cores = (_server_cpu_seconds(port) - cpu0) / (time.perf_counter() - t0)
-            return {"one_session": _figures([alone]),
-                    f"{sessions}_sessions_while_one_trains": {**_figures(list(busy)),
-                                                              "server_cpu_cores_used": round(cores, 2),
-                                                              "load_average_during": [load_before, load_average()],
-                                                              "training_status_after": await _status(trainer)}}
+            crowd_figures = {**_figures(list(busy)), "server_cpu_cores_used": round(cores, 2),
+                             "load_average_during": [load_before, load_average()]}
+            if trainer is None:
+                out[f"{sessions}_sessions"] = crowd_figures
+            else:
+                out[f"{sessions}_sessions_while_one_trains"] = {**crowd_figures,
+                                                                "training_status_after": await _status(trainer)}
+            return out
         finally:
             await browser.close()
 
 
 def run(sessions: int = 6, rounds: int = 10, checkpoints: Path = ROOT / "checkpoints",
-        nice_browsers: bool = False) -> dict:
+        nice_browsers: bool = False, training: bool = True) -> dict:
     source = checkpoints / f"{MODEL}.pt"
     if not source.exists():
         raise SystemExit(f"{source} not found: the benchmark uses the shipped model")
     out = {"benchmark": "load", "page": "sliders", "model": MODEL, "browser": CHROMIUM,
            "cpu_count": os.cpu_count(), "load_average_before": load_average(),
-           "target_release_to_caption_ms_p95": TARGET_P95_MS, "browsers_niced": nice_browsers}
+           "target_release_to_caption_ms_p95": TARGET_P95_MS, "browsers_niced": nice_browsers,
+           "training": training}
     with tempfile.TemporaryDirectory() as folder:
         shutil.copyfile(source, Path(folder) / source.name)
         chromium = niced_browser(Path(folder)) if nice_browsers else CHROMIUM
         with streamlit_server(Path(folder)) as url:
-            out.update(asyncio.run(_measure(url, int(url.rsplit(":", 1)[1]), sessions, rounds, chromium)))
+            out.update(asyncio.run(_measure(url, int(url.rsplit(":", 1)[1]), sessions, rounds, chromium,
+                                              training)))
     out["load_average_after"] = load_average()
     return out
 
@@ -174,8 +184,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--nice-browsers", action="store_true",
                     help="run the browsers at the lowest CPU priority, standing in for the visitors' own machines")
+    ap.add_argument("--no-training", action="store_true",
+                    help="leave the training session out (the crowd alone: what the training costs the others)")
     args = ap.parse_args(argv)
-    result = run(args.sessions, args.rounds, nice_browsers=args.nice_browsers)
+    result = run(args.sessions, args.rounds, nice_browsers=args.nice_browsers, training=not args.no_training)
     if args.json:
         print(json.dumps(result, indent=2))
         return

@@ -11,8 +11,9 @@ import streamlit as st
 import torch
 
 from ui.display import page_header
-from ui.live_decoder import latent_pad, unavailable
+from ui.live_decoder import latent_pad, marker_map, unavailable, version_of
 from ui.loaders import encoded, model_key, projection
+from ui.map_figure import PALETTE
 from ui.session import require_checkpoint, require_data
 from vae_core.hosting import page_thread_setup
 from vae_core.images import grid_png, png_bytes, to_display
@@ -116,22 +117,44 @@ def server_decoder() -> None:
         z_details(image)
 
 
-def z_details(image: torch.Tensor) -> None:
-    """What follows z once a gesture ends: the PNG, z on the map and its values."""
+def z_details(image: torch.Tensor, *, live: bool = False) -> None:
+    """What follows z once a gesture ends: the PNG, z on the map and its values. With the live pad
+    the map is drawn in the browser and its star follows the drag itself."""
     z = current_z()
     st.session_state["slider_image"] = image[0].numpy()
     st.download_button("Download PNG", partial(png_bytes, image[0], scale=8), file_name="decoded.png",
                        mime="image/png", on_click="ignore")
-    st.plotly_chart(z_on_map(z.numpy()), key="slider_map")
+    if live:
+        live_map(z.numpy())
+    else:
+        st.plotly_chart(z_on_map(z.numpy()), key="slider_map")
     st.caption("z = [" + ", ".join(f"{v:.2f}" for v in z.tolist()) + "]")
+
+
+def map_of_test_codes():
+    """The test codes' linear map (PCA, or the latent plane for a 2-D z) and their labels (or None)."""
+    bundle = require_data(ckpt)
+    test_labels = None if bundle.labels is None else bundle.labels[bundle.test_idx]
+    return projection(test_codes()[0], model_key(ckpt), "test", linear_method(D)), test_labels
+
+
+def live_map(z: np.ndarray) -> None:
+    """The test codes' map with a star on z that moves as the pad is dragged (drawn in the browser)."""
+    proj, test_labels = map_of_test_codes()
+    offset, matrix = proj.linear_transform()
+    label = method_spec(linear_method(D)).label
+    names = None
+    if test_labels is not None:
+        names = list(require_data(ckpt).class_names) or [str(v) for v in range(int(test_labels.max()) + 1)]
+    marker_map(follows="slider_pad", z=z, offset=offset, matrix=matrix, points=proj.coords,
+               colours=None if test_labels is None else test_labels.numpy(), palette=PALETTE, legend=names,
+               title=f"z on the map ({label}): the star follows the sliders", key="slider_map_live",
+               version=version_of(this_model, label))
 
 
 def z_on_map(z: np.ndarray) -> go.Figure:
     """The test codes' PCA map (or the latent plane for 2-D z) with the current z as a star."""
-    mu = test_codes()[0]
-    bundle = require_data(ckpt)
-    test_labels = None if bundle.labels is None else bundle.labels[bundle.test_idx]
-    proj = projection(mu, model_key(ckpt), "test", linear_method(D))
+    proj, test_labels = map_of_test_codes()
     at = proj.transform(z)[0]
     fig = go.Figure(
         go.Scattergl(
@@ -189,9 +212,10 @@ def live_view() -> None:
         dims = [(d, f"z[{d}]", f"KL {kl[d]:.2f} nats") for d in ranked]
         latent_pad(ckpt, st.session_state["slider_z"], dims, key="slider_pad",
                    version=st.session_state["slider_z_version"], visible=VISIBLE, limit=LIMIT, on_change=pad_moved)
-        st.caption("Decoded in your browser as you drag; the map, the PNG and the traversals follow on release.")
+        st.caption("Decoded in your browser as you drag, and the map's star moves with it; the PNG and the "
+                   "traversals follow on release.")
     with right:
-        z_details(decode(ckpt.model, current_z()))
+        z_details(decode(ckpt.model, current_z()), live=True)
     traversals()
 
 

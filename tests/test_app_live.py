@@ -55,9 +55,24 @@ def test_sliders_page_sends_the_pad_its_model_and_follows_a_drag(checkpoint_dir,
     (pixels,) = ort.InferenceSession(str(onnx_file)).run(None, {"z": np.zeros((1, 4), np.float32)})
     assert np.abs(pixels - torch.sigmoid(ckpt.model.decode(torch.zeros(1, 4))).detach().numpy()).max() < 1e-4
 
+    # the map beside it is drawn in the browser and follows the pad: its star at offset + matrix @ z
+    # is where the page's projection puts z; no plotly chart is sent on a release
+    marker = fake.mounts["slider_map_live"]
+    assert marker["mode"] == "marker" and marker["follows"] == "slider_pad" and len(marker["points"]) == len(mu)
+    assert not at.get("plotly_chart")
+    from ui.loaders import model_key, projection
+    from vae_core.projection import linear_method
+
+    proj = projection(mu.numpy(), model_key(ckpt), "test", linear_method(4))
+    z = np.array([1.0, -2.0, 0.5, 0.0], np.float32)
+    star = np.array(marker["offset"]) + np.array(marker["matrix"]) @ z
+    np.testing.assert_allclose(star, proj.transform(z)[0], atol=1e-4)
+    np.testing.assert_allclose([p[:2] for p in marker["points"]], proj.coords, atol=1e-3)
+
     fake.gesture = ("slider_pad", "z", [1.0, -2.0, 0.5, 0.0])  # a drag ends in the browser
     at.run()
     assert "z = [1.00, -2.00, 0.50, 0.00]" in captions(at)
+    assert fake.mounts["slider_map_live"]["version"] == marker["version"]  # the map is not redrawn
     assert fake.mounts["slider_pad"]["version"] == data["version"]  # the pad keeps what it shows
 
     at.number_input(key="slider_index").set_value(3)
@@ -73,6 +88,7 @@ def test_sliders_fall_back_to_server_decoding_when_the_browser_cannot(checkpoint
     at.run()
     assert not at.exception and len(at.slider) >= 4
     assert any("Decoding on the server" in c and "WebAssembly is turned off" in c for c in captions(at))
+    assert at.get("plotly_chart")  # the fallback marks z on a chart the server draws
     before = at.session_state["slider_z"].copy()
     at.slider(key="z_1").set_value(2.5).run()
     assert at.session_state["slider_z"][1] == pytest.approx(2.5) and before[1] == 0.0

@@ -83,10 +83,10 @@ def _first_frame(page, root: str, timeout_s: float = 60) -> None:
     raise AssertionError(f"no frame decoded in {timeout_s:g} s ({status})")
 
 
-def _drag(page, root: str, target, points: list[tuple[float, float]]) -> int:
+def _drag(page, root: str, target, points: list[tuple[float, float]], held=None) -> int:
     """Press the mouse on `target` at the first of `points` (fractions of its box), move through
-    the others without releasing, and count how often the canvas changed between moves; the
-    button is released afterwards. Nothing may be reported to Python while the button is down."""
+    the others without releasing, and count how often the canvas changed between moves; `held()`
+    runs just before the button is released. Nothing may be reported to Python while it is down."""
     target.scroll_into_view_if_needed()
     box = target.bounding_box()
     at = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
@@ -101,6 +101,8 @@ def _drag(page, root: str, target, points: list[tuple[float, float]]) -> int:
         changes += now != last
         last = now
     reported = page.locator(root).first.get_attribute("data-reported")
+    if held is not None:
+        held()
     page.mouse.up()
     assert reported is None, "the component reported to Python before the mouse was released"
     return changes
@@ -116,8 +118,12 @@ def test_dragging_a_pad_slider_repaints_before_release_and_the_page_follows(serv
     root = ".vae-live.vae-live-sliders"
     _first_frame(page, root)
     slider = page.locator(f"{root} input[type=range]").first
-    changes = _drag(page, root, slider, ACROSS)
+    star = page.locator(".vae-live-marker canvas.vae-live-map").first  # the map beside the pad
+    star.wait_for(timeout=60_000)
+    placed = [star.get_attribute("data-at")]
+    changes = _drag(page, root, slider, ACROSS, held=lambda: placed.append(star.get_attribute("data-at")))
     assert changes >= 5, f"the decoded image changed {changes} times in 10 moves with the button held"
+    assert placed[0] != placed[1], "the map's star did not follow the drag before the release"
 
     dim, value = int(slider.get_attribute("data-dim")), float(slider.input_value())
     page.wait_for_function(

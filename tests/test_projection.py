@@ -92,6 +92,19 @@ def test_pca_inverse_is_the_rank_2_reconstruction(codes_labels):
     assert np.abs(reconstruction - x).max() > 1  # the check above is not trivially the identity
 
 
+@pytest.mark.parametrize("d", [1, 2, D])
+def test_linear_maps_hand_a_browser_their_affine_transform(d):
+    codes = np.random.default_rng(1).normal(size=(60, d)).astype(np.float32) * np.arange(1, d + 1)
+    new = np.random.default_rng(2).normal(size=(5, d)).astype(np.float32)
+    for method in ("pca", "latent") if d == 2 else ("pca",):
+        proj = project(codes, method)
+        offset, matrix = proj.linear_transform()
+        assert offset.shape == (2,) and matrix.shape == (2, d)
+        np.testing.assert_allclose(offset + new @ matrix.T, proj.transform(new), atol=1e-4)
+    if d == D:
+        assert project(codes, "tsne", perplexity=5).linear_transform() is None
+
+
 def test_pca_on_a_1d_latent_pads_a_zero_column():
     codes = np.random.default_rng(0).normal(size=(50, 1)).astype(np.float32)
     proj = project(codes, "pca")

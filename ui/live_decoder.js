@@ -3,15 +3,24 @@
 // with no server round trip. Python hears the final z (or t, or point) when a gesture ends.
 //
 // data (from ui/live_decoder.py):
+//   key      the component's key in Python (a marker map follows a pad by it)
 //   base     URL of the app's static folder ("/app/static/"), model: URL of the decoder's .onnx
 //   shape    [C, H, W]; display: canvas side in CSS pixels; version: bumps when Python sets the value
 //   mode     "sliders": dims [{index, label, note}], z, limit, step, visible
 //            "path":    a, b (codes), method ("slerp" | "linear"), t
 //            "plane":   origin, du, dv, duv (z = origin + u·du + v·dv + u·v·duv), extent
 //                       [u0, u1, v0, v1], points [[u, v, colour], …], palette, legend, point, labels
+//            "marker":  a map that follows a pad's z with no decoder of its own: follows (the pad's
+//                       key), z, offset, matrix (map = offset + matrix · z), extent, points, palette, title
 
 const ORT_DIR = "onnxruntime-web/";
-const shared = (window.__vaeLiveDecoder ||= { ort: null, sessions: new Map(), stats: {} });
+const shared = (window.__vaeLiveDecoder ||= { ort: null, sessions: new Map(), stats: {}, lastZ: {} });
+
+// a pad announces every z it decodes, so a map of the same page can follow a drag with no round trip
+function announce(key, z) {
+  shared.lastZ[key] = z.slice();
+  window.dispatchEvent(new CustomEvent("vae-live-z", { detail: { key, z: shared.lastZ[key] } }));
+}
 
 function runtime(base) {
   if (typeof WebAssembly !== "object") {
@@ -185,6 +194,7 @@ function buildSliders(root, data, decode, report) {
       z[dim.index] = Number(input.value);
       value.textContent = fmt(z[dim.index]);
       decode(z, e.timeStamp || performance.now());
+      announce(data.key, z);
     });
     input.addEventListener("change", () => report("z", z.slice()));
     const label = el("span", { class: "vae-live-label", text: dim.label }, el("small", { text: dim.note || "" }));
@@ -193,6 +203,7 @@ function buildSliders(root, data, decode, report) {
   });
   if (hidden > 0) list.append(more);
   decode(z);
+  announce(data.key, z);
   return list;
 }
 
@@ -210,6 +221,55 @@ function buildPath(root, data, decode, report) {
   decode(along(data.a, data.b, Number(data.t)));
   return el("label", { class: "vae-live-row vae-live-scrub" }, el("span", { class: "vae-live-label", text: "A" }), input,
     el("span", { class: "vae-live-label", text: "B" }), value);
+}
+
+// a map's points on a canvas, drawn once: (u, v) in extent [u0, u1, v0, v1] to canvas pixels
+function mapBackdrop(width, height, data) {
+  const [u0, u1, v0, v1] = data.extent;
+  const toPx = (u, v) => [((u - u0) / (u1 - u0)) * width, (1 - (v - v0) / (v1 - v0)) * height];
+  const backdrop = new OffscreenCanvas(width, height);
+  const ctx = backdrop.getContext("2d");
+  ctx.fillStyle = "#fafafa";
+  ctx.fillRect(0, 0, width, height);
+  for (const [u, v, c] of data.points) {
+    const [x, y] = toPx(u, v);
+    ctx.fillStyle = data.palette[c % data.palette.length] || "#1f77b4";
+    ctx.fillRect(x - 1.5, y - 1.5, 3, 3);
+  }
+  return { backdrop, toPx };
+}
+
+function buildMarker(root, data) {
+  // no decoder here: the map's points and a star at offset + matrix · z, moved by the pad's events
+  const width = data.width || 300, height = data.height || 220;
+  const canvas = el("canvas", { class: "vae-live-map", width, height, role: "img",
+    "aria-label": data.title || "z on the map" });
+  const { backdrop, toPx } = mapBackdrop(width, height, data);
+  const ctx = canvas.getContext("2d");
+  const place = (z) => {
+    const [u, v] = data.matrix.map((row, k) => row.reduce((s, w, i) => s + w * z[i], data.offset[k]));
+    const [x, y] = toPx(u, v);
+    ctx.drawImage(backdrop, 0, 0);
+    ctx.beginPath();
+    for (let k = 0; k < 10; k++) { // a five-pointed star
+      const r = k % 2 ? 4 : 10, a = -Math.PI / 2 + (k * Math.PI) / 5;
+      ctx.lineTo(Math.min(Math.max(x, 0), width) + r * Math.cos(a), Math.min(Math.max(y, 0), height) + r * Math.sin(a));
+    }
+    ctx.closePath();
+    ctx.fillStyle = "#000";
+    ctx.strokeStyle = "#fff";
+    ctx.lineWidth = 1.5;
+    ctx.fill();
+    ctx.stroke();
+    canvas.dataset.at = JSON.stringify([Number(u.toFixed(4)), Number(v.toFixed(4))]);
+  };
+  place(shared.lastZ[data.follows] || data.z);
+  const stop = new AbortController();
+  window.addEventListener("vae-live-z", (e) => { if (e.detail.key === data.follows) place(e.detail.z); },
+    { signal: stop.signal });
+  root.vaeStop = () => stop.abort();
+  root.append(el("figure", { class: "vae-live-mapbox" }, canvas,
+    el("figcaption", { text: data.title || "z on the map" }), legendOf(data)));
 }
 
 function buildPlane(root, data, decode, report) {
@@ -270,13 +330,17 @@ function buildPlane(root, data, decode, report) {
   });
   draw();
   decode(planeZ(data, marker[0], marker[1]));
+  return el("div", { class: "vae-live-planebox" }, pad, value, legendOf(data));
+}
+
+function legendOf(data) {
   const legend = el("div", { class: "vae-live-legend" });
   (data.legend || []).forEach((name, i) => {
     const swatch = el("i");
     swatch.style.background = data.palette[i % data.palette.length];
     legend.append(el("span", {}, swatch, name));
   });
-  return el("div", { class: "vae-live-planebox" }, pad, value, legend);
+  return legend;
 }
 
 const BUILDERS = { sliders: buildSliders, path: buildPath, plane: buildPlane };
@@ -300,7 +364,13 @@ export default function (component) {
   let root = parentElement.querySelector(".vae-live");
   const identity = `${data.mode}|${data.model}|${data.version}`;
   if (root && root.dataset.identity === identity) return; // same model and value: keep the live state
+  root?.vaeStop?.();
   root?.remove();
+  if (data.mode === "marker") {
+    root = el("div", { class: "vae-live vae-live-marker", "data-key": key, "data-identity": identity });
+    parentElement.append(root);
+    return buildMarker(root, data);
+  }
   if (data.mode === "status") {
     root = el("div", { class: "vae-live vae-live-status-line", "data-key": key, "data-identity": identity });
     parentElement.append(root);

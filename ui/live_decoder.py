@@ -120,7 +120,7 @@ def _mount(ckpt: Checkpoint, key: str, mode: str, on_change: Callable[[object], 
 
     model = static_base() + "decoders/" + _exported(ckpt, *model_key(ckpt))
     data = {
-        "mode": mode, "base": static_base(), "model": model, "shape": list(ckpt.image_shape),
+        "mode": mode, "key": key, "base": static_base(), "model": model, "shape": list(ckpt.image_shape),
         "display": display_size(ckpt.image_shape[1]), **fields,
     }
     # plain JSON (numpy scalars as floats): anything else would make Streamlit send it as Arrow
@@ -153,6 +153,25 @@ def path_scrubber(ckpt: Checkpoint, a: np.ndarray, b: np.ndarray, *, method: str
     at = along(torch.as_tensor(a, dtype=torch.float32), torch.as_tensor(b, dtype=torch.float32), 1001)[round(t * 1000)]
     return _mount(ckpt, key, "path", on_change, a=_floats(a), b=_floats(b), method=method, t=float(t),
                   poster=poster(ckpt, at), version=version, caption="decoder(path(t))")
+
+
+def marker_map(*, follows: str, z, offset, matrix, points: np.ndarray, key: str, version: int,
+               colours: np.ndarray | None = None, palette: list[str] | None = None, legend: list[str] | None = None,
+               title: str = "z on the map", width: int = 300, height: int = 220):
+    """A small map of `points` (N, 2) with a star at offset + matrix @ z (a linear map: the latent
+    plane, PCA) that follows the pad keyed `follows` while it is dragged: drawn in the browser, with
+    no decoder of its own and nothing sent back, so a release does not redraw a chart."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    lo, hi = pts.min(axis=0), pts.max(axis=0)
+    pad = 0.05 * np.maximum(hi - lo, 1e-6)
+    cols = np.zeros(len(pts), dtype=int) if colours is None else np.asarray(colours).astype(int)
+    data = {"mode": "marker", "follows": follows, "z": _floats(z), "offset": _floats(offset),
+            "matrix": np.asarray(matrix, dtype=np.float64).reshape(2, -1).tolist(),
+            "extent": [lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1]],
+            "points": [[round(float(p[0]), 4), round(float(p[1]), 4), int(c)] for p, c in zip(pts, cols, strict=True)],
+            "palette": palette or ["#1f77b4"], "legend": list(legend or []), "title": title, "width": width,
+            "height": height, "version": version}
+    return _component(key=key, data=json.loads(json.dumps(data, default=float)))
 
 
 def plane_view(ckpt: Checkpoint, *, origin, du, dv, duv=None, extent: tuple[float, float, float, float],

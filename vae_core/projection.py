@@ -359,6 +359,16 @@ class Projection:
         origin, right, up = self.inverse(np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=np.float32))
         return origin, right - origin, up - origin
 
+    def linear_transform(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(offset (2,), matrix (2, D)) with transform(z) = offset + matrix @ z, when the method is
+        linear (the latent plane, PCA), so a browser can place any z on the map itself; None for
+        the others. Read off `transform` at 0 and at each unit vector (exact for an affine map)."""
+        if not self.spec.linear:
+            return None
+        d = self.codes.shape[1] if self.codes is not None else 2
+        at = self.transform(np.vstack([np.zeros((1, d), dtype=np.float32), np.eye(d, dtype=np.float32)]))
+        return at[0].astype(np.float64), (at[1:] - at[0]).T.astype(np.float64)
+
     def transform(self, codes: np.ndarray) -> np.ndarray:
         """Map positions (M, 2) float32 for new latent codes (M, D), e.g. to mark a code on the map:
         the estimator's own `transform` when the method has one and it is at hand (PCA, the latent
