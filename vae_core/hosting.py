@@ -39,6 +39,10 @@ NAME_MAX = 64  # characters of an uploaded name kept
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
 SCRATCH_MAX_AGE_S = 6 * 3600  # a session folder untouched this long is removed
 BACKGROUND_NICE = 10  # niceness a training thread adds to its own (19 at most)
+# with a training thread in the process, the interpreter lock changes hands at least this often (s;
+# Python's default is 5 ms): a page's rerun takes and gives it back at every torch call, and waited
+# up to the whole interval behind the training loop each time
+SWITCH_INTERVAL_S = 0.001
 PAGE_THREADS_ENV = "VAE_PAGE_THREADS"  # intra-op threads of a page's script (default 1)
 
 
@@ -142,6 +146,7 @@ def background_thread_setup() -> None:
     setting is per thread, so the server's threads keep theirs) and a lower OS priority (Linux,
     where a thread has its own), so pages stay responsive while it runs."""
     torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
+    sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
     if sys.platform.startswith("linux"):
         try:
             tid = threading.get_native_id()
