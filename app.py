@@ -10,6 +10,8 @@ from ui.routing import routing
 from ui.sidebar import sidebar
 from vae_core.projection import warm_up_in_background
 
+WARM_UP_DELAY_S = 20.0  # after the first page of a server, before UMAP's warm-up starts
+
 # URL path (and pages/<name>.py), title, icon; the first is the default page
 PAGES = [
     ("map", "Latent map", ":material/scatter_plot:"),
@@ -31,9 +33,11 @@ def main() -> None:
     sidebar()
     with routing():
         page.run()
-    # once the first page is drawn, the server compiles (or loads from numba's disk cache) what a
-    # first UMAP needs, in a daemon thread, so the map a user asks for next does not wait for it
-    warm_up_in_background()
+    # a while after the first page is drawn, the server compiles (or loads from numba's disk cache)
+    # what a first UMAP needs, in a daemon thread, so the map a user asks for later does not wait for
+    # it; not at once, where it held the interpreter lock while the browser fetched the decoder and
+    # the user made a first move (the Latent map page asks for it at once)
+    warm_up_in_background(delay_s=WARM_UP_DELAY_S)
 
 
 if __name__ == "__main__":  # as Streamlit runs it; importing PAGES runs nothing

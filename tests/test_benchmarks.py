@@ -86,3 +86,22 @@ def test_the_full_sprite_grid_trains_streamed_for_a_few_steps():
     r = sprites_full(steps=1, budget="256MB")["sprites_full"]  # stops at the first logged point
     assert r["steps"] == r["steps_per_point"] and "737,280 images" in r["loading"] and "streamed" in r["loading"]
     assert r["peak_rss_mb"] < 11_000  # the grid is 11.2 GB as float32: it was never held
+
+
+def test_a_delayed_warm_up_waits_unless_a_page_asks_for_it_at_once():
+    import subprocess
+    import sys
+
+    script = """
+import sys, time
+from vae_core import projection
+thread = projection.warm_up_in_background(delay_s=600)
+time.sleep(1.0)
+print("waiting", thread.is_alive() and "umap" not in sys.modules)
+assert projection.warm_up_in_background() is thread  # a page that may need UMAP: at once
+thread.join(timeout=600)
+print("done", not thread.is_alive() and "umap" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "waiting True" in out.stdout and "done True" in out.stdout

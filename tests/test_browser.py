@@ -134,6 +134,20 @@ def test_dragging_a_pad_slider_repaints_before_release_and_the_page_follows(serv
     assert exceptions(page) == []
 
 
+def test_the_runtime_and_the_decoder_arrive_uncompressed(served):
+    """Streamlit gzips an app's static files on every request (seconds of a busy server's CPU for the
+    14 MB .wasm); the component asks for the byte range 0-, which the server sends as it is."""
+    url, page = served
+    page.goto(f"{url}/sliders")
+    settle(page)
+    _first_frame(page, ".vae-live.vae-live-sliders")
+    sizes = page.evaluate("() => performance.getEntriesByType('resource').filter(e => /\\.(wasm|onnx)$/.test(e.name))"
+                          ".map(e => [e.name.split('.').pop(), e.encodedBodySize, e.decodedBodySize])")
+    kinds = {kind for kind, _, _ in sizes}
+    assert {"wasm", "onnx"} <= kinds, sizes
+    assert all(encoded == decoded > 0 for _, encoded, decoded in sizes), sizes
+
+
 def test_the_interpolation_scrubber_and_corner_pad_repaint_as_they_move(served):
     url, page = served
     page.goto(f"{url}/interpolate")

@@ -22,26 +22,36 @@ function announce(key, z) {
   window.dispatchEvent(new CustomEvent("vae-live-z", { detail: { key, z: shared.lastZ[key] } }));
 }
 
+// The whole file, asked for as the byte range 0- : Streamlit gzips an app's static files at level 9 on
+// every request (14 MB of .wasm: 0.3 s of the server's CPU idle, over a second while it draws a page),
+// and a partial (206) answer is sent as it is. A server that ignores the range answers 200: also fine.
+async function whole(url, what) {
+  const response = await fetch(url, { headers: { Range: "bytes=0-" } });
+  if (!response.ok) throw new Error(`${what} answered HTTP ${response.status}`);
+  return response.arrayBuffer();
+}
+
 function runtime(base) {
   if (typeof WebAssembly !== "object") {
     return Promise.reject(new Error("this browser has WebAssembly turned off"));
   }
-  shared.ort ||= import(new URL(base + ORT_DIR + "ort.wasm.bundle.min.mjs", window.location.href).href).then(
-    (ort) => {
-      // only the .wasm is fetched: the bundle carries its own JavaScript glue
-      ort.env.wasm.wasmPaths = { wasm: new URL(base + ORT_DIR + "ort-wasm-simd-threaded.wasm", window.location.href).href };
+  if (!shared.ort) {
+    const at = (name) => new URL(base + ORT_DIR + name, window.location.href).href;
+    // the .wasm (14 MB) downloads beside the JavaScript and the model, not after them as onnxruntime
+    // would fetch it (at the first session): on a server busy drawing the first page it is the longest wait
+    const binary = whole(at("ort-wasm-simd-threaded.wasm"), "the WebAssembly runtime");
+    shared.ort = Promise.all([import(at("ort.wasm.bundle.min.mjs")), binary]).then(([ort, wasm]) => {
+      ort.env.wasm.wasmBinary = wasm; // the bundle carries its own JavaScript glue: only the .wasm is needed
       ort.env.wasm.numThreads = 1; // no cross-origin isolation here; one thread is plenty
       performance.mark("vae-live:runtime-loaded");
       return ort;
-    },
-  );
+    });
+  }
   return shared.ort;
 }
 
 async function modelBytes(url) {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`the decoder file answered HTTP ${response.status}`);
-  return new Uint8Array(await response.arrayBuffer());
+  return new Uint8Array(await whole(url, "the decoder file"));
 }
 
 function session(base, url) {
