@@ -1,6 +1,7 @@
 """Sliders: one per latent dimension, most informative first; the decoder, running in the browser,
 repaints on every move of a drag (on the server, after release, when the browser cannot run it).
-A release reruns only the pad's fragment (the image, map marker and traversals), and the PNGs are
+A release reruns only the pad's fragment (the z caption and the traversals; the small map beside the
+pad is drawn in the browser and its star follows the drag), and the PNGs are
 made when a download is clicked, so what a release asks of a busy server stays small."""
 
 from functools import partial
