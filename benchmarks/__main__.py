@@ -22,6 +22,7 @@ import argparse
 import json
 import math
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -43,10 +44,14 @@ class Sizes:
     umap_cold_large: bool  # time a fresh process's first UMAP of umap_large codes (about 20 s)
     decode_repeats: int
     folder_images: int = 20_000  # 64 px RGB images in the streamed-folder run of the scaling section
+    umap_first_ever: bool = True  # time UMAP with numba's disk cache empty (about 25 s)
+    scaling_epochs: int = 3  # mnist5k epochs of the 1-process and torchrun runs of the scaling section
+    sprites_full_steps: int = 700  # steps of the streamed 737,280-image sprite grid
 
 
 FULL = Sizes(60_000, 10_000, 3, 3, 2.0, None, 2, 3, 1000, 5000, True, 200)
-QUICK = Sizes(5_000, 1_000, 1, 1, 1.0, 1000, 1, 1, 1000, 2000, False, 30, 2_000)
+QUICK = Sizes(5_000, 1_000, 1, 1, 1.0, 1000, 1, 1, 1000, 2000, False, 30, 2_000, umap_first_ever=False,
+              scaling_epochs=1, sprites_full_steps=259)
 
 REQUIRED = ("train_speedup", "train_images_per_s", "train_loop_speedup", "train_loop_gflops", "gemm_ceiling_gflops",
             "cli_startup_s", "first_paint_s", "umap_cold_s", "umap_warm_s", "projection_cache_hit_s",
@@ -115,7 +120,7 @@ def section_projection(sizes: Sizes, work: Path, device: str) -> dict:
     mu, _ = encode(model, load_dataset("mnist5k").images[: sizes.umap_large])
     path = work / "codes.npy"
     np.save(path, mu.numpy())
-    return run_modes(path, sizes.umap_small, cold_large=sizes.umap_cold_large)
+    return run_modes(path, sizes.umap_small, cold_large=sizes.umap_cold_large, first_ever=sizes.umap_first_ever)
 
 
 def section_decode(sizes: Sizes, work: Path, device: str) -> dict:
@@ -133,7 +138,8 @@ def section_memory(sizes: Sizes, work: Path, device: str) -> dict:
 def section_scaling(sizes: Sizes, work: Path, device: str) -> dict:
     from benchmarks.scaling import run
 
-    return run(work, images=sizes.folder_images, device=device)
+    return run(work, images=sizes.folder_images, device=device, epochs=sizes.scaling_epochs,
+               sprites_steps=sizes.sprites_full_steps)
 
 
 def section_load(sizes: Sizes, work: Path, device: str) -> dict:
@@ -164,12 +170,15 @@ def targets(result: dict) -> dict:
 
 def run(sizes: Sizes = FULL, sections: tuple[str, ...] = tuple(SECTIONS), device: str = "auto") -> dict:
     info = machine_info(device)
-    result = {"device": info["device"], "machine": info, "sizes": asdict(sizes), "load_average_by_section": {}}
+    result = {"device": info["device"], "machine": info, "sizes": asdict(sizes), "load_average_by_section": {},
+              "seconds_by_section": {}}
     resolved = "cuda" if info["device"].lower().startswith(("cuda", "nvidia")) else "cpu"
     with tempfile.TemporaryDirectory() as tmp:
         for name in sections:
             result["load_average_by_section"][name] = load_average()
+            t0 = time.perf_counter()
             result.update({**SECTIONS, **OPT_IN}[name](sizes, Path(tmp), resolved))
+            result["seconds_by_section"][name] = time.perf_counter() - t0
     result["load_average_after"] = load_average()
     result["targets"] = targets(result)
     return _rounded(result)
@@ -191,7 +200,9 @@ def _print_table(result: dict) -> None:
           f"Python {m['python']} · {m['platform']}")
     print(f"load average (1 min) before each section: {result['load_average_by_section']}, after: "
           f"{result['load_average_after']} (the machine is shared; figures under load are slower)")
-    skip = {"device", "machine", "sizes", "load_average_by_section", "load_average_after", "targets", "decode"}
+    print(f"seconds each section took: {result['seconds_by_section']}")
+    skip = {"device", "machine", "sizes", "load_average_by_section", "load_average_after", "targets", "decode",
+            "seconds_by_section"}
     for key, value in result.items():
         if key not in skip:
             print(f"  {key:<32} {value}")

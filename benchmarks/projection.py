@@ -114,13 +114,15 @@ def large_map(codes: np.ndarray, sizes: tuple[int, ...]) -> dict:
     return out
 
 
-def run_modes(codes_path: Path, small: int, *, cold_large: bool = True, map_sizes: tuple[int, ...] = (20_000,)) -> dict:
-    """Every mode in its own fresh process (cold-large only when asked); their figures merged, with
-    the load before each."""
+def run_modes(codes_path: Path, small: int, *, cold_large: bool = True, first_ever: bool = True,
+              map_sizes: tuple[int, ...] = (20_000,)) -> dict:
+    """Every mode in its own fresh process (cold-large and first-ever only when asked); their figures
+    merged, with the load before each."""
     out = {"umap_small_n": small, "umap_large_n": len(np.load(codes_path)), "projection_load_average": [],
            "umap_cold_large_s": None}
     modes = ("first-ever", "cold", "cold-large", "warm-up", "large-map")
-    for mode in modes if cold_large else tuple(m for m in modes if m != "cold-large"):
+    skipped = {m for m, wanted in (("cold-large", cold_large), ("first-ever", first_ever)) if not wanted}
+    for mode in (m for m in modes if m not in skipped):
         out["projection_load_average"].append(load_average())
         with tempfile.TemporaryDirectory() as empty:
             # first-ever: numba's disk cache empty (a new machine, or new package versions), so every

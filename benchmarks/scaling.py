@@ -110,11 +110,12 @@ def sprites_full(steps: int = 700, budget: str = "2GB", device: str = "cpu") -> 
     return {"sprites_full": {"budget": budget, **json.loads(proc.stdout.strip().splitlines()[-1])}}
 
 
-def run(work: Path, *, images: int = 20000, procs: int = 2, device: str = "cpu") -> dict:
+def run(work: Path, *, images: int = 20000, procs: int = 2, device: str = "cpu", epochs: int = 3,
+        sprites_steps: int = 700) -> dict:
     out = {"load_average_before": load_average()}
-    out.update(processes(work, procs, device=device))
+    out.update(processes(work, procs, epochs=epochs, device=device))
     out.update(streamed_folder(work, images, device=device))
-    out.update(sprites_full(device=device))
+    out.update(sprites_full(sprites_steps, device=device))
     out["load_average_after"] = load_average()
     return out
 

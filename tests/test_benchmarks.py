@@ -26,6 +26,7 @@ def test_training_section_on_tiny_files():
                                                              rel=1e-2)
     assert r["reference_peak_rss_mb"] > 100 and r["train_peak_rss_mb"] > 100  # both load torch
     assert r["device"].startswith("CPU") and r["load_average_by_section"]["training"] >= 0
+    assert r["seconds_by_section"]["training"] > 0
     assert set(r["targets"]) >= {"train_speedup", "train_loop_fraction_of_gemm", "train_peak_rss_mb"}
 
 
