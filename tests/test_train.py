@@ -135,3 +135,12 @@ def test_job_reports_failures_as_messages(tmp_path):
     snap = job.snapshot()
     assert snap.status == "failed" and "image folder not found" in snap.message
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_a_cpu_trainer_flushes_subnormal_floats_to_zero(digits):
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU cannot flush subnormal floats (torch.set_flush_denormal is x86 SSE3 only)")
+    tiny = torch.tensor([1e-39])  # a float32 subnormal
+    assert (tiny * 1.0).item() > 0
+    Trainer(tiny_config(device="cpu"), bundle=digits)
+    assert (tiny * 1.0).item() == 0.0  # flushed: computed at full speed, not in microcode

@@ -24,6 +24,7 @@ from vae_core.config import (
     parse_int_list,
 )
 from vae_core.data import load_for_config
+from vae_core.device import flush_subnormals
 from vae_core.errors import VAEError
 from vae_core.evaluate import evaluate
 from vae_core.library import checkpoint_dir, default_out_path, summary
@@ -438,6 +439,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    flush_subnormals()  # before any parallel torch operation starts this thread's workers
     try:
         args = build_parser().parse_args(argv)
         return {"train": cmd_train, "eval": cmd_eval, "info": cmd_info, "anomaly-benchmark": cmd_anomaly_benchmark,

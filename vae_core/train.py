@@ -19,7 +19,7 @@ import torch
 from vae_core.checkpoint import Checkpoint, save_checkpoint
 from vae_core.config import VAEConfig
 from vae_core.data import DataBundle, load_for_config
-from vae_core.device import resolve_device
+from vae_core.device import flush_subnormals, resolve_device
 from vae_core.distributed import SINGLE, Group
 from vae_core.errors import VAEError
 from vae_core.evaluate import binarize_fixed, evaluate
@@ -101,6 +101,8 @@ class Trainer:
         self.group = group
         self.device = (torch.device("cuda", group.local_rank) if group.backend == "nccl"
                        else resolve_device(config.device))
+        if self.device.type == "cpu":
+            flush_subnormals()  # for a run in a thread of its own (the app's); the CLI does it at start
         check_training(config)  # the limits, before loading data or building the model
         self.bundle = bundle if bundle is not None else load_for_config(config, download=download)
         check_training(config, self.bundle.image_shape, len(self.bundle.images))
