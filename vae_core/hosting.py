@@ -29,6 +29,7 @@ from pathlib import Path, PureWindowsPath
 import torch
 
 from vae_core.data import default_data_root
+from vae_core.device import flush_subnormals
 from vae_core.errors import VAEError
 from vae_core.limits import check, limit, public_mode
 
@@ -145,6 +146,7 @@ def background_thread_setup() -> None:
     """For a training thread beside a server: one core fewer than the machine for its math (the
     setting is per thread, so the server's threads keep theirs) and a lower OS priority (Linux,
     where a thread has its own), so pages stay responsive while it runs."""
+    flush_subnormals()  # before this thread's first parallel operation starts its workers
     torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
     sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
     if sys.platform.startswith("linux"):
