@@ -24,6 +24,7 @@ from vae_core.projection import linear_method, method_spec
 LIMIT = 4.0  # slider range ±LIMIT, in prior standard deviations
 VISIBLE = 8  # dimensions shown before the fold
 TILE = 84  # traversal tiles on screen, CSS pixels
+MAP_POINTS = 2000  # test codes drawn on the small map (a seeded sample of more): sent again on each release
 
 page_header(
     "Sliders",
@@ -147,8 +148,10 @@ def live_map(z: np.ndarray) -> None:
     names = None
     if test_labels is not None:
         names = list(require_data(ckpt).class_names) or [str(v) for v in range(int(test_labels.max()) + 1)]
-    marker_map(follows="slider_pad", z=z, offset=offset, matrix=matrix, points=proj.coords,
-               colours=None if test_labels is None else test_labels.numpy(), palette=PALETTE, legend=names,
+    n = len(proj.coords)
+    shown = np.sort(np.random.default_rng(0).choice(n, size=min(n, MAP_POINTS), replace=False))
+    marker_map(follows="slider_pad", z=z, offset=offset, matrix=matrix, points=proj.coords[shown],
+               colours=None if test_labels is None else test_labels.numpy()[shown], palette=PALETTE, legend=names,
                title=f"z on the map ({label}): the star follows the sliders", key="slider_map_live",
                version=version_of(this_model, label))
 
