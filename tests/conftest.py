@@ -77,3 +77,16 @@ def default_limits(monkeypatch):
     for spec in LIMITS.values():
         monkeypatch.delenv(spec.env, raising=False)
     monkeypatch.delenv("VAE_EXPLORER_PUBLIC", raising=False)
+
+
+DECODERS = Path(__file__).resolve().parents[1] / "ui" / "static" / "decoders"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _decoders_left_as_found():
+    """The app exports each checkpoint's decoder once into ui/static/decoders/ (a cache it serves);
+    the tests' throwaway checkpoints would leave one file each there: remove what the session added."""
+    before = set(DECODERS.glob("*.onnx")) if DECODERS.exists() else set()
+    yield
+    for path in set(DECODERS.glob("*.onnx")) - before if DECODERS.exists() else ():
+        path.unlink(missing_ok=True)
