@@ -273,7 +273,8 @@ function buildMarker(root, data) {
     ctx.stroke();
     canvas.dataset.at = JSON.stringify([Number(u.toFixed(4)), Number(v.toFixed(4))]);
   };
-  place(shared.lastZ[data.follows] || data.z);
+  const last = shared.lastZ[data.follows]; // the pad's latest z, unless it was another model's
+  place(last && last.length === data.z.length ? last : data.z);
   const stop = new AbortController();
   window.addEventListener("vae-live-z", (e) => { if (e.detail.key === data.follows) place(e.detail.z); },
     { signal: stop.signal });
