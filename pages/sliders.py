@@ -212,14 +212,16 @@ def live_view() -> None:
     if unavailable(ckpt):  # the browser has just said it cannot decode: the whole page falls back
         st.rerun()
     left, right = st.columns([5, 2])
+    image = decode(ckpt.model, current_z())  # once: the pad's first picture and the PNG's
     with left:
         dims = [(d, f"z[{d}]", f"KL {kl[d]:.2f} nats") for d in ranked]
         latent_pad(ckpt, st.session_state["slider_z"], dims, key="slider_pad",
-                   version=st.session_state["slider_z_version"], visible=VISIBLE, limit=LIMIT, on_change=pad_moved)
+                   version=st.session_state["slider_z_version"], visible=VISIBLE, limit=LIMIT, on_change=pad_moved,
+                   image=image[0])
         st.caption("Decoded in your browser as you drag, and the map's star moves with it; the PNG and the "
                    "traversals follow on release.")
     with right:
-        z_details(decode(ckpt.model, current_z()), live=True)
+        z_details(image, live=True)
     traversals()
 
 

@@ -138,9 +138,9 @@ def test_job_reports_failures_as_messages(tmp_path):
 
 
 def test_a_cpu_trainer_flushes_subnormal_floats_to_zero(digits):
-    if not torch.set_flush_denormal(False):
-        pytest.skip("this CPU cannot flush subnormal floats (torch.set_flush_denormal is x86 SSE3 only)")
+    can_flush = torch.set_flush_denormal(False)  # False where the CPU cannot (it is x86 SSE3 only)
     tiny = torch.tensor([1e-39])  # a float32 subnormal
     assert (tiny * 1.0).item() > 0
     Trainer(tiny_config(device="cpu"), bundle=digits)
-    assert (tiny * 1.0).item() == 0.0  # flushed: computed at full speed, not in microcode
+    # flushed where the CPU can (computed at full speed, not in microcode); left as it is elsewhere
+    assert ((tiny * 1.0).item() == 0.0) == can_flush

@@ -289,26 +289,22 @@ function buildPlane(root, data, decode, report) {
     "aria-label": "latent plane: move the pointer to decode the point under it" });
   const ctx = pad.getContext("2d");
   const [u0, u1, v0, v1] = data.extent;
-  const toPx = (u, v) => [((u - u0) / (u1 - u0)) * side, (1 - (v - v0) / (v1 - v0)) * side];
   const toUV = (x, y) => [u0 + (x / side) * (u1 - u0), v0 + (1 - y / side) * (v1 - v0)];
+  // the points and labels are drawn once; a pointer move copies them and draws the marker
+  const { backdrop, toPx } = mapBackdrop(side, side, data);
+  if (data.labels) {
+    const bctx = backdrop.getContext("2d");
+    bctx.fillStyle = "#333";
+    bctx.font = "12px sans-serif";
+    for (const [u, v, text] of data.labels) {
+      const [x, y] = toPx(u, v);
+      bctx.fillText(text, Math.min(Math.max(x + 4, 2), side - 24), Math.min(Math.max(y - 4, 12), side - 2));
+    }
+  }
   let marker = data.point;
   const value = el("span", { class: "vae-live-value" });
   function draw() {
-    ctx.fillStyle = "#fafafa";
-    ctx.fillRect(0, 0, side, side);
-    for (const [u, v, c] of data.points) {
-      const [x, y] = toPx(u, v);
-      ctx.fillStyle = data.palette[c % data.palette.length] || "#1f77b4";
-      ctx.fillRect(x - 1.5, y - 1.5, 3, 3);
-    }
-    if (data.labels) {
-      ctx.fillStyle = "#333";
-      ctx.font = "12px sans-serif";
-      for (const [u, v, text] of data.labels) {
-        const [x, y] = toPx(u, v);
-        ctx.fillText(text, Math.min(Math.max(x + 4, 2), side - 24), Math.min(Math.max(y - 4, 12), side - 2));
-      }
-    }
+    ctx.drawImage(backdrop, 0, 0);
     const [mx, my] = toPx(marker[0], marker[1]);
     ctx.strokeStyle = "#000";
     ctx.lineWidth = 2;

@@ -104,10 +104,12 @@ def _remember_failure(key: str) -> None:
     st.session_state[FAILED] = st.session_state[key].get("failed") or "unknown error"
 
 
-def poster(ckpt: Checkpoint, z) -> str:
-    """decoder(z) decoded here, as a PNG data URL: the pad paints it at once, before the browser's
-    runtime has compiled (about a second on a cold load), then replaces it with live frames."""
-    image = decode(ckpt.model, torch.as_tensor(np.asarray(z, dtype=np.float32)).reshape(1, -1))[0]
+def poster(ckpt: Checkpoint, z, image: torch.Tensor | None = None) -> str:
+    """decoder(z) decoded here (or `image`, when the page has decoded z already), as a PNG data URL:
+    the pad paints it at once, before the browser's runtime has compiled (about a second on a cold
+    load), then replaces it with live frames."""
+    if image is None:
+        image = decode(ckpt.model, torch.as_tensor(np.asarray(z, dtype=np.float32)).reshape(1, -1))[0]
     return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode()
 
 
@@ -135,12 +137,13 @@ def _floats(values) -> list[float]:
 
 def latent_pad(ckpt: Checkpoint, z: np.ndarray, dims: list[tuple[int, str, str]], *, key: str, version: int,
                visible: int = 8, limit: float = 4.0, step: float = 0.05,
-               on_change: Callable[[list[float]], None] | None = None):
+               on_change: Callable[[list[float]], None] | None = None, image: torch.Tensor | None = None):
     """One native range input per latent dimension (`dims`: (index, label, note), in display order) and
     the decoded image, repainted on every input event. `on_change(z)` runs when a drag ends.
-    Bump `version` whenever the page sets z itself (a button), so the pad takes the new value."""
+    Bump `version` whenever the page sets z itself (a button), so the pad takes the new value;
+    `image`: decoder(z), when the page has it already (the pad's first picture)."""
     z = np.clip(z, -limit, limit)
-    return _mount(ckpt, key, "sliders", on_change, z=_floats(z), poster=poster(ckpt, z),
+    return _mount(ckpt, key, "sliders", on_change, z=_floats(z), poster=poster(ckpt, z, image),
                   dims=[{"index": int(i), "label": label, "note": note} for i, label, note in dims], visible=visible,
                   limit=limit, step=step, version=version, caption="decoder(z)")
 
@@ -155,6 +158,13 @@ def path_scrubber(ckpt: Checkpoint, a: np.ndarray, b: np.ndarray, *, method: str
                   poster=poster(ckpt, at), version=version, caption="decoder(path(t))")
 
 
+def _drawn(points, colours) -> list[list]:
+    """Points (N, 2) as [u, v, colour index] rows for a canvas (colour 0 when there are no colours)."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    cols = np.zeros(len(pts), dtype=int) if colours is None else np.asarray(colours).astype(int)
+    return [[round(float(p[0]), 4), round(float(p[1]), 4), int(c)] for p, c in zip(pts, cols, strict=True)]
+
+
 def marker_map(*, follows: str, z, offset, matrix, points: np.ndarray, key: str, version: int,
                colours: np.ndarray | None = None, palette: list[str] | None = None, legend: list[str] | None = None,
                title: str = "z on the map", width: int = 300, height: int = 220):
@@ -164,11 +174,10 @@ def marker_map(*, follows: str, z, offset, matrix, points: np.ndarray, key: str,
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     pad = 0.05 * np.maximum(hi - lo, 1e-6)
-    cols = np.zeros(len(pts), dtype=int) if colours is None else np.asarray(colours).astype(int)
     data = {"mode": "marker", "follows": follows, "z": _floats(z), "offset": _floats(offset),
             "matrix": np.asarray(matrix, dtype=np.float64).reshape(2, -1).tolist(),
             "extent": [lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1]],
-            "points": [[round(float(p[0]), 4), round(float(p[1]), 4), int(c)] for p, c in zip(pts, cols, strict=True)],
+            "points": _drawn(pts, colours),
             "palette": palette or ["#1f77b4"], "legend": list(legend or []), "title": title, "width": width,
             "height": height, "version": version}
     return _component(key=key, data=json.loads(json.dumps(data, default=float)))
@@ -185,9 +194,7 @@ def plane_view(ckpt: Checkpoint, *, origin, du, dv, duv=None, extent: tuple[floa
     `points` (N, 2) are drawn on the pad, coloured by `colours` (N,) indices into `palette`, named
     by `legend`."""
     u0, u1, v0, v1 = (float(e) for e in extent)
-    pts = [] if points is None else np.asarray(points, dtype=np.float64)
-    cols = np.zeros(len(pts), dtype=int) if colours is None else np.asarray(colours).astype(int)
-    drawn = [[round(float(p[0]), 4), round(float(p[1]), 4), int(c)] for p, c in zip(pts, cols, strict=True)]
+    drawn = [] if points is None else _drawn(points, colours)
     zero = np.zeros(len(_floats(origin)))
     duv = zero if duv is None else duv
     point = list(point) if point is not None else [(u0 + u1) / 2, (v0 + v1) / 2]

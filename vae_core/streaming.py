@@ -161,6 +161,11 @@ class LazyImages:
         return convert_images(x, *self.conv)
 
 
+def _unit(pixels: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels as float32 in [0, 1], as torchvision's `ToTensor` gives them."""
+    return pixels.float().div_(255.0)
+
+
 class _Bytes(Dataset):
     def __init__(self, pixels: torch.Tensor):
         self.pixels = pixels
@@ -169,7 +174,7 @@ class _Bytes(Dataset):
         return len(self.pixels)
 
     def __getitem__(self, i: int) -> torch.Tensor:
-        return self.pixels[i].float().div_(255.0)
+        return _unit(self.pixels[i])
 
 
 class ByteImages(LazyImages):
@@ -191,7 +196,7 @@ class ByteImages(LazyImages):
 
     def batches(self, positions, *, workers: int | None = None, pin: bool = False):
         for p in positions:
-            x = self.pixels[self.index[p].to(self.pixels.device)].float().div_(255.0)
+            x = _unit(self.pixels[self.index[p].to(self.pixels.device)])
             yield self._converted(x.pin_memory() if pin else x)
 
     def to(self, device) -> ByteImages:
