@@ -8,9 +8,11 @@ import streamlit as st
 
 from ui.routing import routing
 from ui.sidebar import sidebar
+from vae_core.hosting import seconds_since_a_page_ran
 from vae_core.projection import warm_up_in_background
 
 WARM_UP_DELAY_S = 20.0  # after the first page of a server, before UMAP's warm-up starts
+QUIET_S = 3.0  # and then it waits until no page has begun running for this long
 
 # URL path (and pages/<name>.py), title, icon; the first is the default page
 PAGES = [
@@ -36,8 +38,9 @@ def main() -> None:
     # a while after the first page is drawn, the server compiles (or loads from numba's disk cache)
     # what a first UMAP needs, in a daemon thread, so the map a user asks for later does not wait for
     # it; not at once, where it held the interpreter lock while the browser fetched the decoder and
-    # the user made a first move (the Latent map page asks for it at once)
-    warm_up_in_background(delay_s=WARM_UP_DELAY_S)
+    # the user made a first move, and not while pages run (six sessions' releases waited up to 0.8 s
+    # behind it); the Latent map page asks for it at once
+    warm_up_in_background(delay_s=WARM_UP_DELAY_S, quiet=lambda: seconds_since_a_page_ran() > QUIET_S)
 
 
 if __name__ == "__main__":  # as Streamlit runs it; importing PAGES runs nothing

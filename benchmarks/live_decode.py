@@ -33,7 +33,8 @@ from pathlib import Path
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, ROOT, streamlit_server
 
 MODELS = ("mnist5k-conv-z16", "sprites-conv-z10-beta4")
-STATS = "() => Object.values(window.__vaeLiveDecoder?.stats || {})[0] || null"
+# the pad's counters (a traversal grid keeps counters too, without per-move latencies)
+STATS = "() => Object.values(window.__vaeLiveDecoder?.stats || {}).find(s => s.latencies) || null"
 MARKS = ("() => Object.fromEntries(performance.getEntriesByType('mark').filter(m => m.name.startsWith('vae-live:'))"
          ".map(m => [m.name.slice(9), m.startTime]))")  # the steps of loading the decoder (ui/live_decoder.js)
 

@@ -1,8 +1,9 @@
 """Sliders: one per latent dimension, most informative first; the decoder, running in the browser,
 repaints on every move of a drag (on the server, after release, when the browser cannot run it).
-A release reruns only the pad's fragment (the z caption and the traversals; the small map beside the
-pad is drawn in the browser and its star follows the drag), and the PNGs are
-made when a download is clicked, so what a release asks of a busy server stays small."""
+The small map beside the pad and the traversal grid below it are drawn in the browser too and follow
+the drag (the grid is one batched decode). A release reruns only the pad's fragment (its PNG and the
+z caption), and the PNGs are made when a download is clicked, so what a release asks of a busy server
+stays small: one decode."""
 
 from functools import partial
 
@@ -12,7 +13,7 @@ import streamlit as st
 import torch
 
 from ui.display import page_header
-from ui.live_decoder import latent_pad, marker_map, unavailable, version_of
+from ui.live_decoder import latent_pad, marker_map, png_url, traversal_view, unavailable, version_of
 from ui.loaders import encoded, model_key, projection
 from ui.map_figure import PALETTE
 from ui.session import require_checkpoint, require_data
@@ -24,6 +25,7 @@ from vae_core.projection import linear_method, method_spec
 LIMIT = 4.0  # slider range ±LIMIT, in prior standard deviations
 VISIBLE = 8  # dimensions shown before the fold
 TILE = 84  # traversal tiles on screen, CSS pixels
+STEPS, SPAN = 9, 3.0  # traversal: values per row, swept over [-SPAN, SPAN]
 MAP_POINTS = 2000  # test codes drawn on the small map (a seeded sample of more): sent again on each release
 
 page_header(
@@ -56,9 +58,10 @@ def set_z(z: np.ndarray) -> None:
 
 
 def pad_moved(z: list[float]) -> None:
-    """A drag on the pad ended: take its z (the pad already shows it, so no version bump)."""
+    """A drag on the pad ended: take its z (the pad already shows it, so no version bump). In place:
+    the page's traversal download, drawn before the drag, reads this array when clicked."""
     if z is not None and len(z) == D:
-        st.session_state["slider_z"] = np.asarray(z, dtype=np.float32)
+        st.session_state["slider_z"][:] = np.clip(np.asarray(z, dtype=np.float32), -LIMIT, LIMIT)
 
 
 def prior_sample() -> None:
@@ -102,7 +105,8 @@ def dim_slider(d: int) -> None:
 
 @st.fragment
 def server_decoder() -> None:
-    """The fallback: Streamlit sliders, decoded on the server when a slider is released."""
+    """The fallback: Streamlit sliders, decoded on the server when a slider is released (the map
+    and the traversals with them)."""
     page_thread_setup()  # a fragment's rerun has a thread of its own
     left, right = st.columns([3, 2])
     with left:
@@ -116,20 +120,20 @@ def server_decoder() -> None:
     image = decode(ckpt.model, current_z())
     with right:
         st.image(to_display(image[0], scale=None), caption="decoder(z), decoded on the server", width=300)
+        st.plotly_chart(z_on_map(current_z().numpy()), key="slider_map")
         z_details(image)
+    rows = traversal_rows()
+    images = traversal_images(current_z(), rows)
+    st.image(grid_png(images, STEPS, tile=TILE), width=TILE * STEPS)
+    traversal_download(current_z().numpy(), rows)
 
 
-def z_details(image: torch.Tensor, *, live: bool = False) -> None:
-    """What follows z once a gesture ends: the PNG, z on the map and its values. With the live pad
-    the map is drawn in the browser and its star follows the drag itself."""
+def z_details(image: torch.Tensor) -> None:
+    """What follows z once a gesture ends: the PNG and z's values."""
     z = current_z()
     st.session_state["slider_image"] = image[0].numpy()
     st.download_button("Download PNG", partial(png_bytes, image[0], scale=8), file_name="decoded.png",
                        mime="image/png", on_click="ignore")
-    if live:
-        live_map(z.numpy())
-    else:
-        st.plotly_chart(z_on_map(z.numpy()), key="slider_map")
     st.caption("z = [" + ", ".join(f"{v:.2f}" for v in z.tolist()) + "]")
 
 
@@ -191,44 +195,57 @@ def z_on_map(z: np.ndarray) -> go.Figure:
     return fig
 
 
-def traversals() -> None:
+def traversal_rows() -> int:
     st.subheader("Traversals")
-    st.caption("Each row sweeps one dimension from −3 to +3 around the current z, the others held fixed.")
-    rows = st.slider("Dimensions to traverse (by KL)", 1, D, min(D, 6), key="trav_rows")
-    steps = 9
-    codes = traversal_grid(current_z(), [int(d) for d in order[:rows]], steps=steps)
-    images = decode(ckpt.model, codes)
-    # one image to send, not one per tile, at the size it is shown (a release makes it: keep it cheap);
-    # the download is made full size when clicked
-    st.image(grid_png(images, steps, tile=TILE), width=TILE * steps)
-    st.download_button("Download traversal PNG", partial(grid_png, images, steps), file_name="traversal.png",
-                       mime="image/png", on_click="ignore")
+    st.caption(f"Each row sweeps one dimension from −{SPAN:g} to +{SPAN:g} around the current z, the others "
+               "held fixed.")
+    return st.slider("Dimensions to traverse (by KL)", 1, D, min(D, 6), key="trav_rows")
+
+
+def traversal_images(z, rows: int) -> torch.Tensor:
+    codes = traversal_grid(torch.as_tensor(z, dtype=torch.float32), ranked[:rows], steps=STEPS, span=SPAN)
+    return decode(ckpt.model, codes)
+
+
+def traversal_download(z: np.ndarray, rows: int) -> None:
+    """The full-size traversal PNG, made when clicked, at `z` as it is then: the live pad updates the
+    array in place on each release (`pad_moved`), so a click after a drag gets the dragged z."""
+    st.download_button("Download traversal PNG", lambda: grid_png(traversal_images(z, rows), STEPS),
+                       file_name="traversal.png", mime="image/png", on_click="ignore")
 
 
 @st.fragment
-def live_view() -> None:
-    """The pad and all that follows its z: a release reruns this, not the page."""
+def live_pad() -> None:
+    """The pad, its PNG and z's values: a release reruns this, not the page; the map and the
+    traversals beside it follow the drag in the browser."""
     page_thread_setup()  # a fragment's rerun has a thread of its own
     if unavailable(ckpt):  # the browser has just said it cannot decode: the whole page falls back
         st.rerun()
-    left, right = st.columns([5, 2])
     image = decode(ckpt.model, current_z())  # once: the pad's first picture and the PNG's
+    dims = [(d, f"z[{d}]", f"KL {kl[d]:.2f} nats") for d in ranked]
+    latent_pad(ckpt, st.session_state["slider_z"], dims, key="slider_pad", version=st.session_state["slider_z_version"],
+               visible=VISIBLE, limit=LIMIT, on_change=pad_moved, image=image[0])
+    st.caption("Decoded in your browser as you drag; the map's star and the traversals below follow it.")
+    z_details(image)
+
+
+def live_page() -> None:
+    left, right = st.columns([5, 2])
     with left:
-        dims = [(d, f"z[{d}]", f"KL {kl[d]:.2f} nats") for d in ranked]
-        latent_pad(ckpt, st.session_state["slider_z"], dims, key="slider_pad",
-                   version=st.session_state["slider_z_version"], visible=VISIBLE, limit=LIMIT, on_change=pad_moved,
-                   image=image[0])
-        st.caption("Decoded in your browser as you drag, and the map's star moves with it; the PNG and the "
-                   "traversals follow on release.")
+        live_pad()
+    z = st.session_state["slider_z"]
     with right:
-        z_details(image, live=True)
-    traversals()
+        live_map(z)
+    rows = traversal_rows()
+    traversal_view(ckpt, follows="slider_pad", z=z, dims=ranked[:rows], steps=STEPS, span=SPAN, tile=TILE,
+                   key="slider_traversal", version=version_of(this_model, st.session_state["slider_z_version"], rows),
+                   poster=png_url(grid_png(traversal_images(z, rows), STEPS, tile=TILE)))
+    traversal_download(z, rows)
 
 
 if reason := unavailable(ckpt):
     st.caption(f"Decoding on the server, after each slider is released: {reason}.")
     server_decoder()
-    traversals()
 else:
-    live_view()
+    live_page()
 fill_controls()

@@ -69,6 +69,17 @@ def test_sliders_page_sends_the_pad_its_model_and_follows_a_drag(checkpoint_dir,
     np.testing.assert_allclose(star, proj.transform(z)[0], atol=1e-4)
     np.testing.assert_allclose([p[:2] for p in marker["points"]], proj.coords, atol=1e-3)
 
+    # the traversal grid below is decoded in the browser too: rows in KL order, the server's grid as
+    # its first picture, following the pad
+    grid = fake.mounts["slider_traversal"]
+    assert grid["mode"] == "traversal" and grid["follows"] == "slider_pad" and grid["z"] == [0.0] * 4
+    assert grid["dims"] == order.tolist()[: at.slider(key="trav_rows").value] and grid["span"] == 3.0
+    assert grid["poster"].startswith("data:image/png;base64,") and grid["steps"] == 9
+    at.slider(key="trav_rows").set_value(2).run()
+    assert fake.mounts["slider_traversal"]["dims"] == order.tolist()[:2]
+    assert fake.mounts["slider_traversal"]["version"] != grid["version"]
+
+    fake.mounts.clear()
     fake.gesture = ("slider_pad", "z", [1.0, -2.0, 0.5, 0.0])  # a drag ends in the browser
     at.run()
     assert "z = [1.00, -2.00, 0.50, 0.00]" in captions(at)

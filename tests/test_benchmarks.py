@@ -106,3 +106,25 @@ print("done", not thread.is_alive() and "umap" in sys.modules)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "waiting True" in out.stdout and "done True" in out.stdout
+
+
+def test_a_warm_up_with_quiet_waits_until_no_page_runs():
+    import subprocess
+    import sys
+
+    script = """
+import sys, time
+from vae_core import hosting, projection
+busy = [True]
+thread = projection.warm_up_in_background(delay_s=0.1, quiet=lambda: not busy[0])
+time.sleep(1.5)  # past the delay, but pages are running
+print("waiting", thread.is_alive() and "umap" not in sys.modules)
+hosting.page_thread_setup()
+print("since", hosting.seconds_since_a_page_ran() < 1.0)
+busy[0] = False
+thread.join(timeout=600)
+print("done", not thread.is_alive() and "umap" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "waiting True" in out.stdout and "since True" in out.stdout and "done True" in out.stdout

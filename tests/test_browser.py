@@ -120,12 +120,25 @@ def test_dragging_a_pad_slider_repaints_before_release_and_the_page_follows(serv
     slider = page.locator(f"{root} input[type=range]").first
     star = page.locator(".vae-live-marker canvas.vae-live-map").first  # the map beside the pad
     star.wait_for(timeout=60_000)
-    placed = [star.get_attribute("data-at")]
-    changes = _drag(page, root, slider, ACROSS, held=lambda: placed.append(star.get_attribute("data-at")))
+    grid = page.locator(".vae-live-traversal canvas.vae-live-traversal").first  # the traversals below
+    grid.wait_for(timeout=60_000)
+    page.wait_for_function("g => Number(g.dataset.frames) > 0", arg=grid.element_handle(), timeout=60_000)
+    placed, swept = [star.get_attribute("data-at")], [(grid.get_attribute("data-z"), grid.get_attribute("data-frames"))]
+
+    def held():
+        placed.append(star.get_attribute("data-at"))
+        swept.append((grid.get_attribute("data-z"), grid.get_attribute("data-frames")))
+
+    changes = _drag(page, root, slider, ACROSS, held=held)
     assert changes >= 5, f"the decoded image changed {changes} times in 10 moves with the button held"
     assert placed[0] != placed[1], "the map's star did not follow the drag before the release"
+    assert swept[0][0] != swept[1][0] and int(swept[1][1]) > int(swept[0][1]), \
+        "the traversal grid did not follow the drag before the release"
 
     dim, value = int(slider.get_attribute("data-dim")), float(slider.input_value())
+    # the grid ends on the released z (decoded in the browser: its batch runs after the last move)
+    page.wait_for_function("([g, dim, v]) => Math.abs(JSON.parse(g.dataset.z || '[]')[dim] - v) < 1e-3",
+                           arg=[grid.element_handle(), dim, value], timeout=30_000)
     page.wait_for_function(
         "([dim, v]) => [...document.querySelectorAll('[data-testid=stCaptionContainer]')].some(c => {"
         " const m = c.innerText.match(/z = \\[([^\\]]*)\\]/);"

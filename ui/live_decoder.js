@@ -10,6 +10,8 @@
 //            "path":    a, b (codes), method ("slerp" | "linear"), t
 //            "plane":   origin, du, dv, duv (z = origin + u·du + v·dv + u·v·duv), extent
 //                       [u0, u1, v0, v1], points [[u, v, colour], …], palette, legend, point, labels
+//            "traversal": a grid that follows a pad's z with a batched decoder: follows, z, dims (one
+//                       row each, swept over [-span, span] in `steps`), steps, span, tile, poster, rest
 //            "marker":  a map that follows a pad's z with no decoder of its own: follows (the pad's
 //                       key), z, offset, matrix (map = offset + matrix · z), extent, points, palette, title
 
@@ -106,23 +108,29 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-function painter(canvas, shape) {
+// (C·H·W floats in [0, 1], channel-major, from `start` in `values`) → a W×H picture drawn into the
+// rectangle (x, y, w, h) of a 2-D context, nearest neighbour so small images stay crisp
+function blitter(shape) {
   const [C, H, W] = shape;
   const small = new OffscreenCanvas(W, H);
   const sctx = small.getContext("2d");
-  const ctx = canvas.getContext("2d");
   const pixels = sctx.createImageData(W, H);
-  return (values) => {
-    // values: Float32Array (C·H·W) in [0, 1], channel-major
+  return (ctx, values, start, x, y, w, h) => {
     const px = pixels.data, plane = H * W;
     for (let p = 0; p < plane; p++) {
-      for (let c = 0; c < 3; c++) px[4 * p + c] = 255 * values[(C === 1 ? 0 : c) * plane + p];
+      for (let c = 0; c < 3; c++) px[4 * p + c] = 255 * values[start + (C === 1 ? 0 : c) * plane + p];
       px[4 * p + 3] = 255;
     }
     sctx.putImageData(pixels, 0, 0);
-    ctx.imageSmoothingEnabled = false; // nearest neighbour: small images stay crisp
-    ctx.drawImage(small, 0, 0, canvas.width, canvas.height);
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(small, x, y, w, h);
   };
+}
+
+function painter(canvas, shape) {
+  const blit = blitter(shape);
+  const ctx = canvas.getContext("2d");
+  return (values) => blit(ctx, values, 0, 0, 0, canvas.width, canvas.height);
 }
 
 function paintPoster(canvas, url, stats, isLive) {
@@ -340,6 +348,73 @@ function buildPlane(root, data, decode, report) {
   return el("div", { class: "vae-live-planebox" }, pad, value, legendOf(data));
 }
 
+// one row per dimension in data.dims, that coordinate swept over [-span, span] in data.steps while the
+// others keep the pad's z (vae_core.latent.traversal_grid): the whole grid is one batched run of the
+// decoder, redone as the pad moves. Latest z wins, one run at a time, and after a run of t ms the grid
+// rests data.rest · t ms, so it follows a drag at a fraction of one core on any machine.
+function buildTraversal(root, data) {
+  const [C, H, W] = data.shape, D = data.z.length;
+  const rows = data.dims.length, steps = data.steps, tile = data.tile, gap = 2;
+  const canvas = el("canvas", { class: "vae-live-traversal", width: steps * (tile + gap) + gap,
+    height: rows * (tile + gap) + gap, role: "img", "data-frames": "0",
+    "aria-label": "traversals: each row sweeps one dimension of z, decoded in your browser" });
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  const blit = blitter(data.shape);
+  const sweep = Array.from({ length: steps }, (_, s) => -data.span + (2 * data.span * s) / Math.max(1, steps - 1));
+  const stats = (shared.stats[root.dataset.key] ||= { frames: 0, decodeMs: [] });
+  const status = el("div", { class: "vae-live-status", text: "loading the decoder…" });
+  let wanted = null, busy = false, stopped = false;
+  const ready = session(data.base, data.model);
+
+  async function pump() {
+    if (busy || stopped || wanted === null) return;
+    busy = true;
+    const z = wanted;
+    wanted = null;
+    let rest = 0;
+    try {
+      const { ort, run } = await ready;
+      const codes = new Float32Array(rows * steps * D);
+      data.dims.forEach((dim, r) => sweep.forEach((v, s) => {
+        const at = (r * steps + s) * D;
+        codes.set(z, at);
+        codes[at + dim] = v;
+      }));
+      const t0 = performance.now();
+      const out = await run.run({ z: new ort.Tensor("float32", codes, [rows * steps, D]) });
+      const t1 = performance.now();
+      const size = C * H * W;
+      for (let k = 0; k < rows * steps; k++) {
+        const r = Math.floor(k / steps), s = k % steps;
+        blit(ctx, out.image.data, k * size, gap + s * (tile + gap), gap + r * (tile + gap), tile, tile);
+      }
+      stats.frames += 1;
+      stats.decodeMs.push(t1 - t0);
+      if (stats.decodeMs.length > 2000) stats.decodeMs.splice(0, 1000);
+      canvas.dataset.frames = String(stats.frames);
+      canvas.dataset.z = JSON.stringify(Array.from(z, (v) => Number(v.toFixed(4))));
+      status.textContent = `${rows * steps} images decoded in your browser · ${(t1 - t0).toFixed(0)} ms`;
+      rest = data.rest * (t1 - t0);
+    } catch (e) {
+      status.textContent = `cannot decode in this browser: ${e.message || e}`;
+    } finally {
+      setTimeout(() => { busy = false; pump(); }, rest);
+    }
+  }
+
+  const follow = (z) => { wanted = Float32Array.from(z); pump(); };
+  if (data.poster) paintPoster(canvas, data.poster, stats, () => canvas.dataset.frames !== "0");
+  const last = shared.lastZ[data.follows]; // the pad's latest z, unless it was another model's
+  follow(last && last.length === D ? last : data.z);
+  const stop = new AbortController();
+  window.addEventListener("vae-live-z", (e) => { if (e.detail.key === data.follows) follow(e.detail.z); },
+    { signal: stop.signal });
+  root.vaeStop = () => { stopped = true; stop.abort(); };
+  root.append(el("figure", { class: "vae-live-figure vae-live-traversalbox" }, canvas, status));
+}
+
 function legendOf(data) {
   const legend = el("div", { class: "vae-live-legend" });
   (data.legend || []).forEach((name, i) => {
@@ -373,10 +448,10 @@ export default function (component) {
   if (root && root.dataset.identity === identity) return; // same model and value: keep the live state
   root?.vaeStop?.();
   root?.remove();
-  if (data.mode === "marker") {
-    root = el("div", { class: "vae-live vae-live-marker", "data-key": key, "data-identity": identity });
+  if (data.mode === "marker" || data.mode === "traversal") {
+    root = el("div", { class: `vae-live vae-live-${data.mode}`, "data-key": key, "data-identity": identity });
     parentElement.append(root);
-    return buildMarker(root, data);
+    return (data.mode === "marker" ? buildMarker : buildTraversal)(root, data);
   }
   if (data.mode === "status") {
     root = el("div", { class: "vae-live vae-live-status-line", "data-key": key, "data-identity": identity });

@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
 DECODERS = STATIC / "decoders"
 FAILED = "live_decoder_failed"  # session key: why this browser cannot decode (then pages fall back)
-MODES = {"sliders": "z", "path": "t", "plane": "point"}  # mode → the value it reports
+MODES = {"sliders": "z", "path": "t", "plane": "point", "traversal": None}  # mode → the value it reports
 
 _component = st.components.v2.component(
     "vae_live_decoder",
@@ -110,7 +110,12 @@ def poster(ckpt: Checkpoint, z, image: torch.Tensor | None = None) -> str:
     load), then replaces it with live frames."""
     if image is None:
         image = decode(ckpt.model, torch.as_tensor(np.asarray(z, dtype=np.float32)).reshape(1, -1))[0]
-    return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode()
+    return png_url(png_bytes(image))
+
+
+def png_url(png: bytes) -> str:
+    """PNG bytes as a data URL (a component's first picture)."""
+    return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
 def _mount(ckpt: Checkpoint, key: str, mode: str, on_change: Callable[[object], None] | None, **fields):
@@ -127,7 +132,9 @@ def _mount(ckpt: Checkpoint, key: str, mode: str, on_change: Callable[[object], 
     }
     # plain JSON (numpy scalars as floats): anything else would make Streamlit send it as Arrow
     data = json.loads(json.dumps(data, default=float))
-    callbacks = {f"on_{value_name}_change": changed, "on_failed_change": lambda: _remember_failure(key)}
+    callbacks = {"on_failed_change": lambda: _remember_failure(key)}
+    if value_name is not None:
+        callbacks[f"on_{value_name}_change"] = changed
     return _component(key=key, data=data, **callbacks)
 
 
@@ -156,6 +163,17 @@ def path_scrubber(ckpt: Checkpoint, a: np.ndarray, b: np.ndarray, *, method: str
     at = along(torch.as_tensor(a, dtype=torch.float32), torch.as_tensor(b, dtype=torch.float32), 1001)[round(t * 1000)]
     return _mount(ckpt, key, "path", on_change, a=_floats(a), b=_floats(b), method=method, t=float(t),
                   poster=poster(ckpt, at), version=version, caption="decoder(path(t))")
+
+
+def traversal_view(ckpt: Checkpoint, *, follows: str, z, dims: list[int], key: str, version: int,
+                   steps: int = 9, span: float = 3.0, tile: int = 84, rest: float = 4.0, poster: str | None = None):
+    """The traversal grid of the pad keyed `follows`, decoded in the browser as one batch and redone as
+    the pad is dragged: one row per dimension in `dims`, swept over [−span, span] in `steps` while the
+    others keep z (`vae_core.latent.traversal_grid`), each tile `tile` CSS pixels. After a batch of t ms
+    it waits `rest`·t ms, so following a drag takes at most 1/(1 + rest) of one core. `poster`: a
+    data URL of the grid decoded here, painted until the first batch arrives."""
+    return _mount(ckpt, key, "traversal", None, follows=follows, z=_floats(z), dims=[int(d) for d in dims],
+                  steps=int(steps), span=float(span), tile=int(tile), rest=float(rest), poster=poster, version=version)
 
 
 def _drawn(points, colours) -> list[list]:

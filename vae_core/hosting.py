@@ -157,12 +157,22 @@ def background_thread_setup() -> None:
             pass  # not permitted here: run at the usual priority
 
 
+_last_page_run = [float("-inf")]  # time.monotonic() when a page's script (or fragment) last began
+
+
+def seconds_since_a_page_ran() -> float:
+    """Seconds since a page last began running in this process (`page_thread_setup`): infinite before
+    the first. Background work that holds the interpreter lock for long waits for a quiet moment."""
+    return time.monotonic() - _last_page_run[0]
+
+
 def page_thread_setup() -> None:
     """For the thread running a page's script (Streamlit starts one per rerun, and the setting is per
     thread): $VAE_PAGE_THREADS intra-op threads, 1 by default. Sessions already run in parallel
     threads and a page's work is small (one image, a grid); with more, OpenMP threads waiting on
     each other beside a training run made one decode cost 90 ms of CPU instead of 1 on a busy 2-core
     machine."""
+    _last_page_run[0] = time.monotonic()
     text = os.environ.get(PAGE_THREADS_ENV, "").strip() or "1"
     threads = int(text) if text.isdigit() else 0
     if threads < 1:

@@ -620,26 +620,29 @@ _warm_up_thread: threading.Thread | None = None
 _warm_up_now = threading.Event()
 
 
-def warm_up_in_background(delay_s: float = 0.0) -> threading.Thread:
+def warm_up_in_background(delay_s: float = 0.0, quiet: Callable[[], bool] | None = None) -> threading.Thread:
     """Start (once per process) a daemon thread that runs every method's warm-up (UMAP's compiles its
     numba code, or loads it from numba's disk cache), so the first map a user asks for does not pay
-    for it. With `delay_s` the thread first waits that long, unless a later call without a delay
-    asks for it at once (a page that may need the method). Cheap to call on every Streamlit rerun;
-    returns the thread (waiting, running or finished)."""
+    for it. With `delay_s` the thread first waits that long, and then, with `quiet`, until quiet()
+    is true (a server with no page running: the warm-up holds the interpreter lock for seconds), unless
+    a later call without a delay asks for it at once (a page that may need the method). Cheap to call
+    on every Streamlit rerun; returns the thread (waiting, running or finished)."""
     global _warm_up_thread
     with _warm_up_lock:
-        if delay_s <= 0:
+        if delay_s <= 0 and quiet is None:
             _warm_up_now.set()
         if _warm_up_thread is None:
             names = "-".join(n for n, s in PROJECTION_METHODS.items() if s.warm_up is not None)  # "umap"
-            _warm_up_thread = threading.Thread(target=_warm_up_all, args=(delay_s,), name=f"{names}-warm-up",
-                                               daemon=True)
+            _warm_up_thread = threading.Thread(target=_warm_up_all, args=(delay_s, quiet),
+                                               name=f"{names}-warm-up", daemon=True)
             _warm_up_thread.start()
         return _warm_up_thread
 
 
-def _warm_up_all(delay_s: float) -> None:
+def _warm_up_all(delay_s: float, quiet: Callable[[], bool] | None = None) -> None:
     _warm_up_now.wait(delay_s)
+    while quiet is not None and not _warm_up_now.is_set() and not quiet():
+        _warm_up_now.wait(0.25)
     for spec in list(PROJECTION_METHODS.values()):
         if spec.warm_up is not None:
             spec.warm_up()
