@@ -62,7 +62,8 @@ TARGETS = {
     "train_speedup": (2.3, 10.0, ">="),
     "train_loop_fraction_of_gemm": (0.85, None, ">="),
     "first_paint_s": (5.0, None, "<="),
-    "map_on_screen_s": (1.0, 1.0, "<="),
+    "map_on_screen_s": (1.0, 1.0, "<="),  # a fresh server and browser: the first visit
+    "map_after_navigation_s": (1.0, 1.0, "<="),  # the page opened from the sidebar of the open app
     "umap_cold_s": (5.0, 5.0, "<="),
     "umap_cold_large_s": (15.0, 15.0, "<="),
     "projection_cache_hit_s": (0.3, 0.3, "<="),
@@ -103,7 +104,8 @@ def section_startup(sizes: Sizes, work: Path, device: str) -> dict:
     if chromium_available():
         out.update(first_paint(CHECKPOINTS))
     else:
-        out.update(first_paint_s=None, map_on_screen_s=None, first_paint_skipped="no Chromium (tests.browser.CHROMIUM)")
+        out.update(first_paint_s=None, map_on_screen_s=None, map_after_navigation_s=None,
+                   first_paint_skipped="no Chromium (tests.browser.CHROMIUM)")
     return out
 
 

@@ -1,5 +1,7 @@
 """Start-up: the CLI's `--help`, `train` to its first logged step, and `streamlit run app.py` to the
-first page rendered in headless Chromium (Debian's, driven by Playwright as the browser tests do).
+first page rendered in headless Chromium (Debian's, driven by Playwright as the browser tests do);
+then the map on screen, on that first visit and when the Latent map page is opened again from the
+sidebar of the open app (the lesser of two).
 
 `train` is watched through its progress bar on stderr: the first update after 0 is the first logged
 point (1/20 of an epoch, a few dozen steps in). The server is timed from just before
@@ -82,5 +84,23 @@ def first_paint(checkpoints: Path) -> dict:
             mapped = time.perf_counter()
             settle(page)
             rss = max((_peak_rss_mb(pid) for pid in _streamlit_children()), default=None)
+            navigated = [map_after_navigation(page) for _ in range(2)]
     return {"first_paint_s": painted - t0, "server_ready_s": ready, "map_on_screen_s": mapped - opened,
+            "map_after_navigation_s": min(navigated), "map_after_navigation_runs_s": navigated,
             "first_page_server_peak_rss_mb": rss}
+
+
+def map_after_navigation(page) -> float:
+    """In an open app, from the Sliders page (settled): seconds from a click on "Latent map" in the
+    sidebar to the map on screen."""
+    from tests.browser import settle
+
+    page.get_by_role("link", name="Sliders").click()
+    page.wait_for_selector(MAP, state="detached", timeout=60_000)
+    settle(page)
+    t0 = time.perf_counter()
+    page.get_by_role("link", name="Latent map").click()
+    page.wait_for_selector(MAP, timeout=120_000)
+    seconds = time.perf_counter() - t0
+    settle(page)
+    return seconds
