@@ -1,12 +1,19 @@
 import math
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 
 import pytest
 import torch
 
 from vae_core import Trainer, TrainingJob, VAEError, load_checkpoint
+from vae_core.job import ProcessTrainingJob
 from vae_core.train import TrainingFailed
 
+from .browser import ROOT
 from .conftest import tiny_config
 
 
@@ -101,10 +108,15 @@ def test_nan_guard_stops_and_keeps_last_good_weights(digits, tmp_path):
     assert all(torch.isfinite(p).all() for p in saved.model.parameters())
 
 
-def test_job_runs_in_background_and_stops_with_a_checkpoint(digits, tmp_path):
+@pytest.mark.parametrize("kind", ["thread", "process"])
+def test_job_runs_in_background_and_stops_with_a_checkpoint(digits, tmp_path, kind):
     path = tmp_path / "job.pt"
-    job = TrainingJob(tiny_config(epochs=500), path, bundle=digits).start()
-    for _ in range(200):
+    if kind == "thread":
+        job = TrainingJob(tiny_config(epochs=500), path, bundle=digits).start()
+    else:  # the app's: the run in a child process, its messages read by a thread here
+        job = ProcessTrainingJob(tiny_config(epochs=500), path).start()
+        assert job._process.pid != os.getpid() and job._process.poll() is None
+    for _ in range(1200 if kind == "process" else 200):  # a child first imports torch (seconds)
         snap = job.snapshot()
         if snap.epoch >= 1:
             break
@@ -129,12 +141,52 @@ def test_job_runs_in_background_and_stops_with_a_checkpoint(digits, tmp_path):
     assert len(snap.history["steps"]) == len(saved["steps"]) > 0
 
 
-def test_job_reports_failures_as_messages(tmp_path):
-    job = TrainingJob(tiny_config(dataset="folder:/nonexistent/images"), tmp_path / "x.pt").start()
-    assert job.join(timeout=30)
+@pytest.mark.parametrize("job_class", [TrainingJob, ProcessTrainingJob])
+def test_job_reports_failures_as_messages(tmp_path, job_class):
+    job = job_class(tiny_config(dataset="folder:/nonexistent/images"), tmp_path / "x.pt").start()
+    assert job.join(timeout=120)
     snap = job.snapshot()
     assert snap.status == "failed" and "image folder not found" in snap.message
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_a_process_job_resumes_from_a_file_and_ends_when_its_server_dies(tmp_path, tiny_checkpoint):
+    resumed = ProcessTrainingJob(tiny_config(epochs=3), tmp_path / "r.pt", resume=load_checkpoint(tiny_checkpoint))
+    assert resumed.start().join(timeout=120)
+    snap = resumed.snapshot()
+    assert snap.status == "finished" and [e["epoch"] for e in snap.history["epochs"]] == [1, 2, 3]
+
+    # the server is killed (SIGKILL, no clean-up): its run's process ends too, within a few seconds
+    script = f"""
+import sys, time
+sys.path.insert(0, {str(ROOT)!r})
+from tests.conftest import tiny_config
+from vae_core.job import ProcessTrainingJob
+job = ProcessTrainingJob(tiny_config(epochs=10_000), {str(tmp_path / "k.pt")!r}).start()
+while job.snapshot().step == 0:
+    time.sleep(0.1)
+print(job._process.pid, flush=True)
+time.sleep(600)
+"""
+    server = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(server.stdout.readline())
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _running(child):
+            time.sleep(0.2)
+        assert not _running(child), "the run's process outlived its killed server"
+    finally:
+        server.kill()
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
 
 
 def test_a_cpu_trainer_flushes_subnormal_floats_to_zero(digits):

@@ -157,6 +157,23 @@ def background_thread_setup() -> None:
             pass  # not permitted here: run at the usual priority
 
 
+def background_process_setup() -> None:
+    """For a training run in a process of its own beside a server: one core fewer than the machine
+    for its math, and on Linux the idle scheduling class (SCHED_IDLE: it runs on whatever CPU time
+    the server and everything else leave, however much that is); elsewhere a lower priority."""
+    flush_subnormals()
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        return
+    except (OSError, AttributeError):
+        pass  # not Linux, or not permitted
+    try:
+        os.nice(BACKGROUND_NICE)
+    except (OSError, AttributeError):
+        pass  # not permitted, or no nice here: run at the usual priority
+
+
 _last_page_run = [float("-inf")]  # time.monotonic() when a page's script (or fragment) last began
 
 
@@ -193,10 +210,11 @@ def _stop_at_time_limit(job) -> None:
 
 
 def start_run(config, out_path: Path, *, resume=None):
-    """Start a `TrainingJob` for a page: data paths confined, never downloads, refused when the
+    """Start a training run for a page, in a process of its own (`ProcessTrainingJob`: a run's Python
+    work never holds the server's interpreter lock): data paths confined, never downloads, refused when the
     server already runs its limit of runs at once, and stopped (saving its checkpoint) at the time
     limit."""
-    from vae_core.job import TrainingJob
+    from vae_core.job import ProcessTrainingJob
     from vae_core.limits import check_training
 
     config = confine_config_data(config)
@@ -204,7 +222,7 @@ def start_run(config, out_path: Path, *, resume=None):
     with _runs_lock:
         _runs[:] = [j for j in _runs if j.alive]
         check("concurrent_runs", len(_runs) + 1, "too many training runs at once; try again when one ends")
-        job = TrainingJob(config, out_path, resume=resume, download=False).start()
+        job = ProcessTrainingJob(config, out_path, resume=resume, download=False).start()
         _runs.append(job)
     minutes = limit("train_minutes")
     if minutes is not None:

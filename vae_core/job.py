@@ -1,25 +1,32 @@
-"""A training run in a background thread for a UI: `TrainingJob` starts a `Trainer` there (data
-loading included, so `start` returns at once), takes pause / resume / stop / set β from any thread,
-and follows the run through the trainer's callbacks, keeping its own copy of the curves and making
-each epoch's preview (the test reconstructions the trainer's health checks made, and samples from
-the prior, decoded here); `snapshot()` hands a UI a consistent `JobSnapshot` to draw. Every failure
-ends as status `failed` with a one-line message.
+"""A training run in the background for a UI: `TrainingJob` starts a `Trainer` in a thread (data
+loading included, so `start` returns at once), `ProcessTrainingJob` in a child process of its own
+(what the app uses: its Python work never holds the server's interpreter lock, and its data and
+model live in the child's memory). Both take pause / resume / stop / set β from any thread and
+follow the run through the trainer's callbacks, keeping their own copy of the curves and each
+epoch's preview (the test reconstructions the trainer's health checks made, and samples from the
+prior); `snapshot()` hands a UI a consistent `JobSnapshot` to draw. Every failure ends as status
+`failed` with a one-line message.
 """
 
 from __future__ import annotations
 
+import atexit
+import os
+import subprocess
+import sys
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from vae_core.checkpoint import Checkpoint
+from vae_core.checkpoint import Checkpoint, load_checkpoint
 from vae_core.config import VAEConfig
 from vae_core.data import DataBundle
 from vae_core.errors import VAEError
-from vae_core.hosting import background_thread_setup
+from vae_core.hosting import background_process_setup, background_thread_setup
 from vae_core.latent import decode
 from vae_core.train import Trainer
 
@@ -174,10 +181,213 @@ class TrainingJob:
             preview, epoch, step, beta = dict(self._preview), self._epoch, self._step, self._beta
             total = self._steps_per_epoch * self.config.epochs
         status = self._status if not self.alive else ("paused" if t.paused else t.status)
+        return self._snapshot_of(status, self._message or t.message, elapsed, history, preview, epoch, step, beta,
+                                 total)
+
+    def _snapshot_of(self, status: str, message: str, elapsed: float, history: dict, preview: dict, epoch: int,
+                     step: int, beta: float, total: int) -> JobSnapshot:
         recent = history["steps"][-5:]
         speed = sum(r["images_per_s"] for r in recent) / len(recent) if recent else None
         left = max(0, total - step)
         eta = left * self.config.batch_size / speed if speed else None
-        return JobSnapshot(status, self._message or t.message, epoch, self.config.epochs, step,
-                           total, beta, elapsed, eta, speed, history, preview,
-                           str(self.out_path) if self.out_path.exists() else None, self._data_line)
+        return JobSnapshot(status, message, epoch, self.config.epochs, step, total, beta, elapsed, eta, speed,
+                           history, preview, str(self.out_path) if self.out_path.exists() else None,
+                           self._data_line)
+
+
+# --- the same run in a child process
+
+
+def _train_in_child(config: VAEConfig, out_path: str, resume_path: str | None, download: bool, conn) -> None:
+    """The child's side: a Trainer whose callbacks go to the parent through `conn` as
+    ("ready", state), ("step", record), ("epoch", record, preview) and, last, ("end", status,
+    message); a thread applies the parent's commands (pause, resume, stop, set_beta). When the
+    parent is gone (the server was killed) the child ends at once, as the server's thread would
+    have: the run shows as interrupted, with its last epoch's checkpoint."""
+    lock = threading.Lock()
+
+    def send(*message) -> None:
+        with lock:
+            conn.send(message)
+
+    try:
+        background_process_setup()
+        resume = load_checkpoint(resume_path) if resume_path else None
+        trainer = Trainer(config, out_path=out_path, resume=resume, download=download)
+        send("ready", {"history": trainer.history, "epoch": trainer.epoch, "step": trainer.step,
+                       "beta": trainer.beta, "steps_per_epoch": trainer.steps_per_epoch,
+                       "data_line": trainer.bundle.spec.get("loading_line", "")})
+        trainer.add_callback("on_step", lambda _, record: send("step", record))
+        # the preview as numpy arrays: a tensor would go through torch's shared-memory pickling, which
+        # needs this process alive until the parent has read it (not so for the last epoch's)
+        trainer.add_callback("on_epoch_end", lambda t, record: send("epoch", record, {
+            k: v.detach().cpu().numpy() for k, v in {**t.health_images, "samples": prior_samples(t)}.items()}))
+
+        def commands() -> None:
+            while True:
+                try:
+                    name, args = conn.recv()
+                except (EOFError, OSError):
+                    os._exit(1)  # the parent is gone
+                getattr(trainer, name)(*args)
+
+        threading.Thread(target=commands, name="vae-training-commands", daemon=True).start()
+        trainer.fit()
+        send("end", trainer.status, trainer.message)
+    except VAEError as e:
+        send("end", "failed", str(e))
+    except Exception as e:  # noqa: BLE001 - the parent must see why the run ended
+        send("end", "failed", f"{type(e).__name__}: {e}")
+    finally:
+        conn.close()
+
+
+_children: weakref.WeakSet = weakref.WeakSet()  # ProcessTrainingJobs' processes
+AUTHKEY_ENV = "VAE_TRAINING_AUTHKEY"  # the child's key to its parent's listener (not on its command line)
+
+
+@atexit.register
+def _end_children() -> None:
+    """A server that exits ends its runs, as it ended their threads."""
+    for process in list(_children):
+        if process.poll() is None:
+            process.terminate()
+
+
+def child_main() -> None:
+    """The child's entry (`python -c "from vae_core.job import child_main; child_main()" ADDRESS`):
+    connect to the parent, take the run it sends, train. Started this way, not by multiprocessing's
+    spawn, which would run the parent's main module again in the child (a server's, a script's)."""
+    from multiprocessing.connection import Client
+
+    conn = Client(sys.argv[1], authkey=bytes.fromhex(os.environ.pop(AUTHKEY_ENV)))
+    _train_in_child(*conn.recv(), conn)
+
+
+class ProcessTrainingJob(TrainingJob):
+    """`TrainingJob`'s run in a child process of its own, a fresh interpreter. The parent keeps the
+    copy a snapshot reads, filled by a thread reading the child's messages; commands given before
+    the child has connected wait for it."""
+
+    def __init__(self, config: VAEConfig, out_path: str | Path, *, resume: Checkpoint | None = None,
+                 download: bool = True):
+        super().__init__(config, out_path, download=download)
+        if resume is not None and resume.path is None:
+            raise VAEError("a run in a child process resumes from a checkpoint file")
+        self._run_args = (config, str(self.out_path), str(resume.path) if resume is not None else None, download)
+        self._conn = None
+        self._process: subprocess.Popen | None = None
+        self._pending: list[tuple] = []  # commands given before the child connected
+        self._thread = threading.Thread(target=self._read, name="vae-training-reader", daemon=True)
+        self._paused = False
+        self._ready = False
+
+    def start(self) -> ProcessTrainingJob:
+        from multiprocessing.connection import Listener
+
+        self._started = time.perf_counter()
+        key = os.urandom(32)
+        self._listener = Listener(authkey=key)  # a private socket (a file under the temp folder on Linux)
+        root = str(Path(__file__).resolve().parents[1])
+        env = {**os.environ, AUTHKEY_ENV: key.hex(),
+               "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", "from vae_core.job import child_main; child_main()", str(self._listener.address)],
+            env=env, stdin=subprocess.DEVNULL)
+        _children.add(self._process)
+        self._thread.start()
+        return self
+
+    def _connect(self) -> bool:
+        """Wait for the child to connect (it imports torch first) and send it the run; False when it
+        ended before connecting."""
+        accepted: list = []
+        waiter = threading.Thread(target=lambda: accepted.append(self._listener.accept()), daemon=True)
+        waiter.start()
+        while waiter.is_alive() and self._process.poll() is None:
+            waiter.join(0.1)
+        waiter.join(1.0)
+        self._listener.close()
+        if not accepted:
+            return False
+        with self._lock:
+            self._conn = accepted[0]
+            self._conn.send(self._run_args)
+            for command in self._pending:
+                self._conn.send(command)
+            self._pending.clear()
+        return True
+
+    def _read(self) -> None:
+        connected = self._connect()
+        while connected:
+            try:
+                kind, *rest = self._conn.recv()
+            except (EOFError, OSError):
+                break
+            with self._lock:
+                if kind == "ready":
+                    state = rest[0]
+                    self._history = {k: list(v) for k, v in state["history"].items()}
+                    self._epoch, self._step, self._beta = state["epoch"], state["step"], state["beta"]
+                    self._steps_per_epoch, self._data_line = state["steps_per_epoch"], state["data_line"]
+                    self._ready, self._status = True, "running"
+                elif kind == "step":
+                    self._history["steps"].append(rest[0])
+                    self._step = rest[0]["step"]
+                elif kind == "epoch":
+                    self._history["epochs"].append(rest[0])
+                    self._epoch = rest[0]["epoch"]
+                    self._preview = {k: torch.from_numpy(v) for k, v in rest[1].items()}
+                elif kind == "end":
+                    self._status, self._message = rest
+                    break
+        code = self._process.wait()
+        if self._conn is not None:
+            self._conn.close()
+        if self._status in ("starting", "running"):
+            self._status = "failed"
+            self._message = f"the training process ended unexpectedly (exit code {code})"
+
+    def _command(self, name: str, *args) -> None:
+        with self._lock:
+            if self._conn is None:
+                self._pending.append((name, args))
+                return
+            try:
+                self._conn.send((name, args))
+            except (OSError, ValueError):  # the run has ended
+                pass
+
+    def pause(self) -> None:
+        self._paused = True
+        self._command("pause")
+
+    def resume(self) -> None:
+        self._paused = False
+        self._command("resume")
+
+    def stop(self) -> None:
+        self._stop_requested = True
+        self._command("stop")
+
+    def set_beta(self, beta: float) -> None:
+        if not beta >= 0:
+            raise VAEError(f"beta must be >= 0 (got {beta})")
+        with self._lock:
+            self._beta = float(beta)
+        self._command("set_beta", float(beta))
+
+    def snapshot(self) -> JobSnapshot:
+        elapsed = time.perf_counter() - self._started
+        with self._lock:
+            if not self._ready:
+                return JobSnapshot(self._status, self._message, 0, self.config.epochs, 0, 0,
+                                   self.config.beta, elapsed, None, None)
+            history = {k: list(v) for k, v in self._history.items()}
+            preview, epoch, step, beta = dict(self._preview), self._epoch, self._step, self._beta
+            total = self._steps_per_epoch * self.config.epochs
+            status, message = self._status, self._message
+        if self.alive and status == "running" and self._paused:
+            status = "paused"
+        return self._snapshot_of(status, message, elapsed, history, preview, epoch, step, beta, total)
