@@ -1,4 +1,4 @@
-"""Train: a live run in a background thread, with curves, β you can change while it runs, and
+"""Train: a live run in a process of its own, with curves, β you can change while it runs, and
 previews each epoch. The run belongs to this browser session and survives page switches. Runs stay
 within the server's limits (shown here), read data only inside the allowed roots, never download,
 warn when they degenerate, and a run the server lost can be resumed."""
@@ -113,14 +113,13 @@ offer_resume()
 
 
 def controls(job: TrainingJob) -> None:
+    """Pause, Resume, Stop and β; drawn with the page (not every second): each acts in its callback,
+    before the page is drawn again, so the buttons show the state it leads to."""
     c = st.columns([1, 1, 1, 3])
     snap = job.snapshot()
-    if c[0].button("Pause", disabled=snap.done or snap.status == "paused"):
-        job.pause()
-    if c[1].button("Resume", disabled=snap.status != "paused"):
-        job.resume()
-    if c[2].button("Stop", disabled=snap.done, help="stop and save the checkpoint"):
-        job.stop()
+    c[0].button("Pause", disabled=snap.done or snap.status == "paused", on_click=job.pause)
+    c[1].button("Resume", disabled=snap.status != "paused", on_click=job.resume)
+    c[2].button("Stop", disabled=snap.done, help="stop and save the checkpoint", on_click=job.stop)
     c[3].slider(
         "β, live",
         0.0,
@@ -188,8 +187,12 @@ def preview_pngs(job: TrainingJob, snap) -> tuple[bytes, bytes]:
     return cached[1], cached[2]
 
 
-@st.fragment(run_every=1.0 if running else None)
-def live_view() -> None:
+STATUS_EVERY_S, CHARTS_EVERY_S = 1.0, 2.0  # while a run goes on: its status line and progress; its charts
+
+
+@st.fragment(run_every=STATUS_EVERY_S if running else None)
+def live_status() -> None:
+    """The run's status, controls and progress, redrawn every second while it runs."""
     page_thread_setup()  # a fragment's rerun has a thread of its own
     job: TrainingJob | None = st.session_state.get(JOB)
     if job is None:
@@ -204,7 +207,6 @@ def live_view() -> None:
         "**" + plain(f"{c.dataset} · {c.model} · z={c.latent_dim} · β={snap.beta:g} ({c.beta_schedule}) · "
                      f"{c.likelihood_name}") + f"** — status: `{snap.status}`"
     )
-    controls(job)
     st.progress(
         snap.fraction,
         text=f"epoch {snap.epoch}/{snap.epochs} · step {snap.step}/{snap.total_steps}"
@@ -218,6 +220,26 @@ def live_view() -> None:
         st.info(f"Stopped at the time limit of {limit('train_minutes'):g} minutes per run (VAE_MAX_TRAIN_MINUTES).")
     for warning in (snap.history.get("epochs") or [{}])[-1].get("warnings", []):
         st.warning(warning)
+    if snap.done:
+        if snap.checkpoint_path:
+            st.success(f"Saved {Path(snap.checkpoint_path).name} ({snap.status} after {snap.epoch} epochs).")
+            if st.button("Explore this model", type="primary"):
+                st.session_state[SELECTED] = snap.checkpoint_path
+                st.switch_page("pages/map.py")
+        if running and not st.session_state.get("train_done_seen") == id(job):
+            st.session_state["train_done_seen"] = id(job)
+            st.rerun()  # a full rerun: the sidebar lists the new checkpoint, the charts their last state
+
+
+@st.fragment(run_every=CHARTS_EVERY_S if running else None)
+def live_charts() -> None:
+    """The curves, KL per dimension and the epoch's previews, redrawn every 2 s while the run goes
+    on: redrawing the charts every second cost a watching browser about a seventh of a core here."""
+    page_thread_setup()  # a fragment's rerun has a thread of its own
+    job: TrainingJob | None = st.session_state.get(JOB)
+    if job is None:
+        return
+    snap = job.snapshot()
     if snap.history.get("steps"):
         st.plotly_chart(curves(snap.history), key="train_curves")
     epochs = snap.history.get("epochs", [])
@@ -231,15 +253,9 @@ def live_view() -> None:
             st.image(pair, width=8 * 64)
             st.caption("Samples from the prior")
             st.image(samples, width=8 * 64)
-    if snap.done:
-        if snap.checkpoint_path:
-            st.success(f"Saved {Path(snap.checkpoint_path).name} ({snap.status} after {snap.epoch} epochs).")
-            if st.button("Explore this model", type="primary"):
-                st.session_state[SELECTED] = snap.checkpoint_path
-                st.switch_page("pages/map.py")
-        if running and not st.session_state.get("train_done_seen") == id(job):
-            st.session_state["train_done_seen"] = id(job)
-            st.rerun()  # a full rerun: the sidebar lists the new checkpoint
 
 
-live_view()
+if job is not None:  # outside the fragments: they change when pressed, or when the run ends (a full rerun)
+    controls(job)
+live_status()
+live_charts()

@@ -188,6 +188,13 @@ def test_train_starts_reports_takes_a_live_beta_and_stops_with_a_checkpoint(chec
         assert not at.exception
         assert job.snapshot().beta == 2.5
 
+        # the controls are drawn with the page and act before it: a press shows the state it leads to
+        by_label(at.button, "Pause").click().run()
+        assert job.snapshot().status == "paused"
+        assert by_label(at.button, "Pause").disabled and not by_label(at.button, "Resume").disabled
+        by_label(at.button, "Resume").click().run()
+        assert job.snapshot().status == "running" and by_label(at.button, "Resume").disabled
+
         by_label(at.button, "Stop").click().run()
         assert job.join(timeout=30)
     finally:
