@@ -128,3 +128,31 @@ print("done", not thread.is_alive() and "umap" in sys.modules)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "waiting True" in out.stdout and "since True" in out.stdout and "done True" in out.stdout
+
+
+def test_the_load_benchmark_times_a_release_from_its_websocket_frames():
+    import base64
+
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    from benchmarks.load import Frames
+
+    def frame(message, at: float, opcode: int = 2) -> dict:
+        return {"timestamp": at, "response": {"opcode": opcode,
+                                              "payloadData": base64.b64encode(message.SerializeToString()).decode()}}
+
+    rerun, finished, delta = BackMsg(), ForwardMsg(), ForwardMsg()
+    rerun.rerun_script.query_string = ""
+    finished.script_finished = 1
+    delta.delta.new_element.markdown.body = "z = [...]"
+    frames = Frames()
+    frames._seen(frame(finished, 9.0), "received")  # an earlier run's end
+    mark = len(frames.events)
+    assert frames.server_ms(mark) is None
+    frames._seen(frame(rerun, 10.0), "sent")
+    frames._seen(frame(delta, 10.05), "received")  # not counted
+    frames._seen({"timestamp": 10.06, "response": {"opcode": 1, "payloadData": "text"}}, "received")
+    assert frames.server_ms(mark) is None  # asked, not finished yet
+    frames._seen(frame(finished, 10.125), "received")
+    assert frames.server_ms(mark) == pytest.approx(125.0)
