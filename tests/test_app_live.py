@@ -5,6 +5,8 @@ plays a gesture's end the way the browser does (the component's state value, the
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import streamlit as st
@@ -54,6 +56,11 @@ def test_sliders_page_sends_the_pad_its_model_and_follows_a_drag(checkpoint_dir,
     onnx_file = ui.live_decoder.STATIC / data["model"].removeprefix(data["base"])
     (pixels,) = ort.InferenceSession(str(onnx_file)).run(None, {"z": np.zeros((1, 4), np.float32)})
     assert np.abs(pixels - torch.sigmoid(ckpt.model.decode(torch.zeros(1, 4))).detach().numpy()).max() < 1e-4
+
+    # the sidebar's line warms Streamlit's chart bundle, found by name among Streamlit's static files
+    (bundle,) = fake.mounts["live_decoder_status"]["warm"]
+    assert bundle.startswith("/static/js/PlotlyChart.") and bundle.endswith(".js")
+    assert (Path(st.__file__).parent / "static" / bundle.lstrip("/")).is_file()
 
     # the map beside it is drawn in the browser and follows the pad: its star at offset + matrix @ z
     # is where the page's projection puts z; no plotly chart is sent on a release

@@ -215,6 +215,24 @@ def test_without_webassembly_the_page_says_so_and_decodes_on_the_server(served):
         context.close()
 
 
+def test_the_chart_bundle_is_warmed_before_a_page_draws_a_chart(served):
+    url, page = served
+    page.goto(f"{url}/sliders")  # a page with no plotly chart (the live pad's map is a canvas)
+    settle(page)
+    page.wait_for_function("() => performance.getEntriesByName('vae-live:charts-warmed').length > 0",
+                           timeout=60_000)
+    fetched = page.evaluate("() => performance.getEntriesByType('resource').map(r => r.name)"
+                            ".filter(n => n.includes('/static/js/PlotlyChart.'))")
+    assert len(fetched) == 1  # Streamlit's own bundle, by the name this Streamlit gave it
+    page.get_by_role("link", name="Latent map").click()
+    page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot').first.wait_for(timeout=60_000)
+    settle(page)
+    again = page.evaluate("() => performance.getEntriesByType('resource').map(r => r.name)"
+                          ".filter(n => n.includes('/static/js/PlotlyChart.'))")
+    assert again == fetched  # the chart used the module already loaded: not fetched a second time
+    assert exceptions(page) == []
+
+
 def test_a_deep_link_on_a_fresh_server_gets_the_whole_app(folder, served):
     _, page = served  # one browser per module: Playwright's sync API does not nest
     with streamlit_server(folder) as url:

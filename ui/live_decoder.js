@@ -427,13 +427,30 @@ function legendOf(data) {
 
 const BUILDERS = { sliders: buildSliders, path: buildPath, plane: buildPlane };
 
+// Streamlit's chart bundle, imported (fetched and run) once the browser is idle, so the first chart a
+// session opens later does not wait for it: Streamlit's own import of the same URL then finds it loaded
+function warm(urls) {
+  const later = window.requestIdleCallback || ((fn) => setTimeout(fn, 500));
+  for (const url of urls) {
+    if (shared.warmed?.has(url)) continue;
+    (shared.warmed ||= new Set()).add(url);
+    // an absolute URL: this component's own module has no base to resolve "/static/..." against
+    const absolute = new URL(url, window.location.href).href;
+    later(() => import(absolute).then(() => performance.mark("vae-live:charts-warmed"), () => {}), { timeout: 3000 });
+  }
+}
+
 // the sidebar's line: it starts the runtime and the chosen model's decoder as the app opens, so a
 // page's pad, mounted seconds later, has its session ready (or nearly) and paints at once
 function buildStatus(root, data, setStateValue) {
   const line = el("div", { class: "vae-live-state", text: "Decoder in your browser: loading…" });
   root.append(line);
   session(data.base, data.model).then(
-    () => { line.textContent = "Decoder in your browser: ready (WebAssembly)"; root.dataset.ready = "1"; },
+    () => {
+      line.textContent = "Decoder in your browser: ready (WebAssembly)";
+      root.dataset.ready = "1";
+      warm(data.warm || []);
+    },
     (e) => {
       line.textContent = `Decoder in your browser: unavailable (${e.message || e}); pages decode on the server`;
       setStateValue("failed", String(e.message || e).slice(0, 200));

@@ -14,6 +14,7 @@ outside the scratch folder (the library's decoders are a bounded cache the opera
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import zlib
 from collections.abc import Callable
@@ -85,8 +86,24 @@ def status_line(ckpt: Checkpoint) -> None:
         return
     key = "live_decoder_status"
     model = static_base() + "decoders/" + _exported(ckpt, *model_key(ckpt))
-    _component(key=key, data={"mode": "status", "base": static_base(), "model": model, "version": 0},
+    _component(key=key, data={"mode": "status", "base": static_base(), "model": model, "version": 0,
+                              "warm": chart_bundles()},
                on_failed_change=lambda: _remember_failure(key))
+
+
+def chart_bundles() -> list[str]:
+    """URLs of Streamlit's own plotly chart bundle (one 4.7 MB JavaScript module, loaded the first
+    time a page draws a chart: 1 s of a 2-core machine's browser). The sidebar's component imports it
+    once the browser is idle, so the first map a session opens from another page does not wait for
+    it. Found by name in this Streamlit's static files; none (nothing warmed) when it is not there."""
+    prefix = (st.get_option("server.baseUrlPath") or "").strip("/")
+    return [f"{'/' + prefix if prefix else ''}/static/js/{name}" for name in _chart_bundle_names()]
+
+
+@functools.cache
+def _chart_bundle_names() -> tuple[str, ...]:
+    folder = Path(st.__file__).resolve().parent / "static" / "static" / "js"
+    return tuple(sorted(p.name for p in folder.glob("PlotlyChart.*.js")))
 
 
 def version_of(*values) -> int:
