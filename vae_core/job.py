@@ -207,8 +207,11 @@ def _train_in_child(config: VAEConfig, out_path: str, resume_path: str | None, d
     lock = threading.Lock()
 
     def send(*message) -> None:
-        with lock:
-            conn.send(message)
+        try:
+            with lock:
+                conn.send(message)
+        except (OSError, EOFError):
+            os._exit(1)  # the parent is gone: end now, as its thread would have
 
     try:
         background_process_setup()
@@ -323,7 +326,7 @@ class ProcessTrainingJob(TrainingJob):
         while connected:
             try:
                 kind, *rest = self._conn.recv()
-            except (EOFError, OSError):
+            except Exception:  # noqa: BLE001 - closed, or a message it cannot read: the run's end is judged below
                 break
             with self._lock:
                 if kind == "ready":
