@@ -146,6 +146,37 @@ function paintPoster(canvas, url, stats, isLive) {
   picture.src = url;
 }
 
+// latest value wins, one job at a time: `work(value)` (async) may return ms to rest before the next
+function latestWins(work) {
+  let wanted = null, busy = false;
+  async function pump() {
+    if (busy || wanted === null) return;
+    busy = true;
+    const value = wanted;
+    wanted = null;
+    let rest = 0;
+    try {
+      rest = (await work(value)) || 0;
+    } finally {
+      const next = () => { busy = false; pump(); };
+      if (rest > 0) setTimeout(next, rest);
+      else next(); // no timer hop on the drag's hot path
+    }
+  }
+  return (value) => { wanted = value; pump(); };
+}
+
+// a map or a grid that follows the pad keyed data.follows: `onZ(z)` now (the pad's latest z, unless it
+// was another model's, else data.z) and on every z the pad announces, until the root is replaced
+function followPad(root, data, onZ) {
+  const last = shared.lastZ[data.follows];
+  onZ(last && last.length === data.z.length ? last : data.z);
+  const stop = new AbortController();
+  window.addEventListener("vae-live-z", (e) => { if (e.detail.key === data.follows) onZ(e.detail.z); },
+    { signal: stop.signal });
+  return stop;
+}
+
 // --- one decoder per mounted component: latest z wins, one inference at a time
 
 function liveDecoder(root, data, onStatus) {
@@ -153,13 +184,10 @@ function liveDecoder(root, data, onStatus) {
   const paint = painter(canvas, data.shape);
   const stats = (shared.stats[root.dataset.key] ||= { frames: 0, latencies: [], decodeMs: [] });
   stats.mountedAt ??= performance.now(); // page clock, for the benchmark
-  let wanted = null, busy = false, ready = null;
-
-  async function pump() {
-    if (busy || wanted === null || ready === null) return;
-    busy = true;
-    const { z, at } = wanted;
-    wanted = null;
+  if (data.poster) paintPoster(canvas, data.poster, stats, () => canvas.dataset.frames !== "0");
+  const ready = session(data.base, data.model);
+  ready.catch((e) => onStatus(null, e));
+  const submit = latestWins(async ({ z, at }) => {
     try {
       const { ort, run } = await ready;
       const t0 = performance.now();
@@ -175,19 +203,9 @@ function liveDecoder(root, data, onStatus) {
       onStatus(`decoded in your browser · ${(t1 - t0).toFixed(1)} ms`);
     } catch (e) {
       onStatus(null, e);
-    } finally {
-      busy = false;
-      if (wanted !== null) pump();
     }
-  }
-
-  if (data.poster) paintPoster(canvas, data.poster, stats, () => canvas.dataset.frames !== "0");
-  ready = session(data.base, data.model);
-  ready.then(() => pump(), (e) => onStatus(null, e));
-  return (z, at = performance.now()) => {
-    wanted = { z, at };
-    pump();
-  };
+  });
+  return (z, at = performance.now()) => submit({ z, at });
 }
 
 // --- the three ways to move through z
@@ -281,11 +299,7 @@ function buildMarker(root, data) {
     ctx.stroke();
     canvas.dataset.at = JSON.stringify([Number(u.toFixed(4)), Number(v.toFixed(4))]);
   };
-  const last = shared.lastZ[data.follows]; // the pad's latest z, unless it was another model's
-  place(last && last.length === data.z.length ? last : data.z);
-  const stop = new AbortController();
-  window.addEventListener("vae-live-z", (e) => { if (e.detail.key === data.follows) place(e.detail.z); },
-    { signal: stop.signal });
+  const stop = followPad(root, data, place);
   root.vaeStop = () => stop.abort();
   root.append(el("figure", { class: "vae-live-mapbox" }, canvas,
     el("figcaption", { text: data.title || "z on the map" }), legendOf(data)));
@@ -365,15 +379,10 @@ function buildTraversal(root, data) {
   const sweep = Array.from({ length: steps }, (_, s) => -data.span + (2 * data.span * s) / Math.max(1, steps - 1));
   const stats = (shared.stats[root.dataset.key] ||= { frames: 0, decodeMs: [] });
   const status = el("div", { class: "vae-live-status", text: "loading the decoder…" });
-  let wanted = null, busy = false, stopped = false;
+  let stopped = false;
   const ready = session(data.base, data.model);
-
-  async function pump() {
-    if (busy || stopped || wanted === null) return;
-    busy = true;
-    const z = wanted;
-    wanted = null;
-    let rest = 0;
+  const submit = latestWins(async (z) => {
+    if (stopped) return 0;
     try {
       const { ort, run } = await ready;
       const codes = new Float32Array(rows * steps * D);
@@ -396,21 +405,15 @@ function buildTraversal(root, data) {
       canvas.dataset.frames = String(stats.frames);
       canvas.dataset.z = JSON.stringify(Array.from(z, (v) => Number(v.toFixed(4))));
       status.textContent = `${rows * steps} images decoded in your browser · ${(t1 - t0).toFixed(0)} ms`;
-      rest = data.rest * (t1 - t0);
+      return data.rest * (t1 - t0);
     } catch (e) {
       status.textContent = `cannot decode in this browser: ${e.message || e}`;
-    } finally {
-      setTimeout(() => { busy = false; pump(); }, rest);
+      return 0;
     }
-  }
+  });
 
-  const follow = (z) => { wanted = Float32Array.from(z); pump(); };
   if (data.poster) paintPoster(canvas, data.poster, stats, () => canvas.dataset.frames !== "0");
-  const last = shared.lastZ[data.follows]; // the pad's latest z, unless it was another model's
-  follow(last && last.length === D ? last : data.z);
-  const stop = new AbortController();
-  window.addEventListener("vae-live-z", (e) => { if (e.detail.key === data.follows) follow(e.detail.z); },
-    { signal: stop.signal });
+  const stop = followPad(root, data, (z) => submit(Float32Array.from(z)));
   root.vaeStop = () => { stopped = true; stop.abort(); };
   root.append(el("figure", { class: "vae-live-figure vae-live-traversalbox" }, canvas, status));
 }

@@ -69,6 +69,17 @@ def prior_samples(trainer: Trainer) -> torch.Tensor:
     return decode(trainer.model, z)
 
 
+def _ready_state(trainer: Trainer) -> dict:
+    """What a job copies from a trainer before its first step (plain values: it may go to a parent)."""
+    return {"history": trainer.history, "epoch": trainer.epoch, "step": trainer.step, "beta": trainer.beta,
+            "steps_per_epoch": trainer.steps_per_epoch, "data_line": trainer.bundle.spec.get("loading_line", "")}
+
+
+def _preview(trainer: Trainer) -> dict:
+    """The epoch's preview: the health check's test images and reconstructions, and prior samples."""
+    return {**trainer.health_images, "samples": prior_samples(trainer)}
+
+
 class TrainingJob:
     """One training run in a daemon thread. Data loading happens in the thread too, so `start`
     returns at once; every failure ends as status `failed` with a one-line message."""
@@ -117,26 +128,26 @@ class TrainingJob:
     def _follow(self, trainer: Trainer) -> None:
         """Keep this job's own copy of the run through the trainer's callbacks (they run in the
         training thread), so a snapshot never reads the trainer's internals."""
+        self._took_ready(_ready_state(trainer))
+        trainer.add_callback("on_step", lambda _, record: self._took_step(record))
+        trainer.add_callback("on_epoch_end", lambda t, record: self._took_epoch(record, _preview(t)))
+
+    # the copy a snapshot reads, as the run reports it (from the training thread, or a child's messages)
+    def _took_ready(self, state: dict) -> None:
         with self._lock:
-            self._history = {k: list(v) for k, v in trainer.history.items()}  # a resumed run's past
+            self._history = {k: list(v) for k, v in state["history"].items()}  # a resumed run's past
+            self._epoch, self._step, self._beta = state["epoch"], state["step"], state["beta"]
+            self._steps_per_epoch, self._data_line = state["steps_per_epoch"], state["data_line"]
 
-        def on_step(_, record: dict) -> None:
-            with self._lock:
-                self._history["steps"].append(record)
-                self._step = record["step"]
-
-        def on_epoch_end(t: Trainer, record: dict) -> None:
-            preview = {**t.health_images, "samples": prior_samples(t)}  # in the training thread
-            with self._lock:
-                self._history["epochs"].append(record)
-                self._epoch, self._preview = record["epoch"], preview
-
-        trainer.add_callback("on_step", on_step)
-        trainer.add_callback("on_epoch_end", on_epoch_end)
+    def _took_step(self, record: dict) -> None:
         with self._lock:
-            self._epoch, self._step, self._beta = trainer.epoch, trainer.step, trainer.beta
-            self._steps_per_epoch = trainer.steps_per_epoch
-            self._data_line = trainer.bundle.spec.get("loading_line", "")
+            self._history["steps"].append(record)
+            self._step = record["step"]
+
+    def _took_epoch(self, record: dict, preview: dict) -> None:
+        with self._lock:
+            self._history["epochs"].append(record)
+            self._epoch, self._preview = record["epoch"], preview
 
     def pause(self) -> None:
         if self.trainer:
@@ -217,14 +228,12 @@ def _train_in_child(config: VAEConfig, out_path: str, resume_path: str | None, d
         background_process_setup()
         resume = load_checkpoint(resume_path) if resume_path else None
         trainer = Trainer(config, out_path=out_path, resume=resume, download=download)
-        send("ready", {"history": trainer.history, "epoch": trainer.epoch, "step": trainer.step,
-                       "beta": trainer.beta, "steps_per_epoch": trainer.steps_per_epoch,
-                       "data_line": trainer.bundle.spec.get("loading_line", "")})
+        send("ready", _ready_state(trainer))
         trainer.add_callback("on_step", lambda _, record: send("step", record))
         # the preview as numpy arrays: a tensor would go through torch's shared-memory pickling, which
         # needs this process alive until the parent has read it (not so for the last epoch's)
-        trainer.add_callback("on_epoch_end", lambda t, record: send("epoch", record, {
-            k: v.detach().cpu().numpy() for k, v in {**t.health_images, "samples": prior_samples(t)}.items()}))
+        trainer.add_callback("on_epoch_end", lambda t, record: send(
+            "epoch", record, {k: v.detach().cpu().numpy() for k, v in _preview(t).items()}))
 
         def commands() -> None:
             while True:
@@ -328,23 +337,18 @@ class ProcessTrainingJob(TrainingJob):
                 kind, *rest = self._conn.recv()
             except Exception:  # noqa: BLE001 - closed, or a message it cannot read: the run's end is judged below
                 break
-            with self._lock:
-                if kind == "ready":
-                    state = rest[0]
-                    self._history = {k: list(v) for k, v in state["history"].items()}
-                    self._epoch, self._step, self._beta = state["epoch"], state["step"], state["beta"]
-                    self._steps_per_epoch, self._data_line = state["steps_per_epoch"], state["data_line"]
+            if kind == "ready":
+                self._took_ready(rest[0])
+                with self._lock:
                     self._ready, self._status = True, "running"
-                elif kind == "step":
-                    self._history["steps"].append(rest[0])
-                    self._step = rest[0]["step"]
-                elif kind == "epoch":
-                    self._history["epochs"].append(rest[0])
-                    self._epoch = rest[0]["epoch"]
-                    self._preview = {k: torch.from_numpy(v) for k, v in rest[1].items()}
-                elif kind == "end":
+            elif kind == "step":
+                self._took_step(rest[0])
+            elif kind == "epoch":
+                self._took_epoch(rest[0], {k: torch.from_numpy(v) for k, v in rest[1].items()})
+            elif kind == "end":
+                with self._lock:
                     self._status, self._message = rest
-                    break
+                break
         code = self._process.wait()
         if self._conn is not None:
             self._conn.close()
