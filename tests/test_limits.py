@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from tests.conftest import tiny_config
-from vae_core import Trainer, VAEConfig, VAEError, build_model, load_checkpoint
+from vae_core import Trainer, VAEConfig, VAEError, build_model, limits, load_checkpoint
 from vae_core.checkpoint import FORMAT, FORMAT_VERSION
 from vae_core.data import read_image
 from vae_core.limits import LIMITS, check_model, check_training, describe_limits, limit, model_size
@@ -39,6 +39,25 @@ def test_model_size_is_exact_without_building_the_model(config, shape):
     assert size.parameters == sum(p.numel() for p in built.parameters())
     assert size.activations_per_example > sum(shape)
     assert size.megabytes(256, training=True) > size.megabytes(64, training=True) > size.megabytes(64, training=False)
+
+
+def test_small_models_are_counted_on_the_cpu_as_the_meta_device_counts_them(monkeypatch):
+    config, shape = VAEConfig(model="conv", residual_blocks=1), (1, 28, 28)
+    torch.manual_seed(3)
+    expected_draw = torch.rand(3)
+    torch.manual_seed(3)
+    on_cpu = model_size(config, shape)
+    assert torch.equal(torch.rand(3), expected_draw)  # the global random state is untouched
+    monkeypatch.setattr(limits, "COUNTED_ON_CPU", 0)
+    assert model_size(config, shape) == on_cpu
+
+
+def test_sizing_a_conv_model_does_not_import_the_meta_kernels():
+    # the meta device's Python kernels for convolutions import sympy and ~900 modules (0.9 s)
+    script = ("import sys\nfrom vae_core.config import VAEConfig\nfrom vae_core.limits import model_size\n"
+              "model_size(VAEConfig(model='conv'), (1, 28, 28))\nprint('sympy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr[-500:]
 
 
 def _hostile_checkpoint(path: Path, hidden: tuple[int, ...]) -> Path:

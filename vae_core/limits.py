@@ -21,6 +21,7 @@ from vae_core.errors import VAEError
 PUBLIC_ENV = "VAE_EXPLORER_PUBLIC"
 FLOAT_BYTES = 4
 INFERENCE_BATCH = 512  # the chunk size the latent operations encode and decode in
+COUNTED_ON_CPU = 10_000_000  # parameters: a model up to this size is measured on a real CPU copy
 
 
 @dataclass(frozen=True)
@@ -131,20 +132,30 @@ def _leaf_outputs(model: torch.nn.Module, x: torch.Tensor) -> int:
 def model_size(config: VAEConfig, image_shape: tuple[int, int, int]) -> ModelSize:
     """Parameters and activations of the model `config` describes for images (C, H, W).
 
-    The model is instantiated on PyTorch's meta device, which records shapes and allocates no
-    storage, so the figures are exact for any architecture and cost nothing however large the
-    config asks it to be. A config no model can take raises the model's own `VAEError`.
+    The parameters are counted on PyTorch's meta device, which records shapes and allocates no
+    storage, so nothing is allocated however large the config asks the model to be. The activations
+    come from one forward pass of one image: on a real CPU copy when the model is small enough
+    (`COUNTED_ON_CPU`), else on the meta device; the figures are exact for any architecture either
+    way. A config no model can take raises the model's own `VAEError`.
     """
     from vae_core.models import VAE
 
     shape = tuple(int(s) for s in image_shape)
     with torch.device("meta"):
         model = VAE(config, shape)
-        x = torch.empty((1, *shape))
-        activations = _leaf_outputs(model, x)
+    parameters = sum(p.numel() for p in model.parameters())
+    if parameters <= COUNTED_ON_CPU:
+        # a real copy, one image, in milliseconds: on the meta device a convolution runs PyTorch's
+        # Python meta kernels, whose first use in a process imports ~900 modules (sympy among them;
+        # 0.9 s of a fresh app's first page). The global random state is left as it was.
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            activations = _leaf_outputs(VAE(config, shape).eval(), torch.zeros((1, *shape)))
+    else:
+        with torch.device("meta"):
+            activations = _leaf_outputs(model, torch.empty((1, *shape)))
     # plus the input, the loss terms per pixel, and z with its noise and σ
     activations += 2 * math.prod(shape) + 3 * config.latent_dim
-    return ModelSize(sum(p.numel() for p in model.parameters()), activations)
+    return ModelSize(parameters, activations)
 
 
 def check_image_shape(image_shape: tuple[int, ...]) -> None:
