@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 import struct
+import subprocess
+import sys
 import urllib.error
 from pathlib import Path
 
@@ -67,6 +69,27 @@ def test_mnist5k_is_deterministic(mnist5k):
     assert torch.equal(again.labels, mnist5k.labels)
     assert torch.equal(again.train_idx, mnist5k.train_idx)
     assert torch.equal(again.test_idx, mnist5k.test_idx)
+
+
+def test_mnist5k_ships_the_split_scikit_learn_draws(mnist5k):
+    train, test = data_mod.split_indices(5000, 1000, mnist5k.labels.numpy())
+    assert torch.equal(mnist5k.train_idx, train) and torch.equal(mnist5k.test_idx, test)
+    assert data_mod.shipped_split("mnist5k", mnist5k.labels.numpy(), 1000) is not None  # it came from the file
+
+
+def test_a_shipped_split_is_not_used_for_other_labels_or_sizes(mnist5k):
+    labels = mnist5k.labels.numpy()
+    assert data_mod.shipped_split("mnist5k", labels[::-1], 1000) is None  # labels it was not drawn for
+    assert data_mod.shipped_split("mnist5k", labels, 500) is None
+    assert data_mod.shipped_split("digits", labels, 1000) is None  # no file
+
+
+def test_loading_mnist5k_does_not_import_scikit_learn():
+    script = ("import sys\nfrom vae_core.data import load_dataset\nload_dataset('mnist5k')\n"
+              "print('sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "False", out.stderr[-500:]
 
 
 def test_digits(digits):
