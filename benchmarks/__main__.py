@@ -82,12 +82,15 @@ def mnist_root(work: Path, sizes: Sizes) -> Path:
 
 
 def section_training(sizes: Sizes, work: Path, device: str) -> dict:
-    from benchmarks.training import compare, conv_images_per_s, gemm_ceiling_gflops
+    from benchmarks.training import compare, conv_images_per_s, gemm_ceiling_gflops, loop_floor
 
     out = compare(mnist_root(work, sizes), epochs=sizes.epochs, repeats=sizes.repeats, device=device)
     out["gemm_ceiling_gflops"] = gemm_ceiling_gflops(device="cuda" if device == "cuda" else "cpu",
                                                      seconds=sizes.gemm_seconds)
     out["train_loop_fraction_of_gemm"] = out["train_loop_gflops"] / out["gemm_ceiling_gflops"]
+    # the epoch's GEMMs and Adam alone: how close to the ceiling any loop could come here
+    out.update(loop_floor(out["train_images"], device="cuda" if device == "cuda" else "cpu"))
+    out["train_loop_floor_fraction_of_gemm"] = out["train_loop_floor_gflops"] / out["gemm_ceiling_gflops"]
     out["train_rss_vs_reference"] = out["train_peak_rss_mb"] / out["reference_peak_rss_mb"]
     out["conv_images_per_s"] = conv_images_per_s(epochs=sizes.conv_epochs, n_train=sizes.conv_images,
                                                  device=device)

@@ -12,6 +12,7 @@ forward + backward (so the 784-400-20 MLP costs 3.9 MFLOP an image, 234 GFLOP an
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 import time
 from pathlib import Path
@@ -45,6 +46,53 @@ def gemm_ceiling_gflops(batch: int = 128, device: str = "cpu", seconds: float = 
         _sync(device)
         best = max(best, 50 * flops / (time.perf_counter() - t0))
     return best / 1e9
+
+
+def loop_floor(n_images: int, batch: int = 128, device: str = "cpu", repeats: int = 100) -> dict:
+    """What an epoch of the 784-400-20 MLP costs in its two unavoidable parts, each timed alone with
+    its operands hot in cache (the best of five blocks of `repeats`): the step's GEMMs (4 forward;
+    backward, a weight gradient per layer and an input gradient for all but the first) and one fused
+    Adam step over the model's parameters. Everything else a loop does (the loss, the sampling, ReLUs,
+    autograd's bookkeeping, PyTorch's dispatch of some 60 operations) comes on top: the figures say
+    how close to the GEMM ceiling an epoch can come on this machine, whatever the loop."""
+    import torch
+
+    d, h, z = MLP
+    layers = [(d, h), (h, 2 * z), (z, h), (h, d)]  # (in, out) of each Linear
+    weights = [torch.randn(o, i, device=device) / i ** 0.5 for i, o in layers]
+    biases = [torch.zeros(o, device=device) for _, o in layers]
+    xs = [torch.randn(batch, i, device=device) for i, _ in layers]
+    grads = [torch.randn(batch, o, device=device) for _, o in layers]
+
+    def gemms():
+        for k, (w, b, x, g) in enumerate(zip(weights, biases, xs, grads, strict=True)):
+            torch.addmm(b, x, w.t())  # forward
+            torch.mm(g.t(), x)  # the weight's gradient
+            if k:  # the input's gradient (none for the images)
+                torch.mm(g, w)
+
+    params = [torch.nn.Parameter(t.clone()) for t in weights + biases]
+    for q in params:
+        q.grad = torch.randn_like(q)
+    adam = torch.optim.Adam(params, lr=1e-3, fused=device == "cpu" or device.startswith("cuda"))
+
+    def best(fn) -> float:
+        fn()
+        times = []
+        for _ in range(5):
+            _sync(device)
+            t0 = time.perf_counter()
+            for _ in range(repeats):
+                fn()
+            _sync(device)
+            times.append((time.perf_counter() - t0) / repeats)
+        return min(times)
+
+    steps = math.ceil(n_images / batch)
+    gemm_s, adam_s = best(gemms) * steps, best(adam.step) * steps
+    return {"train_loop_floor_gemm_s": gemm_s, "train_loop_floor_adam_s": adam_s,
+            "train_loop_floor_s": gemm_s + adam_s,
+            "train_loop_floor_gflops": mlp_flops_per_image() * n_images / (gemm_s + adam_s) / 1e9}
 
 
 def _sync(device: str) -> None:
@@ -82,6 +130,7 @@ def compare(data_root: Path, *, epochs: int, repeats: int, device: str) -> dict:
     n_images = ref_out["images"]
     flops = mlp_flops_per_image() * n_images
     return {
+        "train_loop_s_per_epoch": our_loop_s / epochs,
         "train_speedup": ref.wall_s / ours.wall_s,
         "train_loop_speedup": ref_out["loop_s"] / our_loop_s,
         "train_images_per_s": n_images / our_loop_s,

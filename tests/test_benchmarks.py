@@ -28,6 +28,12 @@ def test_training_section_on_tiny_files():
     assert r["device"].startswith("CPU") and r["load_average_by_section"]["training"] >= 0
     assert r["seconds_by_section"]["training"] > 0
     assert set(r["targets"]) >= {"train_speedup", "train_loop_fraction_of_gemm", "train_peak_rss_mb"}
+    # the floor: the epoch's GEMMs and Adam alone, which the loop (doing both and more) cannot beat
+    assert 0 < r["train_loop_floor_gemm_s"] < r["train_loop_floor_s"]
+    assert r["train_loop_floor_s"] == pytest.approx(r["train_loop_floor_gemm_s"] + r["train_loop_floor_adam_s"],
+                                                    rel=1e-2)
+    assert r["train_loop_floor_s"] < r["train_loop_s_per_epoch"]
+    assert r["train_loop_floor_fraction_of_gemm"] > r["train_loop_fraction_of_gemm"]
 
 
 def test_json_of_the_serving_sections(capsys):
