@@ -52,6 +52,16 @@ def test_small_models_are_counted_on_the_cpu_as_the_meta_device_counts_them(monk
     assert model_size(config, shape) == on_cpu
 
 
+def test_large_images_are_sized_on_the_meta_device(monkeypatch):
+    # one image through a real copy would allocate its activations: not for images above 64 x 64
+    devices, count = [], limits._leaf_outputs
+    monkeypatch.setattr(limits, "_leaf_outputs", lambda model, x: devices.append(x.device.type) or count(model, x))
+    config = VAEConfig(model="mlp", hidden_sizes=(32,))
+    small, large = model_size(config, (1, 28, 28)), model_size(config, (1, 128, 128))
+    assert devices == ["cpu", "meta"]
+    assert large.activations_per_example > small.activations_per_example
+
+
 def test_sizing_a_conv_model_does_not_import_the_meta_kernels():
     # the meta device's Python kernels for convolutions import sympy and ~900 modules (0.9 s)
     script = ("import sys\nfrom vae_core.config import VAEConfig\nfrom vae_core.limits import model_size\n"

@@ -21,7 +21,10 @@ from vae_core.errors import VAEError
 PUBLIC_ENV = "VAE_EXPLORER_PUBLIC"
 FLOAT_BYTES = 4
 INFERENCE_BATCH = 512  # the chunk size the latent operations encode and decode in
-COUNTED_ON_CPU = 10_000_000  # parameters: a model up to this size is measured on a real CPU copy
+# a model up to this many parameters, for images up to this many pixels a channel, is measured on a
+# real CPU copy (one image: at most a few tens of MB for the largest layer), any other on the meta device
+COUNTED_ON_CPU = 10_000_000
+COUNTED_ON_CPU_PIXELS = 64 * 64
 
 
 @dataclass(frozen=True)
@@ -134,9 +137,9 @@ def model_size(config: VAEConfig, image_shape: tuple[int, int, int]) -> ModelSiz
 
     The parameters are counted on PyTorch's meta device, which records shapes and allocates no
     storage, so nothing is allocated however large the config asks the model to be. The activations
-    come from one forward pass of one image: on a real CPU copy when the model is small enough
-    (`COUNTED_ON_CPU`), else on the meta device; the figures are exact for any architecture either
-    way. A config no model can take raises the model's own `VAEError`.
+    come from one forward pass of one image: on a real CPU copy when the model and its images are
+    small enough (`COUNTED_ON_CPU`, `COUNTED_ON_CPU_PIXELS`), else on the meta device; the figures are
+    exact for any architecture either way. A config no model can take raises the model's own `VAEError`.
     """
     from vae_core.models import VAE
 
@@ -144,7 +147,7 @@ def model_size(config: VAEConfig, image_shape: tuple[int, int, int]) -> ModelSiz
     with torch.device("meta"):
         model = VAE(config, shape)
     parameters = sum(p.numel() for p in model.parameters())
-    if parameters <= COUNTED_ON_CPU:
+    if parameters <= COUNTED_ON_CPU and math.prod(shape[1:]) <= COUNTED_ON_CPU_PIXELS:
         # a real copy, one image, in milliseconds: on the meta device a convolution runs PyTorch's
         # Python meta kernels, whose first use in a process imports ~900 modules (sympy among them;
         # 0.9 s of a fresh app's first page). The global random state is left as it was.
