@@ -162,8 +162,9 @@ class LazyImages:
 
 
 def _unit(pixels: torch.Tensor) -> torch.Tensor:
-    """uint8 pixels as float32 in [0, 1], as torchvision's `ToTensor` gives them."""
-    return pixels.float().div_(255.0)
+    """uint8 pixels as float32 in [0, 1], as torchvision's `ToTensor` gives them (the same bits as
+    `.float().div_(255)`, in one pass)."""
+    return torch.div(pixels, 255.0)
 
 
 class _Bytes(Dataset):
@@ -196,7 +197,7 @@ class ByteImages(LazyImages):
 
     def batches(self, positions, *, workers: int | None = None, pin: bool = False):
         for p in positions:
-            x = _unit(self.pixels[self.index[p].to(self.pixels.device)])
+            x = _unit(self.pixels.index_select(0, self.index[p].to(self.pixels.device)))  # faster than [...]
             yield self._converted(x.pin_memory() if pin else x)
 
     def to(self, device) -> ByteImages:

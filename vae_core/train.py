@@ -250,7 +250,7 @@ class Trainer:
         """The epoch's batches of images on the device: indexed from the resident tensor, or decoded by
         DataLoader workers (pinned memory, copied without blocking) when the data is streamed."""
         if not isinstance(images, LazyImages):
-            return (images[idx] for idx in batches)
+            return (images.index_select(0, idx) for idx in batches)  # a few times faster than images[idx]
         pin = self.device.type == "cuda" and streamed(images)  # held bytes are on the device already
         return (x.to(self.device, non_blocking=pin) for x in images.batches(batches, pin=pin))
 
