@@ -45,7 +45,8 @@ def pick_image(slot: str, default_index: int) -> torch.Tensor | None:
 
 cols = st.columns(2)
 ends = []
-for col, (slot, default) in zip(cols, (("A", 0), ("B", 1)), strict=True):
+varied = (test.varied(4) * 4)[:4]  # defaults of different classes where labelled: A, B, and the 4 corners
+for col, (slot, default) in zip(cols, (("A", varied[0]), ("B", varied[1])), strict=True):
     with col, st.container(border=True):
         st.markdown(f"**Image {slot}**")
         img = pick_image(slot, default)
@@ -85,7 +86,7 @@ if all(e is not None for e in ends):
 st.subheader("Grid between four corners")
 st.caption("Bilinear mixing of four corner codes: top-left, top-right, bottom-left, bottom-right.")
 g1, g2 = st.columns([3, 1])
-corners = g1.text_input("Corner test indices", "0, 1, 2, 3", key="corners")
+corners = g1.text_input("Corner test indices", ", ".join(map(str, varied)), key="corners")
 size = g2.slider("Grid size", 3, 12, 7, key="grid_size")
 try:
     idx = [int(v) for v in corners.split(",")]

@@ -115,7 +115,11 @@ def test_sliders_fall_back_to_server_decoding_when_the_browser_cannot(checkpoint
 def test_interpolate_scrubber_and_corner_pad_get_the_encoded_codes(checkpoint_dir, models, mnist5k, fake):
     at = open_app(checkpoint_dir, models["z4"], page="interpolate")
     ckpt = load_checkpoint(checkpoint_dir / models["z4"].name)
-    mu, _ = encode(ckpt.model, mnist5k.split("test").images[:4])
+    test = mnist5k.split("test")
+    varied = test.varied(4)  # the defaults: A, B and the corners are of four different classes
+    assert len(set(test.labels[varied].tolist())) == 4
+    assert at.text_input(key="corners").value == ", ".join(map(str, varied))
+    mu, _ = encode(ckpt.model, test.images[varied])
     path = fake.mounts["interp_scrub"]
     assert path["mode"] == "path" and path["method"] == "slerp"
     assert path["a"] == pytest.approx(mu[0].tolist(), abs=1e-5) and path["b"] == pytest.approx(mu[1].tolist(), abs=1e-5)

@@ -446,3 +446,33 @@ def test_torchvision_entries_carry_their_class_name():
     names = [p.name for p in data_mod.expected_files("fashion-mnist", Path("/r"))]
     assert names == ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
                      "t10k-labels-idx1-ubyte"]
+
+
+def test_varied_defaults_take_one_image_of_each_class_in_turn():
+    from vae_core.data import Split
+
+    labels = torch.tensor([2, 2, 2, 0, 0, 1, 1, 1, 1])  # stored class by class, as mnist5k is
+    split = Split(torch.zeros(9, 1, 2, 2), labels, None)
+    assert split.varied(3) == [3, 5, 0]  # the first 0, the first 1, the first 2
+    assert split.varied(5) == [3, 5, 0, 4, 6]  # then the second of each
+    assert sorted(split.varied(50)) == list(range(9))  # never more than the split holds, each once
+
+
+def test_varied_defaults_of_an_unlabelled_split_are_spread_evenly():
+    from vae_core.data import Split
+
+    split = Split(torch.zeros(101, 1, 2, 2), None, None)
+    assert split.varied(5) == [0, 25, 50, 75, 100]
+    assert Split(torch.zeros(1, 1, 2, 2), None, None).varied(4) == [0]
+
+
+def test_the_training_preview_shows_test_images_of_different_classes(mnist5k):
+    from vae_core import Trainer, VAEConfig
+
+    cfg = VAEConfig(dataset="mnist5k", model="mlp", latent_dim=2, hidden_sizes=(16,), epochs=1, batch_size=500)
+    trainer = Trainer(cfg, bundle=mnist5k)
+    trainer.fit()
+    test = mnist5k.split("test")
+    originals = trainer.health_images["originals"]
+    picked = [next(i for i in range(len(test)) if torch.equal(test.images[i], img)) for img in originals]
+    assert len(set(test.labels[picked].tolist())) == len(originals) == 8

@@ -38,6 +38,21 @@ class Split:
     def __len__(self) -> int:
         return self.images.shape[0]
 
+    def varied(self, k: int) -> list[int]:
+        """`k` positions in the split that make a varied default (what a page or a preview shows
+        before anyone chooses): the first image of each class in turn, then the second of each, and
+        so on, when the split is labelled (datasets stored class by class would otherwise show k
+        images of one class); k positions spread evenly when it is not."""
+        n, k = len(self), min(k, len(self))
+        if self.labels is None:
+            return np.linspace(0, n - 1, k).round().astype(int).tolist()
+        labels = self.labels.numpy()
+        rank = np.empty(n, dtype=np.int64)  # each image's position among the images of its class
+        for c in np.unique(labels):
+            members = np.flatnonzero(labels == c)
+            rank[members] = np.arange(len(members))
+        return np.lexsort((labels, rank))[:k].tolist()  # by rank, then by class
+
 
 @dataclass
 class DataBundle:

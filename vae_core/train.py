@@ -187,7 +187,9 @@ class Trainer:
         if not streamed(images):
             images = images.to(self.device)
         train_idx = self.train_idx.to(self.device if isinstance(images, torch.Tensor) else "cpu")
-        x_test, x_val = self.bundle.split("test").images, self.bundle.images[self.val_idx]
+        test = self.bundle.split("test")
+        x_test, x_val = test.images, self.bundle.images[self.val_idx]
+        self._health_pick = torch.tensor(test.varied(HEALTH_IMAGES), dtype=torch.long)
         if cfg.binarize:
             x_test, x_val = binarize_fixed(as_tensor(x_test)), binarize_fixed(as_tensor(x_val))
         self.status = "running"
@@ -336,7 +338,7 @@ class Trainer:
 
     def _health_images(self, x_test: torch.Tensor) -> dict[str, torch.Tensor]:
         """A few test images and their reconstructions: collapsed runs reconstruct them all alike."""
-        originals = as_tensor(x_test[:HEALTH_IMAGES])
+        originals = as_tensor(x_test[self._health_pick])  # of different classes where labelled
         return {"originals": originals.cpu(), "reconstructions": reconstruct(self.model, originals)}
 
     def save(self, path: str | Path | None = None, *, include_optimizer: bool = True) -> Path:
