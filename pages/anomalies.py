@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from ui.display import page_header, show_grid
+from ui.display import page_header, show_grid, show_pairs
 from ui.loaders import anomaly_scores
 from ui.session import require_checkpoint, require_data, uploaded_image
 from vae_core.anomaly import auroc, checkpoint_scores, percentile_of, roc_curve_points, top_k
@@ -61,9 +61,8 @@ idx = top_k(scores, n_top)
 originals = test.images[torch.as_tensor(idx.copy())]
 recons = reconstruct(ckpt.model, originals)
 caps = [f"#{i} · {scores[i]:.0f}" for i in idx]
-st.caption("Originals (with test index · score), then their reconstructions")
-show_grid(originals, per_row=8, captions=caps, width=90)
-show_grid(recons, per_row=8, width=90)
+st.caption("Each original (test index · score) above its reconstruction")
+show_pairs(originals, recons, per_row=8, captions=caps, width=90)
 
 if test.labels is not None:
     st.subheader("Which classes are normal?")

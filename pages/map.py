@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from ui.display import page_header, show_grid
+from ui.display import page_header, show_grid, show_pairs
 from ui.live_decoder import plane_view, unavailable, version_of
 from ui.loaders import anomaly_scores, cached_methods, encoded, model_key, projection, projection_job
 from ui.map_figure import PALETTE, scatter_figure
@@ -222,11 +222,10 @@ if mode == "Scatter":
             st.markdown(
                 f"**{len(chosen):,} selected**"
                 + (f" (a random {len(shown)} shown)" if len(shown) < len(chosen) else "")
-                + ": originals, then reconstructions"
+                + ": each original above its reconstruction"
             )
             originals = images_at(shown)
-            show_grid(originals, per_row=6, width=72)
-            show_grid(reconstruct(ckpt.model, originals), per_row=6, width=72)
+            show_pairs(originals, reconstruct(ckpt.model, originals), per_row=6, width=72)
         else:
             st.info("Draw a lasso or a box around points to see those images beside their reconstructions.")
 elif mode == "Thumbnails":

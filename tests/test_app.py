@@ -278,3 +278,15 @@ def test_concurrent_runs_with_the_same_settings_get_their_own_files(checkpoint_d
     second = claim_checkpoint_path(cfg)  # another session, before the first has written
     assert first != second and first.parent == second.parent == checkpoint_dir
     assert not first.exists() and not second.exists()
+
+
+def test_anomalies_show_each_original_above_its_reconstruction(checkpoint_dir, models):
+    at = open_app(checkpoint_dir, models["z4"], page="anomalies")
+    by_label(at.slider, "How many").set_value(16).run()
+    assert not at.exception
+    captions = [img.caption for el in at.get("image") for img in el.proto.imgs]
+    first = next(i for i, c in enumerate(captions) if c.startswith("#"))  # originals carry '#index · score'
+    block = captions[first:first + 32]  # 8 originals, their 8 reconstructions, then the next 8 and theirs
+    assert len(block) == 32
+    assert all(c.startswith("#") for c in block[:8] + block[16:24]), block
+    assert not any(block[8:16] + block[24:32]), block

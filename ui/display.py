@@ -37,3 +37,13 @@ def show_grid(
             if start + i < len(arrays):
                 cap = captions[start + i] if captions else None
                 col.image(arrays[start + i], caption=cap, width=width)
+
+
+def show_pairs(originals: torch.Tensor, reconstructions: torch.Tensor, *, per_row: int,
+               captions: list[str] | None = None, width: int | None = None) -> None:
+    """Each row of originals directly above the row of their reconstructions, so every image sits over
+    its own reconstruction however many rows there are."""
+    for start in range(0, len(originals), per_row):
+        rows = slice(start, start + per_row)
+        show_grid(originals[rows], per_row=per_row, captions=captions[rows] if captions else None, width=width)
+        show_grid(reconstructions[rows], per_row=per_row, width=width)
