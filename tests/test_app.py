@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from app import PAGES as ROUTES
 from ui.display import plain
-from ui.session import claim_checkpoint_path
+from ui.session import SELECTED, claim_checkpoint_path
 from vae_core import VAEConfig, load_checkpoint
 from vae_core.latent import encode
 
@@ -290,3 +290,23 @@ def test_anomalies_show_each_original_above_its_reconstruction(checkpoint_dir, m
     assert len(block) == 32
     assert all(c.startswith("#") for c in block[:8] + block[16:24]), block
     assert not any(block[8:16] + block[24:32]), block
+
+
+def test_the_address_names_the_chosen_model_and_a_link_opens_it(checkpoint_dir, models):
+    for model in models.values():
+        shutil.copyfile(model, checkpoint_dir / model.name)
+    first, second = sorted(p.stem for p in models.values())
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    at.query_params["model"] = second  # a link to the second model opens it
+    at.run()
+    assert not at.exception
+    assert Path(at.session_state[SELECTED]).stem == second
+    picker = by_label(at.sidebar.selectbox, "Model")
+    picker.set_value(str(checkpoint_dir / f"{first}.pt")).run()
+    assert at.query_params["model"] == first  # the address follows the picker, ready to copy or reload
+
+    for wanted in ("../../etc/passwd", "no-such-model"):  # anything else in the address is ignored
+        other = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+        other.query_params["model"] = wanted
+        other.run()
+        assert not other.exception and Path(other.session_state[SELECTED]).stem in (first, second)

@@ -5,6 +5,7 @@ missing browser is a failure.
 """
 
 import os
+import shutil
 
 import pytest
 
@@ -241,6 +242,21 @@ def test_a_deep_link_on_a_fresh_server_gets_the_whole_app(folder, served):
         sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
         assert "Model" in sidebar and "Latent map" in sidebar and "common" not in sidebar
         assert exceptions(page) == []
+
+
+def test_a_link_naming_a_model_opens_it_and_a_reload_keeps_it(folder, served, tmp_path):
+    _, page = served
+    shutil.copyfile(folder / "smoke.pt", tmp_path / "smoke.pt")
+    shutil.copyfile(folder / "smoke.pt", tmp_path / "zz-other.pt")  # listed second: not the one opened by default
+    with streamlit_server(tmp_path) as url:
+        page.goto(f"{url}/sliders?model=zz-other")  # a fresh server's first request, as a shared link is
+        settle(page)
+        assert page.url.endswith("/sliders?model=zz-other") and exceptions(page) == []
+        page.locator('[data-testid="stSidebarNav"] a', has_text="Generate").click()
+        settle(page)
+        page.reload()
+        settle(page)
+        assert page.url.endswith("/generate?model=zz-other")  # had the picker fallen back, it would say smoke
 
 
 def test_map_pan_drags_the_map_and_counts_its_frames(served):

@@ -29,6 +29,8 @@ from vae_core.hosting import SCRATCH_MAX_AGE_S, page_thread_setup, safe_upload_s
 from vae_core.library import checkpoint_dir, free_path
 from vae_core.limits import describe_limits, public_mode
 
+MODEL_PARAM = "model"  # ?model=NAME in the address: a shared-library model to open
+
 
 def _label(path: str) -> str:
     """A picker entry's text; it never changes while the entry exists (a selectbox matches the
@@ -72,7 +74,7 @@ def sidebar() -> None:
         if files:
             names = [str(p) for p in files]
             labels = {name: _label(name) for name in names}  # read in this run, where the session is known
-            current = st.session_state.get(SELECTED)
+            current = st.session_state.get(SELECTED) or _linked(names)
             preferred = str(checkpoint_dir() / f"{DEFAULT_MODEL}.pt")
             first = current if current in names else preferred if preferred in names else names[0]
             choice = st.selectbox(
@@ -80,6 +82,7 @@ def sidebar() -> None:
                 help="The shared library, then what you uploaded or trained in this session (only you see those)",
             )
             st.session_state[SELECTED] = choice
+            _link(choice)
             st.caption(plain(_details(Path(choice))))
             _state_note(Path(choice))
             if in_session(choice) and not public_mode():
@@ -94,6 +97,24 @@ def sidebar() -> None:
         _upload_box()
         if public_mode():
             limits_panel()
+
+
+def _linked(names: list[str]) -> str | None:
+    """The shared-library model named by the address's `?model=` (a link someone shared, or this
+    page reloaded), if there is one by that name; anything else in it is ignored."""
+    wanted = st.query_params.get(MODEL_PARAM)
+    return next((n for n in names if not in_session(n) and Path(n).stem == wanted), None)
+
+
+def _link(choice: str) -> None:
+    """Keep the address naming the chosen model, so a reload or a copied link opens it again; not for
+    the default (a plain address opens that) nor for this session's own files (no one else sees them)."""
+    stem = None if in_session(choice) or Path(choice).stem == DEFAULT_MODEL else Path(choice).stem
+    if st.query_params.get(MODEL_PARAM) != stem:
+        if stem is None:
+            del st.query_params[MODEL_PARAM]
+        else:
+            st.query_params[MODEL_PARAM] = stem
 
 
 def _decoder_line(path: Path) -> None:
