@@ -66,6 +66,8 @@ def config_form() -> VAEConfig | None:
         start = st.form_submit_button("Start training", type="primary", disabled=running)
     if not start:
         return None
+    if bad := next((v for v in values.values() if isinstance(v, VAEError)), None):
+        raise bad  # a field's text that is not what it takes, named by its label
     if values["dataset"] == "folder":
         if not values["data_root"]:
             raise VAEError("choose an image folder for the folder dataset")

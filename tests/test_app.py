@@ -229,6 +229,15 @@ def _upload(at: AppTest, name: str, content: bytes) -> AppTest:
     return at.sidebar.file_uploader(key="upload").set_value((name, content, "application/octet-stream")).run()
 
 
+def test_bad_text_in_the_train_form_is_named_and_the_form_stays_whole(checkpoint_dir):
+    at = open_app(checkpoint_dir, page="train")
+    by_label(at.text_input, "Hidden sizes").set_value("12, abc")
+    by_label(at.button, "Start training").click().run()
+    assert not at.exception and "train_job" not in at.session_state  # nothing started
+    assert [e.value for e in at.error] == [plain("Hidden sizes: expected comma-separated integers, got '12, abc'")]
+    assert by_label(at.number_input, "Epochs") and by_label(at.button, "Start training")  # drawn below it
+
+
 def test_a_bad_upload_is_refused_and_the_app_keeps_working(checkpoint_dir, models, tmp_path):
     at = open_app(checkpoint_dir, models["z4"])
     before = sorted(checkpoint_dir.glob("*.pt"))

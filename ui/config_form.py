@@ -12,6 +12,7 @@ from typing import Any
 import streamlit as st
 
 from vae_core.config import ConfigField, config_fields, parse_int_list
+from vae_core.errors import VAEError
 from vae_core.limits import limit
 
 Custom = Callable[[Any, ConfigField], Any]  # (column, field) -> value: a page draws this field itself
@@ -61,7 +62,10 @@ def field_input(where, f: ConfigField, default: Any) -> Any:
                                format_func=lambda v: "default" if v is None else str(v))
     if f.type is tuple:
         shown = "" if default is None else ",".join(map(str, default))
-        numbers = parse_int_list(where.text_input(o.label, shown, key=key, help=text))
+        try:
+            numbers = parse_int_list(where.text_input(o.label, shown, key=key, help=text))
+        except VAEError as e:  # returned, not raised: the rest of the form is still drawn
+            return VAEError(f"{o.label}: {e}")
         return None if f.optional and not numbers else numbers
     if f.type in (int, float):
         return where.number_input(o.label, key=key, help=text, placeholder="default" if f.optional else None,
