@@ -1,29 +1,46 @@
-"""Generate: samples from the prior p(z) = N(0, I), decoded."""
+"""Generate: samples from the prior p(z) = N(0, I), decoded; the temperature follows a drag in the browser."""
 
 import streamlit as st
 
 from ui.display import page_header, show_grid
+from ui.live_decoder import png_url, sample_grid, unavailable, version_of
 from ui.session import require_checkpoint
 from vae_core.images import grid_png
-from vae_core.latent import sample_prior
+from vae_core.latent import decode, prior_noise
+
+PER_ROW = 8
+T_KEY = "gen_t"  # the temperature: the fallback's slider, or where the browser's last drag ended
 
 page_header(
     "Generate",
     "Draw z from the prior N(0, T²·I) and decode it. Lower temperature T gives more typical, less varied samples.",
 )
 ckpt = require_checkpoint()
+reason = unavailable(ckpt)
+live = reason is None
 
 c1, c2, c3 = st.columns(3)
 n = c1.slider("Samples", 4, 64, 32, step=4, key="gen_n")
-temperature = c2.slider("Temperature T", 0.0, 2.0, 1.0, step=0.05, key="gen_t")
-seed = c3.number_input("Seed", 0, 1_000_000, 0, key="gen_seed")
+if live:
+    temperature = st.session_state.setdefault(T_KEY, 1.0)
+else:
+    temperature = c2.slider("Temperature T", 0.0, 2.0, 1.0, step=0.05, key=T_KEY)
+seed = (c2 if live else c3).number_input("Seed", 0, 1_000_000, 0, key="gen_seed")  # no gap where T was
 
-z, images = sample_prior(ckpt.model, n, temperature=temperature, seed=int(seed))
+eps = prior_noise(n, ckpt.model.latent_dim, int(seed))
+images = decode(ckpt.model, eps * temperature)
 st.session_state["gen_images"] = images
-show_grid(images, per_row=8)
+png = grid_png(images, PER_ROW)
+if live:
+    st.caption("Drag the temperature: every sample is decoded again in your browser as you move.")
+    sample_grid(ckpt, eps.numpy(), temperature=temperature, key="gen_live", per_row=PER_ROW, poster=png_url(png),
+                version=version_of(n, int(seed)), on_change=lambda t: st.session_state.update({T_KEY: t}))
+else:
+    st.caption(f"Decoding on the server, after the temperature is released: {reason}.")
+    show_grid(images, per_row=PER_ROW)
 st.download_button(
     "Download PNG grid",
-    grid_png(images, 8),
+    png,
     file_name=f"{ckpt.path.stem}-samples-T{temperature:g}-seed{seed}.png",
     mime="image/png",
 )

@@ -181,3 +181,37 @@ def test_sliders_pad_mounts_before_the_data_loads_and_paints_the_servers_picture
 
     status = fake.mounts["live_decoder_status"]
     assert status["mode"] == "status" and status["model"] == data["model"]
+
+
+def test_generate_sends_the_prior_draws_and_follows_the_temperature_drag(checkpoint_dir, models, fake):
+    from vae_core.latent import decode, prior_noise
+
+    at = open_app(checkpoint_dir, models["z4"], page="generate")
+    assert not at.exception and "gen_t" not in [s.key for s in at.slider]  # the browser's range replaces it
+    grid = fake.mounts["gen_live"]
+    assert grid["mode"] == "samples" and grid["t"] == 1.0 and grid["per_row"] == 8
+    np.testing.assert_allclose(grid["eps"], prior_noise(32, 4, 0).numpy(), atol=1e-5)
+    assert grid["poster"].startswith("data:image/png;base64,")
+
+    fake.gesture = ("gen_live", "t", 0.25)  # a drag of the temperature ends in the browser
+    at.run().run()  # the stub calls back as the grid mounts, below the samples; a browser calls back first
+    ckpt = load_checkpoint(checkpoint_dir / models["z4"].name)
+    assert torch.allclose(at.session_state["gen_images"], decode(ckpt.model, prior_noise(32, 4, 0) * 0.25))
+    assert fake.mounts["gen_live"]["version"] == grid["version"]  # the grid keeps what it shows
+    at.number_input(key="gen_seed").set_value(1).run()
+    assert fake.mounts["gen_live"]["version"] != grid["version"] and fake.mounts["gen_live"]["t"] == 0.25
+    np.testing.assert_allclose(fake.mounts["gen_live"]["eps"], prior_noise(32, 4, 1).numpy(), atol=1e-5)
+
+
+def test_generate_without_webassembly_keeps_the_servers_temperature_slider(checkpoint_dir, models, fake):
+    from vae_core.latent import decode, prior_noise
+
+    at = open_app(checkpoint_dir, models["z4"], page="generate")
+    at.session_state[ui.live_decoder.FAILED] = "WebAssembly is turned off"
+    fake.mounts.clear()
+    at.run()
+    assert any("Decoding on the server" in c and "WebAssembly is turned off" in c for c in captions(at))
+    at.slider(key="gen_t").set_value(0.5).run()
+    assert not at.exception and len(at.get("image")) == 32 and "gen_live" not in fake.mounts
+    ckpt = load_checkpoint(checkpoint_dir / models["z4"].name)
+    assert torch.allclose(at.session_state["gen_images"], decode(ckpt.model, prior_noise(32, 4, 0) * 0.5))

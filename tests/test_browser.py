@@ -69,9 +69,9 @@ def test_every_page_renders_without_an_exception(served, name):
 # Components render in a shadow root: Playwright's locators reach into it, document.querySelector does not.
 
 
-def _pixels(page, root: str) -> str:
+def _pixels(page, root: str, canvas: str = "canvas.vae-live-image") -> str:
     """The decoded canvas of the live decoder `root`, as a data URL (its pixels)."""
-    return page.locator(f"{root} canvas.vae-live-image").first.evaluate("c => c.toDataURL()")
+    return page.locator(f"{root} {canvas}").first.evaluate("c => c.toDataURL()")
 
 
 def _first_frame(page, root: str, timeout_s: float = 60) -> None:
@@ -84,7 +84,8 @@ def _first_frame(page, root: str, timeout_s: float = 60) -> None:
     raise AssertionError(f"no frame decoded in {timeout_s:g} s ({status})")
 
 
-def _drag(page, root: str, target, points: list[tuple[float, float]], held=None) -> int:
+def _drag(page, root: str, target, points: list[tuple[float, float]], held=None,
+          canvas: str = "canvas.vae-live-image") -> int:
     """Press the mouse on `target` at the first of `points` (fractions of its box), move through
     the others without releasing, and count how often the canvas changed between moves; `held()`
     runs just before the button is released. Nothing may be reported to Python while it is down."""
@@ -94,11 +95,11 @@ def _drag(page, root: str, target, points: list[tuple[float, float]], held=None)
     page.mouse.move(*at[0])
     page.mouse.down()
     page.wait_for_timeout(150)
-    changes, last = 0, _pixels(page, root)
+    changes, last = 0, _pixels(page, root, canvas)
     for x, y in at[1:]:
         page.mouse.move(x, y, steps=3)
         page.wait_for_timeout(120)
-        now = _pixels(page, root)
+        now = _pixels(page, root, canvas)
         changes += now != last
         last = now
     reported = page.locator(root).first.get_attribute("data-reported")
@@ -144,6 +145,26 @@ def test_dragging_a_pad_slider_repaints_before_release_and_the_page_follows(serv
         "([dim, v]) => [...document.querySelectorAll('[data-testid=stCaptionContainer]')].some(c => {"
         " const m = c.innerText.match(/z = \\[([^\\]]*)\\]/);"
         " return m && Math.abs(Number(m[1].split(',')[dim]) - v) < 0.006; })", arg=[dim, value], timeout=60_000)
+    settle(page)
+    assert exceptions(page) == []
+
+
+def test_dragging_the_temperature_redraws_every_sample_before_release(served):
+    url, page = served
+    page.goto(f"{url}/generate")
+    settle(page)
+    root, canvas = ".vae-live.vae-live-samples", "canvas.vae-live-grid"
+    grid = page.locator(f"{root} {canvas}").first
+    grid.wait_for(timeout=60_000)
+    page.wait_for_function("g => Number(g.dataset.frames) > 0", arg=grid.element_handle(), timeout=60_000)
+    temperature = page.locator(f"{root} input[type=range]").first
+    changes = _drag(page, root, temperature, ACROSS, canvas=canvas)
+    assert changes >= 5, f"the samples changed {changes} times in 10 moves with the button held"
+    value = float(temperature.input_value())
+    # the grid ends on the released temperature, and the page is told it (for its download)
+    page.wait_for_function("([g, v]) => Math.abs(JSON.parse(g.dataset.t || '-1') - v) < 1e-3",
+                           arg=[grid.element_handle(), value], timeout=30_000)
+    assert float(page.locator(root).first.get_attribute("data-reported")) == value
     settle(page)
     assert exceptions(page) == []
 

@@ -12,6 +12,8 @@
 //                       [u0, u1, v0, v1], points [[u, v, colour], …], palette, legend, point, labels
 //            "traversal": a grid that follows a pad's z with a batched decoder: follows, z, dims (one
 //                       row each, swept over [-span, span] in `steps`), steps, span, tile, poster, rest
+//            "samples": prior samples at temperature t: eps (n codes of N(0, I)), t, limit, step,
+//                       per_row, tile, rest, poster; the grid follows a temperature range input
 //            "marker":  a map that follows a pad's z with no decoder of its own: follows (the pad's
 //                       key), z, offset, matrix (map = offset + matrix · z), extent, points, palette, title
 
@@ -362,60 +364,98 @@ function buildPlane(root, data, decode, report) {
   return el("div", { class: "vae-live-planebox" }, pad, value, legendOf(data));
 }
 
-// one row per dimension in data.dims, that coordinate swept over [-span, span] in data.steps while the
-// others keep the pad's z (vae_core.latent.traversal_grid): the whole grid is one batched run of the
-// decoder, redone as the pad moves. Latest z wins, one run at a time, and after a run of t ms the grid
-// rests data.rest · t ms, so it follows a drag at a fraction of one core on any machine.
-function buildTraversal(root, data) {
-  const [C, H, W] = data.shape, D = data.z.length;
-  const rows = data.dims.length, steps = data.steps, tile = data.tile, gap = 2;
-  const canvas = el("canvas", { class: "vae-live-traversal", width: steps * (tile + gap) + gap,
-    height: rows * (tile + gap) + gap, role: "img", "data-frames": "0",
-    "aria-label": "traversals: each row sweeps one dimension of z, decoded in your browser" });
+// a grid of rows × cols images decoded as one batched run of the decoder: `codesOf(value)` gives the
+// rows·cols codes (row-major, D floats each) for a value; latest value wins, one run at a time, and
+// after a run of t ms the grid rests data.rest · t ms, so it follows a drag at a fraction of one core
+// on any machine. The canvas records the value it shows (data-<name>) and its runs (data-frames).
+function batchGrid(root, data, { rows, cols, D, codesOf, name, label }) {
+  const [C, H, W] = data.shape, tile = data.tile, gap = 2, size = C * H * W;
+  const canvas = el("canvas", { class: "vae-live-grid", width: cols * (tile + gap) + gap,
+    height: rows * (tile + gap) + gap, role: "img", "data-frames": "0", "aria-label": label });
   const ctx = canvas.getContext("2d");
   ctx.fillStyle = "#fff";
   ctx.fillRect(0, 0, canvas.width, canvas.height);
   const blit = blitter(data.shape);
-  const sweep = Array.from({ length: steps }, (_, s) => -data.span + (2 * data.span * s) / Math.max(1, steps - 1));
   const stats = (shared.stats[root.dataset.key] ||= { frames: 0, decodeMs: [] });
   const status = el("div", { class: "vae-live-status", text: "loading the decoder…" });
   let stopped = false;
   const ready = session(data.base, data.model);
-  const submit = latestWins(async (z) => {
+  const submit = latestWins(async (value) => {
     if (stopped) return 0;
     try {
       const { ort, run } = await ready;
-      const codes = new Float32Array(rows * steps * D);
-      data.dims.forEach((dim, r) => sweep.forEach((v, s) => {
-        const at = (r * steps + s) * D;
-        codes.set(z, at);
-        codes[at + dim] = v;
-      }));
       const t0 = performance.now();
-      const out = await run.run({ z: new ort.Tensor("float32", codes, [rows * steps, D]) });
+      const out = await run.run({ z: new ort.Tensor("float32", codesOf(value), [rows * cols, D]) });
       const t1 = performance.now();
-      const size = C * H * W;
-      for (let k = 0; k < rows * steps; k++) {
-        const r = Math.floor(k / steps), s = k % steps;
-        blit(ctx, out.image.data, k * size, gap + s * (tile + gap), gap + r * (tile + gap), tile, tile);
+      for (let k = 0; k < rows * cols; k++) {
+        const r = Math.floor(k / cols), c = k % cols;
+        blit(ctx, out.image.data, k * size, gap + c * (tile + gap), gap + r * (tile + gap), tile, tile);
       }
       stats.frames += 1;
       stats.decodeMs.push(t1 - t0);
       if (stats.decodeMs.length > 2000) stats.decodeMs.splice(0, 1000);
       canvas.dataset.frames = String(stats.frames);
-      canvas.dataset.z = JSON.stringify(Array.from(z, (v) => Number(v.toFixed(4))));
-      status.textContent = `${rows * steps} images decoded in your browser · ${(t1 - t0).toFixed(0)} ms`;
+      const shown = typeof value === "number" ? Number(value.toFixed(4)) : Array.from(value, (v) => Number(v.toFixed(4)));
+      canvas.dataset[name] = JSON.stringify(shown);
+      status.textContent = `${rows * cols} images decoded in your browser · ${(t1 - t0).toFixed(0)} ms`;
       return data.rest * (t1 - t0);
     } catch (e) {
       status.textContent = `cannot decode in this browser: ${e.message || e}`;
       return 0;
     }
   });
-
   if (data.poster) paintPoster(canvas, data.poster, stats, () => canvas.dataset.frames !== "0");
-  const stop = followPad(root, data, (z) => submit(Float32Array.from(z)));
-  root.vaeStop = () => { stopped = true; stop.abort(); };
-  root.append(el("figure", { class: "vae-live-figure vae-live-traversalbox" }, canvas, status));
+  return { canvas, status, submit, stop: () => { stopped = true; } };
+}
+
+// one row per dimension in data.dims, that coordinate swept over [-span, span] in data.steps while the
+// others keep the pad's z (vae_core.latent.traversal_grid), redone as the pad moves
+function buildTraversal(root, data) {
+  const D = data.z.length, steps = data.steps;
+  const sweep = Array.from({ length: steps }, (_, s) => -data.span + (2 * data.span * s) / Math.max(1, steps - 1));
+  const grid = batchGrid(root, data, {
+    rows: data.dims.length, cols: steps, D, name: "z",
+    label: "traversals: each row sweeps one dimension of z, decoded in your browser",
+    codesOf: (z) => {
+      const codes = new Float32Array(data.dims.length * steps * D);
+      data.dims.forEach((dim, r) => sweep.forEach((v, s) => {
+        const at = (r * steps + s) * D;
+        codes.set(z, at);
+        codes[at + dim] = v;
+      }));
+      return codes;
+    },
+  });
+  grid.canvas.classList.add("vae-live-traversal");
+  const stop = followPad(root, data, (z) => grid.submit(Float32Array.from(z)));
+  root.vaeStop = () => { grid.stop(); stop.abort(); };
+  root.append(el("figure", { class: "vae-live-figure vae-live-traversalbox" }, grid.canvas, grid.status));
+}
+
+// samples from the prior at temperature T: z = T · eps for fixed draws eps (vae_core.latent.prior_noise),
+// the whole grid redone as the temperature is dragged; `report("t", T)` when the drag ends
+function buildSamples(root, data, report) {
+  const n = data.eps.length, D = n ? data.eps[0].length : 0, cols = Math.min(data.per_row, n);
+  const eps = Float32Array.from(data.eps.flat());
+  const grid = batchGrid(root, data, {
+    rows: Math.ceil(n / cols), cols, D, name: "t",
+    label: "samples from the prior at the chosen temperature, decoded in your browser",
+    codesOf: (t) => eps.map((e) => t * e),
+  });
+  const input = el("input", { type: "range", min: 0, max: data.limit, step: data.step, value: data.t,
+    "aria-label": "temperature T" });
+  const value = el("span", { class: "vae-live-value", text: Number(data.t).toFixed(2) });
+  input.addEventListener("input", () => {
+    value.textContent = Number(input.value).toFixed(2);
+    grid.submit(Number(input.value));
+  });
+  input.addEventListener("change", () => report("t", Number(input.value)));
+  grid.submit(Number(data.t));
+  root.vaeStop = grid.stop;
+  const control = el("label", { class: "vae-live-row vae-live-temperature" },
+    el("span", { class: "vae-live-label", text: "Temperature T" }), input, value);
+  root.append(el("div", { class: "vae-live-samplesbox" }, control,
+    el("figure", { class: "vae-live-figure vae-live-traversalbox" }, grid.canvas, grid.status)));
 }
 
 function legendOf(data) {
@@ -472,6 +512,14 @@ export default function (component) {
     root = el("div", { class: `vae-live vae-live-${data.mode}`, "data-key": key, "data-identity": identity });
     parentElement.append(root);
     return (data.mode === "marker" ? buildMarker : buildTraversal)(root, data);
+  }
+  if (data.mode === "samples") {
+    root = el("div", { class: "vae-live vae-live-samples", "data-key": key, "data-identity": identity });
+    parentElement.append(root);
+    return buildSamples(root, data, (name, value) => {
+      root.dataset.reported = JSON.stringify(value);
+      setStateValue(name, value);
+    });
   }
   if (data.mode === "status") {
     root = el("div", { class: "vae-live vae-live-status-line", "data-key": key, "data-identity": identity });

@@ -38,7 +38,7 @@ HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
 DECODERS = STATIC / "decoders"
 FAILED = "live_decoder_failed"  # session key: why this browser cannot decode (then pages fall back)
-MODES = {"sliders": "z", "path": "t", "plane": "point", "traversal": None}  # mode → the value it reports
+MODES = {"sliders": "z", "path": "t", "plane": "point", "traversal": None, "samples": "t"}  # mode → what it reports
 
 _component = st.components.v2.component(
     "vae_live_decoder",
@@ -191,6 +191,18 @@ def traversal_view(ckpt: Checkpoint, *, follows: str, z, dims: list[int], key: s
     data URL of the grid decoded here, painted until the first batch arrives."""
     return _mount(ckpt, key, "traversal", None, follows=follows, z=_floats(z), dims=[int(d) for d in dims],
                   steps=int(steps), span=float(span), tile=int(tile), rest=float(rest), poster=poster, version=version)
+
+
+def sample_grid(ckpt: Checkpoint, eps, *, temperature: float, key: str, version: int, per_row: int = 8,
+                tile: int = 96, limit: float = 2.0, step: float = 0.01, rest: float = 2.0, poster: str | None = None,
+                on_change: Callable[[float], None] | None = None):
+    """Prior samples z = T·eps (`eps`: (n, D) draws of N(0, I)) decoded in the browser as one batch, under
+    a temperature range input over [0, limit]: the grid follows every move of a drag (resting `rest`
+    times each batch's time between batches), and `on_change(T)` runs when the drag ends. `poster`:
+    a data URL of the grid decoded here, painted until the first batch arrives."""
+    return _mount(ckpt, key, "samples", on_change, eps=np.round(np.asarray(eps, dtype=np.float64), 5).tolist(),
+                  t=float(temperature), per_row=int(per_row), tile=int(tile), limit=float(limit), step=float(step),
+                  rest=float(rest), poster=poster, version=version)
 
 
 def _drawn(points, colours) -> list[list]:

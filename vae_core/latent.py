@@ -67,14 +67,19 @@ def reconstruct(model, images: torch.Tensor, batch_size: int | None = None) -> t
     return decode(model, mu, batch_size or ENCODE_BATCH)
 
 
-def sample_prior(model, n: int, temperature: float = 1.0, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """n codes z ~ N(0, temperature² I) and their decoded images."""
+def prior_noise(n: int, latent_dim: int, seed: int = 0) -> torch.Tensor:
+    """n draws of N(0, I) in `latent_dim` dimensions, the same for the same seed: a sample at
+    temperature T is T times its draw, so one seed's samples move together as T changes."""
     if n < 1:
         raise VAEError(f"number of samples must be >= 1 (got {n})")
+    return torch.randn(n, latent_dim, generator=torch.Generator().manual_seed(seed))
+
+
+def sample_prior(model, n: int, temperature: float = 1.0, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """n codes z ~ N(0, temperature² I) (`prior_noise` times the temperature) and their decoded images."""
     if temperature < 0:
         raise VAEError(f"temperature must be >= 0 (got {temperature})")
-    g = torch.Generator().manual_seed(seed)
-    z = torch.randn(n, model.latent_dim, generator=g) * temperature
+    z = prior_noise(n, model.latent_dim, seed) * temperature
     return z, decode(model, z)
 
 
