@@ -16,7 +16,7 @@ from ui.display import page_header, show_grid, show_pairs
 from ui.live_decoder import plane_view, unavailable, version_of
 from ui.loaders import anomaly_scores, cached_methods, encoded, model_key, projection, projection_job
 from ui.map_figure import PALETTE, scatter_figure
-from ui.session import require_checkpoint, require_data
+from ui.session import open_in_sliders, require_checkpoint, require_data
 from vae_core import VAEError
 from vae_core.hosting import page_thread_setup
 from vae_core.images import grid_png, to_display
@@ -183,9 +183,26 @@ def scatter() -> go.Figure:
 
 def selected_indices(event) -> np.ndarray:
     """Data indices of the points in a box/lasso selection (each trace carries them as customdata)."""
-    points = event.selection.points if event else []
+    points = event["selection"]["points"] if event else []  # (key access: a PlotlyState, or a plain dict)
     out = [p["customdata"] for p in points if p.get("customdata") is not None]
     return np.asarray([int(v[0] if isinstance(v, list) else v) for v in out], dtype=int)
+
+
+def point_name(i: int) -> str:
+    """'#12 · 7': a point's index in its split, and its label when the data has labels."""
+    if labels is None:
+        return f"#{i}"
+    return f"#{i} · {bundle.class_names[labels[i]] if bundle.class_names else labels[i]}"
+
+
+def one_point(i: int) -> None:
+    """A single selected point: its image and reconstruction, larger, and a way to start the Sliders there."""
+    st.markdown(f"**{split} image {point_name(i)}**: the original, then its reconstruction")
+    original = images_at([i])
+    show_grid(torch.cat([original, reconstruct(ckpt.model, original)]), per_row=2, width=140)
+    if st.button("Open in Sliders", help="Start the Sliders page from this image's code (its posterior mean)",
+                 key="map_to_sliders"):
+        open_in_sliders(key, mu[i])
 
 
 def pointer_view() -> None:
@@ -211,13 +228,16 @@ def pointer_view() -> None:
 if mode == "Scatter":
     left, right = st.columns([3, 2])
     with left:
-        event = st.plotly_chart(scatter(), key="map_chart", on_select="rerun", selection_mode=("box", "lasso"))
+        event = st.plotly_chart(scatter(), key="map_chart", on_select="rerun",
+                                selection_mode=("points", "box", "lasso"))
         st.caption(
             view_caption()
         )
     with right:
         chosen = selected_indices(event)
-        if len(chosen):
+        if len(chosen) == 1:
+            one_point(int(chosen[0]))
+        elif len(chosen):
             shown = np.sort(np.random.default_rng(0).choice(chosen, size=min(GALLERY, len(chosen)), replace=False))
             st.markdown(
                 f"**{len(chosen):,} selected**"
@@ -225,9 +245,16 @@ if mode == "Scatter":
                 + ": each original above its reconstruction"
             )
             originals = images_at(shown)
-            show_pairs(originals, reconstruct(ckpt.model, originals), per_row=6, width=72)
+            show_pairs(originals, reconstruct(ckpt.model, originals), per_row=6, width=56,  # fits the column
+                       captions=[f"#{i}" for i in shown])
+            pick, go_there = st.columns([2, 1], vertical_alignment="bottom")
+            i = pick.selectbox("Open one in the Sliders", shown.tolist(), format_func=point_name, key="map_pick")
+            if go_there.button("Open in Sliders", key="map_to_sliders",
+                               help="Start the Sliders page from this image's code (its posterior mean)"):
+                open_in_sliders(key, mu[i])
         else:
-            st.info("Draw a lasso or a box around points to see those images beside their reconstructions.")
+            st.info("Draw a lasso or a box around points to see those images beside their reconstructions, "
+                    "and open one in the Sliders. With the chart's zoom or pan tool, a click selects one point.")
 elif mode == "Thumbnails":
     count = st.slider("Images drawn", 50, 600, 250, step=50, key="map_thumbs")
     pick = np.random.default_rng(0).choice(n, size=min(count, n), replace=False)

@@ -16,7 +16,7 @@ from ui.display import page_header
 from ui.live_decoder import latent_pad, marker_map, png_url, traversal_view, unavailable, version_of
 from ui.loaders import encoded, model_key, projection
 from ui.map_figure import PALETTE
-from ui.session import require_checkpoint, require_data
+from ui.session import require_checkpoint, require_data, sliders_start
 from vae_core.hosting import page_thread_setup
 from vae_core.images import grid_png, png_bytes, to_display
 from vae_core.latent import decode, kl_ranking, stored_kl_ranking, traversal_grid
@@ -77,6 +77,8 @@ def encode_test_image() -> None:
 if st.session_state.get("sliders_model") != this_model:  # a new model: start from its zero code
     st.session_state["sliders_model"] = this_model
     set_z(np.zeros(D))
+if (handed := sliders_start(this_model)) is not None:  # a point the map sent here
+    set_z(np.asarray(handed))
 
 # the buttons act in callbacks, before the pad is drawn; the row is filled once the data is in
 controls = st.container(border=True)

@@ -319,3 +319,38 @@ def test_the_address_names_the_chosen_model_and_a_link_opens_it(checkpoint_dir, 
         other.query_params["model"] = wanted
         other.run()
         assert not other.exception and Path(other.session_state[SELECTED]).stem in (first, second)
+
+
+def test_a_clicked_map_point_shows_its_image_and_opens_the_sliders_at_its_code(checkpoint_dir, models, mnist5k):
+    from vae_core.latent import encode
+
+    at = open_app(checkpoint_dir, models["z4"])
+    at.session_state["map_chart"] = {"selection": {"points": [{"customdata": [5]}], "point_indices": [5],
+                                                   "box": [], "lasso": []}}  # as a click on test image #5
+    at.run()
+    assert not at.exception
+    assert any("test image #5" in m.value for m in at.markdown)
+    assert len(at.get("image")) == 2  # the original and its reconstruction
+    by_label(at.button, "Open in Sliders").click().run()
+    assert not at.exception
+    ckpt = load_checkpoint(checkpoint_dir / models["z4"].name)
+    mu, _ = encode(ckpt.model, mnist5k.split("test").images[5:6])
+    assert at.session_state["slider_z"] == pytest.approx(np.clip(mu[0].numpy(), -4, 4).tolist(), abs=1e-5)
+    assert any(h.value == "Sliders" for h in at.header)
+
+
+def test_a_map_selection_can_open_any_shown_image_in_the_sliders(checkpoint_dir, models, mnist5k):
+    from vae_core.latent import encode
+
+    at = open_app(checkpoint_dir, models["z4"])
+    at.session_state["map_chart"] = {"selection": {"points": [{"customdata": [v]} for v in (2, 7, 9)],
+                                                   "point_indices": [2, 7, 9], "box": [], "lasso": []}}
+    at.run()
+    assert not at.exception
+    captions = [img.caption for el in at.get("image") for img in el.proto.imgs]
+    assert [c for c in captions if c] == ["#2", "#7", "#9"]  # under the originals, named as in the picker
+    at.selectbox(key="map_pick").set_value(7)
+    by_label(at.button, "Open in Sliders").click().run()
+    ckpt = load_checkpoint(checkpoint_dir / models["z4"].name)
+    mu, _ = encode(ckpt.model, mnist5k.split("test").images[7:8])
+    assert at.session_state["slider_z"] == pytest.approx(np.clip(mu[0].numpy(), -4, 4).tolist(), abs=1e-5)

@@ -26,6 +26,21 @@ SELECTED = "checkpoint_path"  # session key: the path of the selected checkpoint
 DEFAULT_MODEL = "mnist5k-conv-z16"  # selected on a first visit when it is there
 
 
+SLIDERS_START = "sliders_start"  # session key: a code another page hands to the Sliders page
+
+
+def open_in_sliders(model: tuple, z) -> None:
+    """Go to the Sliders page, starting from the code z of the model keyed `model` (a point of the map)."""
+    st.session_state[SLIDERS_START] = (model, [float(v) for v in z])
+    st.switch_page("pages/sliders.py")
+
+
+def sliders_start(model: tuple) -> list[float] | None:
+    """The code another page handed to the Sliders page for this model, taken once; None if none."""
+    handed = st.session_state.pop(SLIDERS_START, None)
+    return handed[1] if handed is not None and handed[0] == model else None
+
+
 def session_dir() -> Path:
     """This browser session's scratch folder: its uploads, and its runs in the public demo."""
     return session_folder(st.session_state.setdefault("session_key", uuid.uuid4().hex))
