@@ -6,8 +6,8 @@ import streamlit as st
 import torch
 
 from ui.display import page_header, show_grid, show_pairs
-from ui.loaders import anomaly_scores
-from ui.session import require_checkpoint, require_data, uploaded_image
+from ui.loaders import anomaly_scores, encoded, model_key
+from ui.session import require_checkpoint, require_data, sliders_picker, uploaded_image
 from vae_core.anomaly import auroc, checkpoint_scores, percentile_of, roc_curve_points, top_k
 from vae_core.latent import reconstruct
 
@@ -63,6 +63,8 @@ recons = reconstruct(ckpt.model, originals)
 caps = [f"#{i} · {scores[i]:.0f}" for i in idx]
 st.caption("Each original (test index · score) above its reconstruction")
 show_pairs(originals, recons, per_row=8, captions=caps, width=90)
+sliders_picker(model_key(ckpt), idx, encoded(ckpt, "test")[0], name=lambda i: f"#{i} · {scores[i]:.0f} nats",
+               key="anom_pick")
 
 if test.labels is not None:
     st.subheader("Which classes are normal?")

@@ -16,7 +16,7 @@ from ui.display import page_header, show_grid, show_pairs
 from ui.live_decoder import plane_view, unavailable, version_of
 from ui.loaders import anomaly_scores, cached_methods, encoded, model_key, projection, projection_job
 from ui.map_figure import PALETTE, scatter_figure
-from ui.session import open_in_sliders, require_checkpoint, require_data
+from ui.session import open_in_sliders, require_checkpoint, require_data, sliders_picker
 from vae_core import VAEError
 from vae_core.hosting import page_thread_setup
 from vae_core.images import grid_png, to_display
@@ -247,11 +247,7 @@ if mode == "Scatter":
             originals = images_at(shown)
             show_pairs(originals, reconstruct(ckpt.model, originals), per_row=6, width=56,  # fits the column
                        captions=[f"#{i}" for i in shown])
-            pick, go_there = st.columns([2, 1], vertical_alignment="bottom")
-            i = pick.selectbox("Open one in the Sliders", shown.tolist(), format_func=point_name, key="map_pick")
-            if go_there.button("Open in Sliders", key="map_to_sliders",
-                               help="Start the Sliders page from this image's code (its posterior mean)"):
-                open_in_sliders(key, mu[i])
+            sliders_picker(key, shown, mu, name=point_name, key="map_pick")
         else:
             st.info("Draw a lasso or a box around points to see those images beside their reconstructions, "
                     "and open one in the Sliders. With the chart's zoom or pan tool, a click selects one point.")

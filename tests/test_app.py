@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 from app import PAGES as ROUTES
 from ui.display import plain
 from ui.session import SELECTED, claim_checkpoint_path
-from vae_core import VAEConfig, load_checkpoint
+from vae_core import VAEConfig, load_checkpoint, load_dataset
 from vae_core.latent import encode
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -299,6 +299,13 @@ def test_anomalies_show_each_original_above_its_reconstruction(checkpoint_dir, m
     assert len(block) == 32
     assert all(c.startswith("#") for c in block[:8] + block[16:24]), block
     assert not any(block[8:16] + block[24:32]), block
+    # any of them opens the Sliders at its code
+    third = int(block[2].split()[0].lstrip("#"))
+    at.selectbox(key="anom_pick").set_value(third)
+    by_label(at.button, "Open in Sliders").click().run()
+    assert not at.exception and any(h.value == "Sliders" for h in at.header)
+    mu, _ = encoded_codes(checkpoint_dir / models["z4"].name, third)
+    assert at.session_state["slider_z"] == pytest.approx(np.clip(mu, -4, 4).tolist(), abs=1e-5)
 
 
 def test_the_address_names_the_chosen_model_and_a_link_opens_it(checkpoint_dir, models):
@@ -321,9 +328,15 @@ def test_the_address_names_the_chosen_model_and_a_link_opens_it(checkpoint_dir, 
         assert not other.exception and Path(other.session_state[SELECTED]).stem in (first, second)
 
 
-def test_a_clicked_map_point_shows_its_image_and_opens_the_sliders_at_its_code(checkpoint_dir, models, mnist5k):
-    from vae_core.latent import encode
+def encoded_codes(path: Path, i: int) -> tuple[np.ndarray, np.ndarray]:
+    """The posterior mean and log-variance of test image i under the checkpoint at `path`."""
+    ckpt = load_checkpoint(path)
+    images = load_dataset(ckpt.config.dataset).split("test").images[i:i + 1]
+    mu, logvar = encode(ckpt.model, images)
+    return mu[0].numpy(), logvar[0].numpy()
 
+
+def test_a_clicked_map_point_shows_its_image_and_opens_the_sliders_at_its_code(checkpoint_dir, models):
     at = open_app(checkpoint_dir, models["z4"])
     at.session_state["map_chart"] = {"selection": {"points": [{"customdata": [5]}], "point_indices": [5],
                                                    "box": [], "lasso": []}}  # as a click on test image #5
@@ -333,15 +346,12 @@ def test_a_clicked_map_point_shows_its_image_and_opens_the_sliders_at_its_code(c
     assert len(at.get("image")) == 2  # the original and its reconstruction
     by_label(at.button, "Open in Sliders").click().run()
     assert not at.exception
-    ckpt = load_checkpoint(checkpoint_dir / models["z4"].name)
-    mu, _ = encode(ckpt.model, mnist5k.split("test").images[5:6])
-    assert at.session_state["slider_z"] == pytest.approx(np.clip(mu[0].numpy(), -4, 4).tolist(), abs=1e-5)
+    mu, _ = encoded_codes(checkpoint_dir / models["z4"].name, 5)
+    assert at.session_state["slider_z"] == pytest.approx(np.clip(mu, -4, 4).tolist(), abs=1e-5)
     assert any(h.value == "Sliders" for h in at.header)
 
 
-def test_a_map_selection_can_open_any_shown_image_in_the_sliders(checkpoint_dir, models, mnist5k):
-    from vae_core.latent import encode
-
+def test_a_map_selection_can_open_any_shown_image_in_the_sliders(checkpoint_dir, models):
     at = open_app(checkpoint_dir, models["z4"])
     at.session_state["map_chart"] = {"selection": {"points": [{"customdata": [v]} for v in (2, 7, 9)],
                                                    "point_indices": [2, 7, 9], "box": [], "lasso": []}}
@@ -351,6 +361,5 @@ def test_a_map_selection_can_open_any_shown_image_in_the_sliders(checkpoint_dir,
     assert [c for c in captions if c] == ["#2", "#7", "#9"]  # under the originals, named as in the picker
     at.selectbox(key="map_pick").set_value(7)
     by_label(at.button, "Open in Sliders").click().run()
-    ckpt = load_checkpoint(checkpoint_dir / models["z4"].name)
-    mu, _ = encode(ckpt.model, mnist5k.split("test").images[7:8])
-    assert at.session_state["slider_z"] == pytest.approx(np.clip(mu[0].numpy(), -4, 4).tolist(), abs=1e-5)
+    mu, _ = encoded_codes(checkpoint_dir / models["z4"].name, 7)
+    assert at.session_state["slider_z"] == pytest.approx(np.clip(mu, -4, 4).tolist(), abs=1e-5)

@@ -35,6 +35,15 @@ def open_in_sliders(model: tuple, z) -> None:
     st.switch_page("pages/sliders.py")
 
 
+def sliders_picker(model: tuple, indices, codes, *, name, key: str) -> None:
+    """A picker of `indices` (each shown as `name(i)`) and a button that opens the Sliders at codes[i]."""
+    pick, go = st.columns([2, 1], vertical_alignment="bottom")
+    i = pick.selectbox("Open one in the Sliders", [int(v) for v in indices], format_func=name, key=key)
+    if go.button("Open in Sliders", key=f"{key}_go", help="Start the Sliders page from this image's code "
+                 "(its posterior mean)"):
+        open_in_sliders(model, codes[i])
+
+
 def sliders_start(model: tuple) -> list[float] | None:
     """The code another page handed to the Sliders page for this model, taken once; None if none."""
     handed = st.session_state.pop(SLIDERS_START, None)
