@@ -202,7 +202,7 @@ def one_point(i: int) -> None:
     show_grid(torch.cat([original, reconstruct(ckpt.model, original)]), per_row=2, width=140)
     if st.button("Open in Sliders", help="Start the Sliders page from this image's code (its posterior mean)",
                  key="map_to_sliders"):
-        open_in_sliders(key, mu[i])
+        open_in_sliders(key, mu[i], f"{split} image {point_name(i)}")
 
 
 def pointer_view() -> None:
@@ -247,7 +247,7 @@ if mode == "Scatter":
             originals = images_at(shown)
             show_pairs(originals, reconstruct(ckpt.model, originals), per_row=6, width=56,  # fits the column
                        captions=[f"#{i}" for i in shown])
-            sliders_picker(key, shown, mu, name=point_name, key="map_pick")
+            sliders_picker(key, shown, mu, name=point_name, key="map_pick", split=split)
         else:
             st.info("Draw a lasso or a box around points to see those images beside their reconstructions, "
                     "and open one in the Sliders. With the chart's zoom or pan tool, a click selects one point.")

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from ui.display import page_header
+from ui.display import page_header, plain
 from ui.live_decoder import latent_pad, marker_map, png_url, traversal_view, unavailable, version_of
 from ui.loaders import encoded, model_key, projection
 from ui.map_figure import PALETTE
@@ -53,6 +53,7 @@ def set_z(z: np.ndarray) -> None:
     """The page sets z (a button, a new model): the pad and the fallback sliders take it."""
     st.session_state["slider_z"] = np.clip(np.asarray(z, dtype=np.float32), -LIMIT, LIMIT)
     st.session_state["slider_z_version"] = st.session_state.get("slider_z_version", 0) + 1
+    st.session_state.pop("slider_origin", None)  # whose code z was, when another page sent it
     for d in range(D):
         st.session_state[f"z_{d}"] = float(st.session_state["slider_z"][d])
 
@@ -71,14 +72,17 @@ def prior_sample() -> None:
 
 
 def encode_test_image() -> None:
-    set_z(test_codes()[0][int(st.session_state.get("slider_index", 0))])
+    i = int(st.session_state.get("slider_index", 0))
+    set_z(test_codes()[0][i])
+    st.session_state["slider_origin"] = f"test image #{i}"
 
 
 if st.session_state.get("sliders_model") != this_model:  # a new model: start from its zero code
     st.session_state["sliders_model"] = this_model
     set_z(np.zeros(D))
-if (handed := sliders_start(this_model)) is not None:  # a point the map sent here
-    set_z(np.asarray(handed))
+if (handed := sliders_start(this_model)) is not None:  # an image's code another page sent here
+    set_z(np.asarray(handed[0]))
+    st.session_state["slider_origin"] = handed[1]
 
 # the buttons act in callbacks, before the pad is drawn; the row is filled once the data is in
 controls = st.container(border=True)
@@ -91,6 +95,8 @@ def fill_controls() -> None:
     n_test = len(test_codes()[0])
     c3.number_input(f"Test image (0–{n_test - 1})", 0, n_test - 1, 0, key="slider_index")
     c4.button("Encode it", help="z = the posterior mean of that image", on_click=encode_test_image)
+    if origin := st.session_state.get("slider_origin"):
+        controls.caption(plain(f"Started from the code of {origin} (its posterior mean)"))
 
 
 ranked = [int(d) for d in order]

@@ -348,6 +348,9 @@ def test_a_clicked_map_point_shows_its_image_and_opens_the_sliders_at_its_code(c
     assert not at.exception
     mu, _ = encoded_codes(checkpoint_dir / models["z4"].name, 5)
     assert at.session_state["slider_z"] == pytest.approx(np.clip(mu, -4, 4).tolist(), abs=1e-5)
+    assert any(c.value.startswith(plain("Started from the code of test image #5 · ")) for c in at.caption)
+    by_label(at.button, "Zero").click().run()  # the page's own z: no longer that image's
+    assert not any("Started from" in c.value for c in at.caption)
     assert any(h.value == "Sliders" for h in at.header)
 
 

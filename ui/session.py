@@ -29,25 +29,26 @@ DEFAULT_MODEL = "mnist5k-conv-z16"  # selected on a first visit when it is there
 SLIDERS_START = "sliders_start"  # session key: a code another page hands to the Sliders page
 
 
-def open_in_sliders(model: tuple, z) -> None:
-    """Go to the Sliders page, starting from the code z of the model keyed `model` (a point of the map)."""
-    st.session_state[SLIDERS_START] = (model, [float(v) for v in z])
+def open_in_sliders(model: tuple, z, origin: str) -> None:
+    """Go to the Sliders page, starting from the code z of the model keyed `model`; `origin` says whose
+    code it is (a point of the map), for the page to show."""
+    st.session_state[SLIDERS_START] = (model, [float(v) for v in z], origin)
     st.switch_page("pages/sliders.py")
 
 
-def sliders_picker(model: tuple, indices, codes, *, name, key: str) -> None:
+def sliders_picker(model: tuple, indices, codes, *, name, key: str, split: str = "test") -> None:
     """A picker of `indices` (each shown as `name(i)`) and a button that opens the Sliders at codes[i]."""
     pick, go = st.columns([2, 1], vertical_alignment="bottom")
     i = pick.selectbox("Open one in the Sliders", [int(v) for v in indices], format_func=name, key=key)
     if go.button("Open in Sliders", key=f"{key}_go", help="Start the Sliders page from this image's code "
                  "(its posterior mean)"):
-        open_in_sliders(model, codes[i])
+        open_in_sliders(model, codes[i], f"{split} image {name(i)}")
 
 
-def sliders_start(model: tuple) -> list[float] | None:
-    """The code another page handed to the Sliders page for this model, taken once; None if none."""
+def sliders_start(model: tuple) -> tuple[list[float], str] | None:
+    """The code another page handed to the Sliders page for this model and whose it is, taken once."""
     handed = st.session_state.pop(SLIDERS_START, None)
-    return handed[1] if handed is not None and handed[0] == model else None
+    return (handed[1], handed[2]) if handed is not None and handed[0] == model else None
 
 
 def session_dir() -> Path:
