@@ -161,10 +161,13 @@ class LazyImages:
         return convert_images(x, *self.conv)
 
 
+_BYTE_MAX = torch.tensor(255.0)  # a float32 scalar: the quotient is float32 whatever torch's default dtype
+
+
 def _unit(pixels: torch.Tensor) -> torch.Tensor:
     """uint8 pixels as float32 in [0, 1], as torchvision's `ToTensor` gives them (the same bits as
     `.float().div_(255)`, in one pass)."""
-    return torch.div(pixels, 255.0)
+    return torch.div(pixels, _BYTE_MAX)
 
 
 class _Bytes(Dataset):
