@@ -16,7 +16,7 @@ from ui.display import page_header, show_grid, show_pairs
 from ui.live_decoder import plane_view, unavailable, version_of
 from ui.loaders import anomaly_scores, cached_methods, encoded, model_key, projection, projection_job
 from ui.map_figure import PALETTE, scatter_figure
-from ui.session import open_in_sliders, require_checkpoint, require_data, sliders_picker
+from ui.session import require_checkpoint, require_data, sliders_button, sliders_picker
 from vae_core import VAEError
 from vae_core.hosting import page_thread_setup
 from vae_core.images import grid_png, to_display
@@ -200,9 +200,7 @@ def one_point(i: int) -> None:
     st.markdown(f"**{split} image {point_name(i)}**: the original, then its reconstruction")
     original = images_at([i])
     show_grid(torch.cat([original, reconstruct(ckpt.model, original)]), per_row=2, width=140)
-    if st.button("Open in Sliders", help="Start the Sliders page from this image's code (its posterior mean)",
-                 key="map_to_sliders"):
-        open_in_sliders(key, mu[i], f"{split} image {point_name(i)}")
+    sliders_button(key, mu[i], f"{split} image {point_name(i)}", key="map_to_sliders")
 
 
 def pointer_view() -> None:

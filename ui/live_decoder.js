@@ -513,13 +513,15 @@ export default function (component) {
     parentElement.append(root);
     return (data.mode === "marker" ? buildMarker : buildTraversal)(root, data);
   }
+  // a gesture's end: Python hears the value (the root keeps it too, for the browser tests)
+  const reporter = (root) => (name, value) => {
+    root.dataset.reported = JSON.stringify(value);
+    setStateValue(name, value);
+  };
   if (data.mode === "samples") {
     root = el("div", { class: "vae-live vae-live-samples", "data-key": key, "data-identity": identity });
     parentElement.append(root);
-    return buildSamples(root, data, (name, value) => {
-      root.dataset.reported = JSON.stringify(value);
-      setStateValue(name, value);
-    });
+    return buildSamples(root, data, reporter(root));
   }
   if (data.mode === "status") {
     root = el("div", { class: "vae-live vae-live-status-line", "data-key": key, "data-identity": identity });
@@ -539,10 +541,7 @@ export default function (component) {
       setStateValue("failed", String(error.message || error).slice(0, 200));
     } else if (text) status.textContent = text;
   };
-  const report = (name, value) => {
-    root.dataset.reported = JSON.stringify(value);
-    setStateValue(name, value);
-  };
+  const report = reporter(root);
   root.append(figure);
   parentElement.append(root);
   const decode = liveDecoder(root, data, onStatus);

@@ -36,13 +36,18 @@ def open_in_sliders(model: tuple, z, origin: str) -> None:
     st.switch_page("pages/sliders.py")
 
 
+def sliders_button(model: tuple, z, origin: str, *, key: str, where=st) -> None:
+    """An "Open in Sliders" button (in `where`) that starts the Sliders page from z, the code of `origin`."""
+    if where.button("Open in Sliders", key=key,
+                    help="Start the Sliders page from this image's code (its posterior mean)"):
+        open_in_sliders(model, z, origin)
+
+
 def sliders_picker(model: tuple, indices, codes, *, name, key: str, split: str = "test") -> None:
     """A picker of `indices` (each shown as `name(i)`) and a button that opens the Sliders at codes[i]."""
     pick, go = st.columns([2, 1], vertical_alignment="bottom")
     i = pick.selectbox("Open one in the Sliders", [int(v) for v in indices], format_func=name, key=key)
-    if go.button("Open in Sliders", key=f"{key}_go", help="Start the Sliders page from this image's code "
-                 "(its posterior mean)"):
-        open_in_sliders(model, codes[i], f"{split} image {name(i)}")
+    sliders_button(model, codes[i], f"{split} image {name(i)}", key=f"{key}_go", where=go)
 
 
 def sliders_start(model: tuple) -> tuple[list[float], str] | None:
