@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 import subprocess
@@ -264,6 +265,49 @@ def test_torchvision_garbage_file_is_a_clear_error(tmp_path, no_network):
     (raw / "t10k-labels-idx1-ubyte").write_bytes(b"this is not an IDX file at all")
     with pytest.raises(VAEError, match="could not be read"):
         load_dataset("mnist", data_root=tmp_path, download=False)
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist", "kmnist"])
+def test_idx_family_is_read_as_torchvision_reads_it(tmp_path, no_network, name):
+    # the MNIST family is read without torchvision (its import loads torch's compiler): the same file
+    # names, class names, images and labels as torchvision.datasets gives
+    import torchvision.datasets as tvd
+
+    cls = getattr(tvd, data_mod.DATASETS[name].torchvision)
+    root = tmp_path / "data"
+    make_idx_set(root / cls.__name__ / "raw", seed=3)
+    theirs = [p.name for p in data_mod.expected_files(name, root)]
+    assert theirs == [os.path.splitext(os.path.basename(url))[0] for url, _ in cls.resources]
+    b = load_dataset(name, data_root=root, download=False)
+    assert b.class_names == tuple(cls.classes)
+    parts = [cls(str(root), train=t, download=False) for t in (True, False)]
+    assert torch.equal(b.images.pixels, torch.cat([p.data for p in parts]).unsqueeze(1))
+    assert torch.equal(b.labels, torch.cat([p.targets for p in parts]))
+
+
+@pytest.mark.parametrize("damage, says", [
+    (lambda raw: (raw / "train-images-idx3-ubyte").write_bytes(
+        (raw / "train-images-idx3-ubyte").read_bytes() + b"\0"),
+     "train-images-idx3-ubyte holds 15,681 bytes after its header, which promises 15,680 (20 x 28 x 28)"),
+    (lambda raw: (raw / "t10k-labels-idx1-ubyte").write_bytes(
+        (raw / "t10k-images-idx3-ubyte").read_bytes()),
+     "t10k-labels-idx1-ubyte is not an IDX file of 1-dimensional unsigned bytes"),
+    (lambda raw: write_idx_labels(raw / "train-labels-idx1-ubyte", np.zeros(19, dtype=np.uint8)),
+     "train-images-idx3-ubyte holds 20 images but train-labels-idx1-ubyte 19 labels"),
+    (lambda raw: (raw / "train-labels-idx1-ubyte").write_bytes(b""),
+     "train-labels-idx1-ubyte is not an IDX file"),
+])
+def test_damaged_idx_files_are_named(tmp_path, no_network, damage, says):
+    raw = tmp_path / "MNIST" / "raw"
+    make_idx_set(raw)
+    damage(raw)
+    before = {p: p.read_bytes() for p in raw.iterdir()}
+    with pytest.raises(VAEError) as e:
+        load_dataset("mnist", data_root=tmp_path, download=False)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith(f"mnist files under {tmp_path} could not be read: ")
+    assert says in msg
+    assert {p: p.read_bytes() for p in raw.iterdir()} == before  # nothing on disk is touched
 
 
 def test_failed_download_leaves_nothing_behind(tmp_path, monkeypatch, no_network):

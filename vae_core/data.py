@@ -7,6 +7,7 @@ ground-truth factor indices (or None) and a fixed, seeded train/test split.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import shutil
 import uuid
@@ -100,11 +101,13 @@ class DatasetInfo:
     size: int | None = None  # number of images; None: depends on the folder
     load: Callable[[DataRequest], DataBundle] = field(kw_only=True, repr=False, compare=False)
     torchvision: str | None = field(default=None, kw_only=True)  # its class in torchvision.datasets
+    # the MNIST family: torchvision's IDX files, read here (read_idx), and that class's `classes`
+    idx_classes: tuple[str, ...] | None = field(default=None, kw_only=True, repr=False)
 
 
 def _torchvision_entry(name: str, cls: str, description: str, shape: tuple[int, int, int],
-                       size: int) -> DatasetInfo:
-    return DatasetInfo(name, description, False, shape, size, torchvision=cls,
+                       size: int, idx_classes: tuple[str, ...] | None = None) -> DatasetInfo:
+    return DatasetInfo(name, description, False, shape, size, torchvision=cls, idx_classes=idx_classes,
                        load=lambda r: _torchvision(r.name, r.data_root, r.download))
 
 
@@ -121,9 +124,13 @@ DATASETS: dict[str, DatasetInfo] = {
         DatasetInfo("sprites-full", "the full dSprites grid: 737,280 images at 64x64 (~12 GB)", True,
                     (1, 64, 64), 737_280, load=lambda r: _sprites(full=True)),
         _torchvision_entry("mnist", "MNIST", "MNIST through torchvision (download or --data-root)", (1, 28, 28),
-                           70_000),
-        _torchvision_entry("fashion-mnist", "FashionMNIST", "Fashion-MNIST through torchvision", (1, 28, 28), 70_000),
-        _torchvision_entry("kmnist", "KMNIST", "Kuzushiji-MNIST through torchvision", (1, 28, 28), 70_000),
+                           70_000, tuple(f"{i} - {w}" for i, w in enumerate(
+                               "zero one two three four five six seven eight nine".split()))),
+        _torchvision_entry("fashion-mnist", "FashionMNIST", "Fashion-MNIST through torchvision", (1, 28, 28), 70_000,
+                           ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                            "Bag", "Ankle boot")),
+        _torchvision_entry("kmnist", "KMNIST", "Kuzushiji-MNIST through torchvision", (1, 28, 28), 70_000,
+                           ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo")),
         _torchvision_entry("cifar10", "CIFAR10", "CIFAR-10 through torchvision (32x32 RGB)", (3, 32, 32), 60_000),
         DatasetInfo("folder:PATH", "your own images: a folder (subfolders become labels)", True,
                     load=lambda r: _folder(r.name[len("folder:"):], r.image_size or 64, r.channels)),
@@ -278,38 +285,82 @@ def _torchvision_class(name: str):
     return getattr(tvd, dataset_info(name).torchvision)
 
 
+# The MNIST family's four files, as torchvision names them (its `resources`, unpacked) under
+# ROOT/<class>/raw. They are read here (read_idx) rather than through torchvision.datasets: importing
+# torchvision loads torch's compiler (torchvision.ops imports torch._dynamo), ~1 s of a 7 s `train` on
+# the 2-core machine, for four files whose format is a 4-byte magic, big-endian sizes and the bytes.
+# A test checks these names, the classes and the arrays against torchvision's own reader.
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+             "t10k-labels-idx1-ubyte")
+
+
 def expected_files(name: str, root: Path) -> list[Path]:
     """The files torchvision reads for `name` under `root`."""
+    info = dataset_info(name)
+    if info.idx_classes is not None:
+        return [root / info.torchvision / "raw" / f for f in IDX_FILES]
     cls = _torchvision_class(name)
-    if name == "cifar10":
-        return [root / cls.base_folder / f for f, _ in cls.train_list + cls.test_list]
-    raw = root / cls.__name__ / "raw"
-    return [raw / os.path.splitext(os.path.basename(url))[0] for url, _ in cls.resources]
+    return [root / cls.base_folder / f for f, _ in cls.train_list + cls.test_list]
+
+
+def read_idx(path: Path, ndim: int) -> np.ndarray:
+    """An IDX file of unsigned bytes with `ndim` dimensions (MNIST's images: 3, labels: 1) as an array;
+    a VAEError naming the file when it is not one."""
+    data = np.fromfile(path, dtype=np.uint8)
+    header = 4 + 4 * ndim
+    if len(data) < header or data[0] or data[1] or data[2] != 0x08 or data[3] != ndim:
+        raise VAEError(f"{path.name} is not an IDX file of {ndim}-dimensional unsigned bytes")
+    shape = tuple(int(d) for d in data[4:header].view(">u4"))
+    if len(data) - header != math.prod(shape):
+        raise VAEError(f"{path.name} holds {len(data) - header:,} bytes after its header, which "
+                       f"promises {math.prod(shape):,} ({' x '.join(map(str, shape))})")
+    return data[header:].reshape(shape)
+
+
+def _read_idx_family(name: str, root: Path) -> tuple[list[torch.Tensor], list[torch.Tensor], tuple[str, ...]]:
+    """The train and test images (N, 1, H, W) and labels of an MNIST-family dataset, and its classes."""
+    files = expected_files(name, root)
+    images, labels = [], []
+    for image_file, label_file in (files[0:2], files[2:4]):
+        x, y = read_idx(image_file, 3), read_idx(label_file, 1)
+        if len(x) != len(y):
+            raise VAEError(f"{image_file.name} holds {len(x):,} images but {label_file.name} "
+                           f"{len(y):,} labels")
+        images.append(torch.from_numpy(x).unsqueeze(1))
+        labels.append(torch.from_numpy(y.astype(np.int64)))
+    return images, labels, dataset_info(name).idx_classes
+
+
+def _read_torchvision(name: str, root: Path) -> tuple[list[torch.Tensor], list[torch.Tensor], tuple[str, ...]]:
+    """The same, read by the torchvision.datasets class (CIFAR-10's pickled batches)."""
+    cls = _torchvision_class(name)
+    images, labels = [], []
+    for train in (True, False):
+        part = cls(str(root), train=train, download=False)
+        data = torch.as_tensor(np.asarray(part.data))
+        images.append(data.permute(0, 3, 1, 2) if data.ndim == 4 else data.unsqueeze(1))  # (N, C, H, W)
+        labels.append(torch.as_tensor(np.asarray(part.targets), dtype=torch.long))
+    return images, labels, tuple(part.classes)  # CIFAR-10 reads its class names from its meta file
 
 
 def _torchvision(name: str, root: Path, download: bool) -> DataBundle:
-    cls = _torchvision_class(name)
     if not all(p.exists() for p in expected_files(name, root)):
         if not download:
             raise VAEError(_missing_message(name, root, "downloads are off"))
-        _download(name, cls, root)
+        _download(name, _torchvision_class(name), root)
+    read = _read_idx_family if dataset_info(name).idx_classes is not None else _read_torchvision
     try:
-        parts = [cls(str(root), train=t, download=False) for t in (True, False)]
+        images, labels, classes = read(name, root)
+    except VAEError as e:
+        raise VAEError(f"{name} files under {root} could not be read: {e}") from None
     except (RuntimeError, ValueError, OSError, AssertionError) as e:  # torchvision asserts on bad headers
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise VAEError(f"{name} files under {root} could not be read: {first}") from None
-    images, labels = [], []
-    for part in parts:
-        data = torch.as_tensor(np.asarray(part.data))
-        data = data.permute(0, 3, 1, 2) if data.ndim == 4 else data.unsqueeze(1)  # (N, C, H, W)
-        images.append(data)  # uint8: joined first, converted to float once
-        labels.append(torch.as_tensor(np.asarray(part.targets), dtype=torch.long))
     n_train = len(labels[0])
     n = n_train + len(labels[1])
-    classes = parts[0].classes
-    del parts  # the files' copies: only the joined bytes stay (ByteImages: a quarter of float32)
+    # uint8, joined first and converted to float per batch (ByteImages: a quarter of float32)
     return DataBundle(name, ByteImages(torch.cat(images)), torch.cat(labels), torch.arange(n_train),
-                      torch.arange(n_train, n), tuple(classes))
+                      torch.arange(n_train, n), classes)
 
 
 def _download(name: str, cls, root: Path) -> None:
