@@ -5,10 +5,11 @@ Sections (in this order): training (`vae_core train` against the pytorch/example
 files, whole process and in-loop, the loop's GFLOP/s beside a GEMM ceiling, the conv model), startup
 (`--help`, `train` to its first step, `streamlit run app.py` to the first page in headless Chromium),
 projection (UMAP cold, warm, after the warm-up, disk-cache hit, PCA; each set in a fresh process),
-decode (server-side, per shipped model), memory (a process holding every shipped checkpoint open;
-`train` against the reference comes with the training section) and scaling (1 against 2 processes under
-torchrun; a folder over the memory budget, streamed, against the same folder held in memory). Opt-in,
-run only when named in `--only`: load (`benchmarks.load`: Sliders sessions while another trains).
+decode (server-side, per shipped model; a fresh process's first image grid), memory (a process holding
+every shipped checkpoint open; `train` against the reference comes with the training section) and
+scaling (1 against 2 processes under torchrun; a folder over the memory budget, streamed, against the
+same folder held in memory). Opt-in, run only when named in `--only`: load (`benchmarks.load`: Sliders
+sessions while another trains).
 
 The machine may be shared, so the one-minute load average is recorded before each section; figures
 taken under load are slower than the machine can do. Nothing here passes or fails on time: the
@@ -129,9 +130,9 @@ def section_projection(sizes: Sizes, work: Path, device: str) -> dict:
 
 
 def section_decode(sizes: Sizes, work: Path, device: str) -> dict:
-    from benchmarks.serving import decode_latency, shipped
+    from benchmarks.serving import decode_latency, first_grid, shipped
 
-    return decode_latency(shipped(), sizes.decode_repeats)
+    return {**decode_latency(shipped(), sizes.decode_repeats), **first_grid()}
 
 
 def section_memory(sizes: Sizes, work: Path, device: str) -> dict:

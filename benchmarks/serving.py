@@ -5,7 +5,10 @@ shipped checkpoint open.
   encoding a page shows), one z at a time, p50 / p95 over `repeats` calls after a few warm-up calls;
 - memory: `python -m benchmarks.serving` in a fresh process imports streamlit and the engine, opens
   every shipped checkpoint and encodes its test split (what the latent map does per model), and
-  its peak resident memory is read by the `benchmarks.peak` wrapper.
+  its peak resident memory is read by the `benchmarks.peak` wrapper;
+- the first grid: `python -m benchmarks.serving --first-grid` in a fresh process times its first
+  `grid_png` (the tiles the Sliders, Generate and Interpolate pages show) of 64 decoded prior draws,
+  imports included (it once imported torchvision, ~1 s).
 """
 
 from __future__ import annotations
@@ -55,6 +58,26 @@ def server_memory() -> dict:
             "server_memory_load_average": load}
 
 
+def first_grid() -> dict:
+    load = load_average()
+    child = run_timed(["-m", "benchmarks.serving", "--first-grid"])
+    return {"first_grid_s": float(child.stdout.strip()), "first_grid_load_average": load}
+
+
+def time_first_grid() -> float:
+    import torch
+
+    from vae_core import load_checkpoint
+    from vae_core.images import grid_png
+    from vae_core.latent import decode
+
+    model = load_checkpoint(shipped()[0]).model
+    images = decode(model, torch.randn(64, model.latent_dim, generator=torch.Generator().manual_seed(0)))
+    t0 = time.perf_counter()
+    grid_png(images, 8)
+    return time.perf_counter() - t0
+
+
 def open_everything() -> int:
     import streamlit  # noqa: F401 - the server has it loaded
 
@@ -69,4 +92,6 @@ def open_everything() -> int:
 
 
 if __name__ == "__main__":
-    print(open_everything())
+    import sys
+
+    print(time_first_grid() if sys.argv[1:] == ["--first-grid"] else open_everything())

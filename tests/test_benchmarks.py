@@ -44,6 +44,7 @@ def test_json_of_the_serving_sections(capsys):
                                 "sprites-conv-z10-beta4"}
     assert all(0 < d["p50_ms"] <= d["p95_ms"] for d in r["decode"].values())
     assert r["server_models_opened"] == 5 and r["server_peak_rss_mb"] > 100
+    assert 0 < r["first_grid_s"] < r["seconds_by_section"]["decode"]  # timed inside the section's child
 
 
 def test_unknown_section_is_refused(capsys):

@@ -1,4 +1,6 @@
 import io
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -68,6 +70,27 @@ def test_make_grid_shape_padding_and_grey_stays_one_channel():
     assert grid[0, 0, :].eq(1.0).all()  # pad_value 1.0: a white frame
     assert torch.equal(grid[:, 2:10, 2:10], ramp(10)[0])
     assert I.make_grid(torch.rand(6, 3, 8, 8), nrow=3, padding=0).shape == (3, 16, 24)
+
+
+@pytest.mark.parametrize("n, channels, nrow, padding, pad_value", [
+    (10, 1, 5, 2, 1.0), (7, 3, 3, 0, 0.0), (1, 1, 4, 2, 1.0), (5, 1, 8, 3, 0.5), (12, 3, 1, 1, 0.25),
+])
+def test_make_grid_tiles_as_torchvision_does(n, channels, nrow, padding, pad_value):
+    import torchvision.utils
+
+    images = torch.rand(n, channels, 6, 5, generator=torch.Generator().manual_seed(n))
+    theirs = torchvision.utils.make_grid(images, nrow=nrow, padding=padding, pad_value=pad_value)
+    assert torch.equal(I.make_grid(images, nrow=nrow, padding=padding, pad_value=pad_value),
+                       theirs[:channels])  # torchvision repeats a grey channel three times
+
+
+def test_a_grid_does_not_import_torchvision():
+    # torchvision's import loads torch's compiler: ~1 s of a server's first grid
+    code = ("import sys, torch\nfrom vae_core.images import grid_png\n"
+            "grid_png(torch.rand(6, 1, 8, 8), 3)\nprint('torchvision' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
 
 
 def test_make_grid_scale_upscales_tiles_not_padding():
