@@ -108,6 +108,39 @@ def test_mismatched_state_is_a_clear_error():
         FusedAdam(m.parameters(), lr=1e-2, nesterov=True)
 
 
+def _trained_state() -> tuple[torch.nn.Module, FusedAdam, dict]:
+    m = _model()
+    a = FusedAdam(m.parameters(), lr=1e-2)
+    _train(m, a, 2)
+    return m, a, a.state_dict()
+
+
+@pytest.mark.parametrize("damage, says", [
+    (lambda sd: sd.pop("param_groups"), "not Adam's (KeyError"),
+    (lambda sd: sd["param_groups"][0].update(lr="fast"), "hyperparameters are not Adam's"),
+    (lambda sd: sd["param_groups"][0].update(betas=(0.9,)), "hyperparameters are not Adam's"),
+    (lambda sd: sd["param_groups"][0].update(eps=float("nan")), "hyperparameters are not Adam's"),
+    (lambda sd: sd["param_groups"][0].update(amsgrad="yes"), "hyperparameters are not Adam's"),
+    (lambda sd: sd["state"].update({7: sd["state"][0]}), "not Adam's (ValueError"),
+    (lambda sd: sd["state"][1].pop("exp_avg_sq"), "parameter 1's optimizer state lacks exp_avg_sq"),
+    (lambda sd: sd["state"][2].update(exp_avg=[0.0] * 5), "has 'exp_avg', not one of Adam's tensors"),
+    (lambda sd: sd["state"][2].update(payload=torch.zeros(5)), "has 'payload', not one of Adam's tensors"),
+    (lambda sd: sd["state"][0].update(step=torch.zeros(3)), "not Adam's (RuntimeError"),
+])
+def test_a_damaged_state_is_one_line_and_keeps_what_was_held(damage, says):
+    m, a, _ = _trained_state()
+    held = {i: {k: v.clone() for k, v in s.items()} for i, s in a.state_dict()["state"].items()}
+    lr = a.param_groups[0]["lr"]
+    _, _, foreign = _trained_state()
+    damage(foreign)
+    with pytest.raises(VAEError) as e:
+        a.load_state_dict(foreign)
+    assert says in str(e.value) and "\n" not in str(e.value)
+    assert a.param_groups[0]["lr"] == lr
+    for i, s in a.state_dict()["state"].items():
+        assert all(torch.equal(v, held[i][k]) for k, v in s.items())
+
+
 def test_only_parameters_with_gradients_step():
     m = _model()
     a = FusedAdam(m.parameters(), lr=1e-2)

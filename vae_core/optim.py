@@ -13,11 +13,12 @@ the public functional `torch.optim.adam.adam` with the fused kernel, so every st
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 
 import torch
 
-from vae_core.errors import VAEError
+from vae_core.errors import VAEError, first_line
 
 # the hyperparameters of torch.optim.Adam's parameter group, as its state_dict() writes them
 _DEFAULTS = {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0, "amsgrad": False, "maximize": False,
@@ -104,22 +105,43 @@ class FusedAdam:
 
     def load_state_dict(self, state_dict: dict) -> None:
         """Load a state this class or `torch.optim.Adam` wrote; its tensors are copied, moved to each
-        parameter's device and dtype (the step to float32, as the fused kernel needs)."""
-        groups = state_dict.get("param_groups") or []
-        if len(groups) != 1 or len(groups[0].get("params", ())) != len(self._params):
+        parameter's device and dtype (the step to float32, as the fused kernel needs). Anything else (a
+        damaged or foreign checkpoint) is a one-line VAEError, and the state already held is kept."""
+        try:
+            state, hyper = self._parsed(state_dict)
+        except (TypeError, KeyError, ValueError, AttributeError, IndexError, RuntimeError) as e:
+            raise VAEError(f"the optimizer state is not Adam's ({type(e).__name__}: {first_line(e)})") from None
+        self.state = state
+        self.param_groups[0].update(hyper)
+
+    def _parsed(self, state_dict: dict) -> tuple[defaultdict, dict]:
+        groups = state_dict["param_groups"]
+        if len(groups) != 1 or len(groups[0]["params"]) != len(self._params):
             sizes = [len(g.get("params", ())) for g in groups]
             raise VAEError(f"the optimizer state holds parameter groups of sizes {sizes}; this model's "
                            f"optimizer has one group of {len(self._params)} parameters")
+        hyper = {k: groups[0][k] for k in _HYPER if k in groups[0]}
+        numbers = [hyper.get("lr", 1.0), hyper.get("eps", 1.0), hyper.get("weight_decay", 0.0),
+                   *hyper.get("betas", ())]
+        if (len(hyper.get("betas", (0, 0))) != 2 or not all(isinstance(v, (int, float)) and math.isfinite(v)
+                                                             and v >= 0 for v in numbers)
+                or not all(isinstance(hyper.get(k, False), bool)
+                           for k in ("amsgrad", "maximize", "decoupled_weight_decay"))):
+            raise VAEError(first_line(VAEError(f"the optimizer state's hyperparameters are not Adam's: {hyper}")))
         state: defaultdict[torch.Tensor, dict] = defaultdict(dict)
-        for i, saved in state_dict.get("state", {}).items():
+        needed = {"step", "exp_avg", "exp_avg_sq"} | ({"max_exp_avg_sq"} if hyper.get("amsgrad") else set())
+        for i, saved in state_dict["state"].items():
             p = self._params[groups[0]["params"].index(i)]
+            if not needed <= set(saved):
+                raise VAEError(f"parameter {i}'s optimizer state lacks {', '.join(sorted(needed - set(saved)))}")
             for key, value in saved.items():
+                if key not in ("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq") or not torch.is_tensor(value):
+                    raise VAEError(f"parameter {i}'s optimizer state has {key!r}, not one of Adam's tensors")
                 if key == "step":
-                    state[p][key] = torch.as_tensor(value).to(device=p.device, dtype=torch.float32, copy=True)
+                    state[p][key] = value.to(device=p.device, dtype=torch.float32, copy=True).reshape(())
                 elif value.shape != p.shape:
                     raise VAEError(f"the optimizer state's {key} of parameter {i} is {tuple(value.shape)}; "
                                    f"the parameter is {tuple(p.shape)}")
                 else:
                     state[p][key] = value.to(device=p.device, dtype=p.dtype, copy=True)
-        self.state = state
-        self.param_groups[0].update({k: groups[0][k] for k in _HYPER if k in groups[0]})
+        return state, hyper
