@@ -100,11 +100,12 @@ def section_training(sizes: Sizes, work: Path, device: str) -> dict:
 
 def section_startup(sizes: Sizes, work: Path, device: str) -> dict:
     from benchmarks.serving import CHECKPOINTS
-    from benchmarks.startup import cli_startup, first_paint, train_first_step
+    from benchmarks.startup import app_train_first_step, cli_startup, first_paint, train_first_step
     from tests.browser import chromium_available
 
     out = cli_startup(sizes.cli_repeats)
     out["train_first_step_s"] = train_first_step(mnist_root(work, sizes), work / "first-step.pt")
+    out["app_train_first_step_s"] = app_train_first_step(work / "app-first-step.pt")
     if chromium_available():
         out.update(first_paint(CHECKPOINTS))
     else:

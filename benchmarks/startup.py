@@ -1,7 +1,7 @@
-"""Start-up: the CLI's `--help`, `train` to its first logged step, and `streamlit run app.py` to the
-first page rendered in headless Chromium (Debian's, driven by Playwright as the browser tests do);
-then the map on screen, on that first visit and when the Latent map page is opened again from the
-sidebar of the open app (the lesser of two).
+"""Start-up: the CLI's `--help`, `train` to its first logged step, the Train page's Start to its run's
+first logged step, and `streamlit run app.py` to the first page rendered in headless Chromium
+(Debian's, driven by Playwright as the browser tests do); then the map on screen, on that first visit
+and when the Latent map page is opened again from the sidebar of the open app (the lesser of two).
 
 `train` is watched through its progress bar on stderr: the first update after 0 is the first logged
 point (1/20 of an epoch, a few dozen steps in). The server is timed from just before
@@ -47,6 +47,24 @@ def train_first_step(data_root: Path, out: Path) -> float:
         proc.kill()
         proc.wait()
         proc.stderr.close()
+
+
+def app_train_first_step(out: Path) -> float:
+    """Seconds from the Train page's Start (a `ProcessTrainingJob`, the app's run in a fresh child
+    interpreter, with the page's default settings: mnist5k, the conv model) to its first logged step."""
+    from vae_core.config import VAEConfig
+    from vae_core.job import ProcessTrainingJob
+
+    job = ProcessTrainingJob(VAEConfig(epochs=1), out).start()
+    try:
+        while (snap := job.snapshot()).step == 0:
+            if snap.status in ("failed", "stopped", "finished"):
+                raise RuntimeError(f"the app's run ended before its first step: {snap.status} {snap.message}")
+            time.sleep(0.01)
+        return snap.elapsed_s
+    finally:
+        job.stop()
+        job.join(30)
 
 
 def _streamlit_children() -> list[int]:
