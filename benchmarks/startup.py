@@ -67,13 +67,13 @@ def app_train_first_step(out: Path) -> float:
         job.join(30)
 
 
-def _streamlit_children() -> list[int]:
-    """Process ids of this process's children running streamlit."""
+def children_running(marker: bytes) -> list[int]:
+    """Process ids of this process's children whose command line holds `marker`."""
     pids = []
     for task in Path("/proc/self/task").iterdir():
         for pid in (task / "children").read_text().split():
             try:
-                if b"streamlit" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                if marker in Path(f"/proc/{pid}/cmdline").read_bytes():
                     pids.append(int(pid))
             except OSError:
                 continue
@@ -101,7 +101,7 @@ def first_paint(checkpoints: Path) -> dict:
             page.wait_for_selector(MAP, timeout=120_000)
             mapped = time.perf_counter()
             settle(page)
-            rss = max((_peak_rss_mb(pid) for pid in _streamlit_children()), default=None)
+            rss = max((_peak_rss_mb(pid) for pid in children_running(b"streamlit")), default=None)
             navigated = [map_after_navigation(page) for _ in range(2)]
     return {"first_paint_s": painted - t0, "server_ready_s": ready, "map_on_screen_s": mapped - opened,
             "map_after_navigation_s": min(navigated), "map_after_navigation_runs_s": navigated,

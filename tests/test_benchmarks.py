@@ -166,21 +166,8 @@ def test_the_load_benchmark_times_a_release_from_its_websocket_frames():
 
 
 def test_the_apps_start_to_first_step_is_a_real_run(tmp_path):
-    import os
-    from pathlib import Path
-
-    from benchmarks.startup import app_train_first_step
-
-    def training_children() -> list[str]:
-        found = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == os.getpid():
-                    found.append((stat.parent / "cmdline").read_bytes().decode(errors="replace"))
-            except (OSError, IndexError, ValueError):
-                continue  # a process that ended while listed
-        return [c for c in found if "child_main" in c]
+    from benchmarks.startup import app_train_first_step, children_running
 
     seconds = app_train_first_step(tmp_path / "run.pt")
     assert 0.2 < seconds < 120  # a fresh interpreter imports torch first: never instant
-    assert training_children() == []  # the run was stopped and its child has ended
+    assert children_running(b"child_main") == []  # the run was stopped and its child has ended
