@@ -53,23 +53,29 @@ def test_steps_are_torch_fused_adams_bit_for_bit():
 
 @pytest.mark.parametrize("fused", [True, False])
 def test_loads_torch_adams_state_and_torch_loads_ours(fused):
-    # a checkpoint written before FusedAdam (torch.optim.Adam, fused or not) resumes exactly
+    # a checkpoint written before FusedAdam (torch.optim.Adam, fused or not) resumes exactly: FusedAdam
+    # then steps as torch's Adam does after loading the same state (the saved group's `fused` flag
+    # included), and the resumed run is the uninterrupted one
     ref, ref_opt = _model(), None
     ref_opt = torch.optim.Adam(ref.parameters(), lr=1e-2, fused=fused)
     _train(ref, ref_opt, 10)
-    saved_weights, saved_opt = ref.state_dict(), ref_opt.state_dict()
+    saved_weights, saved_opt = {k: v.clone() for k, v in ref.state_dict().items()}, ref_opt.state_dict()
+    saved_opt = {"state": {i: {k: v.clone() for k, v in s.items()} for i, s in saved_opt["state"].items()},
+                 "param_groups": [dict(g) for g in saved_opt["param_groups"]]}
+    uninterrupted = _train(ref, ref_opt, 10, start=10)
     ours = _model(1)
     ours.load_state_dict(saved_weights)
     a = FusedAdam(ours.parameters(), lr=1e-3)
     a.load_state_dict(saved_opt)
-    assert a.param_groups[0]["lr"] == ref_opt.param_groups[0]["lr"]  # the saved hyperparameters, as torch does
+    assert a.param_groups[0]["lr"] == saved_opt["param_groups"][0]["lr"]  # the saved hyperparameters, as torch does
     theirs = _model(2)
     theirs.load_state_dict(saved_weights)
     b = torch.optim.Adam(theirs.parameters(), lr=1e-3, fused=True)
     b.load_state_dict(saved_opt)
-    assert _train(ours, a, 10, start=10) == _train(theirs, b, 10, start=10)
-    for p, q in zip(ours.parameters(), theirs.parameters(), strict=True):
-        assert torch.equal(p, q)
+    assert a.param_groups[0]["fused"] is fused
+    assert _train(ours, a, 10, start=10) == _train(theirs, b, 10, start=10) == uninterrupted
+    for p, q, r in zip(ours.parameters(), theirs.parameters(), ref.parameters(), strict=True):
+        assert torch.equal(p, q) and torch.equal(p, r)
     c = torch.optim.Adam(_model(3).parameters(), lr=1e-3, fused=True)  # and torch reads ours
     c.load_state_dict(a.state_dict())
     _assert_same_state(c.state_dict(), a.state_dict())
@@ -121,6 +127,7 @@ def _trained_state() -> tuple[torch.nn.Module, FusedAdam, dict]:
     (lambda sd: sd["param_groups"][0].update(betas=(0.9,)), "hyperparameters are not Adam's"),
     (lambda sd: sd["param_groups"][0].update(eps=float("nan")), "hyperparameters are not Adam's"),
     (lambda sd: sd["param_groups"][0].update(amsgrad="yes"), "hyperparameters are not Adam's"),
+    (lambda sd: sd["param_groups"][0].update(fused="yes"), "implementation flags are not Adam's"),
     (lambda sd: sd["state"].update({7: sd["state"][0]}), "not Adam's (ValueError"),
     (lambda sd: sd["state"][1].pop("exp_avg_sq"), "parameter 1's optimizer state lacks exp_avg_sq"),
     (lambda sd: sd["state"][2].update(exp_avg=[0.0] * 5), "has 'exp_avg', not one of Adam's tensors"),

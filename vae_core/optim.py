@@ -9,6 +9,13 @@ compiled model can wrap it. On this project's 2-core machine that import is ~0.9
 the public functional `torch.optim.adam.adam` with the fused kernel, so every step gives the same bits
 (tests/test_optim.py). Where this torch has no fused kernel for the device, `make_adam` returns
 `torch.optim.Adam`.
+
+What is guaranteed on resume: after `load_state_dict(S)`, FusedAdam steps exactly as `torch.optim.Adam`
+does after loading S. Like torch, it takes the saved group's implementation flags (`fused`, `foreach`,
+`capturable`) with its hyperparameters, so a state written by a non-fused Adam goes on with torch's
+non-fused arithmetic and the resumed run is the uninterrupted one. The fused kernel and the per-tensor loop
+round differently (they differ by an ulp here and there on torch 2.14's CPU), so which one a run uses is
+part of its state.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ _DEFAULTS = {"betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0, "amsgrad": F
              "foreach": None, "capturable": False, "differentiable": False, "fused": True,
              "decoupled_weight_decay": False}
 _HYPER = ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize", "decoupled_weight_decay")
+_IMPLEMENTATION = ("fused", "foreach", "capturable")  # how the step is computed: a saved group's are kept
 
 
 def fused_devices() -> list[str]:
@@ -81,20 +89,27 @@ class FusedAdam:
         states = [self._state(p, group["amsgrad"]) for p in params]
         adam(params, [p.grad for p in params], [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states],
              [s["max_exp_avg_sq"] for s in states] if group["amsgrad"] else [], [s["step"] for s in states],
-             fused=True, capturable=False, differentiable=False, has_complex=False,
+             fused=group["fused"], foreach=group["foreach"], capturable=group["capturable"], differentiable=False,
+             has_complex=False,
              decoupled_weight_decay=group["decoupled_weight_decay"], amsgrad=group["amsgrad"],
              beta1=group["betas"][0], beta2=group["betas"][1], lr=group["lr"],
              weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"])
 
     def _state(self, p: torch.Tensor, amsgrad: bool) -> dict:
         state = self.state[p]
-        if not state:  # as torch.optim.Adam starts it: a float32 step on the parameter's device
-            state["step"] = torch.zeros((), dtype=torch.float32, device=p.device)
+        if not state:  # as torch.optim.Adam starts it: a float32 step, on the parameter's device when fused
+            state["step"] = torch.zeros((), dtype=torch.float32, device=self._step_device(p))
             state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
             if amsgrad:
                 state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
         return state
+
+    def _step_device(self, p: torch.Tensor) -> torch.device:
+        """Where torch.optim.Adam keeps a parameter's step: beside it for the fused or capturable step,
+        else on the CPU."""
+        group = self.param_groups[0]
+        return p.device if group["fused"] or group["capturable"] else torch.device("cpu")
 
     def state_dict(self) -> dict:
         """torch.optim.Optimizer's layout: states by the parameter's index, the group with indices."""
@@ -111,8 +126,8 @@ class FusedAdam:
             state, hyper = self._parsed(state_dict)
         except (TypeError, KeyError, ValueError, AttributeError, IndexError, RuntimeError) as e:
             raise VAEError(f"the optimizer state is not Adam's ({type(e).__name__}: {first_line(e)})") from None
-        self.state = state
         self.param_groups[0].update(hyper)
+        self.state = state
 
     def _parsed(self, state_dict: dict) -> tuple[defaultdict, dict]:
         groups = state_dict["param_groups"]
@@ -121,6 +136,10 @@ class FusedAdam:
             raise VAEError(f"the optimizer state holds parameter groups of sizes {sizes}; this model's "
                            f"optimizer has one group of {len(self._params)} parameters")
         hyper = {k: groups[0][k] for k in _HYPER if k in groups[0]}
+        # torch's Adam takes the saved group's flags too; a state from before a flag existed means its default
+        flags = {k: groups[0].get(k, None if k != "capturable" else False) for k in _IMPLEMENTATION}
+        if not all(v is None or isinstance(v, bool) for v in flags.values()) or flags["capturable"] is None:
+            raise VAEError(f"the optimizer state's implementation flags are not Adam's: {flags}")
         numbers = [hyper.get("lr", 1.0), hyper.get("eps", 1.0), hyper.get("weight_decay", 0.0),
                    *hyper.get("betas", ())]
         if (len(hyper.get("betas", (0, 0))) != 2 or not all(isinstance(v, (int, float)) and math.isfinite(v)
@@ -137,11 +156,12 @@ class FusedAdam:
             for key, value in saved.items():
                 if key not in ("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq") or not torch.is_tensor(value):
                     raise VAEError(f"parameter {i}'s optimizer state has {key!r}, not one of Adam's tensors")
-                if key == "step":
-                    state[p][key] = value.to(device=p.device, dtype=torch.float32, copy=True).reshape(())
+                if key == "step":  # where torch keeps it (`_step_device`); float32, as the fused kernel needs
+                    device = p.device if flags["fused"] or flags["capturable"] else value.device
+                    state[p][key] = value.to(device=device, dtype=torch.float32, copy=True).reshape(())
                 elif value.shape != p.shape:
                     raise VAEError(f"the optimizer state's {key} of parameter {i} is {tuple(value.shape)}; "
                                    f"the parameter is {tuple(p.shape)}")
                 else:
                     state[p][key] = value.to(device=p.device, dtype=p.dtype, copy=True)
-        return state, hyper
+        return state, {**hyper, **flags}
