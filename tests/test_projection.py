@@ -18,7 +18,8 @@ import pytest
 
 import vae_core.projection as P
 from vae_core.errors import VAEError
-from vae_core.projection import Projection, checkpoint_cache_key, coords_csv, offered_methods, project
+from vae_core.library import checkpoint_cache_key
+from vae_core.projection import Projection, coords_csv, offered_methods, project
 
 D = 8
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from vae_core import load_checkpoint
+from vae_core.library import checkpoint_cache_key
 from vae_core.presets import PRESETS
-from vae_core.projection import checkpoint_cache_key
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 

@@ -31,8 +31,8 @@ from vae_core import Checkpoint, VAEError
 from vae_core.export import export_decoder
 from vae_core.images import png_bytes
 from vae_core.latent import decode, lerp, slerp
+from vae_core.library import checkpoint_cache_key
 from vae_core.limits import public_mode
-from vae_core.projection import checkpoint_cache_key
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"

@@ -18,9 +18,9 @@ import streamlit as st
 from vae_core import Checkpoint, DataBundle, VAEError, load_checkpoint
 from vae_core.hosting import confine_config_data, scratch_root
 from vae_core.latent import encode
-from vae_core.library import checkpoint_dir, summary
+from vae_core.library import checkpoint_cache_key, checkpoint_dir, summary
 from vae_core.limits import public_mode
-from vae_core.projection import Projection, ProjectionJob, checkpoint_cache_key, methods_on_disk, project
+from vae_core.projection import Projection, ProjectionJob, methods_on_disk, project
 
 
 @st.cache_resource(show_spinner="Loading model…", max_entries=32)

@@ -1,5 +1,6 @@
-"""The checkpoint library: where checkpoints live, how a new one is named, what is there, and a
-summary of each. Used by the CLI and the app alike.
+"""The checkpoint library: where checkpoints live, how a new one is named, what is there, a
+summary of each, and the key of its content that its cached projections and decoder are named by.
+Used by the CLI and the app alike.
 
 One setting: `$VAE_CHECKPOINT_DIR`, else `checkpoints/` in the project. One collision scheme: a
 descriptive stem (`mnist5k-conv-z16-beta1`), then `-2`, `-3`, … until the name is free.
@@ -7,6 +8,7 @@ descriptive stem (`mnist5k-conv-z16-beta1`), then `-2`, `-3`, … until the name
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Collection
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from vae_core.checkpoint import Checkpoint
 from vae_core.config import VAEConfig
+from vae_core.errors import VAEError
 
 CHECKPOINT_DIR_ENV = "VAE_CHECKPOINT_DIR"
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -28,6 +31,19 @@ def list_checkpoints(directory: Path | None = None) -> list[Path]:
     """The `.pt` files of a folder (the library by default), by name; hidden files left out."""
     folder = directory or checkpoint_dir()
     return sorted((p for p in folder.glob("*.pt") if not p.name.startswith(".")), key=lambda p: p.name)
+
+
+def checkpoint_cache_key(path: str | os.PathLike) -> str:
+    """A short sha256 (16 hex digits) of a checkpoint file's content, read in 1 MiB chunks, so a
+    retrained file never reuses projections cached for its previous content."""
+    path = Path(path)
+    if not path.is_file():
+        raise VAEError(f"checkpoint not found: {path}")
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]
 
 
 def run_stem(config: VAEConfig) -> str:

@@ -783,19 +783,6 @@ def _save_coords(path: Path, coords: np.ndarray) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def checkpoint_cache_key(path: str | os.PathLike) -> str:
-    """A short sha256 (16 hex digits) of a checkpoint file's content, read in 1 MiB chunks, so a
-    retrained file never reuses projections cached for its previous content."""
-    path = Path(path)
-    if not path.is_file():
-        raise VAEError(f"checkpoint not found: {path}")
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:16]
-
-
 # ---- export --------------------------------------------------------------------------------------
 
 
@@ -831,6 +818,7 @@ def precompute(checkpoint_path: str | os.PathLike, cache_dir: str | os.PathLike,
     from vae_core.checkpoint import load_checkpoint
     from vae_core.data import load_for_config
     from vae_core.latent import encode
+    from vae_core.library import checkpoint_cache_key
 
     ckpt = load_checkpoint(checkpoint_path)
     mu, _ = encode(ckpt.model, load_for_config(ckpt.config, download=False).split(split).images)
