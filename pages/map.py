@@ -52,7 +52,7 @@ def label(name: str) -> str:
 methods = offered_methods(D)
 c = st.columns([1, 1.3, *[1] * max(len(PROJECTION_METHODS[m].parameters) for m in methods), 1.4])
 split = c[0].radio("Split", ["test", "train"], horizontal=True, key="map_split")
-on_disk = cached_methods(ckpt)
+on_disk = cached_methods(ckpt, split)
 if any(PROJECTION_METHODS[m].warm_up and m not in on_disk for m in methods):
     warm_up_in_background()  # that method may be asked for: its code compiles meanwhile (once per server)
 first = default_method(D, on_disk)

@@ -7,8 +7,11 @@ trained once per module on mnist5k (about 2 s)."""
 
 from __future__ import annotations
 
+import os
 import pickle
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -366,3 +369,29 @@ def test_a_map_selection_can_open_any_shown_image_in_the_sliders(checkpoint_dir,
     by_label(at.button, "Open in Sliders").click().run()
     mu, _ = encoded_codes(checkpoint_dir / models["z4"].name, 7)
     assert at.session_state["slider_z"] == pytest.approx(np.clip(mu, -4, 4).tolist(), abs=1e-5)
+
+
+# --- the first map of a fresh install
+
+
+def test_a_fresh_servers_first_map_reads_the_shipped_projection_and_loads_no_umap(tmp_path):
+    # a fresh process, as a newcomer's server: the default model's map (UMAP, shipped) comes from its
+    # shipped file; nothing is fitted or written, and umap-learn / pynndescent (tens of seconds of numba
+    # compiling with an empty cache) are not even imported
+    folder = tmp_path / "checkpoints"
+    shutil.copytree(ROOT / "checkpoints", folder)
+    before = sorted(p.name for p in (folder / "projections").iterdir())
+    script = (
+        "import sys\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        f"at = AppTest.from_file({str(ROOT / 'app.py')!r}, default_timeout=120).run()\n"
+        "assert not at.exception, [e.value for e in at.exception]\n"
+        "print(at.header[0].value, '|', at.selectbox(key='map_method').value, '|',"
+        " sorted(m for m in ('umap', 'pynndescent') if m in sys.modules))\n"
+    )
+    env = {**os.environ, "VAE_CHECKPOINT_DIR": str(folder), "VAE_SCRATCH_DIR": str(tmp_path / "scratch")}
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "Latent map | umap | []"
+    assert sorted(p.name for p in (folder / "projections").iterdir()) == before

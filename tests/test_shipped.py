@@ -1,13 +1,18 @@
 """The models that ship in checkpoints/: present, small, loadable, and what their preset says."""
 
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from vae_core import load_checkpoint
-from vae_core.library import checkpoint_cache_key
+from vae_core.data import load_for_config
+from vae_core.latent import encode
+from vae_core.library import projection_cache_key
 from vae_core.presets import PRESETS
+from vae_core.projection import methods_on_disk, project
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 
@@ -35,10 +40,24 @@ def test_shipped_checkpoint_matches_its_preset(name):
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))
-def test_shipped_projections_are_there(name):
-    key = checkpoint_cache_key(CHECKPOINTS / f"{name}.pt")
-    methods = {p.name.split("-")[1] for p in (CHECKPOINTS / "projections").glob(f"{key}-*.npy")}
-    assert {"pca", "umap"} <= methods
+def test_shipped_projections_are_found_for_the_codes_computed_here(name, tmp_path):
+    # what a fresh install's first map asks for: the test split's codes encoded on this machine (their
+    # last bits differ from the machine that made the files) find the shipped files, and nothing is fitted
+    path = CHECKPOINTS / f"{name}.pt"
+    key = projection_cache_key(path, "test")
+    assert {"pca", "umap"} <= methods_on_disk(CHECKPOINTS / "projections", key)
+    cache = tmp_path / "projections"
+    shutil.copytree(CHECKPOINTS / "projections", cache)
+    before = sorted(p.name for p in cache.iterdir())
+    ckpt = load_checkpoint(path)
+    mu, _ = encode(ckpt.model, load_for_config(ckpt.config, download=False).split("test").images)
+    for method in ("pca", "umap"):
+        proj = project(mu.numpy(), method, cache_dir=cache, cache_key=key)
+        assert proj.params["cached"], method
+    assert sorted(p.name for p in cache.iterdir()) == before  # nothing written
+    shipped_pca = project(mu.numpy(), "pca", cache_dir=cache, cache_key=key).coords
+    fitted_here = project(mu.numpy(), "pca").coords  # and the file is these codes' map
+    assert np.allclose(np.abs(shipped_pca), np.abs(fitted_here), atol=1e-3)
 
 
 @pytest.mark.parametrize("name", sorted(n for n, p in PRESETS.items() if p.get("val_fraction")))

@@ -18,7 +18,7 @@ import streamlit as st
 from vae_core import Checkpoint, DataBundle, VAEError, load_checkpoint
 from vae_core.hosting import confine_config_data, scratch_root
 from vae_core.latent import encode
-from vae_core.library import checkpoint_cache_key, checkpoint_dir, summary
+from vae_core.library import checkpoint_dir, projection_cache_key, summary
 from vae_core.limits import public_mode
 from vae_core.projection import Projection, ProjectionJob, methods_on_disk, project
 
@@ -80,8 +80,8 @@ def model_key(ckpt: Checkpoint) -> tuple:
 @st.cache_resource(show_spinner=False, max_entries=32)
 def projection(_codes: np.ndarray, key: tuple, split: str, method: str, params: tuple = ()) -> Projection:
     """A 2-D projection of a split's codes; `key` is (checkpoint path, mtime). Computed once, kept in
-    memory and on disk under checkpoints/projections (keyed by the checkpoint's content)."""
-    cache_key = checkpoint_cache_key(key[0])
+    memory and on disk under checkpoints/projections (keyed by the checkpoint's content and the split)."""
+    cache_key = projection_cache_key(key[0], split)
     return project(_codes, method, **dict(params), cache_dir=_projection_dir(cache_key), cache_key=cache_key)
 
 
@@ -98,7 +98,7 @@ def projection_job(codes: np.ndarray, key: tuple, split: str, method: str, param
     with _jobs_lock:
         job = _jobs.get(ident)
         if job is None or job.status().cancelled:
-            cache_key = checkpoint_cache_key(key[0])
+            cache_key = projection_cache_key(key[0], split)
             job = ProjectionJob(codes, method, cache_dir=_projection_dir(cache_key), cache_key=cache_key,
                                 **dict(params))
             _jobs.pop(ident, None)
@@ -124,13 +124,14 @@ def _projection_dir(cache_key: str) -> Path:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _cached_methods(path: str, mtime: float) -> set[str]:
-    return methods_on_disk(checkpoint_dir() / "projections", checkpoint_cache_key(path))
+def _cached_methods(path: str, mtime: float, split: str) -> set[str]:
+    return methods_on_disk(checkpoint_dir() / "projections", projection_cache_key(path, split))
 
 
-def cached_methods(ckpt: Checkpoint) -> set[str]:
-    """Projection methods with a result on disk for this checkpoint (shipped models have pca, umap)."""
-    return _cached_methods(*model_key(ckpt))
+def cached_methods(ckpt: Checkpoint, split: str = "test") -> set[str]:
+    """Projection methods with a result on disk for a split of this checkpoint (shipped models have pca
+    and umap of their test split)."""
+    return _cached_methods(*model_key(ckpt), split)
 
 
 # --- slower results a page asks for, keyed by the model's file version (`model_key`) and their settings

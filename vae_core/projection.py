@@ -453,8 +453,11 @@ def project(codes: np.ndarray, method: str = "pca", *, seed: int = 0, cache_dir:
     params: the method's parameters (`PROJECTION_METHODS[method].parameters`, each at its default
     when not given); seed fixes every method's randomness. With both cache_dir and cache_key, the
     coords are stored in `cache_dir/{cache_key}-{method}-{param_hash}.npy`, where the hash covers the
-    method's parameters and the codes themselves, and a later identical call loads them instead of
-    refitting ("latent" needs no fit and is never cached). A corrupt cache file is silently recomputed.
+    method, its parameters and the codes' shape, and a later call with the same key loads them instead
+    of refitting ("latent" needs no fit and is never cached). cache_key names the codes (the app's:
+    `library.projection_cache_key`, a checkpoint's content and a split), so two calls with one key must
+    pass the same codes; it is not computed from their bytes, so a map computed on one machine is found
+    on any other. A corrupt cache file is silently recomputed.
     `progress(done, total)` hears UMAP's epochs as they complete (the other methods report none).
     """
     codes, used, path = _prepared(codes, method, seed=seed, cache_dir=cache_dir, cache_key=cache_key, **params)
@@ -744,8 +747,9 @@ def _cache_path(cache_dir, cache_key: str | None, method: str, params: dict,
         raise VAEError("cache_dir and cache_key must be given together (or neither)")
     if not cache_key or not all(c.isascii() and (c.isalnum() or c in "-_.") for c in cache_key):
         raise VAEError(f"cache_key may only hold letters, digits, '-', '_' and '.' (got {cache_key!r})")
-    spec = {"method": method, **params, "n": codes.shape[0], "d": codes.shape[1],
-            "codes_sha256": hashlib.sha256(codes.tobytes()).hexdigest()}
+    # what defines the map besides the codes, which cache_key names: never the codes' float bytes, which
+    # differ in their last bits between machines and torch builds (a shipped map would never be found)
+    spec = {"method": method, **params, "n": codes.shape[0], "d": codes.shape[1]}
     param_hash = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     return Path(cache_dir) / f"{cache_key}-{method}-{param_hash}.npy"
 
@@ -818,9 +822,9 @@ def precompute(checkpoint_path: str | os.PathLike, cache_dir: str | os.PathLike,
     from vae_core.checkpoint import load_checkpoint
     from vae_core.data import load_for_config
     from vae_core.latent import encode
-    from vae_core.library import checkpoint_cache_key
+    from vae_core.library import projection_cache_key
 
     ckpt = load_checkpoint(checkpoint_path)
     mu, _ = encode(ckpt.model, load_for_config(ckpt.config, download=False).split(split).images)
-    key = checkpoint_cache_key(checkpoint_path)
+    key = projection_cache_key(checkpoint_path, split)
     return {m: project(mu.numpy(), m, cache_dir=cache_dir, cache_key=key).seconds for m in methods}
