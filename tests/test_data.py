@@ -17,9 +17,8 @@ from PIL import Image
 
 import vae_core.data as data_mod
 from vae_core import DATASETS, VAEError, load_dataset
-from vae_core.data import convert_images
 from vae_core.sprites import render_sprites
-from vae_core.streaming import ByteImages, as_tensor
+from vae_core.streaming import ByteImages, as_tensor, convert_images
 
 # --- shared checks
 

@@ -26,10 +26,10 @@ from vae_core import Trainer, VAEError, load_checkpoint
 from vae_core.checkpoint import clean_stale_temp_files, run_interrupted
 from vae_core.cli import main as cli_main
 from vae_core.data import read_image
+from vae_core.device import background_thread_setup
 from vae_core.health import epoch_warnings
 from vae_core.hosting import (
     allowed_data_roots,
-    background_thread_setup,
     clean_scratch,
     confine_path,
     page_thread_setup,

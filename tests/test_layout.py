@@ -94,3 +94,66 @@ def test_a_schedule_is_one_entry_and_an_unknown_name_is_refused_by_name():
     object.__setattr__(config, "lr_schedule", "step")
     with pytest.raises(VAEError, match="unknown lr_schedule 'step'"):
         learning_rate(config, 0, 10)
+
+
+def _engine_imports(path: Path, modules: set[str]) -> dict[str, int]:
+    """The `vae_core` modules a module's import statements name, at any depth (a function's lazy import
+    runs too, and can meet a module half imported), with the line of the first: an import under
+    `if TYPE_CHECKING:` never runs and is left out. `vae_core/__init__` is no node: Python runs it
+    before any of its submodules."""
+    found: dict[str, int] = {}
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and getattr(node.test, "id", getattr(node.test, "attr", "")) == "TYPE_CHECKING":
+            for child in node.orelse:
+                visit(child)
+            return
+        named = []
+        if isinstance(node, ast.Import):
+            named = [a.name.split(".") for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            parts = ["vae_core", *(node.module or "").split(".")] if node.level == 1 else (node.module or "").split(".")
+            named = [parts] if len(parts) > 1 and parts[1] else [[*parts[:1], a.name] for a in node.names]
+        for parts in named:
+            if parts[0] == "vae_core" and len(parts) > 1 and parts[1] in modules:
+                found.setdefault(parts[1], node.lineno)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(path.read_text()))
+    return found
+
+
+def _a_cycle(graph: dict[str, dict[str, int]]) -> list[str]:
+    """One import circle of `graph` as the modules along it, the first repeated at the end; [] when none."""
+    done, path = set(), []
+
+    def walk(module: str) -> list[str]:
+        if module in path:
+            return [*path[path.index(module):], module]
+        if module in done:
+            return []
+        path.append(module)
+        for target in sorted(graph[module]):
+            if cycle := walk(target):
+                return cycle
+        path.pop()
+        done.add(module)
+        return []
+
+    for module in sorted(graph):
+        if cycle := walk(module):
+            return cycle
+    return []
+
+
+def test_the_engine_has_no_import_circle():
+    # a circle works or breaks by which module a process happens to import first, and makes no module
+    # of it testable or readable alone: each engine module imports only modules below it
+    files = {p.stem: p for p in (ROOT / "vae_core").glob("*.py") if p.stem != "__init__"}
+    graph = {m: _engine_imports(p, set(files) - {m}) for m, p in files.items()}
+    assert "checkpoint" in graph["projection"]  # a function's import counts (precompute's)
+    assert "config" not in graph["models"]  # an import under TYPE_CHECKING does not
+    cycle = _a_cycle(graph)
+    steps = [f"{a} -> {b} ({a}.py:{graph[a][b]})" for a, b in zip(cycle, cycle[1:], strict=False)]
+    assert not cycle, "import circle: " + ", ".join(steps)

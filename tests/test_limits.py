@@ -15,10 +15,11 @@ import torch
 from PIL import Image
 
 from tests.conftest import tiny_config
-from vae_core import Trainer, VAEConfig, VAEError, build_model, limits, load_checkpoint
+from vae_core import Trainer, VAEConfig, VAEError, build_model, load_checkpoint, sizing
 from vae_core.checkpoint import FORMAT, FORMAT_VERSION
 from vae_core.data import read_image
-from vae_core.limits import LIMITS, check_model, check_training, describe_limits, limit, model_size
+from vae_core.limits import LIMITS, describe_limits, limit
+from vae_core.sizing import check_model, check_training, model_size
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,14 +49,14 @@ def test_small_models_are_counted_on_the_cpu_as_the_meta_device_counts_them(monk
     torch.manual_seed(3)
     on_cpu = model_size(config, shape)
     assert torch.equal(torch.rand(3), expected_draw)  # the global random state is untouched
-    monkeypatch.setattr(limits, "COUNTED_ON_CPU", 0)
+    monkeypatch.setattr(sizing, "COUNTED_ON_CPU", 0)
     assert model_size(config, shape) == on_cpu
 
 
 def test_large_images_are_sized_on_the_meta_device(monkeypatch):
     # one image through a real copy would allocate its activations: not for images above 64 x 64
-    devices, count = [], limits._leaf_outputs
-    monkeypatch.setattr(limits, "_leaf_outputs", lambda model, x: devices.append(x.device.type) or count(model, x))
+    devices, count = [], sizing._leaf_outputs
+    monkeypatch.setattr(sizing, "_leaf_outputs", lambda model, x: devices.append(x.device.type) or count(model, x))
     config = VAEConfig(model="mlp", hidden_sizes=(32,))
     small, large = model_size(config, (1, 28, 28)), model_size(config, (1, 128, 128))
     assert devices == ["cpu", "meta"]
@@ -64,7 +65,7 @@ def test_large_images_are_sized_on_the_meta_device(monkeypatch):
 
 def test_sizing_a_conv_model_does_not_import_the_meta_kernels():
     # the meta device's Python kernels for convolutions import sympy and ~900 modules (0.9 s)
-    script = ("import sys\nfrom vae_core.config import VAEConfig\nfrom vae_core.limits import model_size\n"
+    script = ("import sys\nfrom vae_core.config import VAEConfig\nfrom vae_core.sizing import model_size\n"
               "model_size(VAEConfig(model='conv'), (1, 28, 28))\nprint('sympy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.stdout.strip() == "False", out.stderr[-500:]

@@ -3,7 +3,7 @@
 A checkpoint is a plain dict saved with `torch.save` and read back with
 `torch.load(weights_only=True)`: format tag and version, the config as a dict, the image shape,
 weights, optimizer state, history, data spec, test metrics, progress and library versions.
-The model a file describes is checked against the size limits (`vae_core.limits`) before it is
+The model a file describes is checked against the size limits (`vae_core.sizing`) before it is
 built. Saves go through a temp file named after the writing process, so temp files left by a killed
 process can be told apart from a save in progress and cleaned (`clean_stale_temp_files`).
 """
@@ -24,8 +24,8 @@ import torch
 
 from vae_core.config import VAEConfig
 from vae_core.errors import VAEError, first_line
-from vae_core.limits import check_model
 from vae_core.models import VAE, build_model
+from vae_core.sizing import check_model
 
 FORMAT = "vae-latent-explorer"
 FORMAT_VERSION = 1

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from vae_core.errors import VAEError
+from vae_core.limits import check
 from vae_core.sprites import FACTOR_NAMES
-from vae_core.streaming import ByteImages, LazyImages, loading_of, plan
+from vae_core.streaming import ByteImages, LazyImages, convert_images, loading_of, plan
 
 SPLIT_SEED = 0
 SPLITS = Path(__file__).with_name("splits")  # the shipped splits of built-in datasets (shipped_split)
@@ -177,23 +177,6 @@ def load_dataset(
 def load_for_config(config, *, download: bool = True) -> DataBundle:
     return load_dataset(config.dataset, data_root=config.data_root, image_size=config.image_size,
                         channels=config.channels, download=download)
-
-
-def convert_images(images: torch.Tensor, size: int | None, channels: int | None) -> torch.Tensor:
-    """Resize (antialiased bilinear) and convert grey↔RGB; a no-op when nothing changes. Streamed
-    images (`LazyImages`) are converted batch by batch as they are decoded."""
-    if isinstance(images, LazyImages):
-        return images.convert(size, channels)
-    if channels is not None and images.shape[1] != channels:
-        if channels == 3:
-            images = images.expand(-1, 3, -1, -1)
-        else:  # ITU-R 601 luma, as Pillow's "L" mode
-            weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-            images = (images * weights).sum(1, keepdim=True)
-    if size is not None and tuple(images.shape[-2:]) != (size, size):
-        images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True,
-                               align_corners=False).clamp_(0, 1)
-    return images.contiguous().float()
 
 
 def split_indices(n: int, test_size: int, labels: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -401,8 +384,6 @@ GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 
 
 def _folder(path: str, size: int, channels: int | None) -> DataBundle:
-    from vae_core.limits import check
-
     root = Path(path).expanduser()
     if not root.is_dir():
         raise VAEError(f"image folder not found: {root}")
@@ -447,8 +428,6 @@ def _image_headers(files: list[Path]) -> tuple[list[Path], list[str]]:
     """The files Pillow recognises as images within the pixel limit, and their modes (headers only:
     no pixels are decoded)."""
     from PIL import Image
-
-    from vae_core.limits import check
 
     kept, modes = [], []
     for f in files:
@@ -508,8 +487,6 @@ def open_image(source):
     """A Pillow image, read whole; one with more pixels than the limit is refused from its header,
     before its pixels are decoded."""
     from PIL import Image
-
-    from vae_core.limits import check
 
     with Image.open(source) as im:
         check("image_pixels", im.width * im.height, f"image too large ({im.width}x{im.height})")

@@ -18,7 +18,6 @@ import os
 import re
 import secrets
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -29,7 +28,6 @@ from pathlib import Path, PureWindowsPath
 import torch
 
 from vae_core.data import default_data_root
-from vae_core.device import flush_subnormals
 from vae_core.errors import VAEError
 from vae_core.limits import check, limit, public_mode
 
@@ -39,11 +37,6 @@ SCRATCH_ENV = "VAE_SCRATCH_DIR"
 NAME_MAX = 64  # characters of an uploaded name kept
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
 SCRATCH_MAX_AGE_S = 6 * 3600  # a session folder untouched this long is removed
-BACKGROUND_NICE = 10  # niceness a training thread adds to its own (19 at most)
-# with a training thread in the process, the interpreter lock changes hands at least this often (s;
-# Python's default is 5 ms): a page's rerun takes and gives it back at every torch call, and waited
-# up to the whole interval behind the training loop each time
-SWITCH_INTERVAL_S = 0.001
 PAGE_THREADS_ENV = "VAE_PAGE_THREADS"  # intra-op threads of a page's script (default 1)
 
 
@@ -142,38 +135,6 @@ def clean_scratch(max_age_s: float = SCRATCH_MAX_AGE_S) -> list[Path]:
 # --- training runs started from pages
 
 
-def background_thread_setup() -> None:
-    """For a training thread beside a server: one core fewer than the machine for its math (the
-    setting is per thread, so the server's threads keep theirs) and a lower OS priority (Linux,
-    where a thread has its own), so pages stay responsive while it runs."""
-    flush_subnormals()  # before this thread's first parallel operation starts its workers
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
-    sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL_S))
-    if sys.platform.startswith("linux"):
-        try:
-            tid = threading.get_native_id()
-            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + BACKGROUND_NICE))
-        except OSError:
-            pass  # not permitted here: run at the usual priority
-
-
-def background_process_setup() -> None:
-    """For a training run in a process of its own beside a server: one core fewer than the machine
-    for its math, and on Linux the idle scheduling class (SCHED_IDLE: it runs on whatever CPU time
-    the server and everything else leave, however much that is); elsewhere a lower priority."""
-    flush_subnormals()
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) - 1))
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-        return
-    except (OSError, AttributeError):
-        pass  # not Linux, or not permitted
-    try:
-        os.nice(BACKGROUND_NICE)
-    except (OSError, AttributeError):
-        pass  # not permitted, or no nice here: run at the usual priority
-
-
 _last_page_run = [float("-inf")]  # time.monotonic() when a page's script (or fragment) last began
 
 
@@ -215,7 +176,7 @@ def start_run(config, out_path: Path, *, resume=None):
     server already runs its limit of runs at once, and stopped (saving its checkpoint) at the time
     limit."""
     from vae_core.job import ProcessTrainingJob
-    from vae_core.limits import check_training
+    from vae_core.sizing import check_training
 
     config = confine_config_data(config)
     check_training(config)

@@ -19,16 +19,19 @@ import time
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from vae_core.checkpoint import Checkpoint, load_checkpoint
-from vae_core.config import VAEConfig
-from vae_core.data import DataBundle
+from vae_core.device import background_process_setup, background_thread_setup
 from vae_core.errors import VAEError
-from vae_core.hosting import background_process_setup, background_thread_setup
 from vae_core.latent import decode
 from vae_core.train import Trainer
+
+if TYPE_CHECKING:
+    from vae_core.config import VAEConfig
+    from vae_core.data import DataBundle
 
 
 @dataclass

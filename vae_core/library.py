@@ -13,10 +13,13 @@ import os
 import re
 from collections.abc import Collection
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from vae_core.checkpoint import Checkpoint
-from vae_core.config import VAEConfig
 from vae_core.errors import VAEError
+
+if TYPE_CHECKING:
+    from vae_core.checkpoint import Checkpoint
+    from vae_core.config import VAEConfig
 
 CHECKPOINT_DIR_ENV = "VAE_CHECKPOINT_DIR"
 PROJECT_DIR = Path(__file__).resolve().parents[1]

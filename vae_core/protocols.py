@@ -14,15 +14,18 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from vae_core.anomaly import SCORES, anomaly_scores, auroc
 from vae_core.config import CONV_SIZES, VAEConfig
-from vae_core.data import DataBundle
 from vae_core.errors import VAEError
 from vae_core.evaluate import as_scored
+
+if TYPE_CHECKING:
+    from vae_core.data import DataBundle
 
 # Defaults of `anomaly-benchmark` (see `one_class_config`), chosen by measurement on mnist5k (~400
 # training images a class): a conv VAE per class, about half a minute each on two CPU cores.

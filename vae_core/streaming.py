@@ -17,6 +17,7 @@ import os
 import re
 
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from vae_core.errors import VAEError
@@ -150,14 +151,12 @@ class LazyImages:
         return torch.cat(list(self.split(max(1, len(self)), workers=0))) if len(self) else torch.empty(self.shape)
 
     def convert(self, size: int | None, channels: int | None) -> LazyImages:
-        """A view whose batches are resized / converted as `vae_core.data.convert_images` does."""
+        """A view whose batches are resized / converted as `convert_images` does."""
         return self._view(self.index, (size, channels))
 
     def _converted(self, x: torch.Tensor) -> torch.Tensor:
         if self.conv == (None, None):
             return x
-        from vae_core.data import convert_images
-
         return convert_images(x, *self.conv)
 
 
@@ -217,3 +216,20 @@ def streamed(images) -> bool:
 def as_tensor(images) -> torch.Tensor:
     """Resident images as they are; a `LazyImages` view decoded (keep such views small)."""
     return images.load() if isinstance(images, LazyImages) else images
+
+
+def convert_images(images: torch.Tensor, size: int | None, channels: int | None) -> torch.Tensor:
+    """Resize (antialiased bilinear) and convert grey↔RGB; a no-op when nothing changes. Streamed
+    images (`LazyImages`) are converted batch by batch as they are decoded."""
+    if isinstance(images, LazyImages):
+        return images.convert(size, channels)
+    if channels is not None and images.shape[1] != channels:
+        if channels == 3:
+            images = images.expand(-1, 3, -1, -1)
+        else:  # ITU-R 601 luma, as Pillow's "L" mode
+            weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+            images = (images * weights).sum(1, keepdim=True)
+    if size is not None and tuple(images.shape[-2:]) != (size, size):
+        images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True,
+                               align_corners=False).clamp_(0, 1)
+    return images.contiguous().float()

@@ -25,11 +25,11 @@ from vae_core.errors import VAEError
 from vae_core.evaluate import binarize_fixed, evaluate
 from vae_core.health import epoch_warnings
 from vae_core.latent import reconstruct
-from vae_core.limits import check_training
 from vae_core.losses import kl_per_dim, recon_nll, total_correlation
 from vae_core.models import build_model
 from vae_core.optim import make_adam
 from vae_core.schedules import kl_weight, learning_rate
+from vae_core.sizing import check_training
 from vae_core.streaming import BUDGET_ENV, LazyImages, as_tensor, streamed
 
 EVENTS = ("on_step", "on_epoch_end", "on_end")
