@@ -1,5 +1,5 @@
-"""The house rules that keep the layout honest: the engine never loads Streamlit, the UI never
-imports the CLI, and each engine rule (checkpoint naming, scoring input, projection file names)
+"""The house rules that keep the layout honest: the engine never loads Streamlit and has no import
+circle, the UI never imports the CLI, and each engine rule (checkpoint naming, scoring input, projection file names)
 lives once."""
 
 from __future__ import annotations
