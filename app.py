@@ -1,20 +1,22 @@
 """VAE Latent Explorer: `streamlit run app.py`.
 
-The router: page config, the page list, `st.navigation` and the shared sidebar. A page is one
-entry in PAGES and one script in pages/ named after its URL.
+The router: page config, the page list, `st.navigation`, each page's heading and the shared sidebar.
+A page is one entry in PAGES and one script in pages/ named after its URL.
+
+Everything slow to import (the sidebar, and with it torch) is imported after the navigation and the
+heading are drawn, so a fresh server's first visit shows both at once (ui/routing.py).
 """
 
 import streamlit as st
 
 from ui.routing import routing
-from ui.sidebar import sidebar
-from vae_core.hosting import seconds_since_a_page_ran
-from vae_core.projection import warm_up_in_background
 
 WARM_UP_DELAY_S = 20.0  # after the first page of a server, before UMAP's warm-up starts
 QUIET_S = 3.0  # and then it waits until no page has begun running for this long
+SHOW_NAVIGATION = "client.showSidebarNavigation"
 
-# URL path (and pages/<name>.py), title, icon; the first is the default page
+# URL path (and pages/<name>.py), title (the navigation's and the page's heading), icon; the first is
+# the default page
 PAGES = [
     ("map", "Latent map", ":material/scatter_plot:"),
     ("sliders", "Sliders", ":material/tune:"),
@@ -31,7 +33,15 @@ def main() -> None:
     st.set_page_config(page_title="VAE Latent Explorer", page_icon="🧭", layout="wide")
     pages = [st.Page(f"pages/{name}.py", title=title, icon=icon, default=i == 0)
              for i, (name, title, icon) in enumerate(PAGES)]
+    if st.get_option(SHOW_NAVIGATION) is False:  # off in .streamlit/config.toml only to hide Streamlit's own list
+        st.set_option(SHOW_NAVIGATION, True)
     page = st.navigation({"VAE Latent Explorer": pages})
+    st.header(page.title)
+
+    from ui.sidebar import sidebar  # slow the first time in a server (torch): after the page is named
+    from vae_core.hosting import seconds_since_a_page_ran
+    from vae_core.projection import warm_up_in_background
+
     sidebar()
     with routing():
         page.run()
@@ -39,7 +49,7 @@ def main() -> None:
     # what a first UMAP needs, in a daemon thread, so the map a user asks for later does not wait for
     # it; not at once, where it held the interpreter lock while the browser fetched the decoder and
     # the user made a first move, and not while pages run (six sessions' releases waited up to 0.8 s
-    # behind it); the Latent map page asks for it at once
+    # behind it); the Latent map page asks for it at once when its default map is not on disk
     warm_up_in_background(delay_s=WARM_UP_DELAY_S, quiet=lambda: seconds_since_a_page_ran() > QUIET_S)
 
 

@@ -1,11 +1,16 @@
 """Anomalies: score every test image by how badly the model explains it."""
 
+from ui.routing import page_header
+
+# first, before this page's imports: the router and the page's heading are on screen at once (ui/routing.py)
+page_header()
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from ui.display import page_header, show_grid, show_pairs
+from ui.display import show_grid, show_pairs
 from ui.loaders import anomaly_scores, encoded, model_key
 from ui.session import require_checkpoint, require_data, sliders_picker, uploaded_image
 from vae_core.anomaly import auroc, checkpoint_scores, percentile_of, roc_curve_points, top_k
@@ -17,7 +22,6 @@ SCORE_NAMES = {
     "iw": "importance-weighted −log p(x) (nats)",
 }
 
-page_header("Anomalies")
 ckpt = require_checkpoint()
 bundle = require_data(ckpt)
 test = bundle.split("test")

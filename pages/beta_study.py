@@ -1,6 +1,15 @@
 """β study: compare checkpoints trained with different β: rate against distortion, where the KL
 goes, what each dimension does, and (on sprites) how disentangled the codes are."""
 
+from ui.routing import page_header
+
+# first, before this page's imports: the router and the page's heading are on screen at once (ui/routing.py)
+page_header(
+    "Higher β buys a smoother, more factorised latent space with less information about each "
+    "image: KL (the rate) falls and reconstruction error (the distortion) rises. Numbers are test "
+    "split, nats per example.",
+)
+
 from pathlib import Path
 
 import numpy as np
@@ -8,19 +17,11 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from ui.display import page_header
 from ui.loaders import checkpoint_summary, get_checkpoint, mig
 from ui.session import SELECTED, list_checkpoints
 from vae_core import VAEError
 from vae_core.images import grid_png, make_grid, to_display
 from vae_core.latent import decode, traversal_grid
-
-page_header(
-    "β study",
-    "Higher β buys a smoother, more factorised latent space with less information about each "
-    "image: KL (the rate) falls and reconstruction error (the distortion) rises. Numbers are test "
-    "split, nats per example.",
-)
 
 files = [p for p in list_checkpoints() if "error" not in checkpoint_summary(p)]
 if len(files) < 1:

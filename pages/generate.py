@@ -1,8 +1,14 @@
 """Generate: samples from the prior p(z) = N(0, I), decoded; the temperature follows a drag in the browser."""
 
+from ui.routing import page_header
+
+# first, before this page's imports: the router and the page's heading are on screen at once (ui/routing.py)
+page_header("Draw z from the prior N(0, T²·I) and decode it. Lower temperature T gives more typical, less varied "
+            "samples.")
+
 import streamlit as st
 
-from ui.display import page_header, show_grid
+from ui.display import show_grid
 from ui.live_decoder import png_url, sample_grid, unavailable, version_of
 from ui.session import require_checkpoint
 from vae_core.images import grid_png
@@ -11,10 +17,6 @@ from vae_core.latent import decode, prior_noise
 PER_ROW = 8
 T_KEY = "gen_t"  # the temperature: the fallback's slider, or where the browser's last drag ended
 
-page_header(
-    "Generate",
-    "Draw z from the prior N(0, T²·I) and decode it. Lower temperature T gives more typical, less varied samples.",
-)
 ckpt = require_checkpoint()
 reason = unavailable(ckpt)
 live = reason is None

@@ -1,22 +1,25 @@
 """Interpolate: walk the latent space between two images (a strip, a GIF and a live scrubber), or
 between four corners (a grid and a live pad)."""
 
+from ui.routing import page_header
+
+# first, before this page's imports: the router and the page's heading are on screen at once (ui/routing.py)
+page_header(
+    "Encode two images to their posterior means, walk between the codes and decode every step. "
+    "Spherical interpolation (slerp) keeps the path where the Gaussian prior has its mass; "
+    "a straight line cuts through the low-norm middle.",
+)
+
 import numpy as np
 import streamlit as st
 import torch
 
-from ui.display import page_header, show_grid
+from ui.display import show_grid
 from ui.live_decoder import path_scrubber, plane_view, unavailable, version_of
 from ui.session import require_checkpoint, require_data, uploaded_image
 from vae_core.images import gif_bytes, grid_png, to_display
 from vae_core.latent import corner_grid, corner_plane, decode, encode, lerp, slerp
 
-page_header(
-    "Interpolate",
-    "Encode two images to their posterior means, walk between the codes and decode every step. "
-    "Spherical interpolation (slerp) keeps the path where the Gaussian prior has its mass; "
-    "a straight line cuts through the low-norm middle.",
-)
 ckpt = require_checkpoint()
 bundle = require_data(ckpt)
 test = bundle.split("test")

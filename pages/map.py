@@ -7,12 +7,17 @@ methods (UMAP, t-SNE) are computed in a job (`ui.loaders.projection_job`) while 
 the QUICK map (PCA), then the method fitted on a sample.
 """
 
+from ui.routing import page_header
+
+# first, before this page's imports: the router and the page's heading are on screen at once (ui/routing.py)
+page_header()
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from ui.display import page_header, show_grid, show_pairs
+from ui.display import show_grid, show_pairs
 from ui.live_decoder import plane_view, unavailable, version_of
 from ui.loaders import anomaly_scores, cached_methods, encoded, model_key, projection, projection_job
 from ui.map_figure import PALETTE, scatter_figure
@@ -37,7 +42,6 @@ from vae_core.streaming import as_tensor
 POINTER_POINTS = 5000  # codes drawn on the pointer pad
 GALLERY = 24  # images of a selection shown (a seeded sample of a larger selection)
 
-page_header("Latent map")
 ckpt = require_checkpoint()
 bundle = require_data(ckpt)
 D = ckpt.config.latent_dim

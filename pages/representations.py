@@ -1,20 +1,22 @@
 """Representations: are the latent means a good representation with few labels? (the seed's
 semi-supervised use; Kingma et al. 2014, M1)"""
 
-import plotly.graph_objects as go
-import streamlit as st
+from ui.routing import page_header
 
-from ui.display import page_header
-from ui.loaders import probe
-from ui.session import require_checkpoint, require_data
-from vae_core import VAEError
-
+# first, before this page's imports: the router and the page's heading are on screen at once (ui/routing.py)
 page_header(
-    "Representations",
     "A logistic-regression classifier is trained on a few labelled training images, using the latent "
     "means μ, the raw pixels, or PCA of the same size as the latent (fitted on all training images, "
     "without labels, like the VAE). Accuracy is on the whole test split.",
 )
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from ui.loaders import probe
+from ui.session import require_checkpoint, require_data
+from vae_core import VAEError
+
 ckpt = require_checkpoint()
 bundle = require_data(ckpt)
 if bundle.labels is None:

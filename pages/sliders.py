@@ -5,6 +5,14 @@ the drag (the grid is one batched decode). A release reruns only the pad's fragm
 z caption), and the PNGs are made when a download is clicked, so what a release asks of a busy server
 stays small: one decode."""
 
+from ui.routing import page_header
+
+# first, before this page's imports: the router and the page's heading are on screen at once (ui/routing.py)
+page_header(
+    "Each slider is one coordinate of z. Dimensions are ordered by how much information they "
+    "carry (mean KL to the prior on the test split, nats); collapsed ones barely change the image.",
+)
+
 from functools import partial
 
 import numpy as np
@@ -12,7 +20,7 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from ui.display import page_header, plain
+from ui.display import plain
 from ui.live_decoder import latent_pad, marker_map, png_url, traversal_view, unavailable, version_of
 from ui.loaders import encoded, model_key, projection
 from ui.map_figure import PALETTE
@@ -28,11 +36,6 @@ TILE = 84  # traversal tiles on screen, CSS pixels
 STEPS, SPAN = 9, 3.0  # traversal: values per row, swept over [-SPAN, SPAN]
 MAP_POINTS = 2000  # test codes drawn on the small map (a seeded sample of more): sent again on each release
 
-page_header(
-    "Sliders",
-    "Each slider is one coordinate of z. Dimensions are ordered by how much information they "
-    "carry (mean KL to the prior on the test split, nats); collapsed ones barely change the image.",
-)
 ckpt = require_checkpoint()
 D = ckpt.config.latent_dim
 this_model = model_key(ckpt)

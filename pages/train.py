@@ -3,6 +3,11 @@ previews each epoch. The run belongs to this browser session and survives page s
 within the server's limits (shown here), read data only inside the allowed roots, never download,
 warn when they degenerate, and a run the server lost can be resumed."""
 
+from ui.routing import page_header
+
+# first, before this page's imports: the router and the page's heading are on screen at once (ui/routing.py)
+page_header()
+
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -11,7 +16,7 @@ import torch
 from plotly.subplots import make_subplots
 
 from ui.config_form import config_inputs, widget_key
-from ui.display import page_header, plain
+from ui.display import plain
 from ui.session import SELECTED, claim_checkpoint_path, current_checkpoint, run_state, session_dir
 from ui.sidebar import limits_panel
 from vae_core import DATASETS, TrainingJob, VAEConfig, VAEError
@@ -22,7 +27,6 @@ from vae_core.limits import limit, public_mode
 
 JOB = "train_job"
 
-page_header("Train")
 limits_panel()
 job: TrainingJob | None = st.session_state.get(JOB)
 running = job is not None and job.alive

@@ -33,10 +33,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def streamlit_server(checkpoint_dir: Path, timeout: float = 90.0, script: Path = ROOT / "app.py"):
-    """Serve app.py (or another Streamlit `script`) on a free localhost port; yields the base URL."""
+def streamlit_server(checkpoint_dir: Path, timeout: float = 90.0, script: Path = ROOT / "app.py",
+                     env: dict[str, str] | None = None):
+    """Serve app.py (or another Streamlit `script`) on a free localhost port, with `env` added to this
+    process's environment; yields the base URL."""
     port = free_port()
-    env = {**os.environ, "VAE_CHECKPOINT_DIR": str(checkpoint_dir), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "VAE_CHECKPOINT_DIR": str(checkpoint_dir), "PYTHONPATH": str(ROOT), **(env or {})}
     cmd = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
            "--server.port", str(port), "--server.address", "127.0.0.1",
            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]

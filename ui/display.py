@@ -7,7 +7,6 @@ import string
 import streamlit as st
 import torch
 
-from ui.routing import ensure_router
 from vae_core.images import to_display
 
 
@@ -15,14 +14,6 @@ def plain(text: str) -> str:
     """`text` on one line with every ASCII punctuation character escaped, so st.caption, st.success
     or st.markdown show a user's text as typed: no Markdown, links, images, HTML or math."""
     return "".join("\\" + c if c in string.punctuation else c for c in " ".join(str(text).split()))
-
-
-def page_header(title: str, caption: str | None = None) -> None:
-    """Every page starts here: through the router (see ui/routing.py), then its title."""
-    ensure_router()
-    st.header(title)
-    if caption:
-        st.caption(caption)
 
 
 def show_grid(

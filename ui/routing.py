@@ -1,9 +1,13 @@
-"""Every page goes through the app's router (`app.py`), even when Streamlit runs a page file alone.
+"""Every page goes through the app's router (`app.py`), even when Streamlit runs a page file alone, and
+its navigation and heading are on screen before anything slow is imported.
 
 On a freshly started server, a first request for a deep link (say `/sliders`) makes Streamlit run
 that page file by itself: a `pages/` folder beside the entry file keeps it in its old folder mode
-until `st.navigation` is first called. `ensure_router()`, called by `ui.display.page_header` at the
-top of every page, runs `app.py` instead in that case, so the sidebar and navigation are always there.
+(showing the raw list of files in `pages/` as navigation) until `st.navigation` is first called.
+`page_header()`, the first statement of every page, before the page's own imports, runs `app.py`
+instead in that case. The router draws the navigation and the page's heading before it imports the
+sidebar (and with it torch): a bookmarked link shows the app's navigation and its page's heading at
+once, never the raw file list. This module imports nothing but Streamlit.
 """
 
 from __future__ import annotations
@@ -35,3 +39,11 @@ def ensure_router() -> None:
     if not getattr(_run, "active", False):
         runpy.run_path(str(APP), run_name="__main__")
         st.stop()
+
+
+def page_header(caption: str | None = None) -> None:
+    """Every page starts here, before its imports: through the router (which has drawn the page's
+    title), then the page's one-paragraph explanation."""
+    ensure_router()
+    if caption:
+        st.caption(caption)
