@@ -9,6 +9,8 @@ vendored runtime in `ui/static/onnxruntime-web/`. When the browser cannot run it
 fails, `unavailable()` says why in one line and pages fall back to decoding on the server. In the
 public demo a session's own models (uploads, runs) decode on the server: exporting them would write
 outside the scratch folder (the library's decoders are a bounded cache the operator's files decide).
+The encoder is served the same way, beside it (`<content hash>.encoder.onnx`; `encoder_url`), for
+pages that encode in the browser; `encoder_unavailable()` says why it cannot, for the same reasons.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from ui.display import plain
 from ui.loaders import model_key
 from ui.session import in_session
 from vae_core import Checkpoint, VAEError
-from vae_core.export import export_decoder
+from vae_core.export import export_decoder, export_encoder
 from vae_core.images import png_bytes
 from vae_core.latent import decode, lerp, slerp
 from vae_core.library import checkpoint_cache_key
@@ -56,6 +58,16 @@ def _exported(_ckpt: Checkpoint, path: str, mtime: float) -> str:
     return name
 
 
+@st.cache_resource(show_spinner="Exporting the encoder for your browser…", max_entries=64)
+def _exported_encoder(_ckpt: Checkpoint, path: str, mtime: float) -> str:
+    """The file name of the checkpoint's encoder under ui/static/decoders/ (exported once per content),
+    beside its decoder's."""
+    name = f"{checkpoint_cache_key(path)}.encoder.onnx"
+    if not (DECODERS / name).exists():
+        export_encoder(_ckpt, DECODERS / name)
+    return name
+
+
 def static_base() -> str:
     """The URL path of the app's static folder, under a configured base URL path."""
     prefix = (st.get_option("server.baseUrlPath") or "").strip("/")
@@ -75,6 +87,28 @@ def unavailable(ckpt: Checkpoint) -> str | None:
     except VAEError as e:
         return str(e)
     return None
+
+
+def encoder_unavailable(ckpt: Checkpoint) -> str | None:
+    """Why the checkpoint's encoder cannot run in this session's browser, or None when it can (then
+    `encoder_url` gives it): `unavailable`'s reasons, and an encoder that cannot be exported."""
+    if reason := st.session_state.get(FAILED):  # the same runtime runs both halves
+        return f"this browser could not run the model ({reason})"
+    if public_mode() and in_session(ckpt.path):  # its encoder would be a file outside the scratch folder
+        return "in the public demo a model of this session (uploaded or trained here) encodes on the server"
+    if not st.get_option("server.enableStaticServing"):
+        return "static file serving is off (server.enableStaticServing), so the browser cannot fetch the encoder"
+    try:
+        _exported_encoder(ckpt, *model_key(ckpt))
+    except VAEError as e:
+        return str(e)
+    return None
+
+
+def encoder_url(ckpt: Checkpoint) -> str:
+    """The URL of the checkpoint's encoder (x (N, C, H, W) float32 in [0, 1] → "mu", "logvar" (N, D)),
+    exported on first use. Ask `encoder_unavailable` first: an export that fails raises `VAEError` here."""
+    return static_base() + "decoders/" + _exported_encoder(ckpt, *model_key(ckpt))
 
 
 def status_line(ckpt: Checkpoint) -> None:

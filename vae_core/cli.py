@@ -154,9 +154,13 @@ def _add_eval_commands(sub) -> None:
     dis.add_argument("--seed", type=int, default=0)
     dis.add_argument("--json", action="store_true", help="print one JSON object")
 
-    ex = sub.add_parser("export", help="write a checkpoint's decoder as ONNX (z -> pixels in [0, 1])")
+    ex = sub.add_parser("export", help="write a checkpoint's decoder (z -> pixels in [0, 1]) or encoder "
+                                       "(images in [0, 1] -> mu, logvar) as ONNX")
     ex.add_argument("checkpoint")
     ex.add_argument("--onnx", required=True, metavar="OUT.onnx", help="where to write the graph")
+    ex.add_argument("--part", choices=("decoder", "encoder"), default="decoder",  # export.PARTS
+                    help="decoder: z (N x D) -> image means (N x C x H x W); encoder: images (N x C x H x W) in "
+                         "[0, 1] -> mu and logvar (N x D each)")
     ex.add_argument("--json", action="store_true", help="print the graph's metadata as JSON")
 
     rep = sub.add_parser("report", help="measure the shipped checkpoints; write docs/report.md and pictures")
@@ -425,16 +429,18 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from vae_core.export import decoder_metadata, export_decoder
+    from vae_core.export import export, graph_metadata
 
     ckpt = load_checkpoint(args.checkpoint)
-    data = export_decoder(ckpt, args.onnx)
-    meta = decoder_metadata(ckpt) | {"onnx": str(args.onnx), "bytes": len(data)}
+    data = export(ckpt, args.onnx, part=args.part)
+    meta = graph_metadata(ckpt, args.part) | {"onnx": str(args.onnx), "bytes": len(data)}
     if args.json:
         print(json.dumps(meta))
     else:
-        shape = "x".join(map(str, meta["image_shape"]))
-        print(f"wrote {args.onnx} ({len(data) / 1e6:.1f} MB): z ({meta['latent_dim']}) -> image {shape} in [0, 1]")
+        shape, dim = "x".join(map(str, meta["image_shape"])), meta["latent_dim"]
+        what = (f"z ({dim}) -> image {shape} in [0, 1]" if args.part == "decoder"
+                else f"image {shape} in [0, 1] -> mu, logvar ({dim} each)")
+        print(f"wrote {args.onnx} ({len(data) / 1e6:.1f} MB): {what}")
     return 0
 
 
