@@ -1,10 +1,16 @@
+import os
 import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
 
 from vae_core import VAEConfig, VAEError, build_model, load_checkpoint, save_checkpoint
-from vae_core.checkpoint import read_payload
+from vae_core.checkpoint import clean_stale_temp_files, read_payload, temp_name
 
 
 def test_round_trip_gives_identical_outputs(tiny_checkpoint, digits):
@@ -101,3 +107,106 @@ def test_missing_and_folder_paths(tmp_path):
         load_checkpoint(tmp_path / "nope.pt")
     with pytest.raises(VAEError, match="is a folder"):
         load_checkpoint(tmp_path)
+
+
+# --- temp files left by a killed save
+
+
+def dead_pid() -> int:
+    """The id of a process that has ended (and been reaped)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_only_temp_files_of_dead_writers_are_removed(tmp_path, tiny_checkpoint):
+    dead, now = dead_pid(), time.time()
+    real = tmp_path / "digits-mlp-z16-beta1.pt"
+    real.write_bytes(tiny_checkpoint.read_bytes())
+    gone = [tmp_path / f".digits-mlp-z16-beta1.pt.{dead}-5802fa49.tmp",  # a killed save
+            tmp_path / f".map.npy.{dead}-0123abcd.tmp",  # any atomic write named by checkpoint.temp_name
+            tmp_path / f".mine.pt.{os.getpid()}-00000000.tmp",  # our pid, but older than this process
+            tmp_path / ".old.pt.89abcdef.tmp"]  # no pid (saves before names had one), over an hour old
+    kept = [tmp_path / f".mine.pt.{os.getpid()}-5802fa49.tmp",  # this live process may be mid-save
+            tmp_path / f".parent.pt.{os.getppid()}-5802fa49.tmp",  # so may another live one
+            tmp_path / ".fresh.pt.89abcdef.tmp",  # no pid, recent: may be mid-save
+            tmp_path / "notes.tmp", tmp_path / ".hidden", tmp_path / ".a.pt.tmp",
+            tmp_path / f".a.pt.{dead}-5802FA49.tmp", tmp_path / f".a.pt.{dead}-5802fa4.tmp",
+            tmp_path / f".a.pt.{dead}-5802fa49.tmp.bak", tmp_path / f"a.pt.{dead}-5802fa49.tmp",
+            tmp_path / f"..{dead}-5802fa49.tmp"]
+    for path in gone + kept:
+        path.write_bytes(b"partial")
+    for path in gone[2:]:
+        os.utime(path, (now - 7200, now - 7200))
+    folder = tmp_path / f".dir.pt.{dead}-5802fa49.tmp"  # named like one, but a folder
+    folder.mkdir()
+    link = tmp_path / f".link.pt.{dead}-5802fa49.tmp"
+    link.symlink_to(real)
+    assert sorted(clean_stale_temp_files(tmp_path)) == sorted(gone)
+    assert all(p.exists() for p in kept) and folder.is_dir() and link.is_symlink()
+    assert load_checkpoint(real).config.latent_dim == 4
+    assert clean_stale_temp_files(tmp_path) == []  # nothing left to remove
+
+
+def test_cleaning_a_missing_folder_or_a_file_does_nothing(tmp_path):
+    assert clean_stale_temp_files(tmp_path / "missing") == []
+    (tmp_path / "file").write_text("x")
+    assert clean_stale_temp_files(tmp_path / "file") == []
+    assert (tmp_path / "file").read_text() == "x"
+
+
+def test_saves_name_their_temp_files_after_the_writing_process(tmp_path):
+    name = temp_name(tmp_path / "a.pt").name
+    assert name.startswith(f".a.pt.{os.getpid()}-") and name.endswith(".tmp")
+    assert clean_stale_temp_files(tmp_path) == []
+
+
+SAVING_IN_A_LOOP = """
+import os, sys, time
+from pathlib import Path
+import vae_core.checkpoint as ck
+from tests.conftest import tiny_config
+from vae_core import build_model
+
+folder, prefix = Path(sys.argv[1]), sys.argv[2]
+replace = os.replace
+
+def replace_then_hang(src, dst):  # from the fourth save on, the temp file is written and then the save waits
+    if len(list(folder.glob(prefix + "-*.pt"))) >= 3:
+        time.sleep(600)
+    replace(src, dst)
+
+os.replace = replace_then_hang
+config = tiny_config()
+model = build_model(config, (1, 8, 8))
+for i in range(1000):
+    ck.save_checkpoint(folder / f"{prefix}-{i % 3}.pt", config=config, model=model, progress={"step": i})
+"""
+
+
+def test_a_save_loop_killed_with_sigkill_leaves_a_temp_file_that_cleaning_removes(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    savers = {prefix: subprocess.Popen([sys.executable, "-c", SAVING_IN_A_LOOP, str(tmp_path), prefix], cwd=root,
+                                       env=env) for prefix in ("killed", "alive")}
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(tmp_path.glob(".*.tmp"))) < 2:  # both mid-save
+            assert time.monotonic() < deadline and all(p.poll() is None for p in savers.values())
+            time.sleep(0.05)
+        savers["killed"].send_signal(signal.SIGKILL)
+        assert savers["killed"].wait(timeout=30) == -signal.SIGKILL
+        left = {p.name.split(".")[1]: p for p in tmp_path.glob(".*.tmp")}
+        assert set(left) == {"killed-0", "alive-0"}  # each was saving its first file again
+        assert clean_stale_temp_files(tmp_path) == [left["killed-0"]]
+        assert left["alive-0"].exists()  # a live process's save in progress
+        savers["alive"].send_signal(signal.SIGKILL)
+        savers["alive"].wait(timeout=30)
+        assert clean_stale_temp_files(tmp_path) == [left["alive-0"]]
+    finally:
+        for proc in savers.values():
+            proc.kill()
+            proc.wait()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [f"{prefix}-{i}.pt" for prefix in ("alive", "killed") for i in range(3)]
+    assert all(load_checkpoint(tmp_path / name).progress["step"] < 3 for name in names)

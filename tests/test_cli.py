@@ -239,3 +239,17 @@ def test_mnist5k_smoke(runs):
     assert m["dataset"] == "mnist5k" and m["n_test"] == 1000 and m["latent_dim"] == 16
     assert math.isfinite(m["test_nelbo"]) and 0 < m["test_nelbo"] < 300
     assert m["likelihood"] == "Bernoulli on grey levels"
+
+
+def test_a_run_cleans_what_killed_saves_left_in_its_folders(tmp_path):
+    """The library and the folder of --out: a dead writer's temp file goes, a live one's stays."""
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    folders = [tmp_path / "checkpoints", tmp_path / "elsewhere"]
+    for folder in folders:
+        folder.mkdir()
+        (folder / f".x.pt.{ended.pid}-5802fa49.tmp").write_bytes(b"partial")
+        (folder / f".y.pt.{os.getpid()}-5802fa49.tmp").write_bytes(b"partial")  # pytest may be mid-save
+    ok(run_cli(["train", *TINY, "--epochs", "1", "--out", "elsewhere/run.pt"], tmp_path))
+    assert [sorted(p.name for p in f.iterdir()) for f in folders] == [
+        [f".y.pt.{os.getpid()}-5802fa49.tmp"], [f".y.pt.{os.getpid()}-5802fa49.tmp", "run.pt"]]

@@ -14,6 +14,7 @@ import os
 import pickle
 import pickletools
 import platform
+import re
 import time
 import uuid
 import warnings
@@ -76,7 +77,7 @@ def save_checkpoint(path: str | os.PathLike, *, config: VAEConfig, model: VAE,
         "progress": progress or {},
         "versions": library_versions(),
     }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}")
+    tmp = temp_name(path)
     try:
         torch.save(payload, tmp)
         os.replace(tmp, path)
@@ -164,27 +165,63 @@ def process_alive(pid: int) -> bool:
     """Whether a process with this id runs on this machine."""
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # no such process; no process can have an id that large
         return False
     except OSError:  # it exists but belongs to someone else
         return True
     return True
 
 
+def temp_name(path: str | os.PathLike) -> Path:
+    """The temp file an atomic write of `path` goes through, beside it: `.{name}.{pid}-{8 hex}.tmp`,
+    named after the writing process so that `clean_stale_temp_files` can tell a dead writer's leftovers
+    from a save in progress."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}{TEMP_SUFFIX}")
+
+
+# `temp_name`'s names, and the names before they carried the writer's pid (`.{name}.{8 hex}.tmp`,
+# which projection caches still use): nothing else in a folder is ever removed
+_TEMP_NAME = re.compile(r"\.(?P<target>.+)\.(?P<pid>[0-9]{1,10})-[0-9a-f]{8}" + re.escape(TEMP_SUFFIX))
+_OLD_TEMP_NAME = re.compile(r"\.(?P<target>.+)\.[0-9a-f]{8}" + re.escape(TEMP_SUFFIX))
+_IMPORTED = time.time()  # before this process could have begun any save of its own
+CLOCK_SLACK_S = 5.0  # file times may be coarser than a second and clocks may step a little
+
+
 def clean_stale_temp_files(folder: str | os.PathLike) -> list[Path]:
-    """Remove temp files that saves into `folder` left behind when their process died (a
-    `kill -9` mid-save). A save in progress, by this or another live process, is left alone."""
+    """Remove the temp files that atomic writes into `folder` left behind when their process died
+    (a `kill -9` mid-save); the paths removed. Only `temp_name`'s names are touched, and only where
+    the writer is gone: a save in progress by a live process is left alone. A temp file named after
+    this very process but older than it was left by an earlier process that had the same id (a
+    restarted container's server is pid 1 again). Names without a pid (older saves, projection
+    caches) go once they are ORPHAN_AGE_S old. A missing folder, and a file another cleaner removed
+    first or that cannot be removed, are skipped: this runs at every start and must never fail it."""
     removed = []
-    for tmp in Path(folder).glob(f".*.pt.*{TEMP_SUFFIX}"):
-        tag = tmp.name[: -len(TEMP_SUFFIX)].rsplit(".", 1)[-1]
-        pid = tag.split("-", 1)[0]
-        if pid.isdigit() and "-" in tag:
-            stale = int(pid) != os.getpid() and not process_alive(int(pid))
-        else:  # written before temp names carried the writer's pid
-            stale = time.time() - tmp.stat().st_mtime > ORPHAN_AGE_S
-        if stale:
-            tmp.unlink(missing_ok=True)
-            removed.append(tmp)
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:  # missing, not a folder, or unreadable
+        return removed
+    for entry in entries:
+        named = _TEMP_NAME.fullmatch(entry.name)
+        if not named and not _OLD_TEMP_NAME.fullmatch(entry.name):
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            modified = entry.stat(follow_symlinks=False).st_mtime
+            if named:
+                pid = int(named["pid"])
+                if pid == os.getpid():
+                    stale = modified < _IMPORTED - CLOCK_SLACK_S
+                else:
+                    stale = not process_alive(pid)
+            else:
+                stale = time.time() - modified > ORPHAN_AGE_S
+            if stale:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:  # gone already (another cleaner, or the save renamed it), or not ours to remove
+            continue
     return removed
 
 

@@ -12,7 +12,7 @@ import signal
 import sys
 from pathlib import Path
 
-from vae_core.checkpoint import Checkpoint, load_checkpoint
+from vae_core.checkpoint import Checkpoint, clean_stale_temp_files, load_checkpoint
 from vae_core.config import (
     DEVICES,
     LIKELIHOODS,
@@ -196,6 +196,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         config = VAEConfig(**given)
         out = Path(args.out) if args.out else default_out_path(config)
+    clean_stale_temp_files(out.parent)  # main cleaned the library; --out may save elsewhere
     from vae_core import distributed
     from vae_core.streaming import BUDGET_ENV, parse_size
 
@@ -448,6 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     flush_subnormals()  # before any parallel torch operation starts this thread's workers
     try:
         args = build_parser().parse_args(argv)
+        clean_stale_temp_files(checkpoint_dir())  # what saves killed mid-write left (one listing; never fails)
         return {"train": cmd_train, "eval": cmd_eval, "info": cmd_info, "anomaly-benchmark": cmd_anomaly_benchmark,
                 "probe": cmd_probe, "disentanglement": cmd_disentanglement, "report": cmd_report,
                 "export": cmd_export}[args.command](args)
