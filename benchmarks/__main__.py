@@ -15,6 +15,10 @@ The machine may be shared, so the one-minute load average is recorded before eac
 taken under load are slower than the machine can do. Nothing here passes or fails on time: the
 targets are printed beside the figures. `--quick` uses smaller sizes and fewer repeats and leaves
 out the cold UMAP of the larger set (same keys; that one is null).
+
+A section that raises loses only its own figures: its error goes under `errors` (section -> one line),
+its traceback to stderr, the other sections still run, everything measured is printed, and the exit
+status is 1 (0 when every section ran).
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import tempfile
 import time
+import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -161,30 +167,56 @@ OPT_IN = {"load": section_load}  # only when named in --only: 7 browser sessions
 
 
 def targets(result: dict) -> dict:
-    """Each target the issue sets, for this device, and whether the figure meets it."""
-    gpu = result["device"].lower().startswith(("cuda", "nvidia", "gpu"))
+    """Each target the issue sets, for this device, and whether the figure meets it; a figure that is
+    missing (its section failed or was not run) or not a number has no entry."""
+    gpu = str(result.get("device", "")).lower().startswith(("cuda", "nvidia", "gpu"))
     out = {}
     for key, (cpu_target, gpu_target, op) in TARGETS.items():
         target, value = gpu_target if gpu else cpu_target, result.get(key)
-        if target is None or value is None:
+        if target is None or not _number(value):
             continue
         out[key] = {"target": f"{op} {target:g}", "met": value >= target if op == ">=" else value <= target}
-    if result.get("train_peak_rss_mb") is not None:
-        out["train_peak_rss_mb"] = {"target": "<= reference_peak_rss_mb",
-                                    "met": result["train_peak_rss_mb"] <= result["reference_peak_rss_mb"]}
+    train, reference = result.get("train_peak_rss_mb"), result.get("reference_peak_rss_mb")
+    if _number(train) and _number(reference):
+        out["train_peak_rss_mb"] = {"target": "<= reference_peak_rss_mb", "met": train <= reference}
     return out
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def section_error(error: BaseException) -> str:
+    """One line for a failed section: the exception, and where it was raised (the traceback's last
+    frame), e.g. "RuntimeError: no GPU (benchmarks/serving.py:41 in decode_latency)"."""
+    message = str(error).strip().splitlines()
+    text = f"{type(error).__name__}: {message[0][:300]}" if message else type(error).__name__
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return text
+    where = Path(frames[-1].filename)
+    try:
+        where = where.resolve().relative_to(Path(__file__).resolve().parents[1])
+    except ValueError:  # raised outside the repository (a library): its path as it is
+        pass
+    return f"{text} ({where}:{frames[-1].lineno} in {frames[-1].name})"
 
 
 def run(sizes: Sizes = FULL, sections: tuple[str, ...] = tuple(SECTIONS), device: str = "auto") -> dict:
     info = machine_info(device)
     result = {"device": info["device"], "machine": info, "sizes": asdict(sizes), "load_average_by_section": {},
-              "seconds_by_section": {}}
+              "seconds_by_section": {}, "errors": {}}
     resolved = "cuda" if info["device"].lower().startswith(("cuda", "nvidia")) else "cpu"
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         for name in sections:
             result["load_average_by_section"][name] = load_average()
             t0 = time.perf_counter()
-            result.update({**SECTIONS, **OPT_IN}[name](sizes, Path(tmp), resolved))
+            try:
+                result.update({**SECTIONS, **OPT_IN}[name](sizes, Path(tmp), resolved))
+            except (Exception, SystemExit) as e:  # noqa: BLE001 - one section's failure must not lose the others'
+                result["errors"][name] = section_error(e)
+                print(f"benchmarks: the {name} section failed; the other sections go on", file=sys.stderr)
+                traceback.print_exc()
             result["seconds_by_section"][name] = time.perf_counter() - t0
     result["load_average_after"] = load_average()
     result["targets"] = targets(result)
@@ -209,7 +241,7 @@ def _print_table(result: dict) -> None:
           f"{result['load_average_after']} (the machine is shared; figures under load are slower)")
     print(f"seconds each section took: {result['seconds_by_section']}")
     skip = {"device", "machine", "sizes", "load_average_by_section", "load_average_after", "targets", "decode",
-            "seconds_by_section"}
+            "seconds_by_section", "errors"}
     for key, value in result.items():
         if key not in skip:
             print(f"  {key:<32} {value}")
@@ -217,9 +249,16 @@ def _print_table(result: dict) -> None:
         print(f"  decode {name:<25} p50 {d['p50_ms']:.2f} ms, p95 {d['p95_ms']:.2f} ms")
     for key, t in result["targets"].items():
         print(f"  target {key:<25} {t['target']:<26} {'met' if t['met'] else 'NOT met'}")
+    for name, error in result.get("errors", {}).items():
+        print(f"  FAILED {name:<25} {error}")
+    if result.get("errors"):
+        print(f"{len(result['errors'])} of {len(result['seconds_by_section'])} sections failed: their figures "
+              "are missing above")
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
+    """Run the sections and print their figures; 1 when a section failed (its error is printed with the
+    rest), else 0."""
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats (under 3 minutes)")
@@ -233,10 +272,11 @@ def main(argv: list[str] | None = None) -> None:
         p.error(f"unknown section(s) {', '.join(unknown)}; valid: {', '.join([*SECTIONS, *OPT_IN])}")
     result = run(QUICK if args.quick else FULL, sections, args.device)
     if args.json:
-        print(json.dumps(result, indent=1))
+        print(json.dumps(result, indent=1, default=str))  # an odd value a section returned never loses the rest
     else:
         _print_table(result)
+    return 1 if result["errors"] else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,5 +1,6 @@
-"""`python -m benchmarks`: the cheap sections on tiny sizes give their keys and sane figures; the peak-memory
-wrapper measures the child alone; the UMAP warm-up the projection section measures. No timed asserts."""
+"""`python -m benchmarks`: the cheap sections on tiny sizes give their keys and sane figures; a failing section
+loses only its own figures (its error, exit status 1); the peak-memory wrapper measures the child alone; the UMAP
+warm-up the projection section measures. No timed asserts."""
 
 from __future__ import annotations
 
@@ -171,3 +172,93 @@ def test_the_apps_start_to_first_step_is_a_real_run(tmp_path):
     seconds = app_train_first_step(tmp_path / "run.pt")
     assert 0.2 < seconds < 120  # a fresh interpreter imports torch first: never instant
     assert children_running(b"child_main") == []  # the run was stopped and its child has ended
+
+
+# --- a failing section loses only its own figures
+
+
+def _figures(sizes, work, device) -> dict:
+    return {"train_speedup": 3.0, "train_peak_rss_mb": 100.0, "first_paint_s": float("nan")}
+
+
+def _broken(sizes, work, device) -> dict:
+    raise RuntimeError("no browser here\nsecond line")
+
+
+@pytest.fixture
+def one_section_fails(monkeypatch):
+    """Two cheap stand-in sections: training gives figures (no reference_peak_rss_mb, a NaN), decode raises."""
+    import benchmarks.__main__ as bench
+
+    monkeypatch.setitem(bench.SECTIONS, "training", _figures)
+    monkeypatch.setitem(bench.SECTIONS, "decode", _broken)
+
+
+def test_a_failing_section_gives_its_error_the_others_figures_and_status_1(one_section_fails, capsys):
+    status = main(["--json", "--only", "decode,training"])
+    out = capsys.readouterr()
+    r = json.loads(out.out)  # printed although a section failed
+    assert status == 1
+    assert r["errors"] == {"decode": "RuntimeError: no browser here (tests/test_benchmarks.py:"
+                                     f"{_broken.__code__.co_firstlineno + 1} in _broken)"}
+    assert r["train_speedup"] == 3.0 and r["first_paint_s"] is None
+    assert set(r["seconds_by_section"]) == set(r["load_average_by_section"]) == {"decode", "training"}
+    assert r["targets"] == {"train_speedup": {"target": ">= 2.3", "met": True}}  # no reference, no NaN target
+    assert "the decode section failed" in out.err and "Traceback" in out.err and "second line" in out.err
+    assert main(["--json", "--only", "training"]) == 0 and json.loads(capsys.readouterr().out)["errors"] == {}
+
+
+def test_the_table_shows_a_failed_section(one_section_fails, capsys):
+    assert main(["--only", "decode,training"]) == 1
+    out = capsys.readouterr().out
+    assert "train_speedup" in out and "FAILED decode" in out and "RuntimeError: no browser here" in out
+    assert "1 of 2 sections failed" in out
+
+
+def test_a_section_that_exits_is_a_failed_section(monkeypatch):
+    import benchmarks.__main__ as bench
+
+    def exits(sizes, work, device):
+        raise SystemExit(3)
+
+    monkeypatch.setitem(bench.SECTIONS, "memory", exits)
+    monkeypatch.setitem(bench.SECTIONS, "training", _figures)
+    r = run(TINY, ("memory", "training"), "cpu")
+    assert r["errors"]["memory"].startswith("SystemExit: 3 (tests/test_benchmarks.py:")
+    assert r["train_speedup"] == 3.0
+
+
+def test_targets_of_missing_or_partial_figures():
+    from benchmarks.__main__ import targets
+
+    assert targets({}) == {}
+    assert targets({"device": "CPU", "train_peak_rss_mb": 500.0}) == {}
+    assert targets({"device": "CPU", "train_peak_rss_mb": 500.0, "reference_peak_rss_mb": 600.0,
+                    "umap_cold_s": None, "first_paint_s": "n/a"}) == {
+        "train_peak_rss_mb": {"target": "<= reference_peak_rss_mb", "met": True}}
+
+
+def test_the_command_exits_1_and_prints_json_when_a_section_fails():
+    """`python -m benchmarks` itself: the real sections' code, their measuring functions stood in for."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = """
+import runpy, sys
+import benchmarks.serving as serving
+def broken():
+    raise MemoryError("server child died")
+serving.server_memory = broken
+serving.shipped = lambda: []
+serving.decode_latency = lambda models, repeats: {"decode_ms_p50": 1.5, "decode": {}}
+serving.first_grid = lambda: {"first_grid_s": 0.1}
+sys.argv = ["python -m benchmarks", "--json", "--quick", "--only", "memory,decode"]
+runpy.run_module("benchmarks", run_name="__main__", alter_sys=True)
+"""
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    r = json.loads(proc.stdout)
+    assert r["errors"]["memory"].startswith("MemoryError: server child died (<string>:")
+    assert r["decode_ms_p50"] == 1.5 and r["first_grid_s"] == 0.1 and "server_peak_rss_mb" not in r
