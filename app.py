@@ -15,10 +15,11 @@ WARM_UP_DELAY_S = 20.0  # after the first page of a server, before UMAP's warm-u
 QUIET_S = 3.0  # and then it waits until no page has begun running for this long
 SHOW_NAVIGATION = "client.showSidebarNavigation"
 
-# URL path (and pages/<name>.py), title (the navigation's and the page's heading), icon; the first is
+# URL path (and pages/<path>.py), title (the navigation's and the page's heading), icon; the first is
 # the default page
 PAGES = [
     ("map", "Latent map", ":material/scatter_plot:"),
+    ("how-it-works", "How it works", ":material/lightbulb:"),
     ("sliders", "Sliders", ":material/tune:"),
     ("interpolate", "Interpolate", ":material/linear_scale:"),
     ("generate", "Generate", ":material/auto_awesome:"),

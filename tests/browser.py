@@ -18,8 +18,9 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 # URL path -> the page's heading ("" is the default page)
-PAGES = {"": "Latent map", "sliders": "Sliders", "interpolate": "Interpolate", "generate": "Generate",
-         "anomalies": "Anomalies", "beta_study": "β study", "representations": "Representations", "train": "Train"}
+PAGES = {"": "Latent map", "how-it-works": "How it works", "sliders": "Sliders", "interpolate": "Interpolate",
+         "generate": "Generate", "anomalies": "Anomalies", "beta_study": "β study",
+         "representations": "Representations", "train": "Train"}
 
 
 def chromium_available() -> bool:

@@ -215,3 +215,44 @@ def test_generate_without_webassembly_keeps_the_servers_temperature_slider(check
     assert not at.exception and len(at.get("image")) == 32 and "gen_live" not in fake.mounts
     ckpt = load_checkpoint(checkpoint_dir / models["z4"].name)
     assert torch.allclose(at.session_state["gen_images"], decode(ckpt.model, prior_noise(32, 4, 0) * 0.5))
+
+
+def test_how_it_works_sends_the_steps_their_input_and_hears_the_gestures(checkpoint_dir, models, mnist5k, fake):
+    at = open_app(checkpoint_dir, models["z4"], page="how-it-works")
+    sent = fake.mounts["hiw"]
+    x = mnist5k.split("test").images[0]
+    assert sent["mode"] == "explain" and sent["encoder"].endswith(".encoder.onnx") and "computed" not in sent
+    assert sent["x"] == pytest.approx(x.reshape(-1).tolist(), abs=1e-6) and len(sent["eps"]) == 4
+    assert sorted(sent["kl_order"]) == [0, 1, 2, 3] and sent["likelihood"]["kind"] == "bernoulli"
+    assert sent["draw"]["side"] % 28 == 0 and sent["draw"]["normalize"] == "mnist" and sent["step"] == 0
+    fake.gesture = ("hiw", "beta", 3.5)
+    at.run()
+    at.run()  # the next view carries the address's β
+    assert at.query_params["beta"] in ("3.5", ["3.5"]) and fake.mounts["hiw"]["beta"] == 3.5
+    drawn = [0.0] * (28 * 28)
+    drawn[100] = 1.0
+    fake.gesture = ("hiw", "x", drawn)
+    at.run()
+    at.run()  # the next view starts from the finished stroke
+    assert fake.mounts["hiw"]["x"][100] == 1.0 and sum(fake.mounts["hiw"]["x"]) == 1.0
+
+
+def test_how_it_works_without_webassembly_computes_each_view_on_the_server(checkpoint_dir, models, fake):
+    at = open_app(checkpoint_dir, models["z4"], page="how-it-works")
+    at.session_state[ui.live_decoder.FAILED] = "WebAssembly is turned off"
+    at.run()
+    sent = fake.mounts["hiw"]
+    assert not at.exception and sent["encoder"] is None
+    assert any("computed on the server" in c and "WebAssembly is turned off" in c for c in captions(at))
+    model = load_checkpoint(checkpoint_dir / models["z4"].name).model
+    mu, logvar = encode(model, torch.tensor(sent["x"]).reshape(1, 1, 28, 28))
+    assert sent["computed"]["mu"] == pytest.approx(mu[0].tolist(), abs=1e-5)
+    assert sent["computed"]["logvar"] == pytest.approx(logvar[0].tolist(), abs=1e-5)
+    z = mu[0] + torch.exp(0.5 * logvar[0]) * torch.tensor(sent["eps"])
+    from vae_core.latent import decode
+    assert sent["computed"]["image"] == pytest.approx(decode(model, z[None])[0].reshape(-1).tolist(), abs=1e-5)
+    fake.gesture = ("hiw", "use_mu", True)
+    at.run()
+    at.run()
+    image = fake.mounts["hiw"]["computed"]["image"]
+    assert image == pytest.approx(decode(model, mu)[0].reshape(-1).tolist(), abs=1e-5)  # σ = 0: z = μ

@@ -4,6 +4,7 @@ Skipped with a reason when Chromium or Playwright is missing, except under CI (C
 missing browser is a failure.
 """
 
+import json
 import os
 import shutil
 import time
@@ -305,3 +306,78 @@ def test_map_pan_drags_the_map_and_counts_its_frames(served):
     (only,) = run((500,), seconds=1.0, page=served[1])["maps"]
     assert only["points"] == 500 and only["mouse_moves"] > 5
     assert only["pan_fps"] > 0 and 0 < only["frame_interval_ms_p50"] <= only["frame_interval_ms_p95"]
+
+
+# --- How it works (ui/explainer.js): the five steps follow the pen
+
+
+def _explained(page, timeout_s: float = 60):
+    root = page.locator(".vae-live-explain").first
+    root.wait_for(timeout=timeout_s * 1000)
+    page.wait_for_function("r => Number(r.dataset.frames) > 0", arg=root.element_handle(), timeout=timeout_s * 1000)
+    return root
+
+
+def _reconstruction(page) -> str:
+    return page.locator('.vae-live-explain canvas[aria-label^="the reconstruction"]').evaluate("c => c.toDataURL()")
+
+
+def test_how_it_works_follows_the_pen_resamples_and_reweights_by_beta(served):
+    url, page = served
+    page.goto(f"{url}/how-it-works")
+    settle(page)
+    root = _explained(page)
+    pad = page.locator('canvas[aria-label="Draw here"]')
+    pad.scroll_into_view_if_needed()
+    page.get_by_role("button", name="Clear").click()  # reports the blank input, as a finished stroke would
+    cleared = root.get_attribute("data-reported")
+    box = pad.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
+    page.mouse.down()
+    pictures = [_reconstruction(page)]
+    for i in range(1, 11):  # a stroke down and across, the button held
+        x, y = box["x"] + box["width"] * (0.3 + 0.04 * i), box["y"] + box["height"] * (0.3 + 0.05 * i)
+        page.mouse.move(x, y, steps=2)
+        page.wait_for_timeout(120)
+        pictures.append(_reconstruction(page))
+    assert root.get_attribute("data-reported") == cleared, "the component reported before the pen was lifted"
+    page.mouse.up()
+    changes = sum(a != b for a, b in zip(pictures, pictures[1:], strict=False))
+    assert changes >= 4, f"the reconstruction changed {changes} times in 10 moves with the pen down"
+    page.wait_for_function("([r, c]) => r.dataset.reported !== c", arg=[root.element_handle(), cleared], timeout=10_000)
+    drawn = json.loads(root.get_attribute("data-reported"))
+    assert len(drawn) == 28 * 28 and max(drawn) > 0.5  # the stroke, at the model's size
+
+    z, picture = root.get_attribute("data-z"), _reconstruction(page)
+    page.get_by_role("button", name="Resample ε").click()
+    page.wait_for_function("([r, z]) => r.dataset.z !== z", arg=[root.element_handle(), z], timeout=10_000)
+    assert _reconstruction(page) != picture
+
+    before = json.loads(root.get_attribute("data-loss"))
+    beta = page.get_by_role("slider", name="β")
+    beta.focus()
+    for _ in range(10):
+        page.keyboard.press("ArrowRight")  # +0.1 each
+    after = json.loads(root.get_attribute("data-loss"))
+    assert after["beta"] == pytest.approx(before["beta"] + 1.0)
+    assert after["recon"] == before["recon"] and after["total"] == pytest.approx(after["recon"] + after["beta"]
+                                                                                 * after["kl"], abs=1e-2)
+    assert exceptions(page) == []
+
+
+def test_how_it_works_presenter_mode_steps_with_the_arrow_keys_and_the_address_keeps_it(served):
+    url, page = served
+    page.goto(f"{url}/how-it-works?present=1&step=2&beta=2.5&input=3")
+    settle(page)
+    root = _explained(page)
+    shown = lambda: [s.get_attribute("data-step") for s in root.locator("section.vae-ex-step").all() if s.is_visible()]
+    assert shown() == ["2"]
+    assert json.loads(root.get_attribute("data-loss"))["beta"] == 2.5
+    page.locator("body").press("ArrowRight")
+    assert shown() == ["3"]
+    settle(page)
+    assert "step=3" in page.url and "present=1" in page.url and "input=3" in page.url
+    page.reload()
+    settle(page)
+    root = _explained(page)
+    assert shown() == ["3"] and json.loads(root.get_attribute("data-loss"))["beta"] == 2.5

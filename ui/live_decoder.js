@@ -523,6 +523,11 @@ export default function (component) {
     parentElement.append(root);
     return buildSamples(root, data, reporter(root));
   }
+  if (data.mode === "explain") { // ui/explainer.js, appended to this file
+    root = el("div", { class: "vae-live vae-live-explain", "data-key": key, "data-identity": identity });
+    parentElement.append(root);
+    return buildExplain(root, data, reporter(root));
+  }
   if (data.mode === "status") {
     root = el("div", { class: "vae-live vae-live-status-line", "data-key": key, "data-identity": identity });
     parentElement.append(root);

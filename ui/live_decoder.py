@@ -44,7 +44,8 @@ MODES = {"sliders": "z", "path": "t", "plane": "point", "traversal": None, "samp
 
 _component = st.components.v2.component(
     "vae_live_decoder",
-    js=(HERE / "live_decoder.js").read_text(),
+    # explainer.js (the How it works page) builds on this file's runtime, sessions and drawing helpers
+    js=(HERE / "live_decoder.js").read_text() + "\n" + (HERE / "explainer.js").read_text(),
     css=(HERE / "live_decoder.css").read_text(),
 )
 

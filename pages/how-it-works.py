@@ -1,0 +1,139 @@
+"""How it works: the seed's five steps live on the chosen model: draw a digit (or pick an image), see
+the encoder's Gaussian q(z|x), draw z = μ + σ·ε, decode it, and read the loss, reweighted live by β.
+
+The steps run in the browser (`ui/explainer.py`): every pen move re-encodes and re-decodes. The address
+holds the view (`?input=`, `?beta=`, `?step=` and `?present=1`, besides the sidebar's `?model=`), so a
+lesson's links can be prepared in advance.
+"""
+
+from ui.routing import page_header
+
+# first, before this page's imports: the router and the page's heading are on screen at once (ui/routing.py)
+page_header("What a VAE does with one image, step by step, on the model chosen in the sidebar: "
+            "every number is this model's, in nats.")
+
+import numpy as np
+import streamlit as st
+import torch
+
+from ui.display import plain
+from ui.explainer import STRIP, explainer, where_it_runs
+from ui.loaders import model_key
+from ui.session import open_in_sliders, require_checkpoint, require_data, uploaded_image
+from vae_core.latent import encode, prior_noise
+
+TEXTS = [
+    "A VAE starts from an image x. Draw on the canvas (your strokes are shrunk to the model's size, "
+    "as its training images were prepared) or start from a test image; every step below follows the pen.",
+    "The encoder does not give one code: it gives a Gaussian q(z|x) = N(μ, σ²) for every dimension of z. "
+    "Rows run from the dimension with the most KL to the least; a dimension whose Gaussian covers the "
+    "prior N(0, 1) tells the decoder nothing about x.",
+    "z is drawn from q(z|x) as z = μ + σ·ε with ε ~ N(0, I): the randomness sits in ε, so training can "
+    "pass gradients through μ and σ (the reparameterization trick). Resample draws a new ε.",
+    "The decoder turns z into x̂, the mean of p(x|z): the model's reconstruction of its input from one draw of z.",
+    "The loss is what the model pays for this image: the reconstruction cost −log p(x|z), summed over "
+    "pixels (the map shows where), plus β times the KL from q(z|x) to the prior, summed over dimensions. "
+    "Slide β to reweight the total.",
+]
+STEPS = 5
+
+ckpt = require_checkpoint()
+bundle = require_data(ckpt)
+test = bundle.split("test")
+D = ckpt.config.latent_dim
+params = st.query_params
+
+
+def _number(name: str, kind, low, high, default):
+    """A value from the address, or `default` (with one line) when it is missing or not a value here."""
+    raw = params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = kind(raw)
+        if low <= value <= high:
+            return value
+    except ValueError:
+        pass
+    st.caption(plain(f"Ignored ?{name}={raw} in the address: expected a number from {low} to {high}."))
+    return default
+
+
+present = st.sidebar.toggle("Presenter mode", value=params.get("present") == "1", key="hiw_present",
+                            help="Larger type and pictures, one step at a time: the ← and → keys move between them")
+if present:
+    st.set_page_config(initial_sidebar_state="collapsed")
+
+# --- the input: a test image (by index or a random one of a class) or an upload
+source, pick = st.columns([2, 3])
+modes = ["Test image", "Random of a class", "Upload"] if test.labels is not None else ["Test image", "Upload"]
+mode = source.radio("Start from", modes, horizontal=True, key="hiw_mode")
+index = _number("input", int, 0, len(test) - 1, 0)
+if mode == "Test image":
+    index = pick.number_input(f"Test image (0–{len(test) - 1})", 0, len(test) - 1, index, key="hiw_index")
+    x = test.images[index:index + 1]
+elif mode == "Random of a class":
+    classes = sorted({int(v) for v in test.labels})
+    c = pick.selectbox("Class", classes, key="hiw_class",
+                       format_func=lambda v: bundle.class_names[v] if bundle.class_names else str(v))
+    rows = (test.labels == c).nonzero().flatten()
+    index = int(rows[torch.randint(len(rows), (1,), generator=torch.Generator().manual_seed(c)).item()])
+    x = test.images[index:index + 1]
+else:
+    x = uploaded_image("An image", "hiw_upload", ckpt.image_shape)
+    if x is None:
+        st.info("Upload an image, or start from a test image.")
+        st.stop()
+if mode != "Upload":
+    params["input"] = str(index)
+x = torch.as_tensor(x, dtype=torch.float32)
+drawn = st.session_state.get("hiw_drawn")  # the last finished drawing on this model, if any
+if drawn is not None and drawn[0] == model_key(ckpt) and drawn[1] == (mode, index):
+    x = torch.tensor(drawn[2], dtype=torch.float32).reshape(1, *ckpt.image_shape)
+
+# --- ε and the strip's draws: seeded, until Resample (the browser's own draws come back on release)
+seed = st.session_state.get("hiw_seed", 0)
+eps = st.session_state.get("hiw_eps")
+if eps is None or len(eps) != D:
+    eps = prior_noise(1, D, seed=seed)[0].numpy()
+strip = prior_noise(STRIP, D, seed=seed + 1).numpy()
+beta = _number("beta", float, 0.0, 10.0, float(ckpt.config.beta))
+step = _number("step", int, 1, STEPS, 1) if present else 0
+
+
+def heard(name: str, value) -> None:
+    """A gesture ended in the component: keep what the page needs for its address, the server's view
+    and the Sliders button."""
+    if name == "x" and value is not None:
+        st.session_state["hiw_drawn"] = (model_key(ckpt), (mode, index), [float(v) for v in value])
+    elif name == "eps" and value is not None:
+        st.session_state["hiw_eps"] = np.asarray(value, dtype=np.float32)
+        st.session_state["hiw_seed"] = seed + 2  # the strip's draws move on too (the server's view)
+    elif name == "beta" and value is not None:
+        params["beta"] = f"{float(value):g}"
+    elif name == "use_mu":
+        st.session_state["hiw_use_mu"] = bool(value)
+    elif name == "step" and value is not None:
+        params["step"] = str(int(value))
+
+
+reason = where_it_runs(ckpt)
+if reason:
+    st.caption(plain(f"The steps are computed on the server after each change, because {reason}."))
+if present:
+    params["present"] = "1"
+    params["step"] = str(step)
+elif "present" in params:
+    del params["present"]
+use_mu = st.session_state.get("hiw_use_mu", False)
+version = hash((model_key(ckpt), mode, index, present, reason is None,
+                None if reason is None else (tuple(np.round(eps, 5)), use_mu, x.sum().item())))
+explainer(ckpt, x, eps=eps, strip=strip, beta=beta, use_mu=use_mu, texts=TEXTS, train_url="train",
+          key="hiw", version=version, step=step, on_change=heard, in_browser=reason is None)
+
+# --- the server's exact numbers and a way on
+mu, logvar = (t[0] for t in encode(ckpt.model, x))
+z = mu if use_mu else mu + torch.exp(0.5 * logvar) * torch.as_tensor(eps)
+if st.button("Open this z in the Sliders", key="hiw_sliders",
+             help="Start the Sliders page from the z of step 3 (the last finished stroke's, on the server)"):
+    open_in_sliders(model_key(ckpt), z.numpy(), "How it works, step 3")

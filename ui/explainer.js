@@ -1,0 +1,401 @@
+// "How it works": the seed's five steps live on the chosen model, in the browser (appended to
+// live_decoder.js, whose runtime, sessions, blitter, latestWins and el it uses).
+//
+// data (from ui/explainer.py): encoder (URL of the encoder's .onnx), model (the decoder's), shape [C, H, W],
+// x (C·H·W floats in [0, 1]: the input to start from), eps (D floats: the ε of step 3), strip (k × D: the
+// draws of the strip), beta, use_mu, kl_order (dimensions, most KL first), likelihood {kind, name,
+// log_sigma (one number or C·H·W), binarize}, draw ({side, pen, normalize}: the drawing canvas, or null
+// for a model that is not grey), texts (one sentence per step), train_url, step (presenter mode: the step
+// shown, 0 = all).
+//
+// Every change of the input (a pen move, Clear, a new image from the page) runs the encoder and one
+// batched decoder run (z and the strip's draws); Resample and "use μ" run the decoder only; β only
+// re-adds the loss. Python hears the input when a stroke ends ("x"), ε when it is resampled ("eps"),
+// β when its drag ends ("beta"), "use_mu", and the step ("step").
+
+const LOG_2PI = Math.log(2 * Math.PI);
+
+function gaussianDraw(n) {
+  // Box–Muller: n draws of N(0, 1)
+  const out = new Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const u = 1 - Math.random(), v = Math.random();
+    const r = Math.sqrt(-2 * Math.log(u));
+    out[i] = r * Math.cos(2 * Math.PI * v);
+    if (i + 1 < n) out[i + 1] = r * Math.sin(2 * Math.PI * v);
+  }
+  return out;
+}
+
+// −log p(x|z) per pixel, nats, from the decoder's mean image p (vae_core.losses' likelihoods)
+function reconMap(x, p, lik) {
+  const out = new Float32Array(x.length);
+  if (lik.kind === "gaussian") {
+    const ls = lik.log_sigma;
+    for (let i = 0; i < x.length; i++) {
+      const s = typeof ls === "number" ? ls : ls[i];
+      const d = (x[i] - p[i]) * Math.exp(-s);
+      out[i] = 0.5 * d * d + s + 0.5 * LOG_2PI;
+    }
+    return out;
+  }
+  for (let i = 0; i < x.length; i++) {
+    const q = Math.min(Math.max(p[i], 1e-7), 1 - 1e-7), t = lik.binarize ? (x[i] > 0.5 ? 1 : 0) : x[i];
+    out[i] = -(t * Math.log(q) + (1 - t) * Math.log(1 - q));
+  }
+  return out;
+}
+
+function klPerDim(mu, logvar) {
+  return Array.from(mu, (m, i) => 0.5 * (m * m + Math.exp(logvar[i]) - 1 - logvar[i]));
+}
+
+// black → red → yellow → white, t in [0, 1]
+function heat(t) {
+  const c = (v) => Math.round(255 * Math.min(1, Math.max(0, v)));
+  return [c(3 * t), c(3 * t - 1), c(3 * t - 2)];
+}
+
+// --- the input: a drawing canvas, downsampled to the model's size as its data was made
+
+function inkToInput(big, [C, H, W], normalize) {
+  // big: a square canvas whose side is a whole multiple k of H (= W), white ink on black
+  const k = big.width / W;
+  let src = big;
+  if (normalize === "mnist") src = mnistCentred(big, k);
+  const pixels = src.getContext("2d").getImageData(0, 0, src.width, src.height).data;
+  const x = new Float32Array(C * H * W);
+  for (let r = 0; r < H; r++) for (let c = 0; c < W; c++) {
+    let s = 0;
+    for (let dy = 0; dy < k; dy++) for (let dx = 0; dx < k; dx++) s += pixels[4 * ((r * k + dy) * src.width + c * k + dx)];
+    for (let ch = 0; ch < C; ch++) x[ch * H * W + r * W + c] = s / (k * k * 255);
+  }
+  return x;
+}
+
+// MNIST's own preparation (LeCun et al.): the ink's box scaled to fit 20 × 20 of the 28 × 28, then moved so
+// its centre of mass sits at the centre
+function mnistCentred(big, k) {
+  const side = big.width, d = big.getContext("2d").getImageData(0, 0, side, side).data;
+  let x0 = side, y0 = side, x1 = -1, y1 = -1;
+  for (let y = 0; y < side; y++) for (let x = 0; x < side; x++) {
+    if (d[4 * (y * side + x)] > 20) { x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); }
+  }
+  const out = new OffscreenCanvas(side, side), ctx = out.getContext("2d");
+  ctx.fillStyle = "#000";
+  ctx.fillRect(0, 0, side, side);
+  if (x1 < 0) return out;
+  const box = 20 * k, scale = box / Math.max(x1 - x0 + 1, y1 - y0 + 1);
+  const w = (x1 - x0 + 1) * scale, h = (y1 - y0 + 1) * scale;
+  const fit = new OffscreenCanvas(side, side), fctx = fit.getContext("2d");
+  fctx.imageSmoothingQuality = "high";
+  fctx.drawImage(big, x0, y0, x1 - x0 + 1, y1 - y0 + 1, 0, 0, w, h);
+  const f = fctx.getImageData(0, 0, Math.ceil(w), Math.ceil(h)).data;
+  let m = 0, mx = 0, my = 0;
+  for (let y = 0; y < Math.ceil(h); y++) for (let x = 0; x < Math.ceil(w); x++) {
+    const v = f[4 * (y * Math.ceil(w) + x)];
+    m += v; mx += v * x; my += v * y;
+  }
+  ctx.drawImage(fit, 0, 0, w, h, Math.round(side / 2 - mx / m), Math.round(side / 2 - my / m), w, h);
+  return out;
+}
+
+function drawingPad(data, onInput, onStroke) {
+  const { side, pen } = data.draw, [C, H, W] = data.shape;
+  const canvas = el("canvas", { class: "vae-ex-draw", width: side, height: side, "aria-label": "Draw here",
+    role: "img", tabindex: 0 });
+  const ctx = canvas.getContext("2d");
+  const clear = () => { ctx.fillStyle = "#000"; ctx.fillRect(0, 0, side, side); };
+  clear();
+  const start = new OffscreenCanvas(W, H), sctx = start.getContext("2d"), img = sctx.createImageData(W, H);
+  data.x.slice(0, H * W).forEach((v, p) => img.data.set([255 * v, 255 * v, 255 * v, 255], 4 * p));
+  sctx.putImageData(img, 0, 0);
+  ctx.drawImage(start, 0, 0, side, side); // the input it starts from, to draw over or clear
+  ctx.strokeStyle = "#fff";
+  ctx.lineCap = ctx.lineJoin = "round";
+  ctx.lineWidth = pen;
+  let last = null;
+  const at = (e) => {
+    const r = canvas.getBoundingClientRect();
+    return [((e.clientX - r.left) / r.width) * side, ((e.clientY - r.top) / r.height) * side];
+  };
+  canvas.addEventListener("pointerdown", (e) => {
+    canvas.setPointerCapture(e.pointerId);
+    last = at(e);
+    ctx.beginPath(); ctx.arc(last[0], last[1], pen / 2, 0, 2 * Math.PI); ctx.fillStyle = "#fff"; ctx.fill();
+    onInput(e.timeStamp);
+  });
+  canvas.addEventListener("pointermove", (e) => {
+    if (!last) return;
+    const p = at(e);
+    ctx.beginPath(); ctx.moveTo(...last); ctx.lineTo(...p); ctx.stroke();
+    last = p;
+    onInput(e.timeStamp);
+  });
+  const end = () => { if (last) { last = null; onStroke(); } };
+  canvas.addEventListener("pointerup", end);
+  canvas.addEventListener("pointercancel", end);
+  return { canvas, clear };
+}
+
+// --- the steps' pictures
+
+function imageCanvas(shape, display, label) {
+  return el("canvas", { class: "vae-ex-image", width: display, height: display, role: "img", "aria-label": label });
+}
+
+// one row per dimension (most KL first): the prior N(0, 1) as a grey band (±1, ±2), the posterior
+// N(μ, σ²) as a dot with ±σ and ±2σ bars, z as a black tick when given
+function posteriorChart(canvas, mu, logvar, kl, order, z) {
+  const ctx = canvas.getContext("2d"), W = canvas.width, row = 20, left = 110, right = 14, span = 4;
+  const rows = order.slice(0, Math.floor(canvas.height / row) - 1);
+  const X = (v) => left + ((Math.min(Math.max(v, -span), span) + span) / (2 * span)) * (W - left - right);
+  ctx.clearRect(0, 0, W, canvas.height);
+  ctx.font = "13px sans-serif";
+  ctx.textBaseline = "middle";
+  rows.forEach((d, r) => {
+    const y = row * r + row / 2 + 2, s = Math.exp(0.5 * logvar[d]);
+    ctx.fillStyle = "#eee"; ctx.fillRect(X(-2), y - 8, X(2) - X(-2), 16);
+    ctx.fillStyle = "#ddd"; ctx.fillRect(X(-1), y - 8, X(1) - X(-1), 16);
+    const live = kl[d] > 0.1;
+    ctx.strokeStyle = ctx.fillStyle = live ? "#d6336c" : "#888";
+    ctx.lineWidth = 1; ctx.beginPath(); ctx.moveTo(X(mu[d] - 2 * s), y); ctx.lineTo(X(mu[d] + 2 * s), y); ctx.stroke();
+    ctx.lineWidth = 4; ctx.beginPath(); ctx.moveTo(X(mu[d] - s), y); ctx.lineTo(X(mu[d] + s), y); ctx.stroke();
+    ctx.beginPath(); ctx.arc(X(mu[d]), y, 3.5, 0, 2 * Math.PI); ctx.fill();
+    if (z) { ctx.fillStyle = "#000"; ctx.fillRect(X(z[d]) - 1, y - 9, 2, 18); }
+    ctx.fillStyle = "#333";
+    ctx.fillText(`z${d} · ${kl[d].toFixed(2)} nats`, 4, y);
+  });
+  const y = row * rows.length + 8;
+  ctx.fillStyle = "#666";
+  for (const v of [-2, -1, 0, 1, 2]) ctx.fillText(String(v), X(v) - 3, y);
+}
+
+function heatCanvas(values, [C, H, W], canvas, scale) {
+  const small = new OffscreenCanvas(W, H), sctx = small.getContext("2d"), img = sctx.createImageData(W, H);
+  for (let p = 0; p < H * W; p++) {
+    let v = 0;
+    for (let c = 0; c < C; c++) v += values[c * H * W + p];
+    const [r, g, b] = heat(v / scale);
+    img.data.set([r, g, b, 255], 4 * p);
+  }
+  sctx.putImageData(img, 0, 0);
+  const ctx = canvas.getContext("2d");
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(small, 0, 0, canvas.width, canvas.height);
+}
+
+function lossBar(canvas, recon, klTotal, beta) {
+  const ctx = canvas.getContext("2d"), W = canvas.width, H = canvas.height, total = recon + beta * klTotal;
+  const widest = Math.max(total, recon + 1), X = (v) => (v / widest) * (W - 2);
+  ctx.clearRect(0, 0, W, H);
+  ctx.fillStyle = "#4c6ef5"; ctx.fillRect(1, 4, X(recon), H - 8);
+  ctx.fillStyle = "#f59f00"; ctx.fillRect(1 + X(recon), 4, X(beta * klTotal), H - 8);
+}
+
+function klBars(canvas, kl, order) {
+  const ctx = canvas.getContext("2d"), W = canvas.width, H = canvas.height, n = Math.min(order.length, 32);
+  const top = Math.max(1e-3, ...kl), w = (W - 4) / n;
+  ctx.clearRect(0, 0, W, H);
+  ctx.font = "10px sans-serif";
+  order.slice(0, n).forEach((d, i) => {
+    const h = (kl[d] / top) * (H - 16);
+    ctx.fillStyle = kl[d] > 0.1 ? "#f59f00" : "#bbb";
+    ctx.fillRect(2 + i * w + 1, H - 14 - h, w - 2, h);
+    ctx.fillStyle = "#666";
+    if (n <= 20) ctx.fillText(String(d), 2 + i * w + w / 2 - 3, H - 3);
+  });
+}
+
+// --- the page's component
+
+function buildExplain(root, data, report) {
+  const [C, H, W] = data.shape, D = data.eps.length, display = data.display;
+  const stats = (shared.stats[root.dataset.key] ||= { frames: 0, latencies: [], decodeMs: [] });
+  stats.mountedAt ??= performance.now();
+  let x = Float32Array.from(data.x), eps = data.eps.slice(), strip = data.strip.map((r) => r.slice());
+  let beta = Number(data.beta), useMu = Boolean(data.use_mu), post = null, decoded = null;
+  const status = el("div", { class: "vae-live-status", text: "loading the encoder and the decoder…" });
+  const step = (n, title, ...body) => el("section", { class: "vae-ex-step", "data-step": n },
+    el("h3", { text: `${n} · ${title}` }), el("p", { class: "vae-ex-text", text: data.texts[n - 1] }),
+    el("div", { class: "vae-ex-body" }, ...body));
+
+  // 1. input
+  const input = imageCanvas(data.shape, display / 2, "the model's input x");
+  const blitInput = painter(input, data.shape);
+  const pad = data.draw ? drawingPad(data, (at) => changed(at, true), () => report("x", Array.from(x, (v) => Number(v.toFixed(3))))) : null;
+  const clearButton = el("button", { class: "vae-ex-button", type: "button", text: "Clear" });
+  clearButton.addEventListener("click", () => { pad.clear(); changed(performance.now(), true); report("x", Array.from(x, (v) => Number(v.toFixed(3)))); });
+  const inputBox = pad
+    ? [el("div", { class: "vae-ex-col" }, pad.canvas, clearButton), el("figure", { class: "vae-live-figure" }, input,
+      el("figcaption", { text: `x: what the encoder gets (${H}×${W})` }))]
+    : [el("figure", { class: "vae-live-figure" }, input, el("figcaption", { text: "x" }))];
+
+  // 2. q(z|x)
+  const chart = el("canvas", { class: "vae-ex-chart", width: 640, height: 20 * (Math.min(D, 24) + 1) + 6,
+    role: "img", "aria-label": "q(z|x): mean and spread of every dimension against the prior N(0, 1)" });
+  const chartNote = el("div", { class: "vae-ex-note" });
+
+  // 3. z = μ + σ·ε
+  const equation = el("div", { class: "vae-ex-equation" });
+  const resample = el("button", { class: "vae-ex-button", type: "button", "aria-label": "Resample ε", text: "Resample ε" });
+  const muBox = el("input", { type: "checkbox", "aria-label": "use μ (σ = 0)" });
+  muBox.checked = useMu;
+  const stripCanvas = el("canvas", { class: "vae-live-grid vae-ex-strip", width: strip.length * (display / 3 + 4),
+    height: display / 3 + 4, role: "img", "aria-label": "decodings of different draws from q(z|x)" });
+  const blitStrip = blitter(data.shape);
+
+  // 4. x̂
+  const xhat = imageCanvas(data.shape, display / 2, "the reconstruction x̂ = decoder(z)");
+  const blitXhat = painter(xhat, data.shape);
+  const inputAgain = imageCanvas(data.shape, display / 2, "the input x again");
+  const blitInputAgain = painter(inputAgain, data.shape);
+
+  // 5. the loss
+  const map = imageCanvas(data.shape, display / 2, "−log p(x|z) per pixel: where the model pays");
+  const kls = el("canvas", { class: "vae-ex-kl", width: 420, height: 110, role: "img", "aria-label": "KL per dimension (nats)" });
+  const bar = el("canvas", { class: "vae-ex-bar", width: 420, height: 26, role: "img",
+    "aria-label": "loss = reconstruction + β·KL" });
+  const betaInput = el("input", { type: "range", min: 0, max: 10, step: 0.1, value: beta, "aria-label": "β" });
+  const betaValue = el("span", { class: "vae-live-value", text: beta.toFixed(1) });
+  const numbers = el("div", { class: "vae-ex-numbers", "aria-live": "polite" });
+
+  root.append(
+    step(1, "Input x", ...inputBox),
+    step(2, "Encoder → q(z|x)", el("div", { class: "vae-ex-col" }, chart, chartNote)),
+    step(3, "Sample z = μ + σ·ε", el("div", { class: "vae-ex-col" }, equation,
+      el("div", { class: "vae-ex-row" }, resample, el("label", { class: "vae-ex-check" }, muBox, " use μ (σ = 0)")),
+      stripCanvas, el("div", { class: "vae-ex-note", text: "each image decodes another draw z ~ q(z|x): the posterior's width, seen" }))),
+    step(4, "Decoder → x̂", el("figure", { class: "vae-live-figure" }, inputAgain, el("figcaption", { text: "x" })),
+      el("figure", { class: "vae-live-figure" }, xhat, el("figcaption", { text: "x̂ = decoder(z)" }))),
+    step(5, "The loss", el("figure", { class: "vae-live-figure" }, map, el("figcaption", { text: "−log p(x|z) per pixel" })),
+      el("div", { class: "vae-ex-col" }, kls, el("div", { class: "vae-ex-note", text: "KL per dimension (nats), most first" }),
+        el("label", { class: "vae-live-row vae-ex-beta" }, el("span", { class: "vae-live-label", text: "β" }), betaInput, betaValue),
+        bar, numbers,
+        el("div", { class: "vae-ex-note" }, "Training is Adam on the average of this loss over the data: ",
+          el("a", { href: data.train_url, target: "_self", text: "train one" }), "."))),
+    status,
+  );
+
+  const codes = () => {
+    const s = post.logvar.map((lv) => (useMu ? 0 : Math.exp(0.5 * lv)));
+    const z = post.mu.map((m, i) => m + s[i] * eps[i]);
+    const draws = strip.map((e) => post.mu.map((m, i) => m + Math.exp(0.5 * post.logvar[i]) * e[i]));
+    return { z, draws };
+  };
+
+  function paintLoss() {
+    if (!post || !decoded) return;
+    const kl = klPerDim(post.mu, post.logvar), klTotal = kl.reduce((a, b) => a + b, 0);
+    const per = reconMap(x, decoded.image, data.likelihood), recon = per.reduce((a, b) => a + b, 0);
+    heatCanvas(per, data.shape, map, Math.max(1, ...per) || 1);
+    klBars(kls, kl, data.kl_order);
+    lossBar(bar, recon, klTotal, beta);
+    const total = recon + beta * klTotal;
+    numbers.textContent = `reconstruction ${recon.toFixed(1)} + β·KL ${beta.toFixed(1)} × ${klTotal.toFixed(1)} = `
+      + `${total.toFixed(1)} nats (${data.likelihood.name}${useMu ? "; z = μ" : "; one draw of z"})`;
+    root.dataset.loss = JSON.stringify({ recon: Number(recon.toFixed(3)), kl: Number(klTotal.toFixed(3)), beta,
+      total: Number(total.toFixed(3)) });
+  }
+
+  function paintAll(at) {
+    const { z } = decoded;
+    const kl = klPerDim(post.mu, post.logvar);
+    posteriorChart(chart, post.mu, post.logvar, kl, data.kl_order, z);
+    const collapsed = kl.filter((v) => v <= 0.1).length, hidden = Math.max(0, D - 24);
+    chartNote.textContent = `dot: μ; thick bar: ±σ; thin: ±2σ; grey band: the prior N(0, 1) (±1, ±2); black tick: z. `
+      + `${collapsed} of ${D} dimensions sit on the prior (KL ≤ 0.1 nats): they carry nothing about x.`
+      + (hidden ? ` (${hidden} dimensions with the least KL not drawn.)` : "");
+    const shown = data.kl_order.slice(0, 4);
+    equation.textContent = shown.map((d) => `z${d} = ${post.mu[d].toFixed(2)} + ${useMu ? "0" : Math.exp(0.5 * post.logvar[d]).toFixed(2)}`
+      + ` × ${eps[d] >= 0 ? "" : "("}${eps[d].toFixed(2)}${eps[d] >= 0 ? "" : ")"} = ${z[d].toFixed(2)}`).join("\n")
+      + (D > 4 ? `\n… and ${D - 4} more` : "");
+    blitXhat(decoded.image);
+    const [, , tileW] = [0, 0, display / 3];
+    const sctx = stripCanvas.getContext("2d");
+    sctx.fillStyle = "#fff"; sctx.fillRect(0, 0, stripCanvas.width, stripCanvas.height);
+    const size = C * H * W;
+    strip.forEach((_, k) => blitStrip(sctx, decoded.strip, k * size, 2 + k * (tileW + 4), 2, tileW, tileW));
+    paintLoss();
+    stats.frames += 1;
+    stats.firstFrameAt ??= performance.now();
+    stats.latencies.push(performance.now() - at);
+    if (stats.latencies.length > 2000) stats.latencies.splice(0, 1000);
+    root.dataset.frames = String(stats.frames);
+    root.dataset.z = JSON.stringify(z.map((v) => Number(v.toFixed(4))));
+  }
+
+  const server = Boolean(data.computed); // no runtime here: the server computed this view
+  const encoderReady = server ? null : session(data.base, data.encoder);
+  const decoderReady = server ? null : session(data.base, data.model);
+  const fail = (e) => {
+    status.textContent = `cannot run the model in this browser: ${e.message || e}`;
+    report("failed", String(e.message || e).slice(0, 200));
+  };
+  const run = latestWins(async ({ at, encode }) => {
+    if (server) {
+      if (decoded) return; // a change waits for the server's next view
+      post = { mu: data.computed.mu, logvar: data.computed.logvar };
+      decoded = { z: codes().z, image: data.computed.image, strip: data.computed.strip };
+      paintAll(at);
+      status.textContent = "computed on the server (this browser cannot run the model): each change is sent there";
+      return;
+    }
+    try {
+      const [{ ort, run: enc }, { run: dec }] = await Promise.all([encoderReady, decoderReady]);
+      const t0 = performance.now();
+      if (encode || !post) {
+        const out = await enc.run({ x: new ort.Tensor("float32", x, [1, C, H, W]) });
+        post = { mu: Array.from(out.mu.data), logvar: Array.from(out.logvar.data) };
+      }
+      const { z, draws } = codes();
+      const all = Float32Array.from([z, ...draws].flat());
+      const out = await dec.run({ z: new ort.Tensor("float32", all, [1 + draws.length, D]) });
+      const size = C * H * W;
+      decoded = { z, image: out.image.data.slice(0, size), strip: out.image.data.slice(size) };
+      stats.decodeMs.push(performance.now() - t0);
+      paintAll(at);
+      status.textContent = `encoded and decoded in your browser · ${(performance.now() - t0).toFixed(1)} ms`;
+    } catch (e) {
+      fail(e);
+    }
+  });
+  function changed(at, fromPad) {
+    if (fromPad) x = inkToInput(pad.canvas, data.shape, data.draw.normalize);
+    blitInput(x);
+    blitInputAgain(x);
+    if (!server || !decoded) run({ at: at || performance.now(), encode: true });
+  }
+  resample.addEventListener("click", (e) => {
+    eps = gaussianDraw(D);
+    strip = strip.map(() => gaussianDraw(D));
+    if (!server) run({ at: e.timeStamp || performance.now(), encode: false });
+    report("eps", eps.map((v) => Number(v.toFixed(5))));
+  });
+  muBox.addEventListener("change", (e) => {
+    useMu = muBox.checked;
+    if (!server) run({ at: e.timeStamp || performance.now(), encode: false });
+    report("use_mu", useMu);
+  });
+  betaInput.addEventListener("input", () => { beta = Number(betaInput.value); betaValue.textContent = beta.toFixed(1); paintLoss(); });
+  betaInput.addEventListener("change", () => report("beta", beta));
+
+  // presenter mode: one step at a time, the arrow keys move between them
+  if (data.step) {
+    let current = data.step;
+    const show = () => root.querySelectorAll(".vae-ex-step").forEach((s) => { s.hidden = Number(s.dataset.step) !== current; });
+    root.classList.add("vae-ex-present");
+    show();
+    const onKey = (e) => {
+      if (e.target.closest?.("input, textarea")) return;
+      const next = e.key === "ArrowRight" ? current + 1 : e.key === "ArrowLeft" ? current - 1 : current;
+      if (next === current || next < 1 || next > 5) return;
+      current = next;
+      show();
+      report("step", current);
+    };
+    window.addEventListener("keydown", onKey);
+    root.vaeStop = () => window.removeEventListener("keydown", onKey);
+  }
+  changed(performance.now(), false);
+}
