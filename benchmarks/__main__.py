@@ -69,6 +69,9 @@ TARGETS = {
     "train_speedup": (2.3, 10.0, ">="),
     "train_loop_fraction_of_gemm": (0.85, None, ">="),
     "first_paint_s": (5.0, None, "<="),
+    "first_paint_cold_numba_s": (10.0, None, "<="),  # a fresh install: numba's cache empty
+    "sliders_first_frame_cold_numba_s": (15.0, None, "<="),
+    "deep_link_heading_s": (3.0, 3.0, "<="),  # a fresh server: a link's navigation and heading on screen
     "map_on_screen_s": (1.0, 1.0, "<="),  # a fresh server and browser: the first visit
     "map_after_navigation_s": (1.0, 1.0, "<="),  # the page opened from the sidebar of the open app
     "umap_cold_s": (5.0, 5.0, "<="),
@@ -106,7 +109,14 @@ def section_training(sizes: Sizes, work: Path, device: str) -> dict:
 
 def section_startup(sizes: Sizes, work: Path, device: str) -> dict:
     from benchmarks.serving import CHECKPOINTS
-    from benchmarks.startup import app_train_first_step, cli_startup, first_paint, train_first_step
+    from benchmarks.startup import (
+        app_train_first_step,
+        cli_startup,
+        deep_links,
+        first_paint,
+        first_paint_cold_numba,
+        train_first_step,
+    )
     from tests.browser import chromium_available
 
     out = cli_startup(sizes.cli_repeats)
@@ -114,8 +124,11 @@ def section_startup(sizes: Sizes, work: Path, device: str) -> dict:
     out["app_train_first_step_s"] = app_train_first_step(work / "app-first-step.pt")
     if chromium_available():
         out.update(first_paint(CHECKPOINTS))
+        out.update(first_paint_cold_numba(CHECKPOINTS))
+        out.update(deep_links(CHECKPOINTS))
     else:
         out.update(first_paint_s=None, map_on_screen_s=None, map_after_navigation_s=None,
+                   first_paint_cold_numba_s=None, sliders_first_frame_cold_numba_s=None, deep_link_heading_s=None,
                    first_paint_skipped="no Chromium (tests.browser.CHROMIUM)")
     return out
 

@@ -2,6 +2,9 @@
 first logged step, and `streamlit run app.py` to the first page rendered in headless Chromium
 (Debian's, driven by Playwright as the browser tests do); then the map on screen, on that first visit
 and when the Latent map page is opened again from the sidebar of the open app (the lesser of two).
+A newcomer's first start is timed too: with numba's disk cache empty (`NUMBA_CACHE_DIR` pointed at an
+empty folder, as after a fresh install), `streamlit run` to the first page usable (heading, map and
+sidebar), and, on another fresh server, to the Sliders page's first frame decoded in the browser.
 
 `train` is watched through its progress bar on stderr: the first update after 0 is the first logged
 point (1/20 of an epoch, a few dozen steps in). The server is timed from just before
@@ -122,3 +125,55 @@ def map_after_navigation(page) -> float:
     seconds = time.perf_counter() - t0
     settle(page)
     return seconds
+
+
+SIDEBAR_MODEL = '[data-testid="stSidebar"] [data-testid="stSelectbox"]'
+
+
+def first_paint_cold_numba(checkpoints: Path) -> dict:
+    """A fresh install's first minute: each server starts with an empty numba cache, so anything that
+    compiles UMAP's code (tens of seconds here) before the page is up shows in these figures. Seconds
+    from `streamlit run` to the Latent map usable (heading, map, sidebar), and on a second fresh server
+    to the Sliders page's first live frame (a deep link); and how many files numba wrote meanwhile."""
+    import tempfile
+
+    from benchmarks.live_decode import STATS
+    from tests.browser import browser_page, settle, streamlit_server
+
+    out = {}
+    with browser_page() as page:
+        for path, key in (("", "first_paint_cold_numba_s"), ("sliders", "sliders_first_frame_cold_numba_s")):
+            with tempfile.TemporaryDirectory() as cache:
+                t0 = time.perf_counter()
+                with streamlit_server(checkpoints, env={"NUMBA_CACHE_DIR": cache}) as url:
+                    page.goto(f"{url}/{path}")
+                    if path:
+                        page.wait_for_function(f"() => ({STATS})()?.firstFrameAt", timeout=120_000)
+                    else:
+                        for selector in (HEADING, MAP, SIDEBAR_MODEL):
+                            page.wait_for_selector(selector, timeout=120_000)
+                    out[key] = time.perf_counter() - t0
+                    settle(page)
+                    out[f"{key[:-2]}_files"] = sum(1 for p in Path(cache).rglob("*") if p.is_file())
+    return out
+
+
+DEEP_LINKS = ("sliders", "how-it-works", "train")  # a fresh server each: a bookmarked lesson's first request
+
+
+def deep_links(checkpoints: Path, paths: tuple[str, ...] = DEEP_LINKS) -> dict:
+    """For each path, a freshly started server's first request: seconds from the browser asking for
+    the page to the app's navigation and the page's heading on screen (the worst in
+    `deep_link_heading_s`)."""
+    from tests.browser import browser_page, streamlit_server
+
+    seconds = {}
+    with browser_page() as page:
+        for path in paths:
+            with streamlit_server(checkpoints) as url:
+                t0 = time.perf_counter()
+                page.goto(f"{url}/{path}")
+                page.wait_for_selector('[data-testid="stSidebarNav"] a', timeout=60_000)
+                page.wait_for_selector(HEADING, timeout=60_000)
+                seconds[path] = time.perf_counter() - t0
+    return {"deep_link_heading_s": max(seconds.values()), "deep_link_heading_by_page_s": seconds}
