@@ -158,8 +158,8 @@ dims_shown = st.slider("Dimensions per model", 1, 10, 5, key="beta_dims")
 cols = st.columns(min(len(rows), 3))
 for i, r in enumerate(rows):
     ckpt = get_checkpoint(r["path"])
-    order = np.argsort(ckpt.metrics.get("test_kl_per_dim") or [0.0] * ckpt.config.latent_dim)[::-1]
-    codes = traversal_grid(torch.zeros(ckpt.config.latent_dim), [int(d) for d in order[:dims_shown]], steps=7)
+    order = np.argsort(ckpt.metrics.get("test_kl_per_dim") or [0.0] * ckpt.latent_dim)[::-1]
+    codes = traversal_grid(torch.zeros(ckpt.latent_dim), [int(d) for d in order[:dims_shown]], steps=7)
     images = decode(ckpt.model, codes)
     with cols[i % len(cols)]:
         st.markdown(f"**{r['name']}** · β={r['beta']:g}")

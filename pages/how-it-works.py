@@ -40,7 +40,7 @@ STEPS = 5
 ckpt = require_checkpoint()
 bundle = require_data(ckpt)
 test = bundle.split("test")
-D = ckpt.config.latent_dim
+D = ckpt.latent_dim
 params = st.query_params
 
 

@@ -21,9 +21,8 @@ from ui.display import show_grid, show_pairs
 from ui.live_decoder import plane_view, unavailable, version_of
 from ui.loaders import anomaly_scores, cached_methods, encoded, model_key, projection, projection_job
 from ui.map_figure import PALETTE, scatter_figure
-from ui.session import require_checkpoint, require_data, sliders_button, sliders_picker
+from ui.session import page_fragment, require_checkpoint, require_data, sliders_button, sliders_picker
 from vae_core import VAEError
-from vae_core.hosting import page_thread_setup
 from vae_core.images import grid_png, to_display
 from vae_core.latent import decode, reconstruct
 from vae_core.projection import (
@@ -44,7 +43,7 @@ GALLERY = 24  # images of a selection shown (a seeded sample of a larger selecti
 
 ckpt = require_checkpoint()
 bundle = require_data(ckpt)
-D = ckpt.config.latent_dim
+D = ckpt.latent_dim
 key = model_key(ckpt)
 
 
@@ -118,10 +117,9 @@ def computed_here() -> Projection:
     return proj
 
 
-@st.fragment(run_every=1.0)
+@page_fragment(run_every=1.0)
 def watch(job: ProjectionJob, showing_quick: bool) -> None:
     """The background job's progress; the page reruns when it has a new view to show."""
-    page_thread_setup()  # a fragment's rerun has a thread of its own
     status = job.status()
     if status.done or (status.quick is not None) != showing_quick:
         st.rerun()

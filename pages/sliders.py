@@ -24,8 +24,7 @@ from ui.display import plain
 from ui.live_decoder import latent_pad, marker_map, png_url, traversal_view, unavailable, version_of
 from ui.loaders import encoded, model_key, projection
 from ui.map_figure import PALETTE
-from ui.session import require_checkpoint, require_data, sliders_start
-from vae_core.hosting import page_thread_setup
+from ui.session import page_fragment, require_checkpoint, require_data, sliders_start
 from vae_core.images import grid_png, png_bytes, to_display
 from vae_core.latent import decode, kl_ranking, stored_kl_ranking, traversal_grid
 from vae_core.projection import linear_method, method_spec
@@ -37,7 +36,7 @@ STEPS, SPAN = 9, 3.0  # traversal: values per row, swept over [-SPAN, SPAN]
 MAP_POINTS = 2000  # test codes drawn on the small map (a seeded sample of more): sent again on each release
 
 ckpt = require_checkpoint()
-D = ckpt.config.latent_dim
+D = ckpt.latent_dim
 this_model = model_key(ckpt)
 
 
@@ -114,11 +113,10 @@ def dim_slider(d: int) -> None:
     st.slider(labels[d], -LIMIT, LIMIT, step=0.05, key=f"z_{d}")
 
 
-@st.fragment
+@page_fragment
 def server_decoder() -> None:
     """The fallback: Streamlit sliders, decoded on the server when a slider is released (the map
     and the traversals with them)."""
-    page_thread_setup()  # a fragment's rerun has a thread of its own
     left, right = st.columns([3, 2])
     with left:
         for d in ranked[:VISIBLE]:
@@ -225,11 +223,10 @@ def traversal_download(z: np.ndarray, rows: int) -> None:
                        file_name="traversal.png", mime="image/png", on_click="ignore")
 
 
-@st.fragment
+@page_fragment
 def live_pad() -> None:
     """The pad, its PNG and z's values: a release reruns this, not the page; the map and the
     traversals beside it follow the drag in the browser."""
-    page_thread_setup()  # a fragment's rerun has a thread of its own
     if unavailable(ckpt):  # the browser has just said it cannot decode: the whole page falls back
         st.rerun()
     image = decode(ckpt.model, current_z())  # once: the pad's first picture and the PNG's

@@ -17,11 +17,11 @@ from plotly.subplots import make_subplots
 
 from ui.config_form import config_inputs, widget_key
 from ui.display import plain
-from ui.session import SELECTED, claim_checkpoint_path, current_checkpoint, run_state, session_dir
+from ui.session import SELECTED, claim_checkpoint_path, current_checkpoint, page_fragment, run_state, session_dir
 from ui.sidebar import limits_panel
 from vae_core import DATASETS, TrainingJob, VAEConfig, VAEError
 from vae_core.config import ConfigField
-from vae_core.hosting import ROOTS_ENV, page_thread_setup, start_run, stopped_at_time_limit
+from vae_core.hosting import ROOTS_ENV, start_run, stopped_at_time_limit
 from vae_core.images import grid_png
 from vae_core.limits import limit, public_mode
 
@@ -196,10 +196,9 @@ def preview_pngs(job: TrainingJob, snap) -> tuple[bytes, bytes]:
 STATUS_EVERY_S, CHARTS_EVERY_S = 1.0, 2.0  # while a run goes on: its status line and progress; its charts
 
 
-@st.fragment(run_every=STATUS_EVERY_S if running else None)
+@page_fragment(run_every=STATUS_EVERY_S if running else None)
 def live_status() -> None:
     """The run's status, controls and progress, redrawn every second while it runs."""
-    page_thread_setup()  # a fragment's rerun has a thread of its own
     job: TrainingJob | None = st.session_state.get(JOB)
     if job is None:
         st.info(
@@ -237,11 +236,10 @@ def live_status() -> None:
             st.rerun()  # a full rerun: the sidebar lists the new checkpoint, the charts their last state
 
 
-@st.fragment(run_every=CHARTS_EVERY_S if running else None)
+@page_fragment(run_every=CHARTS_EVERY_S if running else None)
 def live_charts() -> None:
     """The curves, KL per dimension and the epoch's previews, redrawn every 2 s while the run goes
     on: redrawing the charts every second cost a watching browser about a seventh of a core here."""
-    page_thread_setup()  # a fragment's rerun has a thread of its own
     job: TrainingJob | None = st.session_state.get(JOB)
     if job is None:
         return

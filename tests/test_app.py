@@ -207,7 +207,7 @@ def test_train_starts_reports_takes_a_live_beta_and_stops_with_a_checkpoint(chec
     assert [p.name for p in saved] == ["digits-mlp-z2-beta1.pt"]
     ckpt = load_checkpoint(saved[0])
     assert ckpt.progress["status"] == "stopped" and ckpt.progress["beta"] == 2.5
-    assert ckpt.config.epochs == 1000 and ckpt.config.latent_dim == 2
+    assert ckpt.config.epochs == 1000 and ckpt.latent_dim == 2
 
     at.run()  # the page reports the saved file, and the sidebar now lists it
     assert not at.exception

@@ -3,6 +3,7 @@ import torch
 
 from vae_core import VAEConfig, VAEError
 from vae_core.config import config_fields, parse_int_list
+from vae_core.losses import weighted_kl
 from vae_core.schedules import kl_weight
 
 
@@ -107,7 +108,7 @@ def test_capacity_schedule_ramps_c_and_uses_gamma():
     w0, w_mid, w_end = (kl_weight(cfg, s, 10) for s in (0, 10, 35))
     assert (w0.capacity, w_mid.capacity, w_end.capacity) == (0.0, 10.0, 20.0)
     assert w_mid.beta == 50.0
-    assert float(w_mid.apply(torch.tensor(4.0))) == pytest.approx(50.0 * 6.0)
+    assert float(weighted_kl(torch.tensor(4.0), w_mid)) == pytest.approx(50.0 * 6.0)
 
 
 def test_live_beta_overrides_target():

@@ -44,7 +44,7 @@ def checkpoint(model: str, shape, hidden, likelihood: str, latent_dim: int = 5, 
 def test_onnx_decoder_matches_pytorch(model, shape, hidden, likelihood):
     ckpt = checkpoint(model, shape, hidden, likelihood)
     session = ort.InferenceSession(export_decoder(ckpt), providers=["CPUExecutionProvider"])
-    z = torch.randn(7, ckpt.config.latent_dim, generator=torch.Generator().manual_seed(0)) * 2
+    z = torch.randn(7, ckpt.latent_dim, generator=torch.Generator().manual_seed(0)) * 2
     (got,) = session.run(None, {"z": z.numpy()})
     want = decode(ckpt.model, z).numpy()
     assert got.shape == (7, *shape)

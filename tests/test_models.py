@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from vae_core import VAEConfig, VAEError, build_model
-from vae_core.losses import bernoulli_nll, gaussian_nll, kl_per_dim
+from vae_core.gaussian import DiagonalGaussian
+from vae_core.losses import bernoulli_pixel_nll, gaussian_pixel_nll
 
 SHAPES = [(1, 28, 28), (3, 28, 28), (1, 32, 32), (3, 32, 32), (1, 64, 64), (3, 64, 64)]
 
@@ -15,11 +16,11 @@ def test_shapes(model, shape):
     x = torch.rand(3, *shape)
     mu, logvar = vae.encode(x)
     assert mu.shape == logvar.shape == (3, 5)
-    z = vae.reparameterize(mu, logvar)
+    z = vae.encode(x).rsample()
     assert z.shape == (3, 5)
     assert vae.decode(z).shape == (3, *shape)
-    logits, mu2, _ = vae(x)
-    assert logits.shape == (3, *shape) and torch.equal(mu, mu2)
+    logits, posterior, z = vae(x)
+    assert logits.shape == (3, *shape) and torch.equal(mu, posterior.mean) and z.shape == (3, 5)
 
 
 def test_mlp_takes_any_size():
@@ -43,34 +44,38 @@ def test_seeded_init_is_reproducible_and_leaves_global_rng_alone():
     assert torch.equal(pa, pb) and not torch.equal(pa, pc)
 
 
-def test_reparameterize_uses_mean_and_variance():
+def test_rsample_uses_mean_and_variance():
     g = torch.Generator().manual_seed(0)
     mu = torch.full((20000, 1), 2.0)
     logvar = torch.full((20000, 1), torch.log(torch.tensor(0.25)).item())
-    z = build_model(VAEConfig(latent_dim=1), (1, 8, 8)).reparameterize(mu, logvar, g)
+    z = DiagonalGaussian(mu, logvar).rsample(g)
     assert abs(z.mean().item() - 2.0) < 0.02 and abs(z.std().item() - 0.5) < 0.02
+    assert DiagonalGaussian(mu[:3], logvar[:3]).rsample(g, (5,)).shape == (5, 3, 1)
 
 
-def test_kl_matches_torch_distributions():
+def test_gaussian_kl_and_log_prob_match_torch_distributions():
     g = torch.Generator().manual_seed(1)
-    mu, logvar = torch.randn(6, 4, generator=g), torch.randn(6, 4, generator=g)
+    mu, logvar, z = (torch.randn(6, 4, generator=g) for _ in range(3))
     q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
     p = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))
-    assert torch.allclose(kl_per_dim(mu, logvar), torch.distributions.kl_divergence(q, p), atol=1e-5)
+    ours = DiagonalGaussian(mu, logvar)
+    assert torch.allclose(ours.kl_per_dim(), torch.distributions.kl_divergence(q, p), atol=1e-5)
+    assert torch.allclose(ours.log_prob(z), q.log_prob(z), atol=1e-5)
+    assert torch.allclose(DiagonalGaussian.standard(4).log_prob(z), p.log_prob(z), atol=1e-6)
 
 
-def test_bernoulli_nll_is_summed_log_likelihood():
+def test_bernoulli_nll_is_the_log_likelihood_per_pixel():
     logits = torch.tensor([[0.3, -1.2, 2.0]])
     x = torch.tensor([[1.0, 0.0, 1.0]])
-    expected = -torch.distributions.Bernoulli(logits=logits).log_prob(x).sum()
-    assert torch.allclose(bernoulli_nll(logits, x), expected.reshape(1))
+    expected = -torch.distributions.Bernoulli(logits=logits).log_prob(x)
+    assert torch.allclose(bernoulli_pixel_nll(logits, x), expected)
 
 
 def test_gaussian_nll_matches_normal_log_prob():
     logits, x = torch.randn(2, 1, 3, 3), torch.rand(2, 1, 3, 3)
     sigma = 0.2
-    expected = -torch.distributions.Normal(torch.sigmoid(logits), sigma).log_prob(x).flatten(1).sum(1)
-    got = gaussian_nll(logits, x, torch.log(torch.tensor(sigma)))
+    expected = -torch.distributions.Normal(torch.sigmoid(logits), sigma).log_prob(x)
+    got = gaussian_pixel_nll(logits, x, torch.log(torch.tensor(sigma)))
     assert torch.allclose(got, expected, atol=1e-4)
 
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from vae_core import load_checkpoint
+from vae_core import evaluate, load_checkpoint
+from vae_core.anomaly import SCORES, checkpoint_scores
 from vae_core.data import load_for_config
 from vae_core.latent import encode
 from vae_core.library import projection_cache_key
@@ -15,6 +16,13 @@ from vae_core.presets import PRESETS
 from vae_core.projection import methods_on_disk, project
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
+# test nELBO in nats per example (one posterior draw, `evaluate`'s seed), as the README's quality table reports it
+REPORTED_NELBO = {"digits-mlp": 24.46, "mnist5k-conv-z16": 98.81, "mnist5k-z2": 157.29,
+                  "sprites-conv-z10-beta1": 33.03, "sprites-conv-z10-beta4": 41.61}
+# mnist5k-conv-z16's anomaly scores of its test split (nats; iw with k = 64): the mean, and the first three images
+REPORTED_SCORES = {"nelbo": (99.0933, [97.2650, 104.2927, 137.8034]),
+                   "recon": (67.9695, [69.8738, 75.0276, 100.0649]),
+                   "iw": (94.3796, [95.7749, 102.5318, 132.7689])}
 
 
 def test_shipped_checkpoints_stay_under_25_mb():
@@ -34,7 +42,7 @@ def test_shipped_checkpoint_matches_its_preset(name):
     n_weights = sum(v.numel() for v in ckpt.model.state_dict().values())
     assert n_weights == sum(p.numel() for p in ckpt.model.parameters())
     with torch.no_grad():
-        images = ckpt.model.decode(torch.zeros(2, ckpt.config.latent_dim))
+        images = ckpt.model.decode(torch.zeros(2, ckpt.latent_dim))
     assert images.shape == (2, *ckpt.image_shape)
     assert ckpt.metrics["test_nelbo"] > 0 and ckpt.metrics["likelihood"]
 
@@ -73,3 +81,23 @@ def test_the_beta_study_pair_differs_in_how_many_units_it_uses():
     assert beta1.config.beta == 1 and beta4.config.beta == 4
     assert beta1.metrics["active_units"] >= 5
     assert beta4.metrics["active_units"] <= beta1.metrics["active_units"] - 2
+
+
+@pytest.mark.parametrize("name", sorted(REPORTED_NELBO))
+def test_shipped_models_evaluate_to_their_reported_nelbo(name):
+    assert set(REPORTED_NELBO) == set(PRESETS)
+    ckpt = load_checkpoint(CHECKPOINTS / f"{name}.pt")
+    got = evaluate(ckpt.model, load_for_config(ckpt.config, download=False).split("test").images)
+    assert got["nelbo"] == pytest.approx(REPORTED_NELBO[name], abs=0.01)
+    assert ckpt.metrics["test_nelbo"] == pytest.approx(REPORTED_NELBO[name], abs=0.01)
+    assert got["nelbo"] == pytest.approx(got["recon"] + got["kl"])
+
+
+def test_the_shipped_mnist5k_model_scores_anomalies_as_reported():
+    ckpt = load_checkpoint(CHECKPOINTS / "mnist5k-conv-z16.pt")
+    test = load_for_config(ckpt.config, download=False).split("test").images
+    for score in SCORES:
+        values = checkpoint_scores(ckpt, test, score)
+        mean, first = REPORTED_SCORES[score]
+        assert values.mean() == pytest.approx(mean, abs=0.01), score
+        assert values[:3] == pytest.approx(first, abs=0.01), score

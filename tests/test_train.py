@@ -90,6 +90,19 @@ def test_set_beta_while_running_changes_the_weight(digits):
     assert betas[0] == 1.0 and betas[-1] == 5.0
 
 
+@pytest.mark.parametrize("bad", [-0.5, float("nan"), "2"])
+def test_a_live_beta_is_checked_as_the_config_checks_it(digits, tmp_path, bad):
+    with pytest.raises(VAEError) as from_config:
+        tiny_config(beta=bad)
+    trainer = Trainer(tiny_config(epochs=1), bundle=digits)
+    job = TrainingJob(tiny_config(epochs=1), tmp_path / "run.pt", bundle=digits)
+    for owner in (trainer, job, ProcessTrainingJob.__new__(ProcessTrainingJob)):  # checked before any command
+        with pytest.raises(VAEError) as live:
+            owner.set_beta(bad)
+        assert str(live.value) == str(from_config.value)
+    assert trainer.beta == 1.0
+
+
 def test_nan_guard_stops_and_keeps_last_good_weights(digits, tmp_path):
     path = tmp_path / "nan.pt"
     trainer = Trainer(tiny_config(epochs=3), bundle=digits, out_path=path)

@@ -4,9 +4,11 @@ held to the upload limit (in the browser, and again on the bytes that arrive).""
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import streamlit as st
@@ -17,13 +19,25 @@ from ui.loaders import checkpoint_summary, get_checkpoint, get_data
 from vae_core import Checkpoint, DataBundle, VAEError
 from vae_core.checkpoint import clean_stale_temp_files, run_interrupted
 from vae_core.data import read_image
-from vae_core.hosting import clean_scratch, paths_being_written, session_folder
+from vae_core.hosting import clean_scratch, page_thread_setup, paths_being_written, session_folder
 from vae_core.library import checkpoint_dir, default_out_path
 from vae_core.library import list_checkpoints as library_checkpoints
 from vae_core.limits import check, limit
 
 SELECTED = "checkpoint_path"  # session key: the path of the selected checkpoint
 DEFAULT_MODEL = "mnist5k-conv-z16"  # selected on a first visit when it is there
+
+
+def page_fragment(body: Callable | None = None, *, run_every: float | None = None):
+    """`st.fragment` (as `@page_fragment` or `@page_fragment(run_every=...)`) whose every rerun first
+    sets up its thread (`page_thread_setup`): a fragment's rerun runs in a thread of its own."""
+    def wrap(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            page_thread_setup()
+            return fn(*args, **kwargs)
+        return st.fragment(run, run_every=run_every)
+    return wrap(body) if body is not None else wrap
 
 
 SLIDERS_START = "sliders_start"  # session key: a code another page hands to the Sliders page

@@ -7,7 +7,8 @@ Every score is a negative log-likelihood-like quantity in nats per image: higher
 - "iw":    the importance-weighted estimate of −log p(x) with k samples (Burda et al. 2016), an
            upper bound on −log p(x) that tightens as k grows; k = 1 is a single-sample nELBO.
 
-Scores use the model's own likelihood (`model.config.likelihood_name`). Models trained on binarized
+Scores use the model's own likelihood (`model.config.likelihood_name`), prior and KL: each is computed
+from `vae_core.losses.elbo_terms`, the terms training and evaluation use. Models trained on binarized
 data are scored on the images exactly as given: pass binarized images (for example
 `vae_core.evaluate.binarize_fixed(images)`), as those are what the likelihood describes.
 """
@@ -21,7 +22,7 @@ import torch
 
 from vae_core.errors import VAEError
 from vae_core.latent import model_device
-from vae_core.losses import LOG_2PI, kl_per_dim, recon_nll
+from vae_core.losses import elbo_terms
 
 SCORES = ("nelbo", "recon", "iw")
 IW_DECODES_PER_PASS = 6400  # images decoded at once by iw_nll: 64 images x 100 samples
@@ -47,13 +48,6 @@ def _check_positive(name: str, value: int) -> None:
         raise VAEError(f"{name} must be >= 1 (got {value})")
 
 
-def _log_normal(z: torch.Tensor, mu: torch.Tensor | float = 0.0,
-                logvar: torch.Tensor | float = 0.0) -> torch.Tensor:
-    """log N(z; mu, exp(logvar)) summed over the last dimension."""
-    logvar = torch.as_tensor(logvar, dtype=z.dtype, device=z.device)
-    return -0.5 * ((z - mu).pow(2) * torch.exp(-logvar) + logvar + LOG_2PI).sum(-1)
-
-
 @torch.no_grad()
 def iw_nll(model, images: torch.Tensor, k: int = 1000, *, batch_size: int = 64,
            seed: int = 0) -> torch.Tensor:
@@ -76,15 +70,13 @@ def iw_nll(model, images: torch.Tensor, k: int = 1000, *, batch_size: int = 64,
     out = []
     for chunk in images.split(batch_size):
         x = chunk.to(dev)
-        mu, logvar = (t.float() for t in model.encode(x))  # (B, D) each
+        posterior = model.encode(x).float()  # over (B, D)
         log_w = []
         for start in range(0, k, per_pass):
             s = min(per_pass, k - start)
-            eps = torch.randn((s, *mu.shape), generator=g, device=dev)  # (s, B, D)
-            z = mu + torch.exp(0.5 * logvar) * eps
-            logits = model.decode(z.flatten(0, 1)).float()  # (s·B, C, H, W)
-            log_px_z = -recon_nll(model, logits, x.repeat(s, 1, 1, 1)).view(s, -1)  # (s, B)
-            log_w.append(log_px_z + _log_normal(z) - _log_normal(z, mu, logvar))
+            z = posterior.rsample(g, (s,))  # (s, B, D)
+            logits = model.decode(z.flatten(0, 1)).unflatten(0, (s, -1))  # (s, B, C, H, W)
+            log_w.append(elbo_terms(model, x, (logits, posterior, z), importance=True).log_weight)  # (s, B)
         log_w = torch.cat(log_w).double()  # (k, B)
         out.append((math.log(k) - torch.logsumexp(log_w, dim=0)).cpu())
     return torch.cat(out)
@@ -98,9 +90,7 @@ def _nelbo(model, images: torch.Tensor, batch_size: int, seed: int) -> torch.Ten
     out = []
     for chunk in images.split(batch_size):
         x = chunk.to(dev)
-        logits, mu, logvar = model(x, g)
-        kl = kl_per_dim(mu.float(), logvar.float()).sum(1)
-        out.append((recon_nll(model, logits.float(), x) + kl).double().cpu())
+        out.append(elbo_terms(model, x, model(x, g)).nelbo.double().cpu())
     return torch.cat(out)
 
 
@@ -111,8 +101,9 @@ def _recon_at_mean(model, images: torch.Tensor, batch_size: int) -> torch.Tensor
     out = []
     for chunk in images.split(batch_size):
         x = chunk.to(dev)
-        mu, _ = model.encode(x)
-        out.append(recon_nll(model, model.decode(mu).float(), x).double().cpu())
+        posterior = model.encode(x)
+        z = posterior.mean
+        out.append(elbo_terms(model, x, (model.decode(z), posterior, z)).recon.double().cpu())
     return torch.cat(out)
 
 

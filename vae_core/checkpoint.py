@@ -48,6 +48,11 @@ class Checkpoint:
     optimizer_state: dict | None = None
     versions: dict = field(default_factory=dict)
 
+    @property
+    def latent_dim(self) -> int:
+        """The size of z: the model's (the one source; its config says the same)."""
+        return self.model.latent_dim
+
 
 def library_versions() -> dict:
     import vae_core

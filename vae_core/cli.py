@@ -14,10 +14,6 @@ from pathlib import Path
 
 from vae_core.checkpoint import Checkpoint, clean_stale_temp_files, load_checkpoint
 from vae_core.config import (
-    DEVICES,
-    LIKELIHOODS,
-    MODELS,
-    SIGMA_MODES,
     ConfigField,
     VAEConfig,
     config_fields,
@@ -86,15 +82,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per `VAEConfig` field (`latent_dim` -> `--latent-dim`), typed and explained by the
-    field's Option; default None means "not given", so a preset or a resumed run keeps its value."""
+def _add_config_flags(parser: argparse.ArgumentParser, *, skip: tuple[str, ...] = (),
+                      defaults: dict | None = None) -> None:
+    """One flag per `VAEConfig` field (`latent_dim` -> `--latent-dim`) but those in `skip`, typed and
+    explained by the field's Option (its help naming `defaults[name]` where given, else the field's
+    default); default None means "not given", so a preset or a resumed run keeps its value."""
     groups: dict[str, argparse._ArgumentGroup] = {}
     for f in config_fields():
+        if f.name in skip:
+            continue
         if f.option.group not in groups:
             groups[f.option.group] = parser.add_argument_group(f"{f.option.group} (the run's config)")
-        groups[f.option.group].add_argument(f.flag, default=None, help=f.describe().replace("%", "%%"),
-                                            **_flag_kind(f))
+        text = f.describe((defaults or {}).get(f.name, ...))
+        groups[f.option.group].add_argument(f.flag, default=None, help=text.replace("%", "%%"), **_flag_kind(f))
 
 
 def _flag_kind(f: ConfigField) -> dict:
@@ -107,28 +107,20 @@ def _flag_kind(f: ConfigField) -> dict:
     return {"type": f.type}
 
 
+ONE_CLASS_FIXED = ("dataset", "image_size", "channels")  # config fields anomaly-benchmark does not take
+
+
 def _add_eval_commands(sub) -> None:
     from vae_core.anomaly import SCORES
+    from vae_core.protocols import ONE_CLASS_DEFAULTS
 
     a = sub.add_parser("anomaly-benchmark", help="one-class AUROC: a VAE per class, the rest as anomalies")
     a.add_argument("--dataset", default="mnist5k", help="a labelled dataset (default mnist5k)")
-    a.add_argument("--data-root", default=None, help="folder for torchvision datasets")
-    a.add_argument("--model", choices=MODELS, default=None,
-                   help="default conv (mlp for images the conv model cannot take)")
-    a.add_argument("--latent-dim", type=_positive_int, default=None, help="default 16")
-    a.add_argument("--hidden-sizes", type=_int_list, default=None, help="default 256 (conv), 512,256 (mlp)")
-    a.add_argument("--epochs", type=_positive_int, default=None, help="epochs per class (default 60)")
-    a.add_argument("--batch-size", type=_positive_int, default=None, help="default 32")
-    a.add_argument("--lr", type=float, default=None, help="default 0.001")
-    a.add_argument("--beta", type=float, default=None, help="default 1")
-    a.add_argument("--likelihood", choices=LIKELIHOODS, default=None,
-                   help="default gaussian (fixed sigma 0.1), which ranks digits by shape more than by ink")
-    a.add_argument("--sigma-mode", choices=SIGMA_MODES, default=None, help="Gaussian sigma (default fixed)")
-    a.add_argument("--sigma", type=float, default=None, help="Gaussian sigma (default 0.1)")
-    a.add_argument("--binarize", action="store_true", default=None,
-                   help="Bernoulli on dynamically binarized data")
-    a.add_argument("--seed", type=int, default=None, help="default 0 (the same for every class)")
-    a.add_argument("--device", choices=DEVICES, default=None)
+    # the run's options are VAEConfig's flags, as for train, with the protocol's defaults (the data's
+    # own size and channels: the benchmark loads the dataset as it is)
+    _add_config_flags(a, skip=ONE_CLASS_FIXED, defaults={
+        **ONE_CLASS_DEFAULTS, "model": "conv (mlp for images the conv model cannot take)",
+        "hidden_sizes": "256 (conv), 512,256 (mlp)", "binarize": "off (on: the Bernoulli likelihood)"})
     a.add_argument("--score", choices=SCORES, default="nelbo",
                    help="nelbo (default), recon (at the posterior mean) or iw (importance-weighted NLL)")
     a.add_argument("--iw-samples", type=_positive_int, default=64, metavar="K",
@@ -355,10 +347,8 @@ def cmd_anomaly_benchmark(args: argparse.Namespace) -> int:
     bundle = load_dataset(args.dataset, data_root=args.data_root, download=False)
     if bundle.labels is None:
         raise VAEError(f"the one-class benchmark needs class labels ({args.dataset} has none)")
-    config = one_class_config(bundle, data_root=args.data_root, model=args.model, latent_dim=args.latent_dim,
-                              hidden_sizes=args.hidden_sizes, epochs=args.epochs, batch_size=args.batch_size,
-                              lr=args.lr, beta=args.beta, likelihood=args.likelihood, binarize=args.binarize,
-                              sigma_mode=args.sigma_mode, sigma=args.sigma, seed=args.seed, device=args.device)
+    config = one_class_config(bundle, **{f.name: getattr(args, f.name) for f in config_fields()
+                                         if f.name not in ONE_CLASS_FIXED})
 
     def progress(done: int, total: int, rec: dict) -> None:
         print(f"[{done}/{total}] class {rec['class']}: AUROC {rec['auroc']:.4f} ({rec['n_train']} training "

@@ -207,10 +207,12 @@ class ConfigField:
         bound = f"{'>' if o.open_low else '>='} {o.low:g}"
         return f"integers {bound}, comma-separated" if self.type is tuple else bound
 
-    def describe(self) -> str:
-        """Help text with what it accepts and its default."""
-        default = "none" if self.default is None else ",".join(map(str, self.default)) \
-            if self.type is tuple else self.default
+    def describe(self, default: Any = ...) -> str:
+        """Help text with what it accepts and its default (this field's, unless another is given: a
+        command whose defaults differ from a training run's)."""
+        default = self.default if default is ... else default
+        default = "none" if default is None else ",".join(map(str, default)) \
+            if isinstance(default, tuple) else default
         accepts = "" if self.option.choices or self.type in (str, bool) else f"{self.accepts()}; "
         return f"{self.option.help} ({accepts}default {default})"
 
@@ -251,6 +253,12 @@ def _field_type(hint: Any) -> tuple[type, bool]:
 
 
 @functools.cache
+def check_option(name: str, value: Any) -> None:
+    """A one-line VAEError when `value` is not what the `VAEConfig` field `name` accepts: the one check
+    for a value changed outside a config (β changed during a run)."""
+    next(f for f in config_fields() if f.name == name).check(value)
+
+
 def config_fields() -> tuple[ConfigField, ...]:
     """Every `VAEConfig` field that people set (all but `extra`), in declaration order."""
     hints = typing.get_type_hints(VAEConfig)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from vae_core.latent import active_units, model_device
-from vae_core.losses import kl_per_dim, recon_nll
+from vae_core.losses import elbo_terms
 
 EVAL_SEED = 12345  # fixed noise and binarization, so the same model always scores the same
 
@@ -37,9 +37,9 @@ def evaluate(model, images: torch.Tensor, *, batch_size: int = 500, seed: int = 
     recon_sum, kl_dims_sum, n = 0.0, torch.zeros(model.latent_dim, dtype=torch.float64), 0
     for chunk in images.split(batch_size):
         x = chunk.to(dev)
-        logits, mu, logvar = model(x, g)
-        recon_sum += float(recon_nll(model, logits.float(), x).sum())
-        kl_dims_sum += kl_per_dim(mu.float(), logvar.float()).sum(0).double().cpu()
+        terms = elbo_terms(model, x, model(x, g))
+        recon_sum += float(terms.recon.sum())
+        kl_dims_sum += terms.kl.sum(0).double().cpu()
         n += x.shape[0]
     kl_dims = (kl_dims_sum / n).float()
     recon, kl = recon_sum / n, float(kl_dims.sum())

@@ -55,12 +55,12 @@ def kl_order(ckpt) -> list[int]:
     from vae_core.latent import stored_kl_ranking
 
     ranking = stored_kl_ranking(ckpt)
-    return list(range(ckpt.config.latent_dim)) if ranking is None else [int(d) for d in ranking[1]]
+    return list(range(ckpt.latent_dim)) if ranking is None else [int(d) for d in ranking[1]]
 
 
 def decoder_metadata(ckpt) -> dict:
     return {
-        "latent_dim": ckpt.config.latent_dim,
+        "latent_dim": ckpt.latent_dim,
         "image_shape": list(ckpt.image_shape),
         "likelihood": ckpt.config.likelihood_name,
         "kl_order": kl_order(ckpt),
@@ -85,7 +85,7 @@ def export(ckpt, out: str | Path | None = None, *, part: str = "decoder") -> byt
         raise VAEError(f"part must be one of {', '.join(PARTS)} (got {part!r})")
     device = next(ckpt.model.parameters()).device
     if part == "decoder":
-        module, example = DisplayDecoder(ckpt.model), torch.zeros(1, ckpt.config.latent_dim, device=device)
+        module, example = DisplayDecoder(ckpt.model), torch.zeros(1, ckpt.latent_dim, device=device)
         inputs, outputs = [INPUT], [OUTPUT]
     else:
         module, example = Encoder(ckpt.model), torch.zeros(1, *ckpt.image_shape, device=device)
@@ -105,7 +105,7 @@ def export(ckpt, out: str | Path | None = None, *, part: str = "decoder") -> byt
     graph = onnx.load_from_string(buffer.getvalue())
     if part == "encoder":  # the tracer names the halves' width after its Slice; it is D
         for output in graph.graph.output:
-            output.type.tensor_type.shape.dim[1].dim_value = ckpt.config.latent_dim
+            output.type.tensor_type.shape.dim[1].dim_value = ckpt.latent_dim
     for key, value in graph_metadata(ckpt, part).items():
         entry = graph.metadata_props.add()
         entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from vae_core.checkpoint import Checkpoint, load_checkpoint
+from vae_core.config import check_option
 from vae_core.device import background_process_setup, background_thread_setup
 from vae_core.errors import VAEError
 from vae_core.latent import decode
@@ -167,8 +168,7 @@ class TrainingJob:
 
     def set_beta(self, beta: float) -> None:
         """The schedule's target β from now on (the snapshot shows it at once)."""
-        if not beta >= 0:
-            raise VAEError(f"beta must be >= 0 (got {beta})")
+        check_option("beta", beta)
         with self._lock:
             self._beta = float(beta)
         if self.trainer:
@@ -382,8 +382,7 @@ class ProcessTrainingJob(TrainingJob):
         self._command("stop")
 
     def set_beta(self, beta: float) -> None:
-        if not beta >= 0:
-            raise VAEError(f"beta must be >= 0 (got {beta})")
+        check_option("beta", beta)
         with self._lock:
             self._beta = float(beta)
         self._command("set_beta", float(beta))

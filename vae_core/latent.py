@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import torch
 
 from vae_core.errors import VAEError
-from vae_core.losses import kl_per_dim
+from vae_core.gaussian import DiagonalGaussian
 
 ACTIVE_KL_NATS = 0.01  # a dimension is active when its mean KL exceeds this
 ENCODE_BATCH = 512  # images per encoder batch, at most
@@ -150,7 +150,7 @@ def traversal_grid(z: torch.Tensor, dims: list[int], steps: int = 7, span: float
 
 def kl_ranking(mu: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean KL per dimension (D,) in nats, and the dimensions ordered from most to least KL."""
-    kl = kl_per_dim(mu, logvar).mean(0)
+    kl = DiagonalGaussian(mu, logvar).kl_per_dim().mean(0)
     return kl, torch.argsort(kl, descending=True)
 
 
@@ -158,7 +158,7 @@ def stored_kl_ranking(ckpt) -> tuple[torch.Tensor, torch.Tensor] | None:
     """`kl_ranking` from the test metrics a checkpoint stores (its last evaluation), so a page can
     order dimensions before loading any data; None when the file holds none for every dimension."""
     kl = ckpt.metrics.get("test_kl_per_dim")
-    if not kl or len(kl) != ckpt.config.latent_dim:
+    if not kl or len(kl) != ckpt.latent_dim:
         return None
     kl = torch.as_tensor(kl, dtype=torch.float32)
     return kl, torch.argsort(kl, descending=True)

@@ -1,10 +1,14 @@
-"""The objective: reconstruction + β·KL, in nats per example (Kingma & Welling 2014, eq. 10), and the
-total correlation that β-TCVAE penalises instead (Chen et al. 2018).
+"""The objective in one place: the terms of the negative ELBO (Kingma & Welling 2014, eq. 10) for a
+batch of a model's outputs (`elbo_terms`), and how β, a capacity or the total correlation of β-TCVAE
+(Chen et al. 2018) weigh them into the training loss (`training_loss`). Training, evaluation and every
+anomaly score take their numbers from `elbo_terms`; `vae_core.schedules` only says what β and C are
+at a step.
 
-Sums run over pixels and latent dimensions; means run over the batch. The KL to N(0, I) is kept per
-latent dimension so front ends can show which dimensions carry information. Each likelihood p(x|z)
-is one entry of LIKELIHOOD_SPECS (its reconstruction term and how a number measured with it is named);
-`VAEConfig.likelihood` takes its valid names from there.
+Everything is in nats: sums over pixels and latent dimensions, per example, and means over the batch
+where a loss is one number. The KL is kept per latent dimension so front ends can show which
+dimensions carry information; the model says what it is (`kl_per_dim`, see `vae_core.models`). Each
+likelihood p(x|z) is one entry of LIKELIHOOD_SPECS (its per-pixel reconstruction term and how a number
+measured with it is named); `VAEConfig.likelihood` takes its valid names from there.
 """
 
 from __future__ import annotations
@@ -17,37 +21,33 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
+from vae_core.gaussian import LOG_2PI
+
 if TYPE_CHECKING:  # config.py takes the likelihood names from LIKELIHOOD_SPECS
     from vae_core.config import VAEConfig
-
-LOG_2PI = math.log(2 * math.pi)
-
-
-def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, σ²) || N(0, 1)) per example and dimension, (B, D), in nats."""
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+    from vae_core.schedules import KLWeight
 
 
-def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """−log p(x|z) per example (B,), Bernoulli with the given logits; x in [0, 1]."""
-    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+def bernoulli_pixel_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """−log p(x|z) per pixel (the shape of `logits`), Bernoulli with the given logits; x in [0, 1],
+    broadcast to the logits (one image's pixels against several samples' logits)."""
+    return F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none")
 
 
-def gaussian_nll(logits: torch.Tensor, x: torch.Tensor, log_sigma: torch.Tensor | float) -> torch.Tensor:
-    """−log p(x|z) per example (B,), Gaussian with mean sigmoid(logits) and σ = exp(log_sigma)."""
+def gaussian_pixel_nll(logits: torch.Tensor, x: torch.Tensor, log_sigma: torch.Tensor | float) -> torch.Tensor:
+    """−log p(x|z) per pixel, Gaussian with mean sigmoid(logits) and σ = exp(log_sigma)."""
     log_sigma = torch.as_tensor(log_sigma, dtype=logits.dtype, device=logits.device)
     mean = torch.sigmoid(logits)
-    nll = 0.5 * ((x - mean) * torch.exp(-log_sigma)).pow(2) + log_sigma + 0.5 * LOG_2PI
-    return nll.flatten(1).sum(1)
+    return 0.5 * ((x - mean) * torch.exp(-log_sigma)).pow(2) + log_sigma + 0.5 * LOG_2PI
 
 
 def _bernoulli_recon(model, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    return bernoulli_nll(logits, x)
+    return bernoulli_pixel_nll(logits, x)
 
 
 def _gaussian_recon(model, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     log_sigma = model.log_sigma if model.log_sigma is not None else math.log(model.config.sigma)
-    return gaussian_nll(logits, x, log_sigma)
+    return gaussian_pixel_nll(logits, x, log_sigma)
 
 
 def _bernoulli_name(config: VAEConfig) -> str:
@@ -63,7 +63,7 @@ def _gaussian_name(config: VAEConfig) -> str:
 @dataclass(frozen=True)
 class LikelihoodSpec:
     description: str
-    recon: Callable[..., torch.Tensor]  # (model, logits, x) -> −log p(x|z) per example (B,), nats
+    recon: Callable[..., torch.Tensor]  # (model, logits, x) -> −log p(x|z) per pixel (the logits' shape), nats
     name: Callable[[VAEConfig], str]  # how a number measured with it is named, in words
 
 
@@ -75,32 +75,91 @@ LIKELIHOOD_SPECS: dict[str, LikelihoodSpec] = {
 }
 
 
-def recon_nll(model, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """The model's reconstruction term −log p(x|z) per example (B,), in nats."""
-    return LIKELIHOOD_SPECS[model.config.likelihood].recon(model, logits, x)
-
-
-def gaussian_log_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """log N(z; mu, exp(logvar)) per element (broadcast shapes), in nats."""
-    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) * torch.exp(-logvar))
-
-
-def total_correlation(mu: torch.Tensor, logvar: torch.Tensor, dataset_size: int,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
+def total_correlation(posterior, dataset_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """Total correlation KL(q(z) || prod_j q(z_j)) of the aggregate posterior, in nats: the
     minibatch-weighted sampling estimate of Chen et al. 2018 ("Isolating Sources of Disentanglement
-    in VAEs", section 4.1) from a batch of posteriors mu, logvar (B, D) over a dataset of
-    `dataset_size` images. z is one fresh draw from each q(z|x_i).
+    in VAEs", section 4.1) from a batch of posteriors (B, D) over a dataset of `dataset_size` images.
+    z is one fresh draw from each q(z|x_i).
 
     log q(z_i) ≈ logsumexp_j log q(z_i | x_j) − log(B · N), and the same per dimension for q(z_ij).
-    Differentiable in mu and logvar (reparameterized). As in the paper's code, the value carries an
-    offset between (D − 1)·log B (posteriors that do not overlap) and (D − 1)·log N nats (posteriors
-    that all overlap); its gradient, and differences between codes, are what the objective uses.
+    Differentiable in the posteriors' parameters (reparameterized). As in the paper's code, the value
+    carries an offset between (D − 1)·log B (posteriors that do not overlap) and (D − 1)·log N nats
+    (posteriors that all overlap); its gradient, and differences between codes, are what the objective
+    uses.
     """
-    eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-    z = mu + torch.exp(0.5 * logvar) * eps  # (B, D)
-    log_q = gaussian_log_density(z[:, None, :], mu[None], logvar[None])  # (B, B, D): z_i under q(.|x_j)
-    log_norm = math.log(mu.shape[0] * dataset_size)
+    z = posterior.rsample(generator)  # (B, D)
+    log_q = posterior.log_prob(z[:, None, :])  # (B, B, D): z_i under q(.|x_j)
+    log_norm = math.log(z.shape[0] * dataset_size)
     log_qz = torch.logsumexp(log_q.sum(2), dim=1) - log_norm  # (B,)
     log_prod_qzj = (torch.logsumexp(log_q, dim=1) - log_norm).sum(1)  # (B,)
     return (log_qz - log_prod_qzj).mean()
+
+
+@dataclass(frozen=True)
+class ElboTerms:
+    """The negative ELBO's terms for a batch of N images, in nats, per example (not yet averaged).
+    With S draws of z per image (`elbo_terms` given z (S, N, D)) the per-draw terms are (S, N)."""
+
+    recon: torch.Tensor  # (N,) or (S, N): −log p(x|z)
+    kl: torch.Tensor  # (N, D): KL(q(z|x) || p(z)) per latent dimension, the model's (analytic)
+    recon_map: torch.Tensor | None = None  # (N, C, H, W) or (S, N, C, H, W): −log p(x|z) per pixel
+    log_weight: torch.Tensor | None = None  # like recon: log p(x|z) + log p(z) − log q(z|x) at the drawn z
+    tc: torch.Tensor | None = None  # (): the batch's total correlation estimate (β-TCVAE)
+
+    @property
+    def nelbo(self) -> torch.Tensor:
+        """recon + KL per example, (N,): the one-sample negative ELBO."""
+        return self.recon + self.kl.sum(-1)
+
+
+def elbo_terms(model, x: torch.Tensor, outputs: tuple, *, recon_map: bool = False, importance: bool = False,
+               tc_dataset_size: int | None = None, generator: torch.Generator | None = None) -> ElboTerms:
+    """The negative ELBO's terms for images x (N, C, H, W) and the model's `outputs` for them,
+    (logits, posterior, z) as `model(x, generator)` returns them (see `vae_core.models` for what a model
+    provides); logits (*S, N, C, H, W) decoded from z (*S, N, D), S draws per image or none.
+
+    Reconstruction is −log p(x|z) under the model's likelihood (`config.likelihood`), summed over
+    pixels; the KL is the model's own, per latent dimension. Asked for, also: `recon_map`, the
+    reconstruction per pixel (it sums to `recon`); `importance`, the log importance weight at the
+    drawn z (Burda et al. 2016, eq. 8: −log of its mean over z estimates −log p(x)); `tc_dataset_size`,
+    β-TCVAE's total correlation over a dataset of that many images, from one more draw from
+    `generator`. Model outputs in a lower precision (autocast) are scored in float32.
+    """
+    logits, posterior, z = outputs
+    posterior = posterior.float()
+    pixels = LIKELIHOOD_SPECS[model.config.likelihood].recon(model, logits.float(), x)  # (*S, N, C, H, W)
+    recon = pixels.flatten(-3).sum(-1)  # (*S, N)
+    kl = model.kl_per_dim(posterior)  # (N, D)
+    log_weight = None
+    if importance:
+        log_weight = -recon + model.prior().log_prob(z).sum(-1) - posterior.log_prob(z).sum(-1)
+    tc = total_correlation(posterior, tc_dataset_size, generator) if tc_dataset_size is not None else None
+    return ElboTerms(recon, kl, pixels if recon_map else None, log_weight, tc)
+
+
+def weighted_kl(kl: torch.Tensor, weight: KLWeight, tc: torch.Tensor | None = None) -> torch.Tensor:
+    """The KL term of the loss at one step: β·KL; γ·|KL − C| under a capacity C (Burgess et al. 2018,
+    with `weight.beta` as γ); or, given the total correlation `tc` (the β-TCVAE objective of Chen et al.
+    2018 with α = γ = 1), KL + (β − 1)·TC once β reaches 1 and β·KL while a schedule still has it below 1.
+    """
+    if weight.capacity is not None:
+        return weight.beta * (kl - weight.capacity).abs()
+    if tc is None:
+        return weight.beta * kl
+    return min(weight.beta, 1.0) * kl + max(weight.beta - 1.0, 0.0) * tc
+
+
+def training_loss(model, x: torch.Tensor, outputs: tuple, weight: KLWeight, *, dataset_size: int,
+                  generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    """The loss one training step minimises for images x and the model's `outputs` for them, and its
+    parts, each in nats per example (means over the batch): "recon", "kl", "loss" = recon + the
+    weighted KL (`weighted_kl`, with `weight` from `vae_core.schedules.kl_weight`) and, for the
+    beta-tcvae objective, "tc" (estimated over a training set of `dataset_size` images, from a draw
+    from `generator`)."""
+    tcvae = model.config.objective == "beta-tcvae"
+    terms = elbo_terms(model, x, outputs, tc_dataset_size=dataset_size if tcvae else None, generator=generator)
+    recon, kl = terms.recon.mean(), terms.kl.mean(0).sum()
+    parts = {"recon": recon, "kl": kl, "loss": recon + weighted_kl(kl, weight, terms.tc)}
+    if terms.tc is not None:
+        parts["tc"] = terms.tc
+    return parts

@@ -1,10 +1,25 @@
 """VAE models: small parts first (encoders, decoders), then the table of model kinds (MODEL_SPECS:
-name → description and a builder of its encoder and decoder), then the whole.
+name → description, a builder of its encoder and decoder, and its family), then the whole.
 
-Every model maps images x (B, C, H, W) in [0, 1] to a diagonal Gaussian posterior q(z|x) with
-`encode(x) -> (mu, logvar)`, each (B, D), and decodes z (B, D) to logits (B, C, H, W): the Bernoulli
-logits, or for the Gaussian likelihood the pre-sigmoid mean. `sigmoid(logits)` is the image mean in
-[0, 1] for both likelihoods.
+A model family is what the engine asks of a model; training, evaluation and the anomaly scores ask for
+nothing else, and the objective (`vae_core.losses.elbo_terms`) is written against it alone:
+
+- `encode(x) -> posterior`: q(z|x) for images x (B, C, H, W) in [0, 1], an object with
+  `rsample(generator, sample_shape)` (reparameterized draws (*sample_shape, B, D)), `log_prob(z)`
+  (nats per latent dimension, broadcasting z against its (B, D) parameters), `mean` (B, D) and
+  `float()`;
+- `decode(z) -> logits` (B, C, H, W): the likelihood's parameters for z (B, D), the Bernoulli logits
+  or the Gaussian's pre-sigmoid mean (`sigmoid(logits)` is the image mean for both), named by
+  `config.likelihood` (`vae_core.losses.LIKELIHOOD_SPECS`); a learned Gaussian σ is `log_sigma`;
+- `prior()`: p(z), with `log_prob(z)` per dimension;
+- `kl_per_dim(posterior) -> (B, D)`: KL(q(z|x) || p(z)) in nats per latent dimension, analytic;
+- `forward(x, generator) -> (logits, posterior, z)`: one z drawn from q(z|x) and decoded;
+- `config`, `image_shape` (C, H, W) and `latent_dim`.
+
+`VAE` is the family the shipped models belong to: a diagonal Gaussian posterior and an N(0, I) prior
+(`vae_core.gaussian`). Another family is a class with the same methods, named as its model kind's
+`family` in MODEL_SPECS. The latent-space tools (`vae_core.latent`: maps, sliders, traversals) still
+read a posterior as the pair it unpacks to, (codes, log-variances) for the Gaussian.
 """
 
 from __future__ import annotations
@@ -18,6 +33,7 @@ import torch
 from torch import nn
 
 from vae_core.errors import VAEError
+from vae_core.gaussian import DiagonalGaussian
 
 if TYPE_CHECKING:  # config.py takes the model names from MODEL_SPECS
     from vae_core.config import VAEConfig
@@ -148,6 +164,7 @@ def _conv(config: VAEConfig, shape: tuple[int, int, int]) -> tuple[nn.Module, nn
 class ModelSpec:
     description: str
     build: Callable[[VAEConfig, tuple[int, int, int]], tuple[nn.Module, nn.Module]]  # (encoder, decoder)
+    family: Callable[[VAEConfig, tuple[int, int, int]], nn.Module] | None = None  # the model class; None: VAE
 
 
 # One entry per model kind; `VAEConfig.model` takes its valid names from here.
@@ -159,7 +176,8 @@ MODEL_SPECS: dict[str, ModelSpec] = {
 
 
 class VAE(nn.Module):
-    """Encoder + reparameterization + decoder, and the Gaussian σ when it is learned."""
+    """The diagonal-Gaussian family: encoder + reparameterization + decoder, the N(0, I) prior, and the
+    Gaussian σ when it is learned."""
 
     def __init__(self, config: VAEConfig, image_shape: tuple[int, int, int]):
         super().__init__()
@@ -173,34 +191,34 @@ class VAE(nn.Module):
             shape = (1,) if config.sigma_mode == "global" else self.image_shape
             self.log_sigma = nn.Parameter(torch.full(shape, math.log(config.sigma)))
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.encoder(x)
-
-    @staticmethod
-    def reparameterize(
-        mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        """z = mu + sigma * eps with eps ~ N(0, I), so gradients flow through mu and sigma."""
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-        return mu + torch.exp(0.5 * logvar) * eps
+    def encode(self, x: torch.Tensor) -> DiagonalGaussian:
+        """q(z|x): its mu and logvar (B, D) each."""
+        return DiagonalGaussian(*self.encoder(x))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Logits (B, C, H, W); `sigmoid` of them is the image mean."""
         return self.decoder(z)
 
+    def prior(self) -> DiagonalGaussian:
+        return DiagonalGaussian.standard(self.latent_dim, next(self.parameters()).device)
+
+    def kl_per_dim(self, posterior: DiagonalGaussian) -> torch.Tensor:
+        return posterior.kl_per_dim()  # analytic, to N(0, I)
+
     def forward(
         self, x: torch.Tensor, generator: torch.Generator | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        mu, logvar = self.encode(x)
-        z = self.reparameterize(mu, logvar, generator)
-        return self.decode(z), mu, logvar
+    ) -> tuple[torch.Tensor, DiagonalGaussian, torch.Tensor]:
+        posterior = self.encode(x)
+        z = posterior.rsample(generator)  # (B, D)
+        return self.decode(z), posterior, z
 
 
 def build_model(config: VAEConfig, image_shape: tuple[int, int, int], *, seed: int | None = None) -> VAE:
     """The model a config describes; `seed` makes its initial weights reproducible without
     touching the caller's global random state."""
+    family = MODEL_SPECS[config.model].family or VAE
     if seed is None:
-        return VAE(config, image_shape)
+        return family(config, image_shape)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return VAE(config, image_shape)
+        return family(config, image_shape)

@@ -42,7 +42,7 @@ def measure(ckpt: Checkpoint, *, iw_samples: int, probe_labels=(10, 100, 1000)) 
     scored = binarize_fixed(test) if ckpt.config.binarize else test
     m = evaluate(ckpt.model, scored, prepared=True)
     row = {"name": ckpt.path.stem, "dataset": ckpt.config.dataset, "model": ckpt.config.model,
-           "latent_dim": ckpt.config.latent_dim, "beta": ckpt.config.beta, "likelihood": m["likelihood"],
+           "latent_dim": ckpt.latent_dim, "beta": ckpt.config.beta, "likelihood": m["likelihood"],
            "test_nelbo": m["nelbo"], "test_recon": m["recon"], "test_kl": m["kl"],
            "active_units": m["active_units"], "epochs": ckpt.progress.get("epoch"),
            "objective": ckpt.config.objective, "train_seconds": train_seconds(ckpt)}
@@ -90,7 +90,7 @@ def pictures(ckpts: dict[str, Checkpoint], out: Path) -> list[tuple[str, str]]:
     for name, ckpt in ckpts.items():
         if ckpt.config.dataset.startswith("sprites"):
             order = np.argsort(ckpt.metrics.get("test_kl_per_dim"))[::-1]
-            images = decode(ckpt.model, traversal_grid(torch.zeros(ckpt.config.latent_dim),
+            images = decode(ckpt.model, traversal_grid(torch.zeros(ckpt.latent_dim),
                                                        [int(d) for d in order], steps=9))
             (out / f"{name}-traversal.png").write_bytes(grid_png(images, 9))
             made.append((f"{name}: every dimension (rows, most KL first) swept from −3 to +3",

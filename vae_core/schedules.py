@@ -2,7 +2,8 @@
 
 All are functions of the training step, so a resumed run picks up exactly where it was. Each kind
 is one entry in a table (BETA_SCHEDULE_FUNCTIONS, LR_SCHEDULE_FUNCTIONS); `VAEConfig` takes its
-valid names from these tables, so adding a schedule is one function and one entry here.
+valid names from these tables, so adding a schedule is one function and one entry here. They give
+numbers only: how β and a capacity weigh the loss is `vae_core.losses`.
 """
 
 from __future__ import annotations
@@ -20,21 +21,11 @@ if TYPE_CHECKING:  # config.py takes the schedule names from here
 
 @dataclass(frozen=True)
 class KLWeight:
-    """The KL term of one step: loss = recon + beta·KL, or recon + gamma·|KL − capacity|.
-
-    With the total correlation `tc` (the beta-tcvae objective, Chen et al. 2018 with α = γ = 1) the
-    term is KL + (beta − 1)·TC once beta reaches 1, and beta·KL while a schedule still has it below 1.
-    """
+    """The numbers that weigh the KL term at one step; how they weigh it is `vae_core.losses.weighted_kl`
+    (β·KL, γ·|KL − C| with `beta` as γ, or β-TCVAE's KL + (β − 1)·TC)."""
 
     beta: float
     capacity: float | None = None  # nats; set only for the capacity schedule
-
-    def apply(self, kl, tc=None):
-        if self.capacity is not None:
-            return self.beta * (kl - self.capacity).abs()
-        if tc is None:
-            return self.beta * kl
-        return min(self.beta, 1.0) * kl + max(self.beta - 1.0, 0.0) * tc
 
 
 def _constant_lr(config: VAEConfig, step: int, total: int) -> float:

@@ -17,7 +17,7 @@ import torch
 from vae_core.data import dataset_info
 from vae_core.errors import VAEError
 from vae_core.limits import check
-from vae_core.models import VAE
+from vae_core.models import build_model
 
 if TYPE_CHECKING:
     from vae_core.config import VAEConfig
@@ -72,14 +72,14 @@ def model_size(config: VAEConfig, image_shape: tuple[int, int, int]) -> ModelSiz
     """
     shape = tuple(int(s) for s in image_shape)
     with torch.device("meta"):
-        model = VAE(config, shape)
+        model = build_model(config, shape)
     parameters = sum(p.numel() for p in model.parameters())
     if parameters <= COUNTED_ON_CPU and math.prod(shape[1:]) <= COUNTED_ON_CPU_PIXELS:
         # a real copy, one image, in milliseconds: on the meta device a convolution runs PyTorch's
         # Python meta kernels, whose first use in a process imports ~900 modules (sympy among them;
         # 0.9 s of a fresh app's first page). The global random state is left as it was.
         with torch.random.fork_rng(devices=[]), torch.no_grad():
-            activations = _leaf_outputs(VAE(config, shape).eval(), torch.zeros((1, *shape)))
+            activations = _leaf_outputs(build_model(config, shape).eval(), torch.zeros((1, *shape)))
     else:
         with torch.device("meta"):
             activations = _leaf_outputs(model, torch.empty((1, *shape)))

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from vae_core.checkpoint import Checkpoint, save_checkpoint
-from vae_core.config import VAEConfig
+from vae_core.config import VAEConfig, check_option
 from vae_core.data import DataBundle, load_for_config
 from vae_core.device import flush_subnormals, resolve_device
 from vae_core.distributed import SINGLE, Group
@@ -25,7 +25,7 @@ from vae_core.errors import VAEError
 from vae_core.evaluate import binarize_fixed, evaluate
 from vae_core.health import epoch_warnings
 from vae_core.latent import reconstruct
-from vae_core.losses import kl_per_dim, recon_nll, total_correlation
+from vae_core.losses import training_loss
 from vae_core.models import build_model
 from vae_core.optim import make_adam
 from vae_core.schedules import kl_weight, learning_rate
@@ -149,8 +149,7 @@ class Trainer:
         self._unpaused.set()
 
     def set_beta(self, beta: float) -> None:
-        if not beta >= 0:
-            raise VAEError(f"beta must be >= 0 (got {beta})")
+        check_option("beta", beta)
         self.beta = float(beta)
 
     @property
@@ -267,26 +266,19 @@ class Trainer:
         amp = cfg.amp and self.device.type == "cuda"
         ctx = torch.autocast("cuda", dtype=torch.bfloat16) if amp else nullcontext()
         with ctx:
-            logits, mu, logvar = self.net(x, g)
-        recon = recon_nll(self.model, logits.float(), x).mean()
-        kl = kl_per_dim(mu.float(), logvar.float()).mean(0).sum()
+            outputs = self.net(x, g)
         weight = kl_weight(cfg, self.step, self.steps_per_epoch, beta=self.beta)
-        tc = (total_correlation(mu.float(), logvar.float(), len(self.train_idx), g)
-              if cfg.objective == "beta-tcvae" else None)
-        loss = recon + weight.apply(kl, tc)
+        parts = training_loss(self.model, x, outputs, weight, dataset_size=len(self.train_idx), generator=g)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        parts["loss"].backward()
         for group in self.optimizer.param_groups:  # the lr schedule is a function of the step
             group["lr"] = learning_rate(cfg, self.step, self.steps_per_epoch)
         self.optimizer.step()
         self.step += 1
-        names, parts = ("recon", "kl", "loss"), [recon, kl, loss]
-        if tc is not None:
-            names, parts = (*names, "tc"), [*parts, tc]
         scalars = {"beta": weight.beta}
         if weight.capacity is not None:
             scalars["capacity"] = weight.capacity
-        return names, torch.stack(parts).detach(), scalars
+        return tuple(parts), torch.stack(list(parts.values())).detach(), scalars
 
     def _end_epoch(self, x_test: torch.Tensor, x_val: torch.Tensor) -> None:
         if not self.group.is_main:  # rank 0 evaluates and saves; the others wait for it
