@@ -182,3 +182,55 @@ def checkpoint_scores(ckpt, images: torch.Tensor, score: str = "nelbo", **option
     from vae_core.evaluate import as_scored
 
     return anomaly_scores(ckpt.model, as_scored(ckpt.config, images), score, **options)
+
+
+@torch.no_grad()
+def pixel_cost_maps(model, images: torch.Tensor, *, batch_size: int = 256, seed: int = 0) -> torch.Tensor:
+    """Where each image is expensive: −log p(x|z) per pixel (N, C, H, W) float32 on the CPU, in nats, at
+    one draw of z ~ q(z|x) (a generator seeded with `seed`): `elbo_terms(..., recon_map=True)`'s map,
+    the terms the scores and training use (each image's map sums to its reconstruction term)."""
+    _check_positive("batch_size", batch_size)
+    images = _check_images(model, images)
+    dev = model_device(model)
+    g = torch.Generator(device=dev).manual_seed(seed)
+    out = []
+    for chunk in images.split(batch_size):
+        x = chunk.to(dev)
+        out.append(elbo_terms(model, x, model(x, g), recon_map=True).recon_map.float().cpu())
+    return torch.cat(out)
+
+
+def checkpoint_pixel_maps(ckpt, images: torch.Tensor, **options) -> torch.Tensor:
+    """`pixel_cost_maps` for a checkpoint's model on images as its likelihood sees them (the fixed
+    binarization for a model trained on binarized data, as `checkpoint_scores`)."""
+    from vae_core.evaluate import as_scored
+
+    return pixel_cost_maps(ckpt.model, as_scored(ckpt.config, images), **options)
+
+
+CSV_COLUMNS = ("path", "index", "score", "percentile", "label")
+
+
+def flagged_csv(indices, scores, *, paths=(), labels=None, class_names=(), reference=None) -> str:
+    """The flagged images as CSV text, one row per index in `indices` (most anomalous first, as given):
+    path (the image's file, for a folder dataset; empty otherwise), index (its position in the split),
+    score (nats), percentile (its rank among `reference` scores, default all `scores`: 99 = above 99% of
+    them) and label (its class name, or number; empty when unlabelled)."""
+    import csv
+    import io
+
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    reference = scores if reference is None else np.asarray(reference, dtype=np.float64).ravel()
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for i in np.asarray(indices, dtype=np.int64).ravel():
+        if not 0 <= i < len(scores):
+            raise VAEError(f"index {i} is outside the {len(scores)} scored images")
+        label = ""
+        if labels is not None:
+            c = int(labels[i])
+            label = class_names[c] if c < len(class_names) else str(c)
+        writer.writerow([paths[i] if len(paths) else "", int(i), f"{scores[i]:.4f}",
+                         f"{percentile_of(float(scores[i]), reference):.2f}", label])
+    return buffer.getvalue()

@@ -30,11 +30,13 @@ IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".
 
 @dataclass
 class Split:
-    """One side of a bundle's split: images (N, C, H, W), labels (N,), factors (N, K)."""
+    """One side of a bundle's split: images (N, C, H, W), labels (N,), factors (N, K), and each
+    image's file when the data came from a folder."""
 
     images: torch.Tensor
     labels: torch.Tensor | None
     factors: torch.Tensor | None
+    paths: tuple[str, ...] = ()  # each image's file (a folder dataset), row for row
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -67,6 +69,7 @@ class DataBundle:
     factor_names: tuple[str, ...] = ()
     factor_values: tuple[tuple, ...] = ()
     spec: dict = field(default_factory=dict)  # what was asked for, and notes such as skipped files
+    paths: tuple[str, ...] = ()  # each image's file (a folder dataset), row for row; () for built-in data
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -77,7 +80,8 @@ class DataBundle:
             raise VAEError(f"split must be train or test (got {which!r})")
         idx = self.train_idx if which == "train" else self.test_idx
         pick = lambda t: None if t is None else t[idx]  # noqa: E731
-        return Split(self.images[idx], pick(self.labels), pick(self.factors))
+        paths = tuple(self.paths[i] for i in idx.tolist()) if self.paths else ()
+        return Split(self.images[idx], pick(self.labels), pick(self.factors), paths)
 
 
 @dataclass(frozen=True)
@@ -418,7 +422,8 @@ def _folder(path: str, size: int, channels: int | None) -> DataBundle:
     n = len(kept)
     train, test = split_indices(n, max(1, n // 5), labels)
     return DataBundle(f"folder:{root}", images, None if labels is None else torch.from_numpy(labels),
-                      train, test, class_names, spec={"skipped_files": skipped, "image_files": n, **loading})
+                      train, test, class_names, spec={"skipped_files": skipped, "image_files": n, **loading},
+                      paths=tuple(str(f) for f in kept))
 
 
 UNREADABLE = (OSError, ValueError, VAEError)  # Pillow's UnidentifiedImageError is an OSError
