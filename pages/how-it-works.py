@@ -16,9 +16,9 @@ import numpy as np
 import streamlit as st
 import torch
 
-from ui.display import plain
-from ui.explainer import STRIP, explainer, where_it_runs
-from ui.loaders import model_key
+from ui.display import plain, presenter_chrome
+from ui.explainer import STRIP, explainer, plane_data, where_it_runs, why_kl
+from ui.loaders import encoded, model_key
 from ui.session import open_in_sliders, require_checkpoint, require_data, uploaded_image
 from vae_core.latent import encode, prior_noise
 
@@ -63,6 +63,7 @@ present = st.sidebar.toggle("Presenter mode", value=params.get("present") == "1"
                             help="Larger type and pictures, one step at a time: the ← and → keys move between them")
 if present:
     st.set_page_config(initial_sidebar_state="collapsed")
+    presenter_chrome()
 
 # --- the input: a test image (by index or a random one of a class) or an upload
 source, pick = st.columns([2, 3])
@@ -128,8 +129,9 @@ elif "present" in params:
 use_mu = st.session_state.get("hiw_use_mu", False)
 version = hash((model_key(ckpt), mode, index, present, reason is None,
                 None if reason is None else (tuple(np.round(eps, 5)), use_mu, x.sum().item())))
+plane = plane_data(encoded(ckpt)[0], None if test.labels is None else test.labels.numpy()) if D == 2 else None
 explainer(ckpt, x, eps=eps, strip=strip, beta=beta, use_mu=use_mu, texts=TEXTS, train_url="train",
-          key="hiw", version=version, step=step, on_change=heard, in_browser=reason is None)
+          key="hiw", version=version, step=step, on_change=heard, in_browser=reason is None, plane=plane)
 
 # --- the server's exact numbers and a way on
 mu, logvar = (t[0] for t in encode(ckpt.model, x))
@@ -137,3 +139,11 @@ z = mu if use_mu else mu + torch.exp(0.5 * logvar) * torch.as_tensor(eps)
 if st.button("Open this z in the Sliders", key="hiw_sliders",
              help="Start the Sliders page from the z of step 3 (the last finished stroke's, on the server)"):
     open_in_sliders(model_key(ckpt), z.numpy(), "How it works, step 3")
+
+if not present:
+    st.subheader("6 · Why the KL term matters")
+    st.markdown("The KL term keeps every q(z|x) near the prior N(0, 1), so the codes fill the space the prior "
+                "draws from. Drop it (β = 0, a plain autoencoder) and reconstructions stay good, but the codes "
+                "scatter wherever suits the decoder: samples from the prior and the middle of a line between two "
+                "codes land where the decoder has seen nothing.")
+    why_kl(ckpt)

@@ -5,15 +5,17 @@ plays a gesture's end the way the browser does (the component's state value, the
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import streamlit as st
 import torch
+from streamlit.testing.v1 import AppTest
 
 import ui.live_decoder
-from tests.test_app import by_label, open_app
+from tests.test_app import ROOT, by_label, open_app
 from vae_core import load_checkpoint
 from vae_core.latent import encode, kl_ranking
 
@@ -256,3 +258,32 @@ def test_how_it_works_without_webassembly_computes_each_view_on_the_server(check
     at.run()
     image = fake.mounts["hiw"]["computed"]["image"]
     assert image == pytest.approx(decode(model, mu)[0].reshape(-1).tolist(), abs=1e-5)  # σ = 0: z = μ
+
+
+def test_how_it_works_draws_a_2d_models_posterior_on_its_latent_plane(checkpoint_dir, models, mnist5k, fake):
+    open_app(checkpoint_dir, models["z2"], page="how-it-works")
+    plane = fake.mounts["hiw"]["plane"]
+    test = mnist5k.split("test")
+    mu, _ = encode(load_checkpoint(checkpoint_dir / models["z2"].name).model, test.images)
+    assert len(plane["codes"]) == len(test) <= 1000  # every test code, as the map draws them
+    assert np.allclose(plane["codes"], mu.numpy(), atol=1e-3)
+    assert len(set(plane["colors"])) == len(set(test.labels.tolist())) and 3.0 <= plane["span"] <= 8.0
+    (checkpoint_dir / models["z2"].name).unlink()
+    open_app(checkpoint_dir, models["z4"], page="how-it-works")
+    assert fake.mounts["hiw"]["plane"] is None  # only a 2-D model has a plane to draw
+
+
+def test_why_the_kl_term_matters_sets_the_model_beside_the_shipped_autoencoder(checkpoint_dir, models, fake):
+    at = open_app(checkpoint_dir, models["z4"], page="how-it-works")
+    assert any("not in the library" in c for c in captions(at))  # no autoencoder here: said, not broken
+    shipped = Path(__file__).resolve().parents[1] / "checkpoints" / "mnist5k-ae-z16.pt"
+    shutil.copyfile(shipped, checkpoint_dir / shipped.name)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    at.query_params["model"] = models["z4"].stem  # the autoencoder sorts first: pick the VAE
+    at.run()
+    at.switch_page("pages/how-it-works.py").run()
+    assert not at.exception
+    texts = [m.value for m in at.markdown]
+    assert any("mnist5k-mlp-z4" in t and "a VAE, β = 1" in t for t in texts)
+    assert any("mnist5k-ae-z16" in t and "plain autoencoder" in t for t in texts)
+    assert len(at.get("image")) == 2 * (8 + 8)  # per model: 8 samples of the prior and 8 steps of the line

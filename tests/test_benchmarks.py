@@ -11,6 +11,7 @@ import pytest
 
 from benchmarks.__main__ import QUICK, main, run
 from benchmarks.machine import run_timed
+from vae_core.presets import PRESETS
 
 TINY = QUICK.__class__(train_images=512, test_images=128, epochs=1, repeats=1, gemm_seconds=0.2, conv_images=64,
                        conv_epochs=1, cli_repeats=1, umap_small=100, umap_large=200, umap_cold_large=False,
@@ -41,10 +42,9 @@ def test_json_of_the_serving_sections(capsys):
     main(["--json", "--quick", "--only", "decode,memory"])
     r = json.loads(capsys.readouterr().out)
     assert {"decode_ms_p50", "server_peak_rss_mb", "device"} <= set(r)
-    assert set(r["decode"]) == {"digits-mlp", "mnist5k-conv-z16", "mnist5k-z2", "sprites-conv-z10-beta1",
-                                "sprites-conv-z10-beta4"}
+    assert set(r["decode"]) == set(PRESETS)  # every shipped model
     assert all(0 < d["p50_ms"] <= d["p95_ms"] for d in r["decode"].values())
-    assert r["server_models_opened"] == 5 and r["server_peak_rss_mb"] > 100
+    assert r["server_models_opened"] == len(PRESETS) and r["server_peak_rss_mb"] > 100
     assert 0 < r["first_grid_s"] < r["seconds_by_section"]["decode"]  # timed inside the section's child
 
 

@@ -63,6 +63,7 @@ def test_every_page_renders_without_an_exception(served, name):
     assert exceptions(page) == []
     heading = page.locator('[data-testid="stMainBlockContainer"] h2').first.inner_text()
     assert heading.strip() == PAGES[name]
+    assert page.get_by_role("button", name="Deploy").count() == 0  # nobody deploys from this app
 
 
 # --- the live decoder (ui/live_decoder.js): dragging repaints in the browser before any release

@@ -38,3 +38,10 @@ def show_pairs(originals: torch.Tensor, reconstructions: torch.Tensor, *, per_ro
         rows = slice(start, start + per_row)
         show_grid(originals[rows], per_row=per_row, captions=captions[rows] if captions else None, width=width)
         show_grid(reconstructions[rows], per_row=per_row, width=width)
+
+
+def presenter_chrome() -> None:
+    """For a projector: Streamlit's header bar (its toolbar and menu) hidden, so the page starts at the top
+    of the screen. (The "Deploy" button is off in every mode: `client.toolbarMode` in .streamlit/config.toml.)"""
+    st.html("<style>header[data-testid='stHeader'] { display: none; } "
+            ".block-container, [data-testid='stMainBlockContainer'] { padding-top: 1rem; }</style>")

@@ -171,6 +171,35 @@ function posteriorChart(canvas, mu, logvar, kl, order, z) {
   for (const v of [-2, -1, 0, 1, 2]) ctx.fillText(String(v), X(v) - 3, y);
 }
 
+// a 2-D model's latent plane: the test codes (dots, coloured by label), the prior's 1σ and 2σ circles,
+// the posterior's 1σ and 2σ ellipses around μ, and z as a cross
+function planeChart(canvas, plane, mu, logvar, z) {
+  const ctx = canvas.getContext("2d"), S = canvas.width, pad = 10, span = plane.span;
+  const P = (v) => pad + ((v + span) / (2 * span)) * (S - 2 * pad), Q = (v) => S - P(v);
+  const r = (v) => (v / (2 * span)) * (S - 2 * pad);
+  ctx.clearRect(0, 0, S, S);
+  ctx.globalAlpha = 0.45;
+  plane.codes.forEach(([a, b], i) => { ctx.fillStyle = plane.colors[i]; ctx.fillRect(P(a) - 1.5, Q(b) - 1.5, 3, 3); });
+  ctx.globalAlpha = 1;
+  ctx.setLineDash([4, 4]); ctx.strokeStyle = "#777"; ctx.lineWidth = 1;
+  for (const k of [1, 2]) { ctx.beginPath(); ctx.arc(P(0), Q(0), r(k), 0, 2 * Math.PI); ctx.stroke(); }
+  ctx.setLineDash([]);
+  const sx = Math.exp(0.5 * logvar[0]), sy = Math.exp(0.5 * logvar[1]);
+  ctx.strokeStyle = "#d6336c";
+  for (const [k, w] of [[1, 3], [2, 1.5]]) {
+    ctx.lineWidth = w; ctx.beginPath();
+    ctx.ellipse(P(mu[0]), Q(mu[1]), Math.max(r(k * sx), 1), Math.max(r(k * sy), 1), 0, 0, 2 * Math.PI); ctx.stroke();
+  }
+  ctx.fillStyle = "#d6336c"; ctx.beginPath(); ctx.arc(P(mu[0]), Q(mu[1]), 3.5, 0, 2 * Math.PI); ctx.fill();
+  if (z) {
+    ctx.strokeStyle = "#000"; ctx.lineWidth = 2; ctx.beginPath();
+    ctx.moveTo(P(z[0]) - 6, Q(z[1]) - 6); ctx.lineTo(P(z[0]) + 6, Q(z[1]) + 6);
+    ctx.moveTo(P(z[0]) - 6, Q(z[1]) + 6); ctx.lineTo(P(z[0]) + 6, Q(z[1]) - 6); ctx.stroke();
+  }
+  ctx.fillStyle = "#555"; ctx.font = "11px sans-serif";
+  ctx.fillText("z0 →", S - 34, S - 4); ctx.fillText("↑ z1", 2, 12);
+}
+
 function heatCanvas(values, [C, H, W], canvas, scale) {
   const small = new OffscreenCanvas(W, H), sctx = small.getContext("2d"), img = sctx.createImageData(W, H);
   for (let p = 0; p < H * W; p++) {
@@ -236,6 +265,10 @@ function buildExplain(root, data, report) {
   const chart = el("canvas", { class: "vae-ex-chart", width: 640, height: 20 * (Math.min(D, 24) + 1) + 6,
     role: "img", "aria-label": "q(z|x): mean and spread of every dimension against the prior N(0, 1)" });
   const chartNote = el("div", { class: "vae-ex-note" });
+  const plane = data.plane ? el("canvas", { class: "vae-ex-plane", width: 300, height: 300, role: "img",
+    "aria-label": "q(z|x) on the latent plane: its 1σ and 2σ ellipses over the test codes and the prior's circles" }) : null;
+  const planeBox = plane ? [el("figure", { class: "vae-live-figure" }, plane, el("figcaption", {
+    text: "the latent plane: test codes by label, the prior's 1σ/2σ circles (dashed), q(z|x)'s 1σ/2σ ellipses, z (×)" }))] : [];
 
   // 3. z = μ + σ·ε
   const equation = el("div", { class: "vae-ex-equation" });
@@ -263,7 +296,7 @@ function buildExplain(root, data, report) {
 
   root.append(
     step(1, "Input x", ...inputBox),
-    step(2, "Encoder → q(z|x)", el("div", { class: "vae-ex-col" }, chart, chartNote)),
+    step(2, "Encoder → q(z|x)", el("div", { class: "vae-ex-col" }, chart, chartNote), ...planeBox),
     step(3, "Sample z = μ + σ·ε", el("div", { class: "vae-ex-col" }, equation,
       el("div", { class: "vae-ex-row" }, resample, el("label", { class: "vae-ex-check" }, muBox, " use μ (σ = 0)")),
       stripCanvas, el("div", { class: "vae-ex-note", text: "each image decodes another draw z ~ q(z|x): the posterior's width, seen" }))),
@@ -303,6 +336,7 @@ function buildExplain(root, data, report) {
     const { z } = decoded;
     const kl = klPerDim(post.mu, post.logvar);
     posteriorChart(chart, post.mu, post.logvar, kl, data.kl_order, z);
+    if (plane) planeChart(plane, data.plane, post.mu, post.logvar, z);
     const collapsed = kl.filter((v) => v <= 0.1).length, hidden = Math.max(0, D - 24);
     chartNote.textContent = `dot: μ; thick bar: ±σ; thin: ±2σ; grey band: the prior N(0, 1) (±1, ±2); black tick: z. `
       + `${collapsed} of ${D} dimensions sit on the prior (KL ≤ 0.1 nats): they carry nothing about x.`
