@@ -10,10 +10,12 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from ui.display import show_grid, show_pairs
-from ui.loaders import anomaly_scores, encoded, model_key
+from ui import address
+from ui.display import show_grid
+from ui.loaders import anomaly_scores, encoded, model_key, pixel_maps
 from ui.session import require_checkpoint, require_data, sliders_picker, uploaded_image
-from vae_core.anomaly import auroc, checkpoint_scores, percentile_of, roc_curve_points, top_k
+from vae_core.anomaly import auroc, checkpoint_scores, flagged_csv, percentile_of, roc_curve_points, top_k
+from vae_core.images import cost_overlay
 from vae_core.latent import reconstruct
 
 SCORE_NAMES = {
@@ -31,6 +33,8 @@ st.caption(
 )
 
 
+address.take("score", "anom_score", address.choice(list(SCORE_NAMES)))
+address.take("threshold", "anom_pct", address.real(50.0, 99.9))
 c1, c2 = st.columns([2, 1])
 score = c1.radio("Score", list(SCORE_NAMES), format_func=SCORE_NAMES.get, horizontal=True, key="anom_score")
 k = c2.slider(
@@ -45,6 +49,8 @@ k = c2.slider(
 scores = anomaly_scores(ckpt, "test", score, k if score == "iw" else 1)
 
 pct = st.slider("Threshold (percentile of test scores)", 50.0, 99.9, 95.0, step=0.1, key="anom_pct")
+address.keep("score", score, "nelbo")
+address.keep("threshold", round(pct, 1), 95.0)
 threshold = float(np.percentile(scores, pct))
 flagged = int((scores > threshold).sum())
 m1, m2, m3 = st.columns(3)
@@ -64,9 +70,23 @@ n_top = st.slider("How many", 4, 32, 8, step=4, key="anom_top")
 idx = top_k(scores, n_top)
 originals = test.images[torch.as_tensor(idx.copy())]
 recons = reconstruct(ckpt.model, originals)
+overlays, top = cost_overlay(originals, torch.from_numpy(pixel_maps(ckpt, "test", idx)))
 caps = [f"#{i} · {scores[i]:.0f}" for i in idx]
-st.caption("Each original (test index · score) above its reconstruction")
-show_pairs(originals, recons, per_row=8, captions=caps, width=90)
+st.caption(f"Each original (test index · score), its reconstruction, and where it costs: −log p(x|z) per pixel "
+           f"({ckpt.config.likelihood_name}) in red over the image, full red at {top:.2g} nats per pixel")
+for start in range(0, len(idx), 8):
+    rows = slice(start, start + 8)
+    for images, captions in ((originals, caps), (recons, None), (overlays, None)):
+        show_grid(images[rows], per_row=8, captions=captions[rows] if captions else None, width=90)
+flagged_idx = top_k(scores, flagged) if flagged else np.zeros(0, dtype=int)
+st.download_button(
+    f"Download the {flagged} flagged images (CSV)",
+    lambda: flagged_csv(flagged_idx, scores, paths=test.paths,
+                        labels=None if test.labels is None else test.labels.numpy(), class_names=bundle.class_names),
+    file_name=f"{ckpt.path.stem}-flagged-{score}-p{pct:g}.csv", mime="text/csv", disabled=not flagged,
+    help="path (a folder dataset's file), test index, score (nats), percentile among the test scores, label",
+    key="anom_csv",
+)
 sliders_picker(model_key(ckpt), idx, encoded(ckpt, "test")[0], name=lambda i: f"#{i} · {scores[i]:.0f} nats",
                key="anom_pick")
 

@@ -14,6 +14,7 @@ import numpy as np
 import streamlit as st
 import torch
 
+from ui import address
 from ui.display import show_grid
 from ui.live_decoder import path_scrubber, plane_view, unavailable, version_of
 from ui.session import require_checkpoint, require_data, uploaded_image
@@ -46,6 +47,11 @@ def pick_image(slot: str, default_index: int) -> torch.Tensor | None:
     return uploaded_image("Image file", f"{slot}_up", ckpt.image_shape)
 
 
+for slot in ("A", "B"):  # ?a= and ?b=: test indices (an uploaded image or a random draw is not in the address)
+    if address.take(slot.lower(), f"{slot}_index", address.whole(0, n_test - 1)) is not None:
+        st.session_state[f"{slot}_mode"] = "By index"
+address.take("path", "interp_method", address.choice(["slerp", "linear"]))
+address.take("steps", "interp_steps", address.whole(3, 24))
 cols = st.columns(2)
 ends = []
 varied = (test.varied(4) * 4)[:4]  # defaults of different classes where labelled: A, B, and the 4 corners
@@ -62,6 +68,11 @@ method = c1.radio("Path", ["slerp", "linear"], horizontal=True, key="interp_meth
 steps = c2.slider("Steps", 3, 24, 10, key="interp_steps")
 frame_ms = c3.slider("GIF frame (ms)", 30, 500, 100, step=10, key="interp_ms")
 path_fn = slerp if method == "slerp" else lerp
+for slot, default in (("A", varied[0]), ("B", varied[1])):
+    by_index = st.session_state.get(f"{slot}_mode", "By index") == "By index"
+    address.keep(slot.lower(), int(st.session_state.get(f"{slot}_index", default)) if by_index else None, default)
+address.keep("path", method, "slerp")
+address.keep("steps", steps, 10)
 
 if all(e is not None for e in ends):
     mu, _ = encode(ckpt.model, torch.cat(ends))

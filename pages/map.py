@@ -12,14 +12,17 @@ from ui.routing import page_header
 # first, before this page's imports: the router and the page's heading are on screen at once (ui/routing.py)
 page_header()
 
+import time
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 import torch
 
+from ui import address
 from ui.display import show_grid, show_pairs
 from ui.live_decoder import plane_view, unavailable, version_of
-from ui.loaders import anomaly_scores, cached_methods, encoded, model_key, projection, projection_job
+from ui.loaders import anomaly_scores, cached_methods, encoded, latent_index, model_key, projection, projection_job
 from ui.map_figure import PALETTE, scatter_figure
 from ui.session import page_fragment, require_checkpoint, require_data, sliders_button, sliders_picker
 from vae_core import VAEError
@@ -40,6 +43,7 @@ from vae_core.streaming import as_tensor
 
 POINTER_POINTS = 5000  # codes drawn on the pointer pad
 GALLERY = 24  # images of a selection shown (a seeded sample of a larger selection)
+DISTANCES = {"euclidean": "Euclidean on μ", "symmetric-kl": "symmetric KL of q(z|x)"}
 
 ckpt = require_checkpoint()
 bundle = require_data(ckpt)
@@ -54,6 +58,8 @@ def label(name: str) -> str:
 # --- controls: a column per parameter of the method that has the most
 methods = offered_methods(D)
 c = st.columns([1, 1.3, *[1] * max(len(PROJECTION_METHODS[m].parameters) for m in methods), 1.4])
+address.take("split", "map_split", address.choice(["test", "train"]))
+address.take("method", "map_method", address.choice(methods))
 split = c[0].radio("Split", ["test", "train"], horizontal=True, key="map_split")
 on_disk = cached_methods(ckpt, split)
 if any(PROJECTION_METHODS[m].warm_up and m not in on_disk for m in methods):
@@ -64,6 +70,10 @@ method = c[1].selectbox(
     help="; ".join(f"{label(m)}: {PROJECTION_METHODS[m].help}" for m in methods),
 )
 spec = PROJECTION_METHODS[method]
+for p in spec.parameters:
+    if p.slider:
+        kind = address.whole if isinstance(p.default, int) else address.real
+        address.take(p.name, f"map_{method}_{p.name}", kind(p.slider[0], p.slider[1]))
 params = {
     p.name: column.slider(p.name, p.slider[0], p.slider[1], p.default, step=p.slider[2], help=p.help,
                           key=f"map_{method}_{p.name}")
@@ -74,8 +84,10 @@ colour_options = (
     + list(bundle.factor_names)
     + ["reconstruction error", "anomaly score (nELBO)"]
 )
+address.take("colour", "map_colour", address.choice(colour_options))
 colour = c[-1].selectbox("Colour by", colour_options, key="map_colour")
 views = ["Scatter", "Thumbnails", "Decoded grid"] + (["Decode under the pointer"] if spec.linear else [])
+address.take("view", "map_mode", address.choice(views))
 mode = st.radio(
     "View",
     views,
@@ -86,11 +98,19 @@ mode = st.radio(
     "(latent plane and PCA, whose inverse is linear) decodes the point under the pointer as it moves.",
 )
 
-mu, _ = encoded(ckpt, split)
+mu, logvar = encoded(ckpt, split)
 rows = bundle.test_idx if split == "test" else bundle.train_idx  # the split's rows of the dataset (no copy)
 labels = bundle.labels[rows].numpy() if bundle.labels is not None else None
 n = len(mu)
 params_key = tuple(sorted(params.items()))
+address.take("point", "map_point", address.whole(0, n - 1))
+address.keep("point", st.session_state.get("map_point"))  # the neighbours asked for (a click changes it below)
+address.keep("split", split, "test")
+address.keep("method", method, first)
+for name, value in params.items():
+    address.keep(name, value, next(p.default for p in spec.parameters if p.name == name))
+address.keep("colour", colour, colour_options[0])
+address.keep("view", mode, "Scatter")
 
 
 def images_at(positions) -> torch.Tensor:
@@ -225,18 +245,78 @@ def pointer_view() -> None:
                + (f", coloured by {colour}." if names is not None else "."))
 
 
+def neighbour_query() -> tuple[int | None, np.ndarray, np.ndarray, float]:
+    """The point whose neighbours are asked for (a click on the map sets it, or the number box) and its
+    nearest codes in z with their distances, and the search's time in ms. Read before the chart is
+    drawn, so the chart shows them in this run."""
+    picked = selected_indices(st.session_state.get("map_chart"))
+    last = st.session_state.get("map_last_click")
+    if len(picked) == 1 and int(picked[0]) != last:  # a new click: ask for its neighbours
+        st.session_state["map_point"] = int(picked[0])
+    st.session_state["map_last_click"] = int(picked[0]) if len(picked) == 1 else None
+    point = st.session_state.get("map_point")
+    if point is None or not 0 <= point < n:
+        return None, np.zeros(0, dtype=int), np.zeros(0), 0.0
+    index = latent_index(ckpt, split)
+    metric = st.session_state.get("map_metric", "euclidean")
+    metric = metric if metric in index.metrics else "euclidean"
+    started = time.perf_counter()
+    found, dist = index.query(mu[point], int(st.session_state.get("map_k", 12)), logvar=logvar[point],
+                              metric=metric, exclude=[point])
+    return int(point), found[0], dist[0], 1000 * (time.perf_counter() - started)
+
+
+def neighbours_panel(point: int | None, found: np.ndarray, dist: np.ndarray, ms: float) -> None:
+    """The neighbour search's controls and its gallery (the point first, then its neighbours, nearest first)."""
+    st.subheader("Nearest neighbours in z")
+    a, b, c = st.columns([1.2, 1, 1.6])
+    a.number_input(f"Of point # (0–{n - 1})", 0, n - 1, value=None, key="map_point",
+                   placeholder="click a point, or type its number",
+                   help="Its nearest codes in the latent space itself (all dimensions), not on the 2-D picture")
+    b.slider("How many", 4, 32, 12, step=4, key="map_k")
+    c.radio("Distance", list(DISTANCES), format_func=DISTANCES.get, horizontal=True, key="map_metric",
+            help="Euclidean between the posterior means μ; or the symmetric KL between the Gaussians q(z|x) "
+                 "(nats), which measures a difference in μ against both images' σ")
+    if point is None:
+        st.caption("Click a point of the map (with the chart's zoom or pan tool) or type its number: its nearest "
+                   "neighbours are ringed on the map and shown here.")
+        return
+    unit = " nats" if st.session_state.get("map_metric") == "symmetric-kl" else ""
+    shown = np.concatenate([[point], found])
+    st.caption(f"{split} image {point_name(point)} (first), then its {len(found)} nearest codes, nearest first, "
+               f"each with its distance · exact search over all {n:,} codes in {ms:.1f} ms")
+    show_grid(images_at(shown), per_row=min(len(shown), 13), width=56,
+              captions=[point_name(point)] + [f"#{i} · {d:.2f}{unit}" for i, d in zip(found, dist, strict=True)])
+    address.keep("point", point)
+
+
+def ring(figure: go.Figure, point: int, found: np.ndarray) -> None:
+    """The asked-for point as a star and its neighbours ringed, over the map."""
+    hover = "#%{customdata}<extra></extra>"
+    figure.add_trace(go.Scattergl(
+        x=xy[found, 0], y=xy[found, 1], mode="markers", name="neighbours", customdata=found.astype(np.int32),
+        hovertemplate=hover, marker=dict(size=11, color="rgba(0,0,0,0)", line=dict(color="black", width=2))))
+    figure.add_trace(go.Scattergl(
+        x=xy[[point], 0], y=xy[[point], 1], mode="markers", name=f"#{point}", customdata=[point], hovertemplate=hover,
+        marker=dict(size=16, symbol="star", color="black", line=dict(color="white", width=1))))
+
+
 if mode == "Scatter":
+    point, found, dist, search_ms = neighbour_query()
     left, right = st.columns([3, 2])
     with left:
-        event = st.plotly_chart(scatter(), key="map_chart", on_select="rerun",
+        figure = scatter()
+        if point is not None:
+            ring(figure, point, found)
+        event = st.plotly_chart(figure, key="map_chart", on_select="rerun",
                                 selection_mode=("points", "box", "lasso"))
         st.caption(
             view_caption()
         )
     with right:
         chosen = selected_indices(event)
-        if len(chosen) == 1:
-            one_point(int(chosen[0]))
+        if len(chosen) == 1 or (point is not None and not len(chosen)):  # a click, or the point asked for
+            one_point(int(chosen[0]) if len(chosen) else point)  # (a click redraws the chart, ending its selection)
         elif len(chosen):
             shown = np.sort(np.random.default_rng(0).choice(chosen, size=min(GALLERY, len(chosen)), replace=False))
             st.markdown(
@@ -251,6 +331,7 @@ if mode == "Scatter":
         else:
             st.info("Draw a lasso or a box around points to see those images beside their reconstructions, "
                     "and open one in the Sliders. With the chart's zoom or pan tool, a click selects one point.")
+    neighbours_panel(point, found, dist, search_ms)
 elif mode == "Thumbnails":
     count = st.slider("Images drawn", 50, 600, 250, step=50, key="map_thumbs")
     pick = np.random.default_rng(0).choice(n, size=min(count, n), replace=False)

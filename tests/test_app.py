@@ -298,10 +298,10 @@ def test_anomalies_show_each_original_above_its_reconstruction(checkpoint_dir, m
     assert not at.exception
     captions = [img.caption for el in at.get("image") for img in el.proto.imgs]
     first = next(i for i, c in enumerate(captions) if c.startswith("#"))  # originals carry '#index · score'
-    block = captions[first:first + 32]  # 8 originals, their 8 reconstructions, then the next 8 and theirs
-    assert len(block) == 32
-    assert all(c.startswith("#") for c in block[:8] + block[16:24]), block
-    assert not any(block[8:16] + block[24:32]), block
+    block = captions[first:first + 48]  # 8 originals, their reconstructions and cost maps, then the next 8
+    assert len(block) == 48
+    assert all(c.startswith("#") for c in block[:8] + block[24:32]), block
+    assert not any(block[8:24] + block[32:48]), block
     # any of them opens the Sliders at its code
     third = int(block[2].split()[0].lstrip("#"))
     at.selectbox(key="anom_pick").set_value(third)
@@ -346,7 +346,7 @@ def test_a_clicked_map_point_shows_its_image_and_opens_the_sliders_at_its_code(c
     at.run()
     assert not at.exception
     assert any("test image #5" in m.value for m in at.markdown)
-    assert len(at.get("image")) == 2  # the original and its reconstruction
+    assert len(at.get("image")) == 2 + 13  # the original and its reconstruction, then it and its 12 neighbours
     by_label(at.button, "Open in Sliders").click().run()
     assert not at.exception
     mu, _ = encoded_codes(checkpoint_dir / models["z4"].name, 5)

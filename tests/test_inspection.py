@@ -236,3 +236,18 @@ def test_flagged_csv_of_built_in_data_has_no_paths():
     assert text.splitlines() == ["path,index,score,percentile,label", ",2,3.0000,100.00,6", ",0,1.0000,33.33,4"]
     with pytest.raises(VAEError, match="outside"):
         flagged_csv([3], [1.0, 2.0, 3.0])
+
+
+def test_cost_overlay_is_red_where_the_cost_is():
+    from vae_core.images import cost_overlay
+
+    images = torch.full((2, 1, 4, 4), 0.5)
+    costs = torch.zeros(2, 1, 4, 4)
+    costs[0, 0, 1, 2] = 8.0
+    overlays, top = cost_overlay(images, costs, top=4.0)
+    assert overlays.shape == (2, 3, 4, 4) and top == 4.0
+    hot, cold = overlays[0, :, 1, 2], overlays[0, :, 0, 0]
+    assert hot[0] > 0.9 and hot[1] < 0.2 and torch.allclose(cold, torch.full((3,), 0.55))
+    assert torch.allclose(overlays[1], torch.full((3, 4, 4), 0.55))  # no cost: the dimmed image
+    with pytest.raises(VAEError, match="costs must have"):
+        cost_overlay(images, costs[:, :, :2])

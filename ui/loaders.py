@@ -171,3 +171,85 @@ def _probe(_ckpt: Checkpoint, key: tuple, counts: tuple, repeats: int) -> dict:
 def probe(ckpt: Checkpoint, counts: tuple, repeats: int) -> dict:
     """Logistic-regression accuracy from few labels: latent means, pixels and PCA."""
     return _probe(ckpt, model_key(ckpt), tuple(sorted(counts)), repeats)
+
+
+# --- inspecting a split: neighbours, attribute directions, per-pixel anomaly maps
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _latent_index(_ckpt: Checkpoint, key: tuple, split: str):
+    from vae_core.inspection import LatentIndex
+
+    return LatentIndex(*encoded(_ckpt, split))
+
+
+def latent_index(ckpt: Checkpoint, split: str = "test"):
+    """The exact nearest-neighbour index (`vae_core.inspection.LatentIndex`) of a split's codes, built once."""
+    return _latent_index(ckpt, model_key(ckpt), split)
+
+
+@st.cache_data(show_spinner="Finding attribute directions…", max_entries=16)
+def _directions(_ckpt: Checkpoint, key: tuple, split: str) -> list:
+    from vae_core.inspection import attribute_directions
+
+    bundle = get_data(_ckpt)
+    rows = bundle.split(split)
+    return attribute_directions(encoded(_ckpt, split)[0], labels=None if rows.labels is None else rows.labels.numpy(),
+                                class_names=bundle.class_names,
+                                factors=None if rows.factors is None else rows.factors.numpy(),
+                                factor_names=bundle.factor_names, factor_values=bundle.factor_values)
+
+
+def directions(ckpt: Checkpoint, split: str = "train") -> list:
+    """Named attribute directions (`vae_core.inspection.Direction`) from a split's labels and factors."""
+    return _directions(ckpt, model_key(ckpt), split)
+
+
+@st.cache_data(show_spinner="Mapping the reconstruction cost…", max_entries=32)
+def _pixel_maps(_ckpt: Checkpoint, key: tuple, split: str, indices: tuple) -> np.ndarray:
+    import torch
+
+    from vae_core.anomaly import checkpoint_pixel_maps
+
+    images = get_data(_ckpt).split(split).images[torch.as_tensor(indices, dtype=torch.long)]
+    return checkpoint_pixel_maps(_ckpt, images).numpy()
+
+
+def pixel_maps(ckpt: Checkpoint, split: str, indices) -> np.ndarray:
+    """−log p(x|z) per pixel (len(indices), C, H, W), nats, of some images of a split (the one objective's map)."""
+    return _pixel_maps(ckpt, model_key(ckpt), split, tuple(int(i) for i in indices))
+
+
+# --- a run's film (vae_core.film), keyed by the checkpoint's file version
+
+
+@st.cache_data(show_spinner="Preparing the replay…", max_entries=8)
+def _replay(path: str, mtime: float):
+    from ui.film_view import replay_figure
+    from vae_core.film import film_of, plane_frames
+
+    ckpt = _load_checkpoint(path, mtime)
+    film = film_of(ckpt.film)
+    if film is None or not film.frames:
+        return None
+    return replay_figure(film, plane_frames(film.frames), ckpt.history, ckpt.latent_dim)
+
+
+def film_replay(ckpt: Checkpoint):
+    """The replay figure of a checkpoint's film (`ui.film_view.replay_figure`), made once per file version;
+    None when it has no film. A film that cannot be read is a VAEError."""
+    if not ckpt.film:
+        return None
+    return _replay(*model_key(ckpt))
+
+
+@st.cache_data(show_spinner="Making the GIF…", max_entries=4)
+def _film_gif(path: str, mtime: float) -> bytes:
+    from vae_core.film import film_gif, film_of
+
+    return film_gif(film_of(_load_checkpoint(path, mtime).film))
+
+
+def film_gif_bytes(ckpt: Checkpoint) -> bytes:
+    """A checkpoint's film as an animated GIF, made once per file version."""
+    return _film_gif(*model_key(ckpt))

@@ -152,3 +152,23 @@ def grid_png(images, nrow: int, *, tile: int = DISPLAY_SIDE) -> bytes:
     pixels to encode and send)."""
     images = _checked(images, (4,))
     return png_bytes(make_grid(images, nrow, scale=upscale_factor(max(images.shape[-2:]), tile)), scale=1)
+
+
+def cost_overlay(images: torch.Tensor, costs: torch.Tensor, top: float | None = None,
+                 alpha: float = 0.75) -> tuple[torch.Tensor, float]:
+    """Per-pixel costs (N, C, H, W) (nats; summed over channels) drawn in red over the images (N, C, H, W)
+    in grey: RGB images (N, 3, H, W) in [0, 1] where a pixel is the redder the more it costs, full red at
+    `top` nats (default: the 99th percentile of the summed costs, so one bright pixel does not wash out
+    the rest). Returns the overlays and the `top` used, for the legend."""
+    images = _checked(images, (4,))
+    costs = torch.as_tensor(costs, dtype=torch.float32)
+    if costs.shape != images.shape:
+        raise VAEError(f"costs must have the images' shape {tuple(images.shape)} (got {tuple(costs.shape)})")
+    per_pixel = costs.sum(1, keepdim=True).clamp_min(0)  # (N, 1, H, W)
+    if top is None:
+        top = float(torch.quantile(per_pixel.flatten()[:1_000_000], 0.99)) if per_pixel.numel() else 1.0
+    top = max(float(top), 1e-6)
+    heat = (per_pixel / top).clamp(0, 1) * alpha
+    grey = 0.3 + 0.5 * images.mean(1, keepdim=True)  # the image, dimmed, under the heat
+    red = torch.cat([torch.ones_like(grey), torch.zeros_like(grey), torch.zeros_like(grey)], 1)
+    return (grey * (1 - heat) + red * heat).clamp(0, 1), top

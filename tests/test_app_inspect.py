@@ -1,0 +1,123 @@
+"""Inspecting in the app (issue 26), through AppTest: the map's neighbours of a point, the anomaly page's
+per-pixel cost maps and flagged list, the Sliders' attribute directions and neighbours of z, and each
+page's view in the address (a copied address reopens it; a bad value is one line, never an error)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from vae_core import load_checkpoint, load_dataset
+from vae_core.inspection import LatentIndex
+from vae_core.latent import encode
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def opened(folder: Path, model: Path, page: str | None = None, **params: str) -> AppTest:
+    """The app in a new session (a browser opening a link) at `page`, with `params` in its address."""
+    if not (folder / model.name).exists():
+        shutil.copyfile(model, folder / model.name)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    if page is not None:
+        at.run()
+        at.switch_page(f"pages/{page}.py")
+    for name, value in params.items():
+        at.query_params[name] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def captions(at: AppTest) -> list[str]:
+    return [c.value for c in at.caption]
+
+
+def image_captions(at: AppTest) -> list[str]:
+    return [img.caption for el in at.get("image") for img in el.proto.imgs]
+
+
+def ignored(at: AppTest) -> list[str]:
+    return [c for c in captions(at) if c.startswith("Ignored")]
+
+
+def test_a_points_neighbours_are_the_nearest_codes_and_the_address_keeps_them(checkpoint_dir, models):
+    at = opened(checkpoint_dir, models["z4"], point="5")
+    ckpt = load_checkpoint(checkpoint_dir / models["z4"].name)
+    mu, logvar = encode(ckpt.model, load_dataset("mnist5k").split("test").images)
+    want = LatentIndex(mu, logvar).query(mu[5], 12, exclude=[5])[0][0]
+    gallery = [c for c in image_captions(at) if c.startswith("#")][-13:]
+    assert gallery[0].startswith("#5") and [int(c.split()[0][1:]) for c in gallery[1:]] == want.tolist()
+    distances = [float(c.split("·")[-1]) for c in gallery[1:]]
+    assert distances == sorted(distances) and distances[0] > 0
+    # a click on another point asks for its neighbours; the address follows
+    at.session_state["map_chart"] = {"selection": {"points": [{"customdata": [9]}], "point_indices": [9],
+                                                   "box": [], "lasso": []}}
+    at.run()
+    assert at.session_state["map_point"] == 9 and at.query_params["point"] == "9"
+    at.radio(key="map_metric").set_value("symmetric-kl").run()
+    gallery = [c for c in image_captions(at) if c.startswith("#")][-13:]
+    want = LatentIndex(mu, logvar).query(mu[9], 12, logvar=logvar[9], metric="symmetric-kl", exclude=[9])[0][0]
+    assert [int(c.split()[0][1:]) for c in gallery[1:]] == want.tolist() and gallery[1].endswith("nats")
+    assert any(f"exact search over all {len(mu):,} codes" in c for c in captions(at))
+
+
+def test_the_maps_view_reopens_from_its_address(checkpoint_dir, models):
+    at = opened(checkpoint_dir, models["z4"])
+    at.radio(key="map_split").set_value("train").run()
+    at.selectbox(key="map_colour").set_value("reconstruction error").run()
+    at.radio(key="map_mode").set_value("Decoded grid").run()
+    assert not at.exception
+    link = {k: at.query_params[k] for k in ("split", "colour", "view")}
+    assert link == {"split": "train", "colour": "reconstruction error", "view": "Decoded grid"}
+    again = opened(checkpoint_dir, models["z4"], **link)  # a copied address in a new browser
+    assert again.radio(key="map_split").value == "train"
+    assert again.selectbox(key="map_colour").value == "reconstruction error"
+    assert again.radio(key="map_mode").value == "Decoded grid" and not ignored(again)
+    bad = opened(checkpoint_dir, models["z4"], split="validation", point="99999", view="Scatter")
+    assert bad.radio(key="map_split").value == "test"
+    lines = ignored(bad)
+    assert len(lines) == 2 and "split" in lines[0] and "point" in lines[1]
+    assert "split" not in bad.query_params and "point" not in bad.query_params  # dropped: a clean link
+
+
+def test_anomalies_show_cost_maps_and_keep_score_and_threshold_in_the_address(checkpoint_dir, models):
+    at = opened(checkpoint_dir, models["z4"], page="anomalies", threshold="90", score="recon")
+    assert at.slider(key="anom_pct").value == 90.0 and at.radio(key="anom_score").value == "recon"
+    assert any("per pixel" in c and "nats per pixel" in c for c in captions(at))
+    block = image_captions(at)
+    first = next(i for i, c in enumerate(block) if c.startswith("#"))
+    assert len(block[first:first + 24]) == 24  # 8 originals, 8 reconstructions, 8 cost maps
+    flagged = [b for b in at.get("download_button") if "flagged" in b.proto.label]
+    assert len(flagged) == 1 and "100 flagged" in flagged[0].proto.label  # 10% of the 1,000 test images
+    at.slider(key="anom_pct").set_value(97.5).run()
+    assert at.query_params["threshold"] == "97.5" and at.query_params["score"] == "recon"
+    bad = opened(checkpoint_dir, models["z4"], page="anomalies", threshold="120", score="recon")
+    assert bad.slider(key="anom_pct").value == 95.0 and len(ignored(bad)) == 1
+
+
+@pytest.mark.parametrize("values, expected_lines", [({"seed": "17", "t": "0.5", "n": "12"}, 0),
+                                                    ({"seed": "-3", "t": "abc"}, 2)])
+def test_generate_reopens_seed_and_temperature(checkpoint_dir, models, values, expected_lines):
+    at = opened(checkpoint_dir, models["z4"], page="generate", **values)
+    assert len(ignored(at)) == expected_lines
+    if expected_lines == 0:
+        assert at.number_input(key="gen_seed").value == 17 and at.session_state["gen_t"] == 0.5
+        assert at.slider(key="gen_n").value == 12
+    else:
+        assert at.number_input(key="gen_seed").value == 0 and at.session_state["gen_t"] == 1.0
+    at.number_input(key="gen_seed").set_value(4).run()
+    assert at.query_params["seed"] == "4"
+
+
+def test_interpolate_reopens_images_path_and_steps(checkpoint_dir, models):
+    at = opened(checkpoint_dir, models["z4"], page="interpolate", a="3", b="42", path="linear", steps="7")
+    assert at.number_input(key="A_index").value == 3 and at.number_input(key="B_index").value == 42
+    assert at.radio(key="interp_method").value == "linear" and at.slider(key="interp_steps").value == 7
+    at.slider(key="interp_steps").set_value(12).run()
+    assert [at.query_params[k] for k in ("a", "b", "path", "steps")] == ["3", "42", "linear", "12"]
+    bad = opened(checkpoint_dir, models["z4"], page="interpolate", a="1000000", path="cubic")
+    assert len(ignored(bad)) == 2 and bad.radio(key="interp_method").value == "slerp"
