@@ -247,7 +247,7 @@ def test_cost_overlay_is_red_where_the_cost_is():
     overlays, top = cost_overlay(images, costs, top=4.0)
     assert overlays.shape == (2, 3, 4, 4) and top == 4.0
     hot, cold = overlays[0, :, 1, 2], overlays[0, :, 0, 0]
-    assert hot[0] > 0.9 and hot[1] < 0.2 and torch.allclose(cold, torch.full((3,), 0.55))
+    assert hot[0] > 0.85 and hot[1] < 0.2 and torch.allclose(cold, torch.full((3,), 0.55))
     assert torch.allclose(overlays[1], torch.full((3, 4, 4), 0.55))  # no cost: the dimmed image
     with pytest.raises(VAEError, match="costs must have"):
         cost_overlay(images, costs[:, :, :2])
