@@ -2,7 +2,8 @@
 
 A checkpoint is a plain dict saved with `torch.save` and read back with
 `torch.load(weights_only=True)`: format tag and version, the config as a dict, the image shape,
-weights, optimizer state, history, data spec, test metrics, progress and library versions.
+weights, optimizer state, history, data spec, test metrics, progress, library versions and, when
+the run recorded one, its film (`vae_core.film`: plain tensors and numbers; None in older files).
 The model a file describes is checked against the size limits (`vae_core.sizing`) before it is
 built. Saves go through a temp file named after the writing process, so temp files left by a killed
 process can be told apart from a save in progress and cleaned (`clean_stale_temp_files`).
@@ -47,6 +48,7 @@ class Checkpoint:
     progress: dict = field(default_factory=dict)  # epoch (completed), step
     optimizer_state: dict | None = None
     versions: dict = field(default_factory=dict)
+    film: dict | None = None  # the run's film as stored (`vae_core.film.film_of` reads it); None: none
 
     @property
     def latent_dim(self) -> int:
@@ -64,7 +66,7 @@ def library_versions() -> dict:
 def save_checkpoint(path: str | os.PathLike, *, config: VAEConfig, model: VAE,
                     optimizer: torch.optim.Optimizer | None = None, history: dict | None = None,
                     data_spec: dict | None = None, metrics: dict | None = None,
-                    progress: dict | None = None) -> Path:
+                    progress: dict | None = None, film: dict | None = None) -> Path:
     """Write atomically: a temp file beside the target, then a rename, so a crash mid-write
     never damages the file already there."""
     path = Path(path)
@@ -82,6 +84,8 @@ def save_checkpoint(path: str | os.PathLike, *, config: VAEConfig, model: VAE,
         "progress": progress or {},
         "versions": library_versions(),
     }
+    if film:
+        payload["film"] = film
     tmp = temp_name(path)
     try:
         torch.save(payload, tmp)
@@ -136,6 +140,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         history=payload.get("history") or {}, metrics=payload.get("metrics") or {},
         data_spec=payload.get("data_spec") or {}, progress=payload.get("progress") or {},
         optimizer_state=payload.get("optimizer_state"), versions=payload.get("versions") or {},
+        film=payload.get("film") or None,
     )
 
 

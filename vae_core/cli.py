@@ -98,8 +98,8 @@ def _add_config_flags(parser: argparse.ArgumentParser, *, skip: tuple[str, ...] 
 
 
 def _flag_kind(f: ConfigField) -> dict:
-    if f.type is bool:
-        return {"action": "store_true"}
+    if f.type is bool:  # --amp and --no-amp: a resumed run or a preset can turn an option off too
+        return {"action": argparse.BooleanOptionalAction}
     if f.type is tuple:
         return {"type": _int_list, "metavar": "N,N"}
     if f.option.choices and not f.option.open_choices:
@@ -247,7 +247,11 @@ def _run_training(args, config: VAEConfig, out: Path, resume: Checkpoint | None,
         trainer.save(include_optimizer=False)
         from vae_core.projection import precompute
 
-        precompute(out, out.parent / "projections")
+        try:
+            precompute(out, out.parent / "projections")
+        except ImportError as e:  # a projection library missing: the run itself is saved
+            raise VAEError(f"saved {_shown(out)}, but its projections were not precomputed: {e} "
+                           f"(pip install -r requirements.txt)") from None
     m = trainer.metrics
     print(f"test nELBO {m['test_nelbo']:.2f} nats (recon {m['test_recon']:.2f} + KL {m['test_kl']:.2f}; "
           f"{m['likelihood']}), {m['active_units']} active units")
@@ -337,6 +341,7 @@ def cmd_info(args: argparse.Namespace) -> int:
           f"lr {c['lr']:g}, seed {c['seed']}")
     if h["last_test_nelbo"] is not None:
         print(f"  test     nELBO {h['last_test_nelbo']:.2f} nats (best {h['best_test_nelbo']:.2f})")
+    print(f"  film     {info['film_frames']} frames" if info["film_frames"] else "  film     none")
     return 0
 
 

@@ -133,7 +133,14 @@ class VAEConfig:
                                high=0.5, advanced=True)
     seed: int = _opt(0, "Seed", "seeds the initial weights, the batch order and the sampling noise", OPTIMISATION)
     device: str = _opt("auto", "Device", "auto: CUDA, then Apple MPS, then CPU", OPTIMISATION, choices=DEVICES)
+    cuda_graphs: bool = _opt(True, "CUDA graphs", "on CUDA, capture the training step once as a CUDA graph and "
+                             "replay it for every full batch (one launch instead of hundreds); "
+                             "--no-cuda-graphs trains eagerly", OPTIMISATION, advanced=True)
     amp: bool = _opt(False, "Mixed precision", "bfloat16 autocast on CUDA", OPTIMISATION, advanced=True)
+    film_frames: int = _opt(240, "Film frames", "the most frames of the run's film kept in its checkpoint (the "
+                            "codes of fixed test images, samples and reconstructions as it trains, for the live "
+                            "map and the replay; fewer when they would pass 2 MB); 0: no film", OPTIMISATION,
+                            low=0, high=10_000, advanced=True)
     extra: dict = field(default_factory=dict)  # free-form notes (e.g. the preset it came from); no Option
 
     def __post_init__(self) -> None:

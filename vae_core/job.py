@@ -2,9 +2,11 @@
 loading included, so `start` returns at once), `ProcessTrainingJob` in a child process of its own
 (what the app uses: its Python work never holds the server's interpreter lock, and its data and
 model live in the child's memory). Both take pause / resume / stop / set β from any thread and
-follow the run through the trainer's callbacks, keeping their own copy of the curves and each
+follow the run through the trainer's callbacks, keeping their own copy of the curves, each
 epoch's preview (the test reconstructions the trainer's health checks made, and samples from the
-prior); `snapshot()` hands a UI a consistent `JobSnapshot` to draw. Every failure ends as status
+prior) and the film's latest frame (`vae_core.film`); `snapshot()` hands a UI a consistent
+`JobSnapshot` to draw. While paused, `advance` runs a step (or `advance_epoch` the epoch) and pauses
+again; `set_delay` is slow motion. Every failure ends as status
 `failed` with a one-line message.
 """
 
@@ -53,6 +55,9 @@ class JobSnapshot:
     preview: dict = field(default_factory=dict)
     checkpoint_path: str | None = None
     data_line: str = ""  # how the data is loaded: resident, or streamed over the memory budget
+    frame: dict | None = None  # the film's latest frame (`vae_core.film`; tensors on the CPU), if any
+    frames_recorded: int = 0  # frames the film has recorded so far
+    delay_s: float = 0.0  # slow motion: the pause after each step
 
     @property
     def fraction(self) -> float:
@@ -71,6 +76,11 @@ def prior_samples(trainer: Trainer) -> torch.Tensor:
     z = torch.randn(PRIOR_SAMPLES, trainer.model.latent_dim,
                     generator=torch.Generator().manual_seed(trainer.config.seed))
     return decode(trainer.model, z)
+
+
+def shown_frame(trainer: Trainer, frame: dict) -> dict:
+    """A film's frame as a job hands it to a UI: with the film's labels and reconstructed originals."""
+    return {**frame, "labels": trainer.film.labels, "originals": trainer.film.originals}
 
 
 def _ready_state(trainer: Trainer) -> dict:
@@ -99,9 +109,13 @@ class TrainingJob:
         self._thread = threading.Thread(target=self._run, name="vae-training", daemon=True)
         self._pending_beta: float | None = None
         self._stop_requested = False
+        self._pause_requested = False
         self._lock = threading.Lock()  # guards the copy below, written by the training thread
         self._history: dict = {"steps": [], "epochs": []}
         self._preview: dict = {}
+        self._frame: dict | None = None
+        self._frames_recorded = 0
+        self._delay_s = 0.0
         self._epoch = self._step = self._steps_per_epoch = 0
         self._beta = config.beta
         self._data_line = ""
@@ -119,6 +133,10 @@ class TrainingJob:
             self._follow(self.trainer)
             if self._pending_beta is not None:
                 self.trainer.set_beta(self._pending_beta)
+            if self._delay_s:
+                self.trainer.set_delay(self._delay_s)
+            if self._pause_requested:
+                self.trainer.pause()
             if self._stop_requested:
                 self.trainer.stop()
             self._bundle = None  # the trainer holds what it needs
@@ -134,6 +152,7 @@ class TrainingJob:
         training thread), so a snapshot never reads the trainer's internals."""
         self._took_ready(_ready_state(trainer))
         trainer.add_callback("on_step", lambda _, record: self._took_step(record))
+        trainer.add_callback("on_frame", lambda t, frame: self._took_frame(shown_frame(t, frame)))
         trainer.add_callback("on_epoch_end", lambda t, record: self._took_epoch(record, _preview(t)))
 
     # the copy a snapshot reads, as the run reports it (from the training thread, or a child's messages)
@@ -148,16 +167,22 @@ class TrainingJob:
             self._history["steps"].append(record)
             self._step = record["step"]
 
+    def _took_frame(self, frame: dict) -> None:
+        with self._lock:
+            self._frame, self._frames_recorded = frame, frame["index"] + 1
+
     def _took_epoch(self, record: dict, preview: dict) -> None:
         with self._lock:
             self._history["epochs"].append(record)
             self._epoch, self._preview = record["epoch"], preview
 
     def pause(self) -> None:
+        self._pause_requested = True  # before the trainer exists: it starts paused
         if self.trainer:
             self.trainer.pause()
 
     def resume(self) -> None:
+        self._pause_requested = False
         if self.trainer:
             self.trainer.resume()
 
@@ -165,6 +190,22 @@ class TrainingJob:
         self._stop_requested = True
         if self.trainer:
             self.trainer.stop()
+
+    def advance(self, steps: int = 1) -> None:
+        """While paused: `steps` more steps, then paused again."""
+        if self.trainer:
+            self.trainer.advance(steps)
+
+    def advance_epoch(self) -> None:
+        """While paused: to the end of the epoch, then paused again."""
+        if self.trainer:
+            self.trainer.advance_epoch()
+
+    def set_delay(self, seconds: float) -> None:
+        """Slow motion: `seconds` after every step (0: full speed)."""
+        self._delay_s = float(seconds)
+        if self.trainer:
+            self.trainer.set_delay(seconds)
 
     def set_beta(self, beta: float) -> None:
         """The schedule's target β from now on (the snapshot shows it at once)."""
@@ -204,9 +245,11 @@ class TrainingJob:
         speed = sum(r["images_per_s"] for r in recent) / len(recent) if recent else None
         left = max(0, total - step)
         eta = left * self.config.batch_size / speed if speed else None
+        with self._lock:
+            frame, recorded = self._frame, self._frames_recorded
         return JobSnapshot(status, message, epoch, self.config.epochs, step, total, beta, elapsed, eta, speed,
                            history, preview, str(self.out_path) if self.out_path.exists() else None,
-                           self._data_line)
+                           self._data_line, frame, recorded, self._delay_s)
 
 
 # --- the same run in a child process
@@ -214,10 +257,11 @@ class TrainingJob:
 
 def _train_in_child(config: VAEConfig, out_path: str, resume_path: str | None, download: bool, conn) -> None:
     """The child's side: a Trainer whose callbacks go to the parent through `conn` as
-    ("ready", state), ("step", record), ("epoch", record, preview) and, last, ("end", status,
-    message); a thread applies the parent's commands (pause, resume, stop, set_beta). When the
-    parent is gone (the server was killed) the child ends at once, as the server's thread would
-    have: the run shows as interrupted, with its last epoch's checkpoint."""
+    ("ready", state), ("step", record), ("frame", frame), ("epoch", record, preview) and, last,
+    ("end", status, message) (tensors as numpy arrays); a thread applies the parent's commands
+    (pause, resume, stop, set_beta, advance, advance_epoch, set_delay). When the parent is gone
+    (the server was killed) the child ends at once, as the server's thread would have: the run
+    shows as interrupted, with its last epoch's checkpoint."""
     lock = threading.Lock()
 
     def send(*message) -> None:
@@ -233,6 +277,8 @@ def _train_in_child(config: VAEConfig, out_path: str, resume_path: str | None, d
         trainer = Trainer(config, out_path=out_path, resume=resume, download=download)
         send("ready", _ready_state(trainer))
         trainer.add_callback("on_step", lambda _, record: send("step", record))
+        trainer.add_callback("on_frame", lambda t, frame: send("frame", {
+            k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in shown_frame(t, frame).items()}))
         # the preview as numpy arrays: a tensor would go through torch's shared-memory pickling, which
         # needs this process alive until the parent has read it (not so for the last epoch's)
         trainer.add_callback("on_epoch_end", lambda t, record: send(
@@ -244,7 +290,10 @@ def _train_in_child(config: VAEConfig, out_path: str, resume_path: str | None, d
                     name, args = conn.recv()
                 except (EOFError, OSError):
                     os._exit(1)  # the parent is gone
-                getattr(trainer, name)(*args)
+                try:
+                    getattr(trainer, name)(*args)
+                except VAEError:  # a value out of range (the parent checks first): ignored, the run goes on
+                    pass
 
         threading.Thread(target=commands, name="vae-training-commands", daemon=True).start()
         trainer.fit()
@@ -346,6 +395,9 @@ class ProcessTrainingJob(TrainingJob):
                     self._ready, self._status = True, "running"
             elif kind == "step":
                 self._took_step(rest[0])
+            elif kind == "frame":
+                self._took_frame({k: torch.from_numpy(v) if hasattr(v, "dtype") and hasattr(v, "shape") else v
+                                  for k, v in rest[0].items()})
             elif kind == "epoch":
                 self._took_epoch(rest[0], {k: torch.from_numpy(v) for k, v in rest[1].items()})
             elif kind == "end":
@@ -386,6 +438,16 @@ class ProcessTrainingJob(TrainingJob):
         with self._lock:
             self._beta = float(beta)
         self._command("set_beta", float(beta))
+
+    def advance(self, steps: int = 1) -> None:
+        self._command("advance", int(steps))
+
+    def advance_epoch(self) -> None:
+        self._command("advance_epoch")
+
+    def set_delay(self, seconds: float) -> None:
+        self._delay_s = float(seconds)
+        self._command("set_delay", float(seconds))
 
     def snapshot(self) -> JobSnapshot:
         elapsed = time.perf_counter() - self._started

@@ -103,4 +103,5 @@ def summary(ckpt: Checkpoint) -> dict:
             "seconds": sum(e.get("seconds", 0.0) for e in epochs),
         },
         "versions": ckpt.versions,
+        "film_frames": len((ckpt.film or {}).get("frames") or ()),  # the run's film (vae_core.film)
     }

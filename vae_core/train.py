@@ -23,6 +23,8 @@ from vae_core.device import flush_subnormals, resolve_device
 from vae_core.distributed import SINGLE, Group
 from vae_core.errors import VAEError
 from vae_core.evaluate import binarize_fixed, evaluate
+from vae_core.film import Film, film_of, frame_points
+from vae_core.graphs import CapturedStep, capture_unavailable, eager_step
 from vae_core.health import epoch_warnings
 from vae_core.latent import reconstruct
 from vae_core.losses import training_loss
@@ -32,7 +34,7 @@ from vae_core.schedules import kl_weight, learning_rate
 from vae_core.sizing import check_training
 from vae_core.streaming import BUDGET_ENV, LazyImages, as_tensor, streamed
 
-EVENTS = ("on_step", "on_epoch_end", "on_end")
+EVENTS = ("on_step", "on_frame", "on_epoch_end", "on_end")
 RANK_SEED = 7919  # offsets each rank's noise generator
 POINTS_PER_EPOCH = 20  # training-curve points logged per epoch
 HEALTH_IMAGES = 8  # test images reconstructed each epoch for the health checks
@@ -76,8 +78,10 @@ class Trainer:
     """Trains a β-VAE described by a `VAEConfig`.
 
     Callbacks (`add_callback(event, fn)`, fn(trainer, record)) fire on `on_step` (every few steps,
-    with running means), `on_epoch_end` (train and test metrics) and `on_end`. `pause`, `resume`,
-    `stop` and `set_beta` may be called from another thread.
+    with running means), `on_frame` (a frame of the film, `vae_core.film`: the codes of fixed test
+    images, samples and reconstructions), `on_epoch_end` (train and test metrics) and `on_end`.
+    `pause`, `resume`, `stop`, `set_beta`, `advance` (while paused: run n more steps, then pause
+    again), `advance_epoch` and `set_delay` (slow motion) may be called from another thread.
 
     Under torchrun, `group` (`vae_core.distributed.join()`) makes it one rank of a DDP run: each rank
     trains on its shard of every epoch, logged means are summed over ranks, and only rank 0 evaluates,
@@ -107,12 +111,19 @@ class Trainer:
         self.epoch, self.step = 0, 0  # completed epochs, optimizer steps
         self.beta = config.beta  # the schedule's target; settable while running
         self.status, self.message = "ready", ""
+        self.step_graph: CapturedStep | None = None  # the step captured as a CUDA graph (vae_core.graphs)
+        self.graph_note: str | None = None  # why the step is not captured, once the first step has asked
         self.health_images: dict[str, torch.Tensor] = {}  # the epoch's originals and reconstructions
         self.metrics: dict = {}
         self._callbacks: dict[str, list[Callable]] = defaultdict(list)
         self._unpaused = threading.Event()
         self._unpaused.set()
         self._stop = threading.Event()
+        self._control = threading.Lock()  # guards the step budget
+        self._budget: int | None = None  # steps left before pausing again (advance); None: no budget
+        self.delay_s = 0.0  # slow motion: a pause after every step, each step logged and filmed
+        self.film: Film | None = None  # made when fit starts (it needs the test images), or resumed
+        self._stored_film: dict | None = None
         self.lock = threading.Lock()  # guards history/preview/status for readers in other threads
         if resume is not None:
             self._restore(resume)
@@ -131,6 +142,7 @@ class Trainer:
         self.step = int(ckpt.progress.get("step", 0))
         self.beta = float(ckpt.progress.get("beta", self.config.beta))
         self.metrics = dict(ckpt.metrics)
+        self._stored_film = getattr(ckpt, "film", None)
 
     # --- control, from any thread
     def add_callback(self, event: str, fn: Callable) -> None:
@@ -139,14 +151,54 @@ class Trainer:
         self._callbacks[event].append(fn)
 
     def pause(self) -> None:
-        self._unpaused.clear()
+        with self._control:
+            self._budget = None
+            self._unpaused.clear()
 
     def resume(self) -> None:
-        self._unpaused.set()
+        with self._control:
+            self._budget = None
+            self._unpaused.set()
+
+    def advance(self, steps: int = 1) -> None:
+        """While paused: run `steps` more optimizer steps, then pause again (each budget's last step is
+        logged and filmed, so a UI sees it). Running: nothing changes."""
+        if steps < 1:
+            raise VAEError(f"steps must be >= 1 (got {steps})")
+        with self._control:
+            if self._unpaused.is_set() and self._budget is None:
+                return
+            self._budget = (self._budget or 0) + int(steps)
+            self._unpaused.set()
+
+    def advance_epoch(self) -> None:
+        """While paused: run to the end of the current epoch (its evaluation included), then pause."""
+        done = self.step - self.epoch * self.steps_per_epoch
+        self.advance(self.steps_per_epoch - done if 0 < done < self.steps_per_epoch else self.steps_per_epoch)
+
+    def set_delay(self, seconds: float) -> None:
+        """Slow motion: wait `seconds` after every step (0: full speed); while slowed every step is
+        logged and filmed."""
+        if not 0 <= seconds <= 10:
+            raise VAEError(f"the slow-motion delay must be from 0 to 10 s (got {seconds})")
+        self.delay_s = float(seconds)
 
     def stop(self) -> None:
         self._stop.set()
         self._unpaused.set()
+
+    def _take_turn(self) -> bool:
+        """Wait while paused; True when this step spends the last of a step budget (pause after it)."""
+        self._unpaused.wait()
+        with self._control:
+            if self._budget is None or self._stop.is_set():
+                return False
+            self._budget -= 1
+            if self._budget > 0:
+                return False
+            self._budget = None
+            self._unpaused.clear()
+            return True
 
     def set_beta(self, beta: float) -> None:
         check_option("beta", beta)
@@ -183,6 +235,7 @@ class Trainer:
             x_test, x_val = binarize_fixed(as_tensor(x_test)), binarize_fixed(as_tensor(x_val))
         self.status = "running"
         try:
+            self._start_film(x_test, test.labels)
             while self.epoch < cfg.epochs and not self._stop.is_set():
                 self._run_epoch(images, train_idx)
                 if self._stop.is_set() and self._epoch_partial:
@@ -201,17 +254,22 @@ class Trainer:
     def _run_epoch(self, images: torch.Tensor, train_idx: torch.Tensor) -> None:
         cfg, dev = self.config, self.device
         # every rank draws the same order and takes its shard; each rank draws its own noise
-        g = torch.Generator(device=dev).manual_seed(_noise_seed(cfg.seed, self.epoch) + RANK_SEED * self.group.rank)
+        seed = _noise_seed(cfg.seed, self.epoch) + RANK_SEED * self.group.rank
+        # a captured step keeps the generator registered with its graph: reseeded, the same draws as a new one
+        g = self.step_graph.generator if self.step_graph is not None else torch.Generator(device=dev)
+        g.manual_seed(seed)
         perm_gen = torch.Generator().manual_seed(_noise_seed(cfg.seed, self.epoch))
         perm = self.group.shard(train_idx[torch.randperm(len(train_idx), generator=perm_gen).to(train_idx.device)])
         good = copy.deepcopy((self.model.state_dict(), self.optimizer.state_dict()))
         log_every = max(1, self.steps_per_epoch // POINTS_PER_EPOCH)
+        filmed = set(frame_points(self.steps_per_epoch, log_every, cfg.batch_size, len(self._film_images))
+                     ) if self.film is not None else set()
         # running sums stay on the device and are read once per logged point: no host-device sync per step
         sums, names, floats, seen, t0 = None, (), defaultdict(float), 0, time.perf_counter()
         self._epoch_started, self._epoch_partial = t0, False
         self.model.train()
         for i, x in enumerate(self._batches(images, perm.split(cfg.batch_size))):
-            self._unpaused.wait()
+            budget_spent = self._take_turn()
             if self._stop.is_set():
                 self._epoch_partial = True
                 return
@@ -224,7 +282,10 @@ class Trainer:
             for k, v in scalars.items():
                 floats[k] += v * x.shape[0]
             seen += x.shape[0]
-            if (i + 1) % log_every == 0 or i + 1 == self.steps_per_epoch:
+            if self.delay_s:
+                self._stop.wait(self.delay_s)
+            shown = budget_spent or self.delay_s > 0  # a step a person asked to see
+            if shown or (i + 1) % log_every == 0 or i + 1 == self.steps_per_epoch:
                 total = self.group.sum_(torch.cat([sums, sums.new_tensor([seen])])).tolist()  # the one sync
                 means = dict(zip(names, (v / total[-1] for v in total[:-1]), strict=True))  # over every rank
                 self._check_finite(means, good, log_every)
@@ -235,6 +296,8 @@ class Trainer:
                     self.history["steps"].append(record)
                 self._fire("on_step", record)
                 sums, floats, seen, t0 = None, defaultdict(float), 0, time.perf_counter()
+                if self.film is not None and (shown or i in filmed):  # after t0: images/s counts its cost
+                    self._film_frame(record)
         self._train_seconds = time.perf_counter() - self._epoch_started
 
     def _batches(self, images, batches):
@@ -260,25 +323,41 @@ class Trainer:
             f"(now {self.config.lr:g})")
 
     def _train_step(self, x: torch.Tensor, g: torch.Generator) -> tuple[tuple[str, ...], torch.Tensor, dict]:
-        """One optimizer step. Returns the names and values of the loss parts as one detached tensor
-        on the device (recon, kl, loss[, tc]; nats per example) and the schedule's numbers (β, C)."""
+        """One optimizer step (on CUDA, a replay of the captured step: `vae_core.graphs`). Returns the names
+        and values of the loss parts as one detached tensor on the device (recon, kl, loss[, tc]; nats per
+        example) and the schedule's numbers (β, C)."""
         cfg = self.config
-        amp = cfg.amp and self.device.type == "cuda"
-        ctx = torch.autocast("cuda", dtype=torch.bfloat16) if amp else nullcontext()
-        with ctx:
-            outputs = self.net(x, g)
         weight = kl_weight(cfg, self.step, self.steps_per_epoch, beta=self.beta)
-        parts = training_loss(self.model, x, outputs, weight, dataset_size=len(self.train_idx), generator=g)
-        self.optimizer.zero_grad(set_to_none=True)
-        parts["loss"].backward()
-        for group in self.optimizer.param_groups:  # the lr schedule is a function of the step
-            group["lr"] = learning_rate(cfg, self.step, self.steps_per_epoch)
-        self.optimizer.step()
+        lr = learning_rate(cfg, self.step, self.steps_per_epoch)
+        if self.step_graph is None and self.graph_note is None:
+            self._plan_graph(g)
+        if self.step_graph is not None and self.step_graph.takes(x):
+            parts = self.step_graph(x, weight, lr)
+        else:  # no graph here, or a batch of another shape (an epoch's last)
+            parts = eager_step(lambda batch, w: self._loss(batch, w, g), self.optimizer, x, weight, lr)
         self.step += 1
         scalars = {"beta": weight.beta}
         if weight.capacity is not None:
             scalars["capacity"] = weight.capacity
-        return tuple(parts), torch.stack(list(parts.values())).detach(), scalars
+        return tuple(parts), torch.stack(list(parts.values())), scalars
+
+    def _loss(self, x: torch.Tensor, weight, g: torch.Generator) -> dict[str, torch.Tensor]:
+        """The loss's parts for batch x (`vae_core.losses.training_loss`), noise from g."""
+        amp = self.config.amp and self.device.type == "cuda"
+        # inside a CUDA graph autocast must not cache its casts
+        ctx = torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=self.step_graph is None) if amp \
+            else nullcontext()
+        with ctx:
+            outputs = self.net(x, g)
+        return training_loss(self.model, x, outputs, weight, dataset_size=len(self.train_idx), generator=g)
+
+    def _plan_graph(self, g: torch.Generator) -> None:
+        """At the first step: capture the step as a CUDA graph where it can be (else say why not)."""
+        self.graph_note = capture_unavailable(self.device, enabled=self.config.cuda_graphs,
+                                              world_size=self.group.world_size, optimizer=self.optimizer)
+        if self.graph_note is None:
+            self.step_graph = CapturedStep(lambda batch, w: self._loss(batch, w, self.step_graph.generator),
+                                           self.optimizer, g)
 
     def _end_epoch(self, x_test: torch.Tensor, x_val: torch.Tensor) -> None:
         if not self.group.is_main:  # rank 0 evaluates and saves; the others wait for it
@@ -318,6 +397,30 @@ class Trainer:
         self._fire("on_epoch_end", record)
         self.group.barrier()
 
+    def _start_film(self, x_test, labels: torch.Tensor | None) -> None:
+        """The film (`vae_core.film`): a resumed run's goes on (frames past its step dropped), else a new
+        one with a first frame of the untrained codes. No film when config.film_frames is 0, or on the
+        ranks that do not report."""
+        if not self.config.film_frames or not self.group.is_main or len(x_test) == 0:
+            return
+        self.film = film_of(self._stored_film) if self._stored_film else None
+        if self.film is not None and self.film.latent_dim != self.model.latent_dim:
+            self.film = None
+        if self.film is not None:
+            self.film.drop_after(self.step)
+        else:
+            self.film = Film.start(x_test, labels, self._health_pick.tolist(), self.model.latent_dim,
+                                   seed=self.config.seed, max_frames=self.config.film_frames)
+        self._film_images = self.film.fixed_images(x_test).to(self.device)
+        if not self.film.frames:
+            beta = kl_weight(self.config, self.step, self.steps_per_epoch, beta=self.beta).beta
+            self._film_frame({"step": self.step, "epoch": float(self.epoch), "beta": beta})
+
+    def _film_frame(self, record: dict) -> None:
+        frame = self.film.record(self.model, self._film_images, step=record["step"], epoch=record["epoch"],
+                                 beta=record["beta"], losses=record)
+        self._fire("on_frame", frame)
+
     def _health_images(self, x_test: torch.Tensor) -> dict[str, torch.Tensor]:
         """A few test images and their reconstructions: collapsed runs reconstruct them all alike."""
         originals = as_tensor(x_test[self._health_pick])  # of different classes where labelled
@@ -329,13 +432,14 @@ class Trainer:
             raise VAEError("no checkpoint path to save to")
         with self.lock:
             history = copy.deepcopy(self.history)
+        film = self.film.to_dict() if self.film is not None else self._stored_film
         return save_checkpoint(
             path, config=self.config, model=self.model, history=history,
             optimizer=self.optimizer if include_optimizer else None,
             data_spec=self.bundle.spec | {"image_shape": list(self.bundle.image_shape),
                                          "n_train": len(self.train_idx), "n_val": len(self.val_idx),
                                          "n_test": len(self.bundle.test_idx)},
-            metrics=self.metrics,
+            metrics=self.metrics, film=film,
             progress={"epoch": self.epoch, "step": self.epoch * self.steps_per_epoch, "beta": self.beta,
                       "status": self.status, "pid": os.getpid()},
         )

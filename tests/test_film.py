@@ -1,0 +1,272 @@
+"""The film (vae_core.film): frames recorded while a run trains, kept in its checkpoint, replayable."""
+
+import copy
+import io
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vae_core import Trainer, VAEError, load_checkpoint
+from vae_core.film import FILM_BYTES, Film, film_gif, film_of, frame_points, plane, plane_frames, to_uint8
+from vae_core.latent import encode
+from vae_core.library import summary
+
+from .browser import ROOT
+from .conftest import tiny_config
+
+
+def _weights(trainer):
+    return {k: v.clone() for k, v in trainer.model.state_dict().items()}
+
+
+def test_recording_the_film_changes_nothing_in_the_run(digits):
+    with_film = Trainer(tiny_config(epochs=3), bundle=digits)
+    without = Trainer(tiny_config(epochs=3, film_frames=0), bundle=digits)
+    a, b = with_film.fit(), without.fit()
+    assert with_film.film is not None and len(with_film.film.frames) == 4
+    assert without.film is None
+    wa, wb = _weights(with_film), _weights(without)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    keys = ("recon", "kl", "loss", "beta", "step", "epoch")
+    assert [[r[k] for k in keys] for r in with_film.history["steps"]] == \
+        [[r[k] for k in keys] for r in without.history["steps"]]
+    assert a["test_nelbo"] == b["test_nelbo"]
+    # recording puts the model back in the mode it found it in
+    model, film = with_film.model, with_film.film
+    for mode in (True, False):
+        model.train(mode)
+        film.record(model, with_film._film_images, step=0, epoch=0.0, beta=1.0)
+        assert model.training is mode
+
+
+def test_frame_points_are_logged_points_spread_as_the_cost_affords():
+    # a short epoch: one frame, at its last step
+    assert frame_points(23, 1, 64, 360) == [22]
+    # a long one (mnist's 469 steps of 128): several, each a logged point, the last step among them
+    points = frame_points(469, 23, 128, 1000)
+    assert 1 < len(points) <= 20 and points[-1] == 468
+    assert all((i + 1) % 23 == 0 or i == 468 for i in points)
+    gaps = np.diff([-1, *points])
+    assert gaps.max() - gaps.min() <= 2 * 23  # evenly spread, to within the logging intervals
+
+
+def test_a_run_has_its_frames_and_each_holds_the_codes_of_that_moment(digits, tmp_path):
+    seen = []
+
+    def check(trainer, frame):  # the model as it is when the frame is taken
+        model = copy.deepcopy(trainer.model).eval()
+        seen.append(torch.equal(encode(model, trainer._film_images)[0].half(), frame["codes"]))
+
+    trainer = Trainer(tiny_config(epochs=3), bundle=digits, out_path=tmp_path / "f.pt")
+    trainer.add_callback("on_frame", check)
+    trainer.fit()
+    film = trainer.film
+    expected = 1 + 3 * len(frame_points(trainer.steps_per_epoch, 1, 64, len(film.indices)))
+    assert len(film.frames) == expected == len(seen) and all(seen)
+    assert [f["step"] for f in film.frames] == [0, 23, 46, 69]
+    assert film.frames[0]["recon"] is None and film.frames[-1]["nelbo"] > 0
+    f = film.frames[-1]
+    assert f["codes"].dtype == torch.float16 and f["codes"].shape == (len(film.indices), 4)
+    assert f["samples"].dtype == torch.uint8 and f["samples"].shape == (8, 1, 8, 8)
+    assert f["reconstructions"].shape == film.originals.shape == (8, 1, 8, 8)
+    # the frames' codes are those of the fixed test images, labels alongside
+    test = digits.split("test")
+    assert torch.equal(film.labels, test.labels[film.indices])
+    ckpt = load_checkpoint(tmp_path / "f.pt")
+    stored = film_of(ckpt.film)
+    assert len(stored.frames) == expected
+    assert torch.equal(stored.frames[-1]["codes"], encode(ckpt.model, test.images[stored.indices])[0].half())
+    assert summary(ckpt)["film_frames"] == expected
+    # the images change as the model learns
+    assert not torch.equal(film.frames[0]["samples"], film.frames[-1]["samples"])
+
+
+def test_a_resumed_run_continues_the_film(digits, tmp_path):
+    full = Trainer(tiny_config(epochs=4), bundle=digits)
+    full.fit()
+    path = tmp_path / "half.pt"
+    Trainer(tiny_config(epochs=2), bundle=digits, out_path=path).fit()
+    ckpt = load_checkpoint(path)
+    assert len(ckpt.film["frames"]) == 3
+    resumed = Trainer(ckpt.config.replace(epochs=4), bundle=digits, out_path=path, resume=ckpt)
+    resumed.fit()
+    film = film_of(load_checkpoint(path).film)
+    assert [f["step"] for f in film.frames] == [f["step"] for f in full.film.frames] == [0, 23, 46, 69, 92]
+    assert [f["index"] for f in film.frames] == [0, 1, 2, 3, 4]
+    for got, want in zip(film.frames, full.film.frames, strict=True):
+        assert (got["codes"].float() - want["codes"].float()).abs().max() < 1e-2
+
+
+def test_a_checkpoint_without_a_film_opens_as_before(tmp_path, digits):
+    path = tmp_path / "nofilm.pt"
+    Trainer(tiny_config(epochs=1, film_frames=0), bundle=digits, out_path=path).fit()
+    ckpt = load_checkpoint(path)
+    assert ckpt.film is None and film_of(ckpt.film) is None
+    assert summary(ckpt)["film_frames"] == 0
+    out = subprocess.run([sys.executable, "-m", "vae_core", "info", str(path), "--json"], capture_output=True,
+                         text=True, cwd=ROOT, timeout=120, check=True)
+    assert json.loads(out.stdout)["film_frames"] == 0
+    # resuming it starts a film at the step it resumes from
+    resumed = Trainer(ckpt.config.replace(epochs=2, film_frames=240), bundle=digits, resume=ckpt)
+    resumed.fit()
+    assert [f["step"] for f in resumed.film.frames] == [23, 46]
+
+
+def test_a_bad_film_is_a_clear_error():
+    with pytest.raises(VAEError, match="film cannot be read"):
+        Film.from_dict({"version": 1, "indices": torch.arange(3)})
+    with pytest.raises(VAEError, match="film cannot be read"):
+        Film.from_dict({"version": 99})
+
+
+def _film(n=50, d=6, max_frames=240) -> Film:
+    images = torch.rand(n, 1, 4, 4)
+    return Film.start(images, torch.arange(n) % 3, list(range(4)), d, seed=0, max_frames=max_frames)
+
+
+def test_thinning_keeps_the_film_within_its_frames_evenly_and_the_latest():
+    film = _film(max_frames=8)
+    for k in range(37):
+        film.add({"index": k, "step": k, "codes": torch.zeros(1), "samples": torch.zeros(1),
+                  "reconstructions": torch.zeros(1)})
+        assert len(film.frames) <= 8 and film.frames[-1]["index"] == k and film.frames[0]["index"] == 0
+    kept = [f["index"] for f in film.frames]
+    assert kept[:-1] == list(range(0, 37, film.stride)) and film.stride == 8
+
+
+def test_a_film_stays_within_its_byte_budget():
+    images = torch.rand(1000, 1, 28, 28)
+    film = Film.start(images, None, list(range(8)), 16, seed=0, max_frames=10_000)
+    for k in range(300):
+        film.add({"index": k, "step": k, "codes": torch.zeros(1000, 16, dtype=torch.float16),
+                  "samples": torch.zeros(8, 1, 28, 28, dtype=torch.uint8),
+                  "reconstructions": torch.zeros(8, 1, 28, 28, dtype=torch.uint8)})
+    assert 20 <= len(film.frames) and film.nbytes() <= FILM_BYTES
+    # a large latent size films fewer images rather than keeping too few frames
+    assert len(Film.start(images, None, [0], 512, seed=0, max_frames=240).indices) < 1000
+
+
+def test_aligned_frames_of_codes_that_do_not_change_are_identical():
+    g = torch.Generator().manual_seed(0)
+    z = (torch.randn(200, 6, generator=g) * torch.tensor([3.0, 2.0, 1.0, 0.5, 0.2, 0.1])).numpy()
+    q, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(6, 6)))
+    # the same codes, and the same codes in a rotated or mirrored latent basis: PCA alone would flip
+    # or turn the picture between such frames; aligned, they are the same picture
+    frames = [z, z, -z, z @ q, z]
+    pictures = plane_frames(frames)
+    for p in pictures[1:]:
+        np.testing.assert_allclose(p, pictures[0], atol=1e-5)  # float32 codes
+    assert not np.allclose(plane(z @ q), pictures[0], atol=1e-3)  # unaligned, it differs
+    # a 2-D model's codes are drawn as they are, a 1-D model's on a line
+    z2 = z[:, :2]
+    assert np.array_equal(plane_frames([z2, -z2])[1], -z2)
+    assert np.array_equal(plane(z[:, :1])[:, 1], np.zeros(200))
+
+
+def test_pca_picture_keeps_the_prior_about_the_origin():
+    z = np.random.default_rng(1).normal(size=(500, 8)) + 3.0  # codes away from the origin
+    points = plane(z)
+    assert abs(np.linalg.norm(points.mean(axis=0)) - np.linalg.norm(z.mean(axis=0) @ _top2(z))) < 1e-9
+
+
+def _top2(z):
+    _, _, vt = np.linalg.svd(z - z.mean(axis=0), full_matrices=False)
+    return vt[:2].T
+
+
+def test_the_film_exports_as_a_gif(digits):
+    trainer = Trainer(tiny_config(epochs=2), bundle=digits)
+    trainer.fit()
+    data = film_gif(trainer.film)
+    gif = Image.open(io.BytesIO(data))
+    assert gif.format == "GIF" and gif.n_frames == len(trainer.film.frames) == 3
+    assert film_gif(trainer.film, upto=1) != data
+
+
+def test_one_step_and_one_epoch_while_paused(digits):
+    trainer = Trainer(tiny_config(epochs=2), bundle=digits)
+    frames = []
+    trainer.add_callback("on_frame", lambda t, f: frames.append(f["step"]))
+    trainer.pause()
+    thread = threading.Thread(target=trainer.fit, daemon=True)
+    thread.start()
+
+    def settles(step):
+        for _ in range(200):
+            thread.join(0.05)
+            if trainer.step == step and trainer.paused:
+                return True
+        return False
+
+    assert settles(0)
+    trainer.advance(1)
+    assert settles(1) and frames[-1] == 1  # the step is logged and filmed
+    assert trainer.history["steps"][-1]["step"] == 1
+    trainer.advance(2)
+    assert settles(3) and frames[-1] == 3
+    trainer.advance_epoch()
+    assert settles(trainer.steps_per_epoch) and len(trainer.history["epochs"]) == 1
+    trainer.advance_epoch()
+    assert settles(2 * trainer.steps_per_epoch)
+    thread.join(10)
+    assert not thread.is_alive() and trainer.status == "finished"
+
+
+def test_slow_motion_logs_and_films_every_step(digits):
+    trainer = Trainer(tiny_config(epochs=1), bundle=digits)
+    trainer.set_delay(0.01)
+    trainer.fit()
+    assert len(trainer.film.frames) == min(trainer.film.max_frames, 1 + trainer.steps_per_epoch)
+    assert [r["step"] for r in trainer.history["steps"]] == list(range(1, 24))
+    with pytest.raises(VAEError):
+        trainer.set_delay(-1)
+
+
+def test_uint8_images_round_trip_to_within_a_level():
+    x = torch.rand(3, 1, 5, 5)
+    assert (to_uint8(x).float() / 255 - x).abs().max() <= 0.5 / 255 + 1e-6
+
+
+@pytest.mark.parametrize("kind", ["thread", "process"])
+def test_a_job_hands_over_the_latest_frame_and_steps_while_paused(kind, tmp_path):
+    from vae_core.job import ProcessTrainingJob, TrainingJob
+
+    cls = ProcessTrainingJob if kind == "process" else TrainingJob
+    job = cls(tiny_config(epochs=200), tmp_path / "job.pt")
+    job.pause()  # before it starts: it waits at its first step
+    job.start()
+    try:
+        def settled(step):
+            for _ in range(600):
+                snap = job.snapshot()
+                if snap.frame is not None and snap.frame["step"] == step and snap.step == step:
+                    return snap
+                time.sleep(0.05)
+            raise AssertionError(f"no frame at step {step}: {job.snapshot().step}")
+
+        snap = settled(0)  # the untrained codes, before any step
+        assert snap.status == "paused" and snap.frames_recorded == 1
+        assert snap.frame["codes"].shape[1] == 4 and snap.frame["labels"] is not None
+        assert snap.frame["originals"].shape == snap.frame["reconstructions"].shape
+        job.advance(1)
+        snap = settled(1)  # one step on: its frame and its logged point
+        assert snap.status == "paused" and snap.history["steps"][-1]["step"] == 1
+        job.advance_epoch()
+        settled(23)
+        for _ in range(600):  # its test pass follows the epoch's last step
+            if job.snapshot().epoch == 1:
+                break
+            time.sleep(0.05)
+        assert job.snapshot().epoch == 1 and job.snapshot().status == "paused"
+        job.set_delay(0.05)
+        assert job.snapshot().delay_s == 0.05
+    finally:
+        job.stop()
+        job.join(timeout=60)

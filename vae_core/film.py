@@ -1,0 +1,279 @@
+"""The film of a run: the latent space forming while a VAE trains, recorded so it can be watched live
+and replayed afterwards.
+
+A `Film` holds a fixed, seeded set of up to FILM_IMAGES test images (with their labels, to colour
+them) and, at each frame, the codes μ of that set (float16), a few decoded prior samples and
+reconstructions of fixed test images (uint8), and the step, epoch, β and the logged training losses
+(nats per example). The trainer records a frame at chosen logged points (`frame_points`: as many per
+epoch as cost at most COST_SHARE of the training compute, at least one an epoch) and before its first
+step. Recording never changes the run: it runs without gradients, in eval mode (the model's mode is
+restored), and draws no random numbers (the prior samples decode z drawn once, from a generator of
+their own). Frames are kept compact and thinned (every other one dropped, and the recording stride
+doubled) so a film stays within `max_frames` frames and FILM_BYTES.
+
+`plane_frames` draws the frames' codes in 2-D: a 2-D model's plane itself; else each frame's PCA
+plane, projected without centring (the prior's circles stay circles about the origin) and rotated or
+reflected (orthogonal Procrustes) onto the previous frame's picture so the film moves smoothly.
+`film_gif` renders a film as an animated GIF.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from vae_core.errors import VAEError
+from vae_core.images import gif_bytes
+from vae_core.latent import decode, encode
+from vae_core.streaming import as_tensor
+
+FILM_VERSION = 1
+FILM_IMAGES = 1000  # test images whose codes each frame holds, at most
+FILM_SEED = 0  # picks them: the same images for every run on the same data
+SAMPLES = 8  # decoded prior samples per frame
+RECONSTRUCTIONS = 8  # reconstructed test images per frame
+FILM_BYTES = 2 * 2**20  # a checkpoint's film stays under this many bytes (about)
+MIN_FRAMES_IN_BUDGET = 16  # a large latent size stores fewer codes rather than fewer frames than this
+# the cost model that spaces frames out: encoding an image costs about ENCODE_COST of training on one
+# (forward and backward through encoder and decoder; measured ~0.1 for the conv model on a CPU)
+ENCODE_COST = 1 / 6
+COST_SHARE = 0.03  # the film's share of a run's training compute, at most (by the model above)
+
+
+def frame_points(steps_per_epoch: int, log_every: int, batch_size: int, n_codes: int) -> list[int]:
+    """The steps of an epoch (0-based positions) after which a frame is recorded: logged points
+    (every `log_every` steps, and the epoch's last), spread evenly, as many as the cost model affords
+    (at least one an epoch: its last step, when the epoch is short)."""
+    logged = [i for i in range(steps_per_epoch) if (i + 1) % log_every == 0 or i + 1 == steps_per_epoch]
+    affordable = int(steps_per_epoch * batch_size * COST_SHARE / max(n_codes * ENCODE_COST, 1e-9))
+    per_epoch = max(1, min(len(logged), affordable))
+    return sorted({logged[math.ceil((j + 1) * len(logged) / per_epoch) - 1] for j in range(per_epoch)})
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] as uint8 (0-255), on the CPU."""
+    return (images.detach().float().cpu().clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def from_uint8(images: torch.Tensor) -> torch.Tensor:
+    return images.float() / 255
+
+
+@dataclass
+class Film:
+    """The frames of one run and what they are of; `to_dict` / `from_dict` give the checkpoint's plain
+    form (tensors, numbers, lists), which `torch.load(weights_only=True)` reads back."""
+
+    indices: torch.Tensor  # (N,) positions in the test split of the images whose codes are filmed
+    labels: torch.Tensor | None  # (N,) their labels, to colour them
+    originals: torch.Tensor  # (R, C, H, W) uint8: the reconstructed test images
+    prior_z: torch.Tensor  # (S, D) the prior samples' codes
+    max_frames: int
+    frames: list[dict] = field(default_factory=list)
+    stride: int = 1  # frames kept: those whose index is a multiple of this (and the latest)
+    recorded: int = 0  # frames recorded so far (kept or thinned away): the next frame's index
+
+    @classmethod
+    def start(cls, images: torch.Tensor, labels: torch.Tensor | None, recon_pick: list[int], latent_dim: int,
+              *, seed: int, max_frames: int) -> Film:
+        """A film of the test split `images` (N, C, H, W) (a tensor, or anything indexable by a tensor of
+        positions that gives one): a seeded set of FILM_IMAGES of them (fewer for a large latent size, so
+        MIN_FRAMES_IN_BUDGET frames fit FILM_BYTES), reconstructions of those at `recon_pick`, and
+        SAMPLES prior samples drawn from a generator seeded by `seed`."""
+        n_test = len(images)
+        per_code = 2 * latent_dim
+        n = min(FILM_IMAGES, n_test, max(100, FILM_BYTES // (MIN_FRAMES_IN_BUDGET * per_code)))
+        order = torch.randperm(n_test, generator=torch.Generator().manual_seed(FILM_SEED))
+        indices = order[:n].sort().values
+        originals = to_uint8(as_tensor(images[torch.tensor(recon_pick[:RECONSTRUCTIONS], dtype=torch.long)]))
+        prior_z = torch.randn(SAMPLES, latent_dim, generator=torch.Generator().manual_seed(seed))
+        frame_bytes = n * per_code + (SAMPLES + len(originals)) * originals[0].numel() + 1024
+        cap = max(2, min(max_frames, FILM_BYTES // frame_bytes))
+        return cls(indices, None if labels is None else labels[indices].clone(), originals, prior_z, cap)
+
+    def record(self, model, images: torch.Tensor, *, step: int, epoch: float, beta: float,
+               losses: dict | None = None) -> dict:
+        """Encode the filmed images (`images`: the fixed set, `fixed_images`' output) and make a frame;
+        keep it (thinning the film if it is over `max_frames`) and return it. The model's mode is
+        restored; nothing is drawn from any random generator."""
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                mu, _ = encode(model, images)
+                recon_mu, _ = encode(model, from_uint8(self.originals))
+                reconstructions = decode(model, torch.cat([recon_mu, self.prior_z]))
+        finally:
+            model.train(was_training)
+        losses = losses or {}
+        frame = {
+            "index": self.recorded, "step": int(step), "epoch": float(epoch), "beta": float(beta),
+            **{k: (None if losses.get(k) is None else float(losses[k])) for k in ("recon", "kl", "nelbo")},
+            "codes": mu.to(torch.float16),
+            "reconstructions": to_uint8(reconstructions[:len(recon_mu)]),
+            "samples": to_uint8(reconstructions[len(recon_mu):]),
+        }
+        self.add(frame)
+        return frame
+
+    def add(self, frame: dict) -> None:
+        """Keep `frame` as the latest; the previous latest stays only if it is on the stride; over
+        `max_frames`, the stride doubles and the frames off it go (the latest always stays)."""
+        if self.frames and self.frames[-1]["index"] % self.stride:
+            self.frames.pop()
+        self.frames.append(frame)
+        self.recorded = frame["index"] + 1
+        while len(self.frames) > self.max_frames:
+            self.stride *= 2
+            self.frames = [f for f in self.frames[:-1] if f["index"] % self.stride == 0] + [self.frames[-1]]
+
+    def fixed_images(self, test_images) -> torch.Tensor:
+        """The filmed images out of the test split's images (a tensor, or indexable by positions)."""
+        return as_tensor(test_images[self.indices])
+
+    def drop_after(self, step: int) -> None:
+        """Forget frames past `step` (a run resumed from an earlier point repeats those steps)."""
+        self.frames = [f for f in self.frames if f["step"] <= step]
+
+    def to_dict(self) -> dict:
+        return {"version": FILM_VERSION, "indices": self.indices, "labels": self.labels, "originals": self.originals,
+                "prior_z": self.prior_z, "max_frames": self.max_frames, "stride": self.stride,
+                "recorded": self.recorded, "frames": [dict(f) for f in self.frames]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Film:
+        """The film a checkpoint stored; a `VAEError` when it is not one this version reads."""
+        try:
+            if d.get("version") != FILM_VERSION:
+                raise ValueError(f"version {d.get('version')!r}")
+            film = cls(d["indices"], d["labels"], d["originals"], d["prior_z"], int(d["max_frames"]),
+                       [dict(f) for f in d["frames"]], int(d["stride"]), int(d["recorded"]))
+            n = len(film.indices)
+            for f in film.frames:
+                if f["codes"].shape[0] != n:
+                    raise ValueError(f"a frame holds {f['codes'].shape[0]} codes for {n} images")
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise VAEError(f"the checkpoint's film cannot be read ({e})") from None
+        return film
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.prior_z.shape[1])
+
+    def nbytes(self) -> int:
+        """The bytes its tensors take (what it adds to a checkpoint, near enough)."""
+        tensors = [self.indices, self.originals, self.prior_z] + ([self.labels] if self.labels is not None else [])
+        tensors += [f[k] for f in self.frames for k in ("codes", "samples", "reconstructions")]
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def film_of(stored: dict | None) -> Film | None:
+    """A checkpoint's film (`Checkpoint.film`), or None when it has none."""
+    return None if not stored else Film.from_dict(stored)
+
+
+# --- drawing the codes in 2-D
+
+
+def _procrustes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The orthogonal R (2×2, a rotation or a reflection) minimising ||a R − b|| (Schönemann 1966)."""
+    u, _, vt = np.linalg.svd(a.T @ b)
+    return u @ vt
+
+
+def plane(codes: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
+    """One frame's codes (N, D) in 2-D (N, 2): the codes themselves for D = 2, (z, 0) for D = 1; else
+    their projection on the top two principal axes (not centred: the origin stays the prior's mean and
+    N(0, I) projects to N(0, I)), rotated or reflected onto `previous` (the previous frame's picture)."""
+    codes = np.asarray(codes, dtype=np.float64)
+    d = codes.shape[1]
+    if d == 2:
+        return codes.copy()
+    if d == 1:
+        return np.concatenate([codes, np.zeros_like(codes)], axis=1)
+    centred = codes - codes.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    points = codes @ vt[:2].T
+    if previous is not None and len(previous) == len(points):
+        points = points @ _procrustes(points, previous)
+    return points
+
+
+def plane_frames(frames: list) -> list[np.ndarray]:
+    """Every frame's picture (N, 2), each aligned to the one before (`plane`)."""
+    out: list[np.ndarray] = []
+    for f in frames:
+        codes = f["codes"] if isinstance(f, dict) else f
+        out.append(plane(np.asarray(torch.as_tensor(codes).float()), out[-1] if out else None))
+    return out
+
+
+def extent(pictures: list[np.ndarray], at_least: float = 2.5) -> float:
+    """A half-width that holds every picture's points (and the prior's 2σ circle): fixed axes for a replay."""
+    biggest = max((float(np.abs(p).max()) for p in pictures if p.size), default=0.0)
+    return max(at_least, math.ceil(biggest * 1.05 * 2) / 2)
+
+
+# --- the film as an animated GIF
+
+PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
+           (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207))  # tab10, the map's colours
+
+
+def _tiles(images: torch.Tensor, side: int) -> np.ndarray:
+    """uint8 images (K, C, H, W) as one row of RGB tiles `side` pixels high (nearest neighbour)."""
+    scale = max(1, side // images.shape[-2])
+    x = images.repeat_interleave(scale, -2).repeat_interleave(scale, -1)
+    if x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
+    row = torch.cat(list(x), dim=2)  # (3, H, K·W)
+    return row.permute(1, 2, 0).numpy()
+
+
+def render_frame(film: Film, frame: dict, points: np.ndarray, half_width: float, size: int = 240) -> np.ndarray:
+    """One frame as an RGB picture (H, W, 3) uint8: the map (prior 1σ/2σ circles, the codes coloured by
+    label), a caption, and beneath them the prior samples, the fixed test images and their
+    reconstructions at that moment."""
+    from PIL import Image, ImageDraw
+
+    scale = size / (2 * half_width)
+    canvas = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(canvas)
+    c = size / 2
+    for r in (1, 2):
+        draw.ellipse([c - r * scale, c - r * scale, c + r * scale, c + r * scale], outline=(190, 190, 190))
+    labels = film.labels.numpy() if film.labels is not None else np.zeros(len(points), dtype=np.int64)
+    for (x, y), label in zip(points, labels, strict=True):
+        px, py = c + x * scale, c - y * scale
+        draw.rectangle([px - 1, py - 1, px + 1, py + 1], fill=PALETTE[int(label) % len(PALETTE)])
+    side = size // max(SAMPLES, len(film.originals))
+    rows = [_tiles(frame["samples"], side), _tiles(film.originals, side), _tiles(frame["reconstructions"], side)]
+    width = max(size, *(r.shape[1] for r in rows))
+    out = np.full((size + 20 + sum(r.shape[0] for r in rows) + 4, width, 3), 255, dtype=np.uint8)
+    out[:size, :size] = np.asarray(canvas)
+    y = size
+    caption = Image.new("RGB", (width, 20), "white")
+    ImageDraw.Draw(caption).text((4, 4), f"step {frame['step']}  epoch {frame['epoch']:.2f}  beta {frame['beta']:g}",
+                                 fill=(0, 0, 0))
+    out[y:y + 20] = np.asarray(caption)
+    y += 20
+    for r in rows:
+        out[y:y + r.shape[0], :r.shape[1]] = r
+        y += r.shape[0] + 2
+    return out
+
+
+def film_gif(film: Film, *, size: int = 240, duration_ms: int = 120, upto: int | None = None) -> bytes:
+    """The film (up to frame `upto`, all by default) as an animated GIF that loops: each frame's map,
+    samples and reconstructions (`render_frame`), with the axes fixed over the whole film."""
+    frames = film.frames[: None if upto is None else upto + 1]
+    if not frames:
+        raise VAEError("the film has no frames")
+    pictures = plane_frames(frames)
+    half = extent(pictures)
+    rendered = np.stack([render_frame(film, f, p, half, size) for f, p in zip(frames, pictures, strict=True)])
+    images = torch.from_numpy(rendered).permute(0, 3, 1, 2).float() / 255
+    return gif_bytes(images, duration_ms=duration_ms, scale=1, boomerang=False)
