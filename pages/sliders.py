@@ -20,9 +20,10 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from ui.display import plain
+from ui import address
+from ui.display import plain, show_grid
 from ui.live_decoder import latent_pad, marker_map, png_url, traversal_view, unavailable, version_of
-from ui.loaders import encoded, model_key, projection
+from ui.loaders import directions, encoded, latent_index, model_key, projection
 from ui.map_figure import PALETTE
 from ui.session import page_fragment, require_checkpoint, require_data, sliders_start
 from vae_core.images import grid_png, png_bytes, to_display
@@ -34,6 +35,8 @@ VISIBLE = 8  # dimensions shown before the fold
 TILE = 84  # traversal tiles on screen, CSS pixels
 STEPS, SPAN = 9, 3.0  # traversal: values per row, swept over [-SPAN, SPAN]
 MAP_POINTS = 2000  # test codes drawn on the small map (a seeded sample of more): sent again on each release
+DIRECTION_LIMIT = 2.0  # attribute sliders: t in ±this, in units of the class-mean difference
+NEIGHBOURS = 8  # test images nearest to z, when asked for
 
 ckpt = require_checkpoint()
 D = ckpt.latent_dim
@@ -51,6 +54,12 @@ def test_codes() -> tuple[np.ndarray, np.ndarray]:
 kl, order = stored_kl_ranking(ckpt) or kl_ranking(*(torch.from_numpy(a) for a in test_codes()))
 
 
+def keep_z() -> None:
+    """z in the address (?z=, two decimals each; none at z = 0), so a reload or a copied link shows it."""
+    z = [round(float(v), 2) for v in st.session_state["slider_z"]]
+    address.keep("z", z if any(z) else None, text=lambda values: ",".join(f"{v:g}" for v in values))
+
+
 def set_z(z: np.ndarray) -> None:
     """The page sets z (a button, a new model): the pad and the fallback sliders take it."""
     st.session_state["slider_z"] = np.clip(np.asarray(z, dtype=np.float32), -LIMIT, LIMIT)
@@ -58,6 +67,8 @@ def set_z(z: np.ndarray) -> None:
     st.session_state.pop("slider_origin", None)  # whose code z was, when another page sent it
     for d in range(D):
         st.session_state[f"z_{d}"] = float(st.session_state["slider_z"][d])
+    for key in [k for k in st.session_state if str(k).startswith("direction_")]:
+        st.session_state[key] = 0.0  # the fallback's attribute sliders start again from this z
 
 
 def pad_moved(z: list[float]) -> None:
@@ -65,6 +76,7 @@ def pad_moved(z: list[float]) -> None:
     the page's traversal download, drawn before the drag, reads this array when clicked."""
     if z is not None and len(z) == D:
         st.session_state["slider_z"][:] = np.clip(np.asarray(z, dtype=np.float32), -LIMIT, LIMIT)
+        keep_z()
 
 
 def prior_sample() -> None:
@@ -85,6 +97,17 @@ if st.session_state.get("sliders_model") != this_model:  # a new model: start fr
 if (handed := sliders_start(this_model)) is not None:  # an image's code another page sent here
     set_z(np.asarray(handed[0]))
     st.session_state["slider_origin"] = handed[1]
+elif (linked := address.take("z", None, address.numbers(D, -LIMIT, LIMIT))) is not None:  # a link's z
+    set_z(np.asarray(linked))
+keep_z()
+
+
+def named_directions() -> list:
+    """Attribute directions from the test split's labels or factors ("more like an 8", "larger"), if any."""
+    bundle = require_data(ckpt)
+    if bundle.labels is None and bundle.factors is None:
+        return []
+    return directions(ckpt, "test")
 
 # the buttons act in callbacks, before the pad is drawn; the row is filled once the data is in
 controls = st.container(border=True)
@@ -113,12 +136,38 @@ def dim_slider(d: int) -> None:
     st.slider(labels[d], -LIMIT, LIMIT, step=0.05, key=f"z_{d}")
 
 
+def direction_moved(i: int, vector: np.ndarray) -> None:
+    """The fallback's attribute slider i was released: z moves by how far it moved, times its vector."""
+    t = st.session_state[f"direction_{i}"]
+    moved = float(t) - st.session_state.get(f"direction_{i}_was", 0.0)
+    st.session_state[f"direction_{i}_was"] = float(t)
+    z = np.clip(st.session_state["slider_z"] + moved * vector, -LIMIT, LIMIT)
+    st.session_state["slider_z"] = z.astype(np.float32)
+    for d in range(D):
+        st.session_state[f"z_{d}"] = float(z[d])
+
+
+def neighbours_of_z() -> None:
+    """The test images whose codes (posterior means) lie nearest to z, if asked for."""
+    if not st.toggle("Nearest test images to this z", key="slider_nb",
+                     help="Exact search over every test code, Euclidean on the posterior means μ"):
+        return
+    found, dist = latent_index(ckpt, "test").query(st.session_state["slider_z"], NEIGHBOURS)
+    test = require_data(ckpt).split("test")
+    show_grid(test.images[torch.as_tensor(found[0])], per_row=NEIGHBOURS, width=64,
+              captions=[f"#{i} · {d:.2f}" for i, d in zip(found[0], dist[0], strict=True)])
+
+
 @page_fragment
 def server_decoder() -> None:
     """The fallback: Streamlit sliders, decoded on the server when a slider is released (the map
     and the traversals with them)."""
     left, right = st.columns([3, 2])
     with left:
+        for i, direction in enumerate(named_directions()):
+            st.session_state.setdefault(f"direction_{i}", 0.0)
+            st.slider(direction.name, -DIRECTION_LIMIT, DIRECTION_LIMIT, step=0.05, key=f"direction_{i}",
+                      help=direction.note, on_change=direction_moved, args=(i, direction.vector))
         for d in ranked[:VISIBLE]:
             dim_slider(d)
         if D > VISIBLE:
@@ -126,11 +175,13 @@ def server_decoder() -> None:
                 for d in ranked[VISIBLE:]:
                     dim_slider(d)
     st.session_state["slider_z"] = np.array([st.session_state[f"z_{d}"] for d in range(D)], dtype=np.float32)
+    keep_z()
     image = decode(ckpt.model, current_z())
     with right:
         st.image(to_display(image[0], scale=None), caption="decoder(z), decoded on the server", width=300)
         st.plotly_chart(z_on_map(current_z().numpy()), key="slider_map")
         z_details(image)
+        neighbours_of_z()
     rows = traversal_rows()
     images = traversal_images(current_z(), rows)
     st.image(grid_png(images, STEPS, tile=TILE), width=TILE * STEPS)
@@ -231,10 +282,16 @@ def live_pad() -> None:
         st.rerun()
     image = decode(ckpt.model, current_z())  # once: the pad's first picture and the PNG's
     dims = [(d, f"z[{d}]", f"KL {kl[d]:.2f} nats") for d in ranked]
+    ready = st.session_state.get("directions_for") == this_model  # found after the pad's first mount, below
+    named = [(d.name, d.note, d.vector) for d in named_directions()] if ready else []
     latent_pad(ckpt, st.session_state["slider_z"], dims, key="slider_pad", version=st.session_state["slider_z_version"],
-               visible=VISIBLE, limit=LIMIT, on_change=pad_moved, image=image[0])
-    st.caption("Decoded in your browser as you drag; the map's star and the traversals below follow it.")
+               visible=VISIBLE, limit=LIMIT, on_change=pad_moved, image=image[0], directions=named,
+               direction_limit=DIRECTION_LIMIT)
+    st.caption("Decoded in your browser as you drag; the map's star and the traversals below follow it."
+               + (" The named sliders move z along a direction: the mean code of the images with that attribute "
+                  "minus the mean of the others (test split; White 2016)." if named else ""))
     z_details(image)
+    neighbours_of_z()
 
 
 def live_page() -> None:
@@ -257,3 +314,10 @@ if reason := unavailable(ckpt):
 else:
     live_page()
 fill_controls()
+if reason is None and st.session_state.get("directions_for") != this_model:
+    # the named sliders need the data encoded, which the pad does not wait for: once it is in, the pad
+    # mounts again (a new version) with them
+    st.session_state["directions_for"] = this_model
+    if named_directions():
+        st.session_state["slider_z_version"] += 1
+        st.rerun()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -121,3 +122,57 @@ def test_interpolate_reopens_images_path_and_steps(checkpoint_dir, models):
     assert [at.query_params[k] for k in ("a", "b", "path", "steps")] == ["3", "42", "linear", "12"]
     bad = opened(checkpoint_dir, models["z4"], page="interpolate", a="1000000", path="cubic")
     assert len(ignored(bad)) == 2 and bad.radio(key="interp_method").value == "slerp"
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    import ui.live_decoder
+    from tests.test_app_live import FakeComponent
+
+    stub = FakeComponent()
+    monkeypatch.setattr(ui.live_decoder, "_component", stub)
+    return stub
+
+
+def test_sliders_take_z_from_the_address_and_offer_attribute_directions_to_the_pad(checkpoint_dir, models, fake):
+    z = [0.5, -1.25, 2.0, 0.0]
+    at = opened(checkpoint_dir, models["z4"], page="sliders", z=",".join(map(str, z)))
+    assert at.session_state["slider_z"].tolist() == pytest.approx(z) and at.query_params["z"] == "0.5,-1.25,2,0"
+    pad = fake.mounts["slider_pad"]
+    assert pad["z"] == pytest.approx(z)
+    names = [d["label"] for d in pad["directions"]]
+    assert names == [f"more like {'an' if d == 8 else 'a'} {d}" for d in range(10)]
+    ckpt = load_checkpoint(checkpoint_dir / models["z4"].name)
+    test = load_dataset("mnist5k").split("test")
+    mu, _ = encode(ckpt.model, test.images)
+    eights = (test.labels == 8).numpy()
+    want = mu.numpy()[eights].mean(0) - mu.numpy()[~eights].mean(0)
+    assert pad["directions"][8]["vector"] == pytest.approx(want.tolist(), abs=1e-4)
+    fake.gesture = ("slider_pad", "z", [1.0, 1.0, 1.0, 1.0])  # a drag of "more like an 8" ends in the browser
+    at.run()
+    assert at.query_params["z"] == "1,1,1,1"
+    bad = opened(checkpoint_dir, models["z4"], page="sliders", z="1,2")
+    assert len(ignored(bad)) == 1 and np.allclose(bad.session_state["slider_z"], 0) and "z" not in bad.query_params
+
+
+def test_server_sliders_move_z_along_a_direction_and_show_its_neighbours(checkpoint_dir, models):
+    import ui.live_decoder
+
+    shutil.copyfile(models["z4"], checkpoint_dir / models["z4"].name)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    at.session_state[ui.live_decoder.FAILED] = "WebAssembly is turned off"
+    at.run()
+    at.switch_page("pages/sliders.py").run()
+    assert not at.exception
+    eight = next(s for s in at.slider if s.label == "more like an 8")
+    eight.set_value(1.5).run()
+    ckpt = load_checkpoint(checkpoint_dir / models["z4"].name)
+    test = load_dataset("mnist5k").split("test")
+    mu = encode(ckpt.model, test.images)[0].numpy()
+    eights = (test.labels == 8).numpy()
+    want = 1.5 * (mu[eights].mean(0) - mu[~eights].mean(0))
+    assert at.session_state["slider_z"] == pytest.approx(np.clip(want, -4, 4).tolist(), abs=1e-4)
+    at.toggle(key="slider_nb").set_value(True).run()
+    shown = [c for c in [img.caption for el in at.get("image") for img in el.proto.imgs] if c and c.startswith("#")]
+    nearest = np.argsort(((mu - at.session_state["slider_z"]) ** 2).sum(1), kind="stable")[:8]
+    assert [int(c.split()[0][1:]) for c in shown] == nearest.tolist()

@@ -19,6 +19,7 @@ import streamlit as st
 from ui.display import plain
 
 WRITTEN = "address_written"  # session key: {name: the text this session last wrote to the address}
+IGNORED = "address_ignored"  # session key: {name: the line said about its bad value}, until it is set
 
 
 def _written() -> dict[str, str]:
@@ -31,14 +32,19 @@ def take(name: str, key: str | None, parse: Callable[[str], Any]) -> Any:
     (ValueError, with the reason) is ignored with one line."""
     raw = st.query_params.get(name)
     written = _written()
+    ignored = st.session_state.setdefault(IGNORED, {})
     if raw is None or written.get(name) == raw:
+        if name in ignored:  # said again on the page's reruns, until the value is set
+            st.caption(ignored[name])
         return None
     written[name] = raw  # seen: not applied again on this session's reruns
     try:
         value = parse(raw)
     except (ValueError, TypeError, IndexError) as e:
-        st.caption(plain(f"Ignored ?{name}={raw[:40]} in the address: {e}."))
+        ignored[name] = plain(f"Ignored ?{name}={raw[:40]} in the address: {e}.")
+        st.caption(ignored[name])
         return None
+    ignored.pop(name, None)
     if key is not None:
         st.session_state[key] = value
     return value
@@ -56,6 +62,7 @@ def keep(name: str, value: Any, default: Any = None, text: Callable[[Any], str] 
     if params.get(name) != shown:
         params[name] = shown
     _written()[name] = shown
+    st.session_state.get(IGNORED, {}).pop(name, None)
 
 
 def _text(value: Any) -> str:

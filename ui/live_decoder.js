@@ -6,7 +6,8 @@
 //   key      the component's key in Python (a marker map follows a pad by it)
 //   base     URL of the app's static folder ("/app/static/"), model: URL of the decoder's .onnx
 //   shape    [C, H, W]; display: canvas side in CSS pixels; version: bumps when Python sets the value
-//   mode     "sliders": dims [{index, label, note}], z, limit, step, visible
+//   mode     "sliders": dims [{index, label, note}], z, limit, step, visible; directions [{label, note,
+//                       vector}] (named attribute sliders: each moves z along its vector), directionLimit
 //            "path":    a, b (codes), method ("slerp" | "linear"), t
 //            "plane":   origin, du, dv, duv (z = origin + u·du + v·dv + u·v·duv), extent
 //                       [u0, u1, v0, v1], points [[u, v, colour], …], palette, legend, point, labels
@@ -216,9 +217,40 @@ function fmt(v) {
   return (v >= 0 ? " " : "") + v.toFixed(2);
 }
 
+// named attribute directions (data.directions: [{label, note, vector}]): each range input moves z along its
+// vector by how far it moved (t · vector, t in [-directionLimit, directionLimit]); the raw sliders follow
+function buildDirections(z, data, rows, decode, report) {
+  const box = el("div", { class: "vae-live-directions" });
+  const limit = data.directionLimit || 2;
+  for (const dir of data.directions || []) {
+    let t = 0;
+    const input = el("input", { type: "range", min: -limit, max: limit, step: 0.01, value: 0, "aria-label": dir.label,
+      "data-direction": dir.label });
+    const value = el("span", { class: "vae-live-value", text: fmt(0) });
+    input.addEventListener("input", (e) => {
+      const next = Number(input.value);
+      dir.vector.forEach((v, d) => { z[d] += (next - t) * v; });
+      t = next;
+      value.textContent = fmt(t);
+      for (const [d, row] of rows) {
+        row.input.value = z[d];
+        row.value.textContent = fmt(z[d]);
+      }
+      decode(z, e.timeStamp || performance.now());
+      announce(data.key, z);
+    });
+    input.addEventListener("change", () => report("z", z.slice()));
+    const label = el("span", { class: "vae-live-label", text: dir.label }, el("small", { text: dir.note || "" }));
+    box.append(el("label", { class: "vae-live-row" }, label, input, value));
+  }
+  return box;
+}
+
 function buildSliders(root, data, decode, report) {
   const z = data.z.slice();
+  const rows = new Map(); // dimension -> its range input and value label, for the directions to move
   const list = el("div", { class: "vae-live-sliders" });
+  if ((data.directions || []).length) list.append(buildDirections(z, data, rows, decode, report));
   const more = el("details", { class: "vae-live-more" });
   const hidden = data.dims.length - data.visible;
   if (hidden > 0) more.append(el("summary", { text: `${hidden} more dimensions (less KL)` }));
@@ -228,6 +260,7 @@ function buildSliders(root, data, decode, report) {
       "aria-label": dim.label, "data-dim": dim.index,
     });
     const value = el("span", { class: "vae-live-value", text: fmt(z[dim.index]) });
+    rows.set(dim.index, { input, value });
     input.addEventListener("input", (e) => {
       z[dim.index] = Number(input.value);
       value.textContent = fmt(z[dim.index]);

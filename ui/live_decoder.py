@@ -196,15 +196,20 @@ def _floats(values) -> list[float]:
 
 def latent_pad(ckpt: Checkpoint, z: np.ndarray, dims: list[tuple[int, str, str]], *, key: str, version: int,
                visible: int = 8, limit: float = 4.0, step: float = 0.05,
-               on_change: Callable[[list[float]], None] | None = None, image: torch.Tensor | None = None):
+               on_change: Callable[[list[float]], None] | None = None, image: torch.Tensor | None = None,
+               directions: list[tuple[str, str, np.ndarray]] = (), direction_limit: float = 2.0):
     """One native range input per latent dimension (`dims`: (index, label, note), in display order) and
     the decoded image, repainted on every input event. `on_change(z)` runs when a drag ends.
     Bump `version` whenever the page sets z itself (a button), so the pad takes the new value;
-    `image`: decoder(z), when the page has it already (the pad's first picture)."""
+    `image`: decoder(z), when the page has it already (the pad's first picture). `directions`: named
+    attribute sliders above the raw ones, (label, note, vector (D,)): moving one by Δt moves z by Δt·vector,
+    t in [−direction_limit, direction_limit], and the raw sliders follow."""
     z = np.clip(z, -limit, limit)
     return _mount(ckpt, key, "sliders", on_change, z=_floats(z), poster=poster(ckpt, z, image),
                   dims=[{"index": int(i), "label": label, "note": note} for i, label, note in dims], visible=visible,
-                  limit=limit, step=step, version=version, caption="decoder(z)")
+                  limit=limit, step=step, version=version, caption="decoder(z)",
+                  directions=[{"label": label, "note": note, "vector": [round(v, 5) for v in _floats(vector)]}
+                              for label, note, vector in directions], directionLimit=float(direction_limit))
 
 
 def path_scrubber(ckpt: Checkpoint, a: np.ndarray, b: np.ndarray, *, method: str, key: str, version: int,
