@@ -307,3 +307,19 @@ def test_bad_input_real_process(tmp_path, tiny_checkpoint):
         lines = proc.stderr.splitlines()
         assert len(lines) == 1 and lines[0].startswith("error: "), (args, proc.stderr)
     assert "ten" in procs[0].stderr and "sprites" in procs[1].stderr
+
+
+def test_a_preset_whose_projections_cannot_be_computed_says_so_in_one_line_and_keeps_the_run(capsys, tmp_path,
+                                                                                                  monkeypatch):
+    import vae_core.projection
+
+    def missing(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'umap'")
+
+    monkeypatch.setattr(vae_core.projection, "precompute", missing)
+    out = tmp_path / "digits.pt"
+    code, _, err = cli(capsys, "train", "--preset", "digits-mlp", "--epochs", "1", "--quiet", "--out", out)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err
+    assert str(out.name) in lines[0] and "No module named 'umap'" in lines[0]
+    assert load_checkpoint(out).progress["epoch"] == 1  # the run is saved

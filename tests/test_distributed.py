@@ -16,8 +16,9 @@ from vae_core.checkpoint import load_checkpoint
 from vae_core.distributed import Group
 
 TORCHRUN = ("-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2")
+# Gloo on the CPU, pinned: on a machine with one GPU `auto` would pick CUDA, and two ranks would ask for two GPUs
 SMALL = ("--dataset", "mnist5k", "--model", "mlp", "--hidden-sizes", "64", "--latent-dim", "4",
-         "--batch-size", "64", "--seed", "0")
+         "--batch-size", "64", "--seed", "0", "--device", "cpu")
 
 
 @pytest.mark.parametrize("n, world", [(10, 2), (11, 2), (7, 3), (2, 4)])
@@ -65,7 +66,7 @@ def test_the_distributed_checkpoint_evaluates_like_any_other(ddp_run):
 
 def test_resume_under_torchrun_continues_the_history(ddp_run):
     cwd, _ = ddp_run
-    ok(run_cli(["train", "--resume", "run.pt", "--epochs", "2", "--quiet"], cwd, launcher=TORCHRUN))
+    ok(run_cli(["train", "--resume", "run.pt", "--epochs", "2", "--device", "cpu", "--quiet"], cwd, launcher=TORCHRUN))
     ckpt = load_checkpoint(cwd / "run.pt")
     assert [e["epoch"] for e in ckpt.history["epochs"]] == [1, 2]
     assert ckpt.progress["step"] == 64

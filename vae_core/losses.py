@@ -141,11 +141,14 @@ def weighted_kl(kl: torch.Tensor, weight: KLWeight, tc: torch.Tensor | None = No
     """The KL term of the loss at one step: β·KL; γ·|KL − C| under a capacity C (Burgess et al. 2018,
     with `weight.beta` as γ); or, given the total correlation `tc` (the β-TCVAE objective of Chen et al.
     2018 with α = γ = 1), KL + (β − 1)·TC once β reaches 1 and β·KL while a schedule still has it below 1.
+    β and C may be numbers or 0-d tensors (the same arithmetic).
     """
     if weight.capacity is not None:
         return weight.beta * (kl - weight.capacity).abs()
     if tc is None:
         return weight.beta * kl
+    if isinstance(weight.beta, torch.Tensor):  # a captured step's β lives on the device (vae_core.graphs)
+        return weight.beta.clamp(max=1.0) * kl + (weight.beta - 1.0).clamp(min=0.0) * tc
     return min(weight.beta, 1.0) * kl + max(weight.beta - 1.0, 0.0) * tc
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from vae_core import graphs
 from vae_core.checkpoint import Checkpoint, save_checkpoint
 from vae_core.config import VAEConfig, check_option
 from vae_core.data import DataBundle, load_for_config
@@ -24,7 +25,6 @@ from vae_core.distributed import SINGLE, Group
 from vae_core.errors import VAEError
 from vae_core.evaluate import binarize_fixed, evaluate
 from vae_core.film import Film, film_of, frame_points
-from vae_core.graphs import CapturedStep, capture_unavailable, eager_step
 from vae_core.health import epoch_warnings
 from vae_core.latent import reconstruct
 from vae_core.losses import training_loss
@@ -111,7 +111,7 @@ class Trainer:
         self.epoch, self.step = 0, 0  # completed epochs, optimizer steps
         self.beta = config.beta  # the schedule's target; settable while running
         self.status, self.message = "ready", ""
-        self.step_graph: CapturedStep | None = None  # the step captured as a CUDA graph (vae_core.graphs)
+        self.step_graph: graphs.CapturedStep | None = None  # the step captured as a CUDA graph (vae_core.graphs)
         self.graph_note: str | None = None  # why the step is not captured, once the first step has asked
         self.health_images: dict[str, torch.Tensor] = {}  # the epoch's originals and reconstructions
         self.metrics: dict = {}
@@ -334,7 +334,7 @@ class Trainer:
         if self.step_graph is not None and self.step_graph.takes(x):
             parts = self.step_graph(x, weight, lr)
         else:  # no graph here, or a batch of another shape (an epoch's last)
-            parts = eager_step(lambda batch, w: self._loss(batch, w, g), self.optimizer, x, weight, lr)
+            parts = graphs.eager_step(lambda batch, w: self._loss(batch, w, g), self.optimizer, x, weight, lr)
         self.step += 1
         scalars = {"beta": weight.beta}
         if weight.capacity is not None:
@@ -353,10 +353,10 @@ class Trainer:
 
     def _plan_graph(self, g: torch.Generator) -> None:
         """At the first step: capture the step as a CUDA graph where it can be (else say why not)."""
-        self.graph_note = capture_unavailable(self.device, enabled=self.config.cuda_graphs,
+        self.graph_note = graphs.capture_unavailable(self.device, enabled=self.config.cuda_graphs,
                                               world_size=self.group.world_size, optimizer=self.optimizer)
         if self.graph_note is None:
-            self.step_graph = CapturedStep(lambda batch, w: self._loss(batch, w, self.step_graph.generator),
+            self.step_graph = graphs.CapturedStep(lambda batch, w: self._loss(batch, w, self.step_graph.generator),
                                            self.optimizer, g)
 
     def _end_epoch(self, x_test: torch.Tensor, x_val: torch.Tensor) -> None:
