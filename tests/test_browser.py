@@ -122,7 +122,7 @@ def test_dragging_a_pad_slider_repaints_before_release_and_the_page_follows(serv
     settle(page)
     root = ".vae-live.vae-live-sliders"
     _first_frame(page, root)
-    slider = page.locator(f"{root} input[type=range]").first
+    slider = page.locator(f"{root} input[data-dim]").first  # a raw dimension's (named directions come first)
     star = page.locator(".vae-live-marker canvas.vae-live-map").first  # the map beside the pad
     star.wait_for(timeout=60_000)
     grid = page.locator(".vae-live-traversal canvas.vae-live-traversal").first  # the traversals below
@@ -149,6 +149,26 @@ def test_dragging_a_pad_slider_repaints_before_release_and_the_page_follows(serv
         " const m = c.innerText.match(/z = \\[([^\\]]*)\\]/);"
         " return m && Math.abs(Number(m[1].split(',')[dim]) - v) < 0.006; })", arg=[dim, value], timeout=60_000)
     settle(page)
+    assert exceptions(page) == []
+
+
+def test_a_named_attribute_slider_changes_the_image_while_dragged_and_moves_z(served):
+    url, page = served
+    page.goto(f"{url}/sliders")
+    settle(page)
+    root = ".vae-live.vae-live-sliders"
+    named = page.locator(f'{root} input[data-direction="more like an 8"]')
+    named.wait_for(timeout=60_000)  # the pad mounts again with its named sliders once the data is encoded
+    _first_frame(page, root)
+    raw = page.locator(f"{root} input[data-dim]")
+    before = [raw.nth(i).input_value() for i in range(raw.count())]
+    changes = _drag(page, root, named, ACROSS)
+    assert changes >= 5, f"the decoded image changed {changes} times in 10 moves of 'more like an 8'"
+    after = [raw.nth(i).input_value() for i in range(raw.count())]
+    assert after != before, "the raw sliders did not follow the named one"
+    reported = json.loads(page.locator(root).first.get_attribute("data-reported"))
+    assert [round(v, 2) for v in reported] != [0.0] * len(reported)  # the released z, heard by Python
+    page.wait_for_function("() => new URL(location.href).searchParams.has('z')", timeout=30_000)  # in the address
     assert exceptions(page) == []
 
 
