@@ -1,7 +1,9 @@
-"""Train: a live run in a process of its own, with curves, β you can change while it runs, and
-previews each epoch. The run belongs to this browser session and survives page switches. Runs stay
-within the server's limits (shown here), read data only inside the allowed roots, never download,
-warn when they degenerate, and a run the server lost can be resumed."""
+"""Train: a live run in a process of its own, with curves, β you can change while it runs, previews
+each epoch, and the latent space forming (the film: a live map, one step or one epoch at a time while
+paused, slow motion, and a replay of a finished run or of the sidebar's model). The run belongs to
+this browser session and survives page switches. Runs stay within the server's limits (shown here),
+read data only inside the allowed roots, never download, warn when they degenerate, and a run the
+server lost can be resumed."""
 
 from ui.routing import page_header
 
@@ -17,6 +19,8 @@ from plotly.subplots import make_subplots
 
 from ui.config_form import config_inputs, widget_key
 from ui.display import plain
+from ui.film_view import live_map, replay_section
+from ui.loaders import get_checkpoint
 from ui.session import SELECTED, claim_checkpoint_path, current_checkpoint, page_fragment, run_state, session_dir
 from ui.sidebar import limits_panel
 from vae_core import DATASETS, TrainingJob, VAEConfig, VAEError
@@ -93,6 +97,7 @@ def launch(config: VAEConfig, out: Path, resume=None) -> None:
         return
     st.session_state[JOB] = job
     st.session_state["live_beta"] = config.beta
+    st.session_state["live_delay"] = 0.0
     st.rerun()  # draw the page with the run going on
 
 
@@ -136,6 +141,23 @@ def controls(job: TrainingJob) -> None:
         on_change=lambda: job.set_beta(st.session_state["live_beta"]),
         help="Changes the KL weight of the running job (the schedule's target)",
     )
+    s = st.columns([1, 1, 4])
+    s[0].button("One step", disabled=snap.status != "paused", on_click=job.advance, args=(1,),
+                help="While paused: one optimizer step, then paused again; the map shows the codes after it")
+    s[1].button("One epoch", disabled=snap.status != "paused", on_click=job.advance_epoch,
+                help="While paused: to the end of this epoch (with its test pass), then paused again")
+    s[2].select_slider(
+        "Slow motion (pause after each step)",
+        options=SLOW_MOTION,
+        key="live_delay",
+        format_func=lambda v: "off" if v == 0 else f"{v:g} s",
+        disabled=snap.done,
+        on_change=lambda: job.set_delay(st.session_state["live_delay"]),
+        help="Spaces the steps out so a class can follow; every step is then logged and filmed",
+    )
+
+
+SLOW_MOTION = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)  # seconds after each step
 
 
 def _line(records: list[dict], key: str, *, name: str, color: str, legend: bool, markers: bool = False):
@@ -244,6 +266,7 @@ def live_charts() -> None:
     if job is None:
         return
     snap = job.snapshot()
+    live_map(job, snap)
     if snap.history.get("steps"):
         st.plotly_chart(curves(snap.history), key="train_curves")
     epochs = snap.history.get("epochs", [])
@@ -259,7 +282,27 @@ def live_charts() -> None:
             st.image(samples, width=8 * 64)
 
 
+def replays(job: TrainingJob | None) -> None:
+    """The film of this session's finished run, and of the sidebar's model ("How it learned")."""
+    shown = None
+    snap = job.snapshot() if job is not None else None
+    if snap is not None and snap.done and snap.checkpoint_path:
+        st.subheader("Replay of this run")
+        try:
+            ckpt = get_checkpoint(snap.checkpoint_path)
+        except VAEError as e:
+            st.error(plain(str(e)))
+        else:
+            replay_section(ckpt, key="run")
+            shown = ckpt.path
+    selected = current_checkpoint()
+    if selected is not None and selected.path != shown and not running:
+        with st.expander(f"How it learned: {selected.path.stem}", expanded=job is None):
+            replay_section(selected, key="selected")
+
+
 if job is not None:  # outside the fragments: they change when pressed, or when the run ends (a full rerun)
     controls(job)
 live_status()
 live_charts()
+replays(job)

@@ -1,0 +1,232 @@
+"""The film of a run on screen (`vae_core.film`): the live latent map while it trains (the latest frame,
+aligned to the one before), and the replay of a finished run, a plotly figure whose frames are all sent
+once: its slider and Play button redraw the map, the samples, the reconstructions and the loss curves
+in the browser, with no round trip to the server per position."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+
+from vae_core.film import Film, extent, from_uint8, plane
+from vae_core.images import grid_png
+
+COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+          "#17becf")  # tab10: the GIF's palette (vae_core.film.PALETTE)
+MAP_HEIGHT = 420
+
+
+def label_groups(labels: torch.Tensor | None, n: int) -> list[tuple[str, np.ndarray]]:
+    """(name, positions) per label, in label order; one group "codes" when there are no labels."""
+    if labels is None:
+        return [("codes", np.arange(n))]
+    values = labels.numpy()
+    return [(str(int(v)), np.flatnonzero(values == v)) for v in np.unique(values)]
+
+
+def prior_circles(fig: go.Figure, **where) -> None:
+    """The prior N(0, I)'s 1σ and 2σ circles behind the codes."""
+    for r in (1, 2):
+        fig.add_shape(type="circle", x0=-r, y0=-r, x1=r, y1=r, layer="below",
+                      line=dict(color="#bbbbbb", dash="dot" if r == 2 else "solid", width=1), **where)
+
+
+def _xy(points: np.ndarray, idx: np.ndarray) -> tuple[list, list]:
+    return np.round(points[idx, 0], 3).tolist(), np.round(points[idx, 1], 3).tolist()
+
+
+def map_figure(points: np.ndarray, labels: torch.Tensor | None, half_width: float, title: str,
+               latent_dim: int) -> go.Figure:
+    """The codes of the filmed test images in 2-D, coloured by label, over the prior's circles."""
+    fig = go.Figure()
+    for k, (name, idx) in enumerate(label_groups(labels, len(points))):
+        x, y = _xy(points, idx)
+        fig.add_trace(go.Scatter(x=x, y=y, mode="markers", name=name, marker=dict(size=4, color=COLORS[k % 10]),
+                                 hoverinfo="skip"))
+    prior_circles(fig)
+    axes = axis_names(latent_dim)
+    fig.update_xaxes(range=[-half_width, half_width], title_text=axes[0], zeroline=False)
+    fig.update_yaxes(range=[-half_width, half_width], title_text=axes[1], zeroline=False, scaleanchor="x")
+    fig.update_layout(height=MAP_HEIGHT, title=title, margin=dict(l=10, r=10, t=40, b=10),
+                      legend=dict(itemsizing="constant"), uirevision="film")
+    return fig
+
+
+def axis_names(latent_dim: int) -> tuple[str, str]:
+    if latent_dim == 2:
+        return "z₀", "z₁"
+    if latent_dim == 1:
+        return "z₀", ""
+    return "PC 1 of the codes", "PC 2"
+
+
+def frame_title(frame: dict) -> str:
+    return f"step {frame['step']} · epoch {frame['epoch']:.2f} · β={frame['beta']:g}"
+
+
+def frame_pngs(film_originals: torch.Tensor, frame: dict) -> tuple[bytes, bytes]:
+    """A frame's prior samples, and the fixed test images over their reconstructions, as PNGs."""
+    samples = from_uint8(torch.as_tensor(frame["samples"]))
+    pair = torch.cat([from_uint8(torch.as_tensor(film_originals)),
+                      from_uint8(torch.as_tensor(frame["reconstructions"]))])
+    return grid_png(samples, 8, tile=28), grid_png(pair, 8, tile=28)
+
+
+LIVE = "film_live"  # session key: (job id, the last frame's index, its picture, the axes' half-width)
+
+
+def live_map(job, snap) -> None:
+    """The film's latest frame of a running job: its map, aligned to the previous picture this session
+    drew, the axes only ever widening, and the prior samples and reconstructions of that moment beside it.
+    The job's frames carry the film's labels and originals (`vae_core.job`)."""
+    frame = snap.frame
+    if frame is None:
+        return
+    last = st.session_state.get(LIVE)
+    ours = last is not None and last[0] == id(job)
+    if ours and last[1] == frame["index"]:
+        points, half = last[2], last[3]
+    else:
+        points = plane(torch.as_tensor(frame["codes"]).float().numpy(), last[2] if ours else None)
+        half = max(extent([points]), last[3] if ours else 0.0)
+        st.session_state[LIVE] = (id(job), frame["index"], points, half)
+    labels = frame.get("labels")
+    left, right = st.columns([3, 2])
+    with left:
+        fig = map_figure(points, None if labels is None else torch.as_tensor(labels), half,
+                         f"Latent space, live: {frame_title(frame)}", job.config.latent_dim)
+        st.plotly_chart(fig, key="train_film_live")
+    with right:
+        samples, pair = frame_pngs(frame["originals"], frame)
+        st.caption("Samples from the prior, now")
+        st.image(samples, width=8 * 40)
+        st.caption("Test images (top) and their reconstructions now (bottom)")
+        st.image(pair, width=8 * 40)
+        st.caption(f"{snap.frames_recorded} frames so far · the codes (μ) of {len(frame['codes'])} test images"
+                   + ("; PCA of the codes, each frame aligned to the one before" if job.config.latent_dim > 2 else ""))
+
+
+# --- the replay
+
+
+def _png_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def replay_figure(film: Film, pictures: list[np.ndarray], history: dict, latent_dim: int) -> go.Figure:
+    """The whole film as one animated figure: the map (left), the samples and reconstructions, and the
+    negative ELBO up to the frame (right); a slider over the frames and Play/Pause buttons, all run by
+    plotly.js in the browser."""
+    from plotly.subplots import make_subplots
+
+    frames_in = film.frames
+    half = extent(pictures)
+    groups = label_groups(film.labels, len(pictures[0]))
+    fig = make_subplots(rows=3, cols=2, column_widths=[0.58, 0.42], row_heights=[0.22, 0.33, 0.45],
+                        specs=[[{"rowspan": 3}, {}], [None, {}], [None, {}]], horizontal_spacing=0.08,
+                        vertical_spacing=0.1,
+                        subplot_titles=("latent space (codes μ of test images)", "prior samples",
+                                        "test images / reconstructions", "negative ELBO (nats)"))
+    steps, epochs = history.get("steps", []), history.get("epochs", [])
+    train_x = [r["epoch"] for r in steps]
+    train_y = [r["nelbo"] for r in steps]
+    test_x = [r["epoch"] for r in epochs]
+    test_y = [r["test_nelbo"] for r in epochs]
+
+    colors = np.empty(len(pictures[0]), dtype=object)
+    for g, (_, idx) in enumerate(groups):
+        colors[idx] = COLORS[g % 10]
+
+    def traces(k: int, first: bool = False) -> list:
+        f, p = frames_in[k], np.round(pictures[k], 3)
+        codes = go.Scatter(x=p[:, 0], y=p[:, 1])  # a frame changes only where the codes are
+        if first:
+            codes = go.Scatter(x=p[:, 0], y=p[:, 1], mode="markers", marker=dict(size=4, color=list(colors)),
+                               showlegend=False, hoverinfo="skip")
+        samples, pair = frame_pngs(film.originals, f)
+        n_train = sum(1 for r in steps if r["step"] <= f["step"])
+        n_test = sum(1 for r in epochs if r["step"] <= f["step"])
+        return [codes, go.Image(source=_png_uri(samples), hoverinfo="skip"),
+                go.Image(source=_png_uri(pair), hoverinfo="skip"),
+                go.Scatter(x=train_x[:n_train], y=train_y[:n_train], mode="lines", line=dict(color="#1f77b4"),
+                           showlegend=False),
+                go.Scatter(x=test_x[:n_test], y=test_y[:n_test], mode="lines+markers", line=dict(color="#d62728"),
+                           showlegend=False)]
+
+    places = [(1, 1), (1, 2), (2, 2), (3, 2), (3, 2)]
+    for trace, (row, col) in zip(traces(len(frames_in) - 1, first=True), places, strict=True):
+        fig.add_trace(trace, row=row, col=col)
+    moving = list(range(len(places)))
+    for g, (name, _) in enumerate(groups):  # the legend: one entry per label (no points of its own)
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,
+                                 marker=dict(size=7, color=COLORS[g % 10])), row=1, col=1)
+    # the whole curve, faint, behind the part played so far (the axes stay put)
+    fig.add_trace(go.Scatter(x=train_x, y=train_y, mode="lines", line=dict(color="#cccccc"), showlegend=False,
+                             hoverinfo="skip"), row=3, col=2)
+    names = [str(k) for k in range(len(frames_in))]
+    fig.frames = [go.Frame(name=names[k], data=traces(k), traces=moving,
+                           layout=dict(title_text=frame_title(frames_in[k]))) for k in range(len(frames_in))]
+    fig.add_shape(type="circle", x0=-1, y0=-1, x1=1, y1=1, layer="below", line=dict(color="#bbbbbb", width=1),
+                  row=1, col=1)
+    fig.add_shape(type="circle", x0=-2, y0=-2, x1=2, y1=2, layer="below",
+                  line=dict(color="#bbbbbb", dash="dot", width=1), row=1, col=1)
+    axes = axis_names(latent_dim)
+    fig.update_xaxes(range=[-half, half], title_text=axes[0], zeroline=False, row=1, col=1)
+    fig.update_yaxes(range=[-half, half], title_text=axes[1], zeroline=False, scaleanchor="x", row=1, col=1)
+    for row in (1, 2):
+        fig.update_xaxes(visible=False, row=row, col=2)
+        fig.update_yaxes(visible=False, row=row, col=2)
+    if train_y:
+        low, high = min(train_y + test_y), max(train_y + test_y)
+        fig.update_yaxes(range=[low - 0.05 * (high - low), high + 0.05 * (high - low)], row=3, col=2)
+    fig.update_xaxes(title_text="epoch", row=3, col=2)
+    play = dict(frame=dict(duration=180, redraw=True), transition=dict(duration=0), fromcurrent=True, mode="immediate")
+    still = dict(frame=dict(duration=0, redraw=True), transition=dict(duration=0), mode="immediate")
+    last = len(frames_in) - 1
+    fig.update_layout(
+        height=560, title=frame_title(frames_in[last]), margin=dict(l=10, r=10, t=60, b=10),
+        legend=dict(itemsizing="constant", x=0.5, xanchor="right", y=1.0),
+        updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.06, xanchor="left", yanchor="top",
+                          showactive=False, buttons=[
+                              dict(label="▶ Play", method="animate", args=[None, play]),
+                              dict(label="❚❚ Pause", method="animate", args=[[None], still])])],
+        sliders=[dict(active=last, x=0.16, len=0.84, y=-0.02, yanchor="top", pad=dict(t=10),
+                      currentvalue=dict(prefix="frame "),
+                      steps=[dict(label=str(frames_in[k]["step"]), method="animate", args=[[names[k]], still])
+                             for k in range(len(frames_in))])],
+    )
+    return fig
+
+
+def replay_section(ckpt, *, key: str) -> None:
+    """A checkpoint's film replayed (`replay_figure`: scrubbing and Play run in the browser) and a GIF of
+    it to download; a line saying so when the checkpoint has no film."""
+    from ui.display import plain
+    from ui.loaders import film_gif_bytes, film_replay, model_key
+    from vae_core.errors import VAEError
+
+    try:
+        fig = film_replay(ckpt)
+    except VAEError as e:
+        st.error(plain(str(e)))
+        return
+    if fig is None:
+        st.info("This model has no film: it was trained before runs recorded one, or with Film frames set to 0. "
+                "Train a model on this page to watch its latent space form.")
+        return
+    st.caption(f"{len(fig.frames)} frames of the run: drag the slider or press Play (drawn in the browser). "
+               "The codes (μ) of fixed test images, coloured by label, over the prior's 1σ and 2σ circles; "
+               "the curve is the training negative ELBO up to the frame.")
+    st.plotly_chart(fig, key=f"{key}_replay")
+    made = st.session_state.get(f"{key}_gif")
+    if made is not None and made[0] == model_key(ckpt):
+        st.download_button("Download the GIF", made[1], file_name=f"{ckpt.path.stem}-film.gif", mime="image/gif",
+                           key=f"{key}_gif_download")
+    elif st.button("Make a GIF of the film", key=f"{key}_gif_make", help="for slides: every frame's map, samples "
+                   "and reconstructions"):
+        st.session_state[f"{key}_gif"] = (model_key(ckpt), film_gif_bytes(ckpt))
+        st.rerun()
