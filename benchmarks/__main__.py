@@ -8,8 +8,9 @@ projection (UMAP cold, warm, after the warm-up, disk-cache hit, PCA; each set in
 decode (server-side, per shipped model; a fresh process's first image grid), memory (a process holding
 every shipped checkpoint open; `train` against the reference comes with the training section) and
 scaling (1 against 2 processes under torchrun; a folder over the memory budget, streamed, against the
-same folder held in memory). Opt-in, run only when named in `--only`: load (`benchmarks.load`: Sliders
-sessions while another trains).
+same folder held in memory), inspect (a point's nearest neighbours among 100,000 codes, both distances,
+and attribute directions: benchmarks/inspect_speed.py). Opt-in, run only when named in `--only`: load
+(`benchmarks.load`: Sliders sessions while another trains).
 
 The machine may be shared, so the one-minute load average is recorded before each section; figures
 taken under load are slower than the machine can do. Nothing here passes or fails on time: the
@@ -78,6 +79,7 @@ TARGETS = {
     "umap_cold_large_s": (15.0, 15.0, "<="),
     "projection_cache_hit_s": (0.3, 0.3, "<="),
     "server_peak_rss_mb": (1536.0, 1536.0, "<="),
+    "neighbours_ms_p95": (100.0, 100.0, "<="),  # a point's nearest neighbours among 100,000 codes (issue 26)
 }
 
 
@@ -168,6 +170,12 @@ def section_scaling(sizes: Sizes, work: Path, device: str) -> dict:
                sprites_steps=sizes.sprites_full_steps)
 
 
+def section_inspect(sizes: Sizes, work: Path, device: str) -> dict:
+    from benchmarks.inspect_speed import neighbours
+
+    return neighbours(queries=50 if sizes is FULL else 20)
+
+
 def section_load(sizes: Sizes, work: Path, device: str) -> dict:
     from benchmarks.load import run as sessions_under_load
 
@@ -175,7 +183,8 @@ def section_load(sizes: Sizes, work: Path, device: str) -> dict:
 
 
 SECTIONS = {"training": section_training, "startup": section_startup, "projection": section_projection,
-            "decode": section_decode, "memory": section_memory, "scaling": section_scaling}
+            "decode": section_decode, "memory": section_memory, "scaling": section_scaling,
+            "inspect": section_inspect}
 OPT_IN = {"load": section_load}  # only when named in --only: 7 browser sessions for minutes (issue 11)
 
 

@@ -251,3 +251,16 @@ def test_cost_overlay_is_red_where_the_cost_is():
     assert torch.allclose(overlays[1], torch.full((3, 4, 4), 0.55))  # no cost: the dimmed image
     with pytest.raises(VAEError, match="costs must have"):
         cost_overlay(images, costs[:, :, :2])
+
+
+def test_the_inspect_benchmark_gives_its_figures():
+    from benchmarks.__main__ import QUICK, run
+    from benchmarks.inspect_speed import neighbours
+
+    r = neighbours(2000, (4,), k=5, queries=5)
+    assert r["neighbours_codes"] == 2000
+    for name in ("euclidean", "kl"):
+        assert 0 < r[f"neighbours_{name}_ms_p50_d4"] <= r[f"neighbours_{name}_ms_p95_d4"] <= r["neighbours_ms_p95"]
+    assert r["neighbours_index_build_ms_d4"] > 0 and r["directions_ms_d4"] > 0
+    full = run(QUICK, ("inspect",), "cpu")  # the section as `python -m benchmarks --only inspect` runs it
+    assert full["neighbours_codes"] == 100_000 and "neighbours_ms_p95" in full["targets"]
