@@ -210,3 +210,32 @@ def test_a_save_loop_killed_with_sigkill_leaves_a_temp_file_that_cleaning_remove
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == [f"{prefix}-{i}.pt" for prefix in ("alive", "killed") for i in range(3)]
     assert all(load_checkpoint(tmp_path / name).progress["step"] < 3 for name in names)
+
+
+def test_projection_caches_and_exports_write_through_named_temp_files_and_the_app_cleans_both(tmp_path, monkeypatch):
+    import numpy as np
+
+    import ui.session
+    from vae_core import projection
+
+    seen = []
+    real_replace = os.replace
+
+    def spy(src, dst):
+        seen.append(Path(src).name)
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(projection.os, "replace", spy)
+    target = tmp_path / "checkpoints" / "projections" / "k.test-pca-0.npy"
+    projection._save_coords(target, np.zeros((3, 2), np.float32))
+    assert target.exists() and seen and seen[0].startswith(f".{target.name}.{os.getpid()}-")
+    assert [p.name for p in target.parent.iterdir()] == [target.name]  # no temp file left
+
+    dead = dead_pid()
+    leftovers = [target.parent / f".{target.name}.{dead}-0123abcd.tmp",
+                 tmp_path / "checkpoints" / f".m.pt.{dead}-0123abcd.tmp"]
+    for path in leftovers:
+        path.write_bytes(b"partial")
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
+    ui.session.startup_cleanup()
+    assert not any(p.exists() for p in leftovers) and target.exists()

@@ -102,12 +102,13 @@ _scratch_cleaned = [0.0]  # when scratch folders were last cleaned (time.monoton
 
 
 def startup_cleanup() -> None:
-    """Once per server process: remove temp files that saves killed mid-write left in checkpoints/;
-    every ten minutes: remove scratch folders of sessions unused for SCRATCH_MAX_AGE_S."""
+    """Once per server process: remove temp files that saves killed mid-write left in checkpoints/ and
+    its projection cache; every ten minutes: remove scratch folders of sessions unused for SCRATCH_MAX_AGE_S."""
     with _claim_lock:
         if str(checkpoint_dir()) not in _cleaned and checkpoint_dir().is_dir():
             _cleaned.add(str(checkpoint_dir()))
-            clean_stale_temp_files(checkpoint_dir())
+            for folder in (checkpoint_dir(), checkpoint_dir() / "projections"):
+                clean_stale_temp_files(folder)  # a missing folder is skipped
         if time.monotonic() - _scratch_cleaned[0] > 600 or not _scratch_cleaned[0]:
             _scratch_cleaned[0] = time.monotonic()
             clean_scratch()

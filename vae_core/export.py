@@ -115,9 +115,14 @@ def export(ckpt, out: str | Path | None = None, *, part: str = "decoder") -> byt
         if out.is_dir():
             raise VAEError(f"{out} is a folder; give a file name such as {out / f'{part}.onnx'}")
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(out)
+        from vae_core.checkpoint import temp_name  # two exports of one file never share a temp file
+
+        tmp = temp_name(out)
+        try:
+            tmp.write_bytes(data)
+            tmp.replace(out)
+        finally:
+            tmp.unlink(missing_ok=True)
     return data
 
 

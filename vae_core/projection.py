@@ -40,7 +40,6 @@ import os
 import re
 import threading
 import time
-import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -775,7 +774,9 @@ def _load_coords(path: Path, n: int) -> np.ndarray | None:
 def _save_coords(path: Path, coords: np.ndarray) -> None:
     """Atomic write (temp file, then rename). A cache that cannot be written only costs a refit
     next time, so it warns instead of failing the projection."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    from vae_core.checkpoint import temp_name  # the writer's pid in the name: a killed write is cleaned safely
+
+    tmp = temp_name(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as f:
