@@ -22,7 +22,16 @@ import torch
 from ui import address
 from ui.display import show_grid, show_pairs
 from ui.live_decoder import plane_view, unavailable, version_of
-from ui.loaders import anomaly_scores, cached_methods, encoded, latent_index, model_key, projection, projection_job
+from ui.loaders import (
+    anomaly_scores,
+    cached_methods,
+    directions,
+    encoded,
+    latent_index,
+    model_key,
+    projection,
+    projection_job,
+)
 from ui.map_figure import PALETTE, scatter_figure
 from ui.session import page_fragment, require_checkpoint, require_data, sliders_button, sliders_picker
 from vae_core import VAEError
@@ -87,6 +96,7 @@ colour_options = (
 address.take("colour", "map_colour", address.choice(colour_options))
 colour = c[-1].selectbox("Colour by", colour_options, key="map_colour")
 views = ["Scatter", "Thumbnails", "Decoded grid"] + (["Decode under the pointer"] if spec.linear else [])
+views += ["Attribute axes"] if bundle.labels is not None or bundle.factors is not None else []
 address.take("view", "map_mode", address.choice(views))
 mode = st.radio(
     "View",
@@ -95,7 +105,8 @@ mode = st.radio(
     key="map_mode",
     help="Thumbnails draws the images themselves at their positions (a sample); Decoded grid "
     "shows what the decoder makes of each point of a grid laid over the map; Decode under the pointer "
-    "(latent plane and PCA, whose inverse is linear) decodes the point under the pointer as it moves.",
+    "(latent plane and PCA, whose inverse is linear) decodes the point under the pointer as it moves. Attribute "
+    "axes places every code by how far it lies along two attribute directions of your choice (x and y).",
 )
 
 mu, logvar = encoded(ckpt, split)
@@ -290,6 +301,31 @@ def neighbours_panel(point: int | None, found: np.ndarray, dist: np.ndarray, ms:
     address.keep("point", point)
 
 
+def attribute_axes() -> None:
+    """Custom axes: x and y are two attribute directions (class-mean differences of the split's labels or
+    factors); each code is placed at its coordinate along each, (z · d) / |d|."""
+    named = directions(ckpt, split)
+    names = [d.name for d in named]
+    address.take("x", "map_axis_x", address.choice(names))
+    address.take("y", "map_axis_y", address.choice(names))
+    a, b = st.columns(2)
+    x_name = a.selectbox("x axis: more …", names, index=0, key="map_axis_x")
+    y_name = b.selectbox("y axis: more …", names, index=min(1, len(names) - 1), key="map_axis_y")
+    address.keep("x", x_name, names[0])
+    address.keep("y", y_name, names[min(1, len(names) - 1)])
+    dx, dy = (named[names.index(v)].vector for v in (x_name, y_name))
+    units = np.stack([dx / np.linalg.norm(dx), dy / np.linalg.norm(dy)], 1)  # (D, 2)
+    values, cats = colour_values()
+    figure = scatter_figure(np.asarray(mu, dtype=np.float32) @ units, values, cats, colour,
+                            revision=repr((key, split, x_name, y_name)))
+    figure.update_layout(xaxis_title=f"{x_name} →", yaxis_title=f"{y_name} →")
+    st.plotly_chart(figure, key="map_axes")
+    cos = float(units[:, 0] @ units[:, 1])
+    st.caption(f"Each of the {n:,} {split} codes at its coordinate along two directions (each the mean code of "
+               f"the images with the attribute minus the mean of the others; units of z). The axes are not "
+               f"orthogonal: cos = {cos:.2f}.")
+
+
 def ring(figure: go.Figure, point: int, found: np.ndarray) -> None:
     """The asked-for point as a star and its neighbours ringed, over the map."""
     hover = "#%{customdata}<extra></extra>"
@@ -358,6 +394,8 @@ elif mode == "Thumbnails":
     fig.update_layout(height=720, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white")
     fig.update_yaxes(scaleanchor="x")
     st.plotly_chart(fig, key="map_thumbnails")
+elif mode == "Attribute axes":
+    attribute_axes()
 elif mode == "Decode under the pointer":
     pointer_view()
 else:

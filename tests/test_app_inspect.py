@@ -176,3 +176,31 @@ def test_server_sliders_move_z_along_a_direction_and_show_its_neighbours(checkpo
     shown = [c for c in [img.caption for el in at.get("image") for img in el.proto.imgs] if c and c.startswith("#")]
     nearest = np.argsort(((mu - at.session_state["slider_z"]) ** 2).sum(1), kind="stable")[:8]
     assert [int(c.split()[0][1:]) for c in shown] == nearest.tolist()
+
+
+def test_attribute_axes_place_each_code_along_two_class_directions(checkpoint_dir, models):
+    import json
+
+    at = opened(checkpoint_dir, models["z4"], view="Attribute axes", x="more like a 1", y="more like a 7")
+    assert at.radio(key="map_mode").value == "Attribute axes" and not ignored(at)
+    assert at.selectbox(key="map_axis_x").value == "more like a 1"
+    ckpt = load_checkpoint(checkpoint_dir / models["z4"].name)
+    test = load_dataset("mnist5k").split("test")
+    mu = encode(ckpt.model, test.images)[0].numpy()
+    labels = test.labels.numpy()
+    unit = [(d := mu[labels == c].mean(0) - mu[labels != c].mean(0)) / np.linalg.norm(d) for c in (1, 7)]
+    spec = json.loads(next(c for c in at.get("plotly_chart") if c.proto.id and "map_axes" in c.proto.id).proto.spec)
+    ones = next(t for t in spec["data"] if t.get("name") == "1")  # the trace of the 1s (decoded from plotly's arrays)
+    index = np.asarray(_plotly_array(ones["customdata"]), dtype=int)
+    assert np.allclose(_plotly_array(ones["x"]), mu[index] @ unit[0], atol=1e-4)
+    assert np.allclose(_plotly_array(ones["y"]), mu[index] @ unit[1], atol=1e-4)
+    assert np.mean(mu[labels == 1] @ unit[0]) > np.mean(mu[labels != 1] @ unit[0])  # the 1s lie further along x
+
+
+def _plotly_array(value) -> np.ndarray:
+    """A plotly JSON array: a list, or {"dtype", "bdata"} (base64 typed array)."""
+    import base64
+
+    if isinstance(value, dict):
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+    return np.asarray(value)
