@@ -21,7 +21,7 @@ import torch
 
 from ui import address
 from ui.display import show_grid, show_pairs
-from ui.live_decoder import plane_view, unavailable, version_of
+from ui.live_decoder import hover_images, plane_view, unavailable, version_of
 from ui.loaders import (
     anomaly_scores,
     cached_methods,
@@ -320,6 +320,7 @@ def attribute_axes() -> None:
                             revision=repr((key, split, x_name, y_name)))
     figure.update_layout(xaxis_title=f"{x_name} →", yaxis_title=f"{y_name} →")
     st.plotly_chart(figure, key="map_axes")
+    hover_images(ckpt, split, chart="map_axes", key="map_axes_hover", labels=labels, class_names=bundle.class_names)
     cos = float(units[:, 0] @ units[:, 1])
     st.caption(f"Each of the {n:,} {split} codes at its coordinate along two directions (each the mean code of "
                f"the images with the attribute minus the mean of the others; units of z). The axes are not "
@@ -346,6 +347,7 @@ if mode == "Scatter":
             ring(figure, point, found)
         event = st.plotly_chart(figure, key="map_chart", on_select="rerun",
                                 selection_mode=("points", "box", "lasso"))
+        hover_images(ckpt, split, chart="map_chart", key="map_hover", labels=labels, class_names=bundle.class_names)
         st.caption(
             view_caption()
         )

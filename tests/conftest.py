@@ -85,8 +85,10 @@ DECODERS = Path(__file__).resolve().parents[1] / "ui" / "static" / "decoders"
 @pytest.fixture(scope="session", autouse=True)
 def _decoders_left_as_found():
     """The app exports each checkpoint's decoder once into ui/static/decoders/ (a cache it serves);
-    the tests' throwaway checkpoints would leave one file each there: remove what the session added."""
-    before = set(DECODERS.glob("*.onnx")) if DECODERS.exists() else set()
+    the tests' throwaway checkpoints would leave one file each there (and the map's sprite sheets, .png with
+    their .json): remove what the session added."""
+    kinds = ("*.onnx", "*.png", "*.json")
+    before = {p for kind in kinds for p in DECODERS.glob(kind)} if DECODERS.exists() else set()
     yield
-    for path in set(DECODERS.glob("*.onnx")) - before if DECODERS.exists() else ():
+    for path in {p for kind in kinds for p in DECODERS.glob(kind)} - before if DECODERS.exists() else ():
         path.unlink(missing_ok=True)

@@ -204,3 +204,32 @@ def _plotly_array(value) -> np.ndarray:
     if isinstance(value, dict):
         return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
     return np.asarray(value)
+
+
+def test_the_map_sends_its_images_once_as_sprite_sheets_for_hover(checkpoint_dir, models, fake):
+
+    from PIL import Image
+
+    import ui.live_decoder
+
+    shutil.copyfile(models["z4"], checkpoint_dir / models["z4"].name)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90).run()
+    assert not at.exception
+    hover = fake.mounts["map_hover"]
+    assert hover["mode"] == "hover" and hover["chart"] == "map_chart" and hover["n"] == 1000
+    test = load_dataset("mnist5k").split("test")
+    assert hover["labels"] == test.labels.tolist() and hover["classes"] == [str(d) for d in range(10)]
+    ckpt = load_checkpoint(checkpoint_dir / models["z4"].name)
+    from vae_core.latent import reconstruct
+
+    for kind, want in (("images", test.images), ("reconstructions", reconstruct(ckpt.model, test.images))):
+        sheet = hover[kind]
+        pixels = np.asarray(Image.open(ui.live_decoder.STATIC / sheet["url"]), dtype=np.float32) / 255
+        side, cols = sheet["side"], sheet["cols"]
+        assert side == 28 and cols == 32
+        for i in (0, 7, 999):
+            r, c = divmod(i, cols)
+            assert np.abs(pixels[r * side:(r + 1) * side, c * side:(c + 1) * side] - want[i, 0].numpy()).max() < 0.003
+    first = hover["images"]["url"]
+    at.selectbox(key="map_colour").set_value("reconstruction error").run()
+    assert fake.mounts["map_hover"]["images"]["url"] == first  # written once, sent by name

@@ -264,3 +264,19 @@ def test_the_inspect_benchmark_gives_its_figures():
     assert r["neighbours_index_build_ms_d4"] > 0 and r["directions_ms_d4"] > 0
     full = run(QUICK, ("inspect",), "cpu")  # the section as `python -m benchmarks --only inspect` runs it
     assert full["neighbours_codes"] == 100_000 and "neighbours_ms_p95" in full["targets"]
+
+
+def test_sprite_sheet_tiles_every_image_by_index_and_shrinks_to_fit():
+    from vae_core.images import sprite_sheet
+
+    images = torch.rand(7, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    png, cols, side = sprite_sheet(images)
+    pixels = np.asarray(Image.open(io.BytesIO(png)), dtype=np.float32) / 255
+    assert (cols, side) == (3, 8) and pixels.shape == (24, 24, 3)
+    for i in range(7):
+        r, c = divmod(i, cols)
+        assert np.abs(pixels[r * 8:(r + 1) * 8, c * 8:(c + 1) * 8] - images[i].permute(1, 2, 0).numpy()).max() < 0.003
+    _, cols, side = sprite_sheet(torch.ones(100, 1, 8, 8), max_side=40)  # 10 a row would need 80 px: 4-px tiles
+    assert (cols, side) == (10, 4)
+    with pytest.raises(VAEError, match="square"):
+        sprite_sheet(torch.ones(2, 1, 8, 6))

@@ -17,6 +17,8 @@
 //                       per_row, tile, rest, poster; the grid follows a temperature range input
 //            "marker":  a map that follows a pad's z with no decoder of its own: follows (the pad's
 //                       key), z, offset, matrix (map = offset + matrix · z), extent, points, palette, title
+//            "hover":   the image of a plotly chart's point under the pointer: chart (its key), n, images and
+//                       reconstructions (sprite sheets {url, cols, side}), labels, classes
 
 const ORT_DIR = "onnxruntime-web/";
 const shared = (window.__vaeLiveDecoder ||= { ort: null, sessions: new Map(), stats: {}, lastZ: {} });
@@ -534,6 +536,70 @@ function buildStatus(root, data, setStateValue) {
   );
 }
 
+// the image of the map point under the pointer, and its reconstruction, cut out of sprite sheets the
+// browser fetched once (data.images, data.reconstructions: {url, cols, side}), beside the pointer as soon
+// as the plotly chart keyed data.chart reports a hover: no round trip. Each shown tile's delay from the
+// pointer's event to the next frame is kept in shared.stats.hover (for the benchmark).
+function buildHover(root, data) {
+  const sheets = [data.images, data.reconstructions].filter(Boolean).map((sheet) => {
+    const img = new Image();
+    img.decoding = "async";
+    img.src = new URL(data.base + sheet.url, window.location.href).href;
+    return { ...sheet, img };
+  });
+  const size = data.display || 112;
+  const canvases = sheets.map(() => el("canvas", { class: "vae-live-hover-image", width: size, height: size }));
+  const caption = el("div", { class: "vae-live-hover-caption" });
+  const tip = el("div", { class: "vae-live-hovertip" }, el("div", { class: "vae-live-hover-images" }, ...canvases), caption);
+  tip.style.display = "none";
+  root.append(tip);
+  const stats = (shared.stats.hover ||= { shown: 0, latencies: [] });
+  const show = (index, event) => {
+    sheets.forEach((sheet, k) => {
+      const ctx = canvases[k].getContext("2d");
+      ctx.imageSmoothingEnabled = false;
+      ctx.clearRect(0, 0, size, size);
+      if (sheet.img.complete && sheet.img.naturalWidth) {
+        const col = index % sheet.cols, row = Math.floor(index / sheet.cols);
+        ctx.drawImage(sheet.img, col * sheet.side, row * sheet.side, sheet.side, sheet.side, 0, 0, size, size);
+      }
+    });
+    const label = data.labels ? data.labels[index] : null;
+    caption.textContent = `#${index}` + (label == null ? "" : ` · ${data.classes?.[label] ?? label}`) +
+      (sheets.length > 1 ? " · image, reconstruction" : "");
+    tip.style.display = "block";
+    const x = event?.clientX ?? 0, y = event?.clientY ?? 0;
+    tip.style.left = `${Math.max(4, Math.min(x + 18, window.innerWidth - tip.offsetWidth - 8))}px`;
+    tip.style.top = `${Math.max(4, Math.min(y + 18, window.innerHeight - tip.offsetHeight - 8))}px`;
+    tip.dataset.index = String(index);
+    stats.shown += 1;
+    tip.dataset.shown = String(stats.shown);
+    if (event?.timeStamp) {
+      requestAnimationFrame(() => {
+        stats.latencies.push(performance.now() - event.timeStamp);
+        if (stats.latencies.length > 5000) stats.latencies.splice(0, 2500);
+      });
+    }
+  };
+  let attached = null;
+  const attach = () => { // the chart's div, again whenever Streamlit draws it anew
+    const gd = document.querySelector(`.st-key-${data.chart} .js-plotly-plot`);
+    if (!gd || typeof gd.on !== "function" || (gd === attached && gd.__vaeHover === gd._ev)) return;
+    attached = gd;
+    gd.__vaeHover = gd._ev;
+    gd.on("plotly_hover", (e) => {
+      const point = e?.points?.[0];
+      const c = Array.isArray(point?.customdata) ? point.customdata[0] : point?.customdata;
+      if (c == null || !(Number(c) >= 0 && Number(c) < data.n)) return;
+      show(Number(c), e.event);
+    });
+    gd.on("plotly_unhover", () => { tip.style.display = "none"; });
+  };
+  attach();
+  const timer = setInterval(attach, 400);
+  root.vaeStop = () => { clearInterval(timer); tip.remove(); };
+}
+
 export default function (component) {
   const { data, parentElement, setStateValue, key } = component;
   let root = parentElement.querySelector(".vae-live");
@@ -541,10 +607,10 @@ export default function (component) {
   if (root && root.dataset.identity === identity) return; // same model and value: keep the live state
   root?.vaeStop?.();
   root?.remove();
-  if (data.mode === "marker" || data.mode === "traversal") {
+  if (data.mode === "marker" || data.mode === "traversal" || data.mode === "hover") {
     root = el("div", { class: `vae-live vae-live-${data.mode}`, "data-key": key, "data-identity": identity });
     parentElement.append(root);
-    return (data.mode === "marker" ? buildMarker : buildTraversal)(root, data);
+    return ({ marker: buildMarker, traversal: buildTraversal, hover: buildHover })[data.mode](root, data);
   }
   // a gesture's end: Python hears the value (the root keeps it too, for the browser tests)
   const reporter = (root) => (name, value) => {

@@ -292,3 +292,62 @@ def plane_view(ckpt: Checkpoint, *, origin, du, dv, duv=None, extent: tuple[floa
                   palette=palette or ["#1f77b4"], legend=list(legend or []),
                   labels=[[float(u), float(v), str(t)] for u, v, t in labels or []],
                   point=point, pad=pad, version=version, caption="decoder(z) under the pointer")
+
+
+HOVER_RECONSTRUCTIONS = 20_000  # maps up to this many codes also show each point's reconstruction on hover
+
+
+@st.cache_resource(show_spinner="Preparing the map's images for your browser…", max_entries=16)
+def _sprites(_ckpt: Checkpoint, path: str, mtime: float, split: str) -> dict:
+    """The split's images (and, for maps up to HOVER_RECONSTRUCTIONS codes, their reconstructions) as
+    sprite sheets under ui/static/decoders/, written once per checkpoint content and split."""
+    from ui.loaders import get_data
+    from vae_core.images import sprite_sheet
+    from vae_core.latent import reconstruct
+    from vae_core.streaming import as_tensor
+
+    bundle = get_data(_ckpt)
+    rows = bundle.test_idx if split == "test" else bundle.train_idx
+    out = {"n": len(rows)}
+    for kind in ("images", "reconstructions"):
+        if kind == "reconstructions" and len(rows) > HOVER_RECONSTRUCTIONS:
+            continue
+        name = f"{checkpoint_cache_key(path)}-{split}.{kind}.png"
+        meta = DECODERS / f"{name}.json"
+        if not meta.exists() or not (DECODERS / name).exists():
+            images = _Rows(bundle.images, rows, as_tensor)
+            if kind == "reconstructions":
+                images = reconstruct(_ckpt.model, as_tensor(bundle.images[rows]))
+            png, cols, side = sprite_sheet(images)
+            DECODERS.mkdir(parents=True, exist_ok=True)
+            (DECODERS / name).write_bytes(png)
+            meta.write_text(json.dumps({"cols": cols, "side": side}))
+        out[kind] = {"url": "decoders/" + name, **json.loads(meta.read_text())}
+    return out
+
+
+class _Rows:
+    """Some rows of a dataset's images, sliced into tensors batch by batch (streamed data decoded as it goes)."""
+
+    def __init__(self, images, rows, as_tensor):
+        self.images, self.rows, self.as_tensor = images, rows, as_tensor
+        self.shape = (len(rows), *images.shape[1:])
+
+    def __getitem__(self, part: slice) -> torch.Tensor:
+        return self.as_tensor(self.images[self.rows[part]])
+
+
+def hover_images(ckpt: Checkpoint, split: str, *, chart: str, key: str, labels=None,
+                 class_names: list[str] | None = None) -> None:
+    """Over the plotly chart keyed `chart` (its traces carrying each point's index as customdata), the image
+    of the point under the pointer, and its reconstruction, shown beside the pointer at once: the split's
+    images go to the browser once, as a sprite sheet, and each hover cuts its tile out (no round trip).
+    `labels` (N,) and `class_names`: each point's caption (its index and label)."""
+    sheets = _sprites(ckpt, *model_key(ckpt), split)
+    data = {"mode": "hover", "key": key, "base": static_base(), "chart": chart, "n": sheets["n"],
+            "images": sheets["images"], "reconstructions": sheets.get("reconstructions"),
+            "shape": list(ckpt.image_shape), "display": 112, "version": version_of(model_key(ckpt), split)}
+    if labels is not None:
+        data["labels"] = np.asarray(labels, dtype=np.int64).tolist()
+        data["classes"] = list(class_names or [])
+    _component(key=key, data=json.loads(json.dumps(data, default=float)))

@@ -172,3 +172,34 @@ def cost_overlay(images: torch.Tensor, costs: torch.Tensor, top: float | None = 
     grey = 0.3 + 0.5 * images.mean(1, keepdim=True)  # the image, dimmed, under the heat
     red = torch.cat([torch.ones_like(grey), torch.zeros_like(grey), torch.zeros_like(grey)], 1)
     return (grey * (1 - heat) + red * heat).clamp(0, 1), top
+
+
+SPRITE_MAX_SIDE = 8192  # pixels: a sprite sheet's longer side at most (browsers decode larger ones slowly)
+
+
+def sprite_sheet(images, max_side: int = SPRITE_MAX_SIDE) -> tuple[bytes, int, int]:
+    """Every image (N, C, H, W) as one PNG, tile after tile row-major with no padding, for a browser to
+    cut one image out by its index: (PNG bytes, tiles per row, tile side in pixels). Tiles are shrunk
+    (area average) when the sheet would pass `max_side` pixels a side: 100,000 28-px digits tile at 14 px."""
+    if isinstance(images, torch.Tensor):
+        images = _checked(images, (4,))
+    n, _, h, w = images.shape
+    if h != w:
+        raise VAEError(f"sprite tiles must be square (got {h}x{w})")
+    cols = math.ceil(math.sqrt(n))
+    side = min(h, max(1, max_side // cols))
+    rows = math.ceil(n / cols)
+    tiles = None
+    for start in range(0, n, 4096):  # a batch at a time: a streamed dataset is decoded as it goes
+        chunk = _checked(torch.as_tensor(images[start:start + 4096]), (4,))
+        if side != h:
+            chunk = F.interpolate(chunk, size=(side, side), mode="area")
+        pixels = (chunk.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()  # (B, s, s, C)
+        if tiles is None:
+            tiles = np.zeros((rows * cols, side, side, pixels.shape[-1]), dtype=np.uint8)
+        tiles[start:start + len(pixels)] = pixels
+    c = tiles.shape[-1]
+    sheet = tiles.reshape(rows, cols, side, side, c).transpose(0, 2, 1, 3, 4).reshape(rows * side, cols * side, c)
+    buffer = io.BytesIO()
+    Image.fromarray(sheet[..., 0] if sheet.shape[-1] == 1 else sheet).save(buffer, format="PNG", compress_level=3)
+    return buffer.getvalue(), cols, side
