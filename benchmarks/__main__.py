@@ -9,7 +9,8 @@ decode (server-side, per shipped model; a fresh process's first image grid), mem
 every shipped checkpoint open; `train` against the reference comes with the training section) and
 scaling (1 against 2 processes under torchrun; a folder over the memory budget, streamed, against the
 same folder held in memory), inspect (a point's nearest neighbours among 100,000 codes, both distances,
-and attribute directions: benchmarks/inspect_speed.py). Opt-in, run only when named in `--only`: load
+and attribute directions: benchmarks/inspect_speed.py), film (the film's cost to training: images/s of
+the same run with and without it, benchmarks/film.py). Opt-in, run only when named in `--only`: load
 (`benchmarks.load`: Sliders sessions while another trains).
 
 The machine may be shared, so the one-minute load average is recorded before each section; figures
@@ -80,6 +81,7 @@ TARGETS = {
     "projection_cache_hit_s": (0.3, 0.3, "<="),
     "server_peak_rss_mb": (1536.0, 1536.0, "<="),
     "neighbours_ms_p95": (100.0, 100.0, "<="),  # a point's nearest neighbours among 100,000 codes (issue 26)
+    "film_cost_fraction": (0.05, 0.05, "<="),  # the live map's film, of the run's images/s (issue 25)
 }
 
 
@@ -176,6 +178,13 @@ def section_inspect(sizes: Sizes, work: Path, device: str) -> dict:
     return neighbours(queries=50 if sizes is FULL else 20)
 
 
+def section_film(sizes: Sizes, work: Path, device: str) -> dict:
+    from benchmarks.film import film_cost
+
+    quick = sizes is not FULL
+    return film_cost(epochs=1 if quick else 2, repeats=2 if quick else 3, device=device)
+
+
 def section_load(sizes: Sizes, work: Path, device: str) -> dict:
     from benchmarks.load import run as sessions_under_load
 
@@ -184,7 +193,7 @@ def section_load(sizes: Sizes, work: Path, device: str) -> dict:
 
 SECTIONS = {"training": section_training, "startup": section_startup, "projection": section_projection,
             "decode": section_decode, "memory": section_memory, "scaling": section_scaling,
-            "inspect": section_inspect}
+            "inspect": section_inspect, "film": section_film}
 OPT_IN = {"load": section_load}  # only when named in --only: 7 browser sessions for minutes (issue 11)
 
 

@@ -1,0 +1,80 @@
+"""The film's cost to training (issue 25): the same seeded run of the shipped `mnist5k-conv-z16` preset's
+model with the film (its default) and without it (`film_frames=0`), alternated, in this process.
+
+    python -m benchmarks --json --quick --only film
+
+Figures: images/s of each (the whole `fit`: training, the film's frames, the epoch's test pass, as a
+person waits for it; and the training loop alone, whose logged speed includes the frames recorded in
+it), the film's cost as a fraction of the images/s, a frame's encode-and-decode time (median), frames
+per epoch, the frames and bytes the film keeps, and the frames per second a live map could show
+(frames recorded per second of training). Never pass/fail: the issue's target (<= 5%) is printed beside.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+from vae_core import Trainer, VAEConfig, load_dataset
+from vae_core.film import frame_points
+from vae_core.presets import PRESETS
+from vae_core.train import POINTS_PER_EPOCH
+
+PRESET = "mnist5k-conv-z16"
+
+
+def _run(config: VAEConfig, bundle) -> dict:
+    trainer = Trainer(config, bundle=bundle)
+    t0 = time.perf_counter()
+    trainer.fit()
+    wall = time.perf_counter() - t0
+    epochs = trainer.history["epochs"]
+    images = len(trainer.train_idx) * len(epochs)
+    return {"wall_s": wall, "images_per_s": images / wall,
+            "loop_images_per_s": images / sum(e["train_seconds"] for e in epochs), "trainer": trainer}
+
+
+def film_cost(epochs: int = 2, repeats: int = 1, device: str = "cpu", n_train: int | None = None) -> dict:
+    """The figures above for `epochs` epochs of the preset, `repeats` runs each way (medians)."""
+    bundle = load_dataset("mnist5k")
+    if n_train is not None:  # fewer training images: a shorter run
+        bundle.train_idx = bundle.train_idx[:n_train]
+    base = {**PRESETS[PRESET], "epochs": epochs, "device": device}
+    _run(VAEConfig(**{**base, "epochs": 1, "film_frames": 0}), bundle)  # warm-up: first-use costs out of the way
+    runs: dict[str, list[dict]] = {"film": [], "none": []}
+    for _ in range(repeats):
+        for name, frames in (("none", 0), ("film", PRESETS[PRESET].get("film_frames", 240))):
+            runs[name].append(_run(VAEConfig(**base, film_frames=frames), bundle))
+    med = {name: {k: statistics.median(r[k] for r in rs) for k in ("wall_s", "images_per_s", "loop_images_per_s")}
+           for name, rs in runs.items()}
+    trainer = runs["film"][-1]["trainer"]
+    film = trainer.film
+    kept, nbytes = len(film.frames), film.nbytes()  # before the timed frames below join it
+    frame_s = []
+    trainer.model.train()
+    for _ in range(5):
+        t0 = time.perf_counter()
+        film.record(trainer.model, trainer._film_images, step=0, epoch=0.0, beta=1.0)
+        if trainer.device.type == "cuda":
+            torch.cuda.synchronize()
+        frame_s.append(time.perf_counter() - t0)
+    log_every = max(1, trainer.steps_per_epoch // POINTS_PER_EPOCH)
+    per_epoch = len(frame_points(trainer.steps_per_epoch, log_every, trainer.config.batch_size,
+                                 len(trainer._film_images)))
+    loop_s = len(trainer.train_idx) / med["film"]["loop_images_per_s"]  # an epoch's training loop
+    return {
+        "film_preset": PRESET, "film_epochs": epochs, "film_repeats": repeats,
+        "film_train_images": len(trainer.train_idx),
+        "film_images_per_s": med["film"]["images_per_s"], "no_film_images_per_s": med["none"]["images_per_s"],
+        "film_cost_fraction": 1 - med["film"]["images_per_s"] / med["none"]["images_per_s"],
+        "film_loop_images_per_s": med["film"]["loop_images_per_s"],
+        "no_film_loop_images_per_s": med["none"]["loop_images_per_s"],
+        "film_loop_cost_fraction": 1 - med["film"]["loop_images_per_s"] / med["none"]["loop_images_per_s"],
+        "film_frame_ms": 1000 * statistics.median(frame_s), "film_codes_per_frame": len(film.indices),
+        "film_frames_per_epoch": per_epoch,
+        "film_frame_fraction_of_loop": per_epoch * statistics.median(frame_s) / loop_s,
+        "film_frames_kept": kept, "film_bytes": nbytes,
+        "film_live_frames_per_s": per_epoch / loop_s,
+    }
