@@ -537,8 +537,8 @@ function buildStatus(root, data, setStateValue) {
 }
 
 // the image of the map point under the pointer, and its reconstruction, cut out of sprite sheets the
-// browser fetched once (data.images, data.reconstructions: {url, cols, side}), beside the pointer as soon
-// as the plotly chart keyed data.chart reports a hover: no round trip. Each shown tile's delay from the
+// browser fetched once (data.images, data.reconstructions: {url, cols, side}), beside the pointer on the
+// next frame after it moves over the plotly chart keyed data.chart: no round trip. Each shown tile's delay from the
 // pointer's event to the next frame is kept in shared.stats.hover (for the benchmark).
 function buildHover(root, data) {
   const sheets = [data.images, data.reconstructions].filter(Boolean).map((sheet) => {
@@ -574,26 +574,59 @@ function buildHover(root, data) {
     tip.dataset.index = String(index);
     stats.shown += 1;
     tip.dataset.shown = String(stats.shown);
-    if (event?.timeStamp) {
+    if (event?.timeStamp) { // shown at the next frame: the delay a person sees
       requestAnimationFrame(() => {
         stats.latencies.push(performance.now() - event.timeStamp);
         if (stats.latencies.length > 5000) stats.latencies.splice(0, 2500);
       });
     }
   };
+  const hide = () => { tip.style.display = "none"; };
+  // the point nearest the pointer, within RADIUS pixels, among the chart's drawn traces: a scan of the
+  // coordinates plotly holds (100,000 points: about a millisecond), once per frame, instead of waiting for
+  // plotly's own hover event (throttled to one per 50 ms)
+  const RADIUS = 12;
+  const nearest = (gd, event) => {
+    const xa = gd._fullLayout?.xaxis, ya = gd._fullLayout?.yaxis;
+    if (!xa || !ya || xa.type !== "linear" || ya.type !== "linear") return null;
+    const box = gd.getBoundingClientRect();
+    const px = event.clientX - box.left - xa._offset, py = event.clientY - box.top - ya._offset;
+    if (px < 0 || py < 0 || px > xa._length || py > ya._length) return null;
+    const X = xa.p2l(px), Y = ya.p2l(py), mx = xa._m, my = ya._m;
+    let best = RADIUS * RADIUS, found = null;
+    for (const trace of gd._fullData) {
+      if (trace.visible !== true || !trace.customdata || !trace.x) continue;
+      const xs = trace.x, ys = trace.y, n = xs.length;
+      for (let i = 0; i < n; i++) {
+        const dx = (xs[i] - X) * mx, dy = (ys[i] - Y) * my, d = dx * dx + dy * dy;
+        if (d < best) { best = d; found = [trace, i]; }
+      }
+    }
+    if (!found) return null;
+    const c = found[0].customdata[found[1]];
+    const index = Number(Array.isArray(c) ? c[0] : c);
+    return index >= 0 && index < data.n ? index : null;
+  };
   let attached = null;
   const attach = () => { // the chart's div, again whenever Streamlit draws it anew
     const gd = document.querySelector(`.st-key-${data.chart} .js-plotly-plot`);
-    if (!gd || typeof gd.on !== "function" || (gd === attached && gd.__vaeHover === gd._ev)) return;
+    if (!gd || gd === attached) return;
     attached = gd;
-    gd.__vaeHover = gd._ev;
-    gd.on("plotly_hover", (e) => {
-      const point = e?.points?.[0];
-      const c = Array.isArray(point?.customdata) ? point.customdata[0] : point?.customdata;
-      if (c == null || !(Number(c) >= 0 && Number(c) < data.n)) return;
-      show(Number(c), e.event);
+    let pending = null;
+    gd.addEventListener("mousemove", (event) => {
+      if (event.buttons) return hide(); // a drag: a lasso, a box, a pan
+      const queued = pending;
+      pending = event;
+      if (queued) return; // a frame is already asked for: it takes the latest event
+      requestAnimationFrame(() => {
+        const e = pending;
+        pending = null;
+        const index = nearest(gd, e);
+        if (index == null) hide();
+        else show(index, e);
+      });
     });
-    gd.on("plotly_unhover", () => { tip.style.display = "none"; });
+    gd.addEventListener("mouseleave", hide);
   };
   attach();
   const timer = setInterval(attach, 400);
