@@ -5,6 +5,8 @@ from ui.routing import page_header
 # first, before this page's imports: the router and the page's heading are on screen at once (ui/routing.py)
 page_header()
 
+from pathlib import Path
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
@@ -12,11 +14,23 @@ import torch
 
 from ui import address
 from ui.display import show_grid
-from ui.loaders import anomaly_scores, encoded, model_key, pixel_maps
+from ui.loaders import anomaly_scores, encoded, folder_scores, model_key, pixel_maps
 from ui.session import require_checkpoint, require_data, sliders_picker, uploaded_image
-from vae_core.anomaly import auroc, checkpoint_scores, flagged_csv, percentile_of, roc_curve_points, top_k
+from vae_core import VAEError
+from vae_core.anomaly import (
+    auroc,
+    checkpoint_pixel_maps,
+    checkpoint_scores,
+    flagged_csv,
+    percentile_of,
+    roc_curve_points,
+    top_k,
+)
+from vae_core.hosting import ROOTS_ENV, confine_path
 from vae_core.images import cost_overlay
 from vae_core.latent import reconstruct
+from vae_core.limits import public_mode
+from vae_core.streaming import as_tensor
 
 SCORE_NAMES = {
     "nelbo": "negative ELBO (nats)",
@@ -70,14 +84,22 @@ n_top = st.slider("How many", 4, 32, 8, step=4, key="anom_top")
 idx = top_k(scores, n_top)
 originals = test.images[torch.as_tensor(idx.copy())]
 recons = reconstruct(ckpt.model, originals)
-overlays, top = cost_overlay(originals, torch.from_numpy(pixel_maps(ckpt, "test", idx)))
-caps = [f"#{i} · {scores[i]:.0f}" for i in idx]
-st.caption(f"Each original (test index · score), its reconstruction, and where it costs: −log p(x|z) per pixel "
-           f"({ckpt.config.likelihood_name}) in red over the image, full red at {top:.2g} nats per pixel")
-for start in range(0, len(idx), 8):
-    rows = slice(start, start + 8)
-    for images, captions in ((originals, caps), (recons, None), (overlays, None)):
-        show_grid(images[rows], per_row=8, captions=captions[rows] if captions else None, width=90)
+
+
+def with_cost_maps(originals: torch.Tensor, recons: torch.Tensor, maps: torch.Tensor, caps: list[str],
+                   what: str) -> None:
+    """Rows of 8: the originals, their reconstructions, and their per-pixel cost in red over them."""
+    overlays, top = cost_overlay(originals, maps)
+    st.caption(f"Each original ({what}), its reconstruction, and where it costs: −log p(x|z) per pixel "
+               f"({ckpt.config.likelihood_name}) in red over the image, full red at {top:.2g} nats per pixel")
+    for start in range(0, len(originals), 8):
+        rows = slice(start, start + 8)
+        for images, captions in ((originals, caps), (recons, None), (overlays, None)):
+            show_grid(images[rows], per_row=8, captions=captions[rows] if captions else None, width=90)
+
+
+with_cost_maps(originals, recons, torch.from_numpy(pixel_maps(ckpt, "test", idx)),
+               [f"#{i} · {scores[i]:.0f}" for i in idx], "test index · score")
 flagged_idx = top_k(scores, flagged) if flagged else np.zeros(0, dtype=int)
 st.download_button(
     f"Download the {flagged} flagged images (CSV)",
@@ -133,3 +155,35 @@ if image is not None:
         f"Higher than **{percentile_of(own, scores):.1f}%** of the test images"
         + (" — flagged as anomalous." if own > threshold else ".")
     )
+
+st.subheader("Score a folder")
+if public_mode():
+    st.caption("The public demo reads no server paths: score your own image above.")
+else:
+    text = st.text_input("Image folder", key="anom_folder", placeholder="a folder of images on the server",
+                         help="Every image in it (first-level subfolders become labels) at the model's size, scored "
+                              "as above and ranked. Only inside the server's data folders "
+                              f"({ROOTS_ENV}); a relative path is taken inside the first.")
+    if text.strip():
+        try:
+            folder_bundle, folder_scores_ = folder_scores(ckpt, confine_path(text), score, k if score == "iw" else 1)
+        except VAEError as e:
+            st.error(str(e))
+        else:
+            ranked = top_k(folder_scores_, len(folder_scores_))
+            above = int((folder_scores_ > threshold).sum())
+            st.caption(f"{len(ranked):,} images, most anomalous first; percentiles rank each among this model's "
+                       f"{len(scores):,} test scores; {above:,} above the threshold ({threshold:.1f} nats)")
+            shown = ranked[:8]
+            pick = as_tensor(folder_bundle.images[torch.as_tensor(shown.copy())])
+            with_cost_maps(pick, reconstruct(ckpt.model, pick), checkpoint_pixel_maps(ckpt, pick),
+                           [f"{Path(folder_bundle.paths[i]).name} · {folder_scores_[i]:.0f}" for i in shown],
+                           "file · score")
+            st.download_button(
+                f"Download all {len(ranked):,} ranked (CSV)",
+                lambda: flagged_csv(ranked, folder_scores_, paths=folder_bundle.paths, reference=scores,
+                                    labels=None if folder_bundle.labels is None else folder_bundle.labels.numpy(),
+                                    class_names=folder_bundle.class_names),
+                file_name=f"{ckpt.path.stem}-{Path(text.strip()).name or 'folder'}-{score}.csv", mime="text/csv",
+                key="anom_folder_csv",
+            )

@@ -233,3 +233,25 @@ def test_the_map_sends_its_images_once_as_sprite_sheets_for_hover(checkpoint_dir
     first = hover["images"]["url"]
     at.selectbox(key="map_colour").set_value("reconstruction error").run()
     assert fake.mounts["map_hover"]["images"]["url"] == first  # written once, sent by name
+
+
+def test_anomalies_score_a_folder_inside_the_allowed_roots(checkpoint_dir, models, tmp_path, monkeypatch):
+    from PIL import Image
+
+    root = tmp_path / "data"
+    g = np.random.default_rng(0)
+    for kind in ("plain", "noisy"):
+        (root / "shapes" / kind).mkdir(parents=True)
+        for i in range(12):
+            pixels = g.integers(0, 255, (28, 28), dtype=np.uint8) if kind == "noisy" else np.zeros((28, 28), np.uint8)
+            Image.fromarray(pixels).save(root / "shapes" / kind / f"{kind[0]}{i:02d}.png")
+    monkeypatch.setenv("VAE_ALLOWED_DATA_ROOTS", str(root))
+    at = opened(checkpoint_dir, models["z4"], page="anomalies")
+    at.text_input(key="anom_folder").input("shapes").run()
+    assert not at.exception and not at.error
+    assert any(c.startswith("24 images, most anomalous first") for c in captions(at))
+    names = [c.split(" · ")[0] for c in image_captions(at) if c and c.endswith(tuple("0123456789")) and ".png" in c]
+    assert len(names) == 8 and all(n.startswith("n") for n in names)  # noise is what an MNIST model finds odd
+    assert any(b.proto.label == "Download all 24 ranked (CSV)" for b in at.get("download_button"))
+    at.text_input(key="anom_folder").input("/etc").run()
+    assert len(at.error) == 1 and "data folders must be inside" in at.error[0].value

@@ -15,7 +15,14 @@ from PIL import Image
 
 from vae_core import VAEError, load_checkpoint, load_dataset
 from vae_core import inspection as I
-from vae_core.anomaly import anomaly_scores, checkpoint_pixel_maps, flagged_csv, pixel_cost_maps, top_k
+from vae_core.anomaly import (
+    anomaly_scores,
+    checkpoint_pixel_maps,
+    flagged_csv,
+    pixel_cost_maps,
+    score_folder,
+    top_k,
+)
 from vae_core.losses import elbo_terms
 from vae_core.train import Trainer
 
@@ -229,6 +236,9 @@ def test_folder_flagged_csv_lists_files_that_exist(tmp_path):
     assert [r["label"] for r in rows] == [bundle.class_names[int(test.labels[i])] for i in flagged]
     maps = checkpoint_pixel_maps(ckpt, test.images[torch.as_tensor(flagged.copy())])
     assert maps.shape == (3, 1, 12, 12)
+    whole, every = score_folder(ckpt, root, "recon")  # "score a folder": all 30, each named by its file
+    assert len(every) == 30 and whole.paths == bundle.paths
+    assert np.allclose(every, anomaly_scores(ckpt.model, bundle.images, "recon"))
 
 
 def test_flagged_csv_of_built_in_data_has_no_paths():

@@ -253,3 +253,17 @@ def _film_gif(path: str, mtime: float) -> bytes:
 def film_gif_bytes(ckpt: Checkpoint) -> bytes:
     """A checkpoint's film as an animated GIF, made once per file version."""
     return _film_gif(*model_key(ckpt))
+
+
+@st.cache_resource(show_spinner="Scoring the folder…", max_entries=4)
+def _folder_scores(_ckpt: Checkpoint, key: tuple, folder: str, listing: tuple, score: str, k: int):
+    from vae_core.anomaly import score_folder
+
+    return score_folder(_ckpt, folder, score, k=k)
+
+
+def folder_scores(ckpt: Checkpoint, folder: Path, score: str, k: int = 1):
+    """(the folder's DataBundle, its scores): every image of an allowed folder scored once per model, folder
+    content (its files' names, sizes and times) and score."""
+    listing = tuple(sorted((str(p), p.stat().st_size, p.stat().st_mtime) for p in folder.rglob("*") if p.is_file()))
+    return _folder_scores(ckpt, model_key(ckpt), str(folder), listing, score, k)

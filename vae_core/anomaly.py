@@ -234,3 +234,15 @@ def flagged_csv(indices, scores, *, paths=(), labels=None, class_names=(), refer
         writer.writerow([paths[i] if len(paths) else "", int(i), f"{scores[i]:.4f}",
                          f"{percentile_of(float(scores[i]), reference):.2f}", label])
     return buffer.getvalue()
+
+
+def score_folder(ckpt, folder, score: str = "nelbo", **options):
+    """Every image of a folder (subfolders as labels, as the folder dataset reads it), at the checkpoint's
+    image size and channels, scored by `checkpoint_scores`: (the folder's DataBundle, whose `paths` name
+    each image's file, and its scores (N,) in nats). The caller confines the folder to the allowed roots
+    (`vae_core.hosting.confine_path`)."""
+    from vae_core.data import load_dataset
+
+    channels, size, _ = ckpt.image_shape
+    bundle = load_dataset(f"folder:{folder}", image_size=size, channels=channels, download=False)
+    return bundle, checkpoint_scores(ckpt, bundle.images, score, **options)  # a streamed folder, batch by batch
