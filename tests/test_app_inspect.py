@@ -255,3 +255,20 @@ def test_anomalies_score_a_folder_inside_the_allowed_roots(checkpoint_dir, model
     assert any(b.proto.label == "Download all 24 ranked (CSV)" for b in at.get("download_button"))
     at.text_input(key="anom_folder").input("/etc").run()
     assert len(at.error) == 1 and "data folders must be inside" in at.error[0].value
+
+
+def test_in_the_public_demo_a_sessions_own_model_writes_no_sprite_sheet(checkpoint_dir, models, tmp_path,
+                                                                         monkeypatch, default_limits):
+    import ui.live_decoder
+    from tests.test_app import _upload
+    from tests.test_public import files_under
+
+    monkeypatch.setenv("VAE_EXPLORER_PUBLIC", "1")
+    monkeypatch.setattr(ui.live_decoder, "DECODERS", tmp_path / "decoders")
+    at = opened(checkpoint_dir, models["z4"])  # the library's model: its sheets are a bounded cache
+    library = files_under(tmp_path / "decoders")
+    assert any(name.endswith(".images.png") for name in library)
+    _upload(at, "mine.pt", models["z2"].read_bytes())
+    at.run()
+    assert not at.exception and "mine" in at.session_state["checkpoint_path"]
+    assert files_under(tmp_path / "decoders") == library  # nothing written for the session's own model

@@ -342,7 +342,10 @@ def hover_images(ckpt: Checkpoint, split: str, *, chart: str, key: str, labels=N
     """Over the plotly chart keyed `chart` (its traces carrying each point's index as customdata), the image
     of the point under the pointer, and its reconstruction, shown beside the pointer at once: the split's
     images go to the browser once, as a sprite sheet, and each hover cuts its tile out (no round trip).
-    `labels` (N,) and `class_names`: each point's caption (its index and label)."""
+    `labels` (N,) and `class_names`: each point's caption (its index and label). Not for a public-demo
+    session's own model (the sheets would be files outside its scratch folder): plotly's own tooltip then."""
+    if public_mode() and in_session(ckpt.path):
+        return
     sheets = _sprites(ckpt, *model_key(ckpt), split)
     data = {"mode": "hover", "key": key, "base": static_base(), "chart": chart, "n": sheets["n"],
             "images": sheets["images"], "reconstructions": sheets.get("reconstructions"),
