@@ -385,6 +385,47 @@ def test_map_pan_drags_the_map_and_counts_its_frames(served):
     assert only["pan_fps"] > 0 and 0 < only["frame_interval_ms_p50"] <= only["frame_interval_ms_p95"]
 
 
+def test_a_copied_address_reopens_each_pages_view(served):
+    url, page = served
+    # Generate: change the seed, then open the address the page wrote in a fresh load
+    page.goto(f"{url}/generate?t=0.5")
+    settle(page)
+    seed = page.get_by_label("Seed")
+    seed.fill("17")
+    seed.press("Enter")
+    page.wait_for_function("() => new URL(location.href).searchParams.get('seed') === '17'", timeout=30_000)
+    link = page.url
+    page.goto("about:blank")
+    page.goto(link)
+    settle(page)
+    assert page.get_by_label("Seed").input_value() == "17"
+    temperature = page.locator(".vae-live-samples input[type=range]").first
+    temperature.wait_for(timeout=60_000)
+    assert float(temperature.input_value()) == 0.5 and "t=0.5" in page.url
+    # the other pages: each address's view, and a bad value is one line, not an error page
+    views = {
+        "anomalies?threshold=90&score=recon": ("Threshold (percentile of test scores)", "90.00"),
+        "interpolate?steps=7&path=linear": ("Steps", "7"),
+    }
+    for address, (label, value) in views.items():
+        page.goto(f"{url}/{address}")
+        settle(page)
+        slider = page.locator('[data-testid="stSlider"]', has_text=label).locator("input[type=range]").first
+        assert float(slider.get_attribute("value")) == float(value), address
+        assert exceptions(page) == []
+    page.goto(f"{url}/sliders?z=0.5,-1.25,2,0")
+    settle(page)
+    pad = ".vae-live.vae-live-sliders"
+    page.locator(f"{pad} input[data-dim]").first.wait_for(timeout=60_000)
+    inputs = page.locator(f"{pad} input[data-dim]").all()
+    values = {int(e.get_attribute("data-dim")): float(e.input_value()) for e in inputs}
+    assert values == {0: 0.5, 1: -1.25, 2: 2.0, 3: 0.0}
+    page.goto(f"{url}/?split=nowhere&view=Decoded%20grid")
+    settle(page)
+    assert page.get_by_text("Ignored ?split=nowhere in the address").count() == 1
+    assert page.get_by_text("Grid cells per side").count() == 1 and exceptions(page) == []
+
+
 def test_map_hover_shows_images_and_times_them(served):
     """benchmarks.map_hover raises when no image is shown; its figures are delays the page measured."""
     from benchmarks.map_hover import run
