@@ -147,7 +147,7 @@ def controls(job: TrainingJob) -> None:
     s[1].button("One epoch", disabled=snap.status != "paused", on_click=job.advance_epoch,
                 help="While paused: to the end of this epoch (with its test pass), then paused again")
     s[2].select_slider(
-        "Slow motion (pause after each step)",
+        "Slow motion (a wait after each step)",
         options=SLOW_MOTION,
         key="live_delay",
         format_func=lambda v: "off" if v == 0 else f"{v:g} s",
