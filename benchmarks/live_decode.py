@@ -5,8 +5,9 @@ checkpoint folder) and drives Debian's Chromium with Playwright on the Sliders p
 
 - load: page navigation → the page's heading rendered → the first picture (the server's poster of
   the starting z, painted when the pad mounts) → the first frame decoded in the browser;
-- one session: the mouse is pressed on the first pad slider and moved back and forth at about
-  60 moves a second for `seconds` without releasing; frames decoded and painted per second, and
+- one session: the mouse is pressed on the first pad slider of a dimension (then, as
+  `attribute_slider`, on the first named attribute slider, "more like a 0") and moved back and forth at
+  about 60 moves a second for `seconds` without releasing; frames decoded and painted per second, and
   input event → canvas painted (p50 / p95 ms, from the event's own timestamp), and the decode alone;
 - N sessions at once (separate browser contexts, so separate Streamlit sessions), each dragging the
   same way: the same figures, pooled, and the CPU seconds the server process used during the drags
@@ -33,6 +34,8 @@ from pathlib import Path
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, ROOT, streamlit_server
 
 MODELS = ("mnist5k-conv-z16", "sprites-conv-z10-beta4")
+RAW = ".vae-live.vae-live-sliders input[data-dim]"  # a latent dimension's slider
+NAMED = ".vae-live.vae-live-sliders input[data-direction]"  # an attribute's ("more like a 0", "larger")
 # the pad's counters (a traversal grid keeps counters too, without per-move latencies)
 STATS = "() => Object.values(window.__vaeLiveDecoder?.stats || {}).find(s => s.latencies) || null"
 MARKS = ("() => Object.fromEntries(performance.getEntriesByType('mark').filter(m => m.name.startsWith('vae-live:'))"
@@ -73,13 +76,20 @@ async def _open(browser, url: str, page=None) -> dict:
     # performance.now() counts from the navigation's start
     # the picture a person first sees: the server's poster, or a live frame if that came first
     picture = min(v for v in (stats.get("posterAt"), stats["firstFrameAt"]) if v is not None)
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    try:  # the pad mounts again with its named sliders once the data is encoded: drag that one
+        await page.wait_for_selector(NAMED, timeout=30_000)
+    except PlaywrightTimeout:
+        pass  # a dataset with no labels or factors has none
     return {"context": context, "page": page, "rendered_ms": rendered, "mounted_ms": stats["mountedAt"],
             "first_frame_ms": stats["firstFrameAt"], "first_picture_ms": picture, "marks": marks}
 
 
-async def _drag(page, seconds: float) -> dict:
-    """Hold the mouse on the first pad slider and sweep it for `seconds`; the decoder's counters."""
-    slider = page.locator(".vae-live.vae-live-sliders input[type=range]").first
+async def _drag(page, seconds: float, which: str = RAW) -> dict:
+    """Hold the mouse on the first pad slider of kind `which` (RAW: a dimension; NAMED: an attribute
+    direction) and sweep it for `seconds`; the decoder's counters."""
+    slider = page.locator(which).first
     await slider.scroll_into_view_if_needed()
     box = await slider.bounding_box()
     y = box["y"] + box["height"] / 2
@@ -123,6 +133,7 @@ async def _measure(url: str, port: int, sessions: int, seconds: float) -> dict:
         try:
             one = await _open(browser, url)
             solo = await _drag(one["page"], seconds)
+            named = await _drag(one["page"], seconds, NAMED) if await one["page"].locator(NAMED).count() else None
             await one["page"].wait_for_timeout(1500)  # the release's rerun ends before the crowd starts
             crowd = [one] + [await _open(browser, url) for _ in range(sessions - 1)]
             cpu0 = _server_cpu_seconds(port)
@@ -139,6 +150,7 @@ async def _measure(url: str, port: int, sessions: int, seconds: float) -> dict:
                 "after_mount_ms": {k: round(v - one["mounted_ms"]) for k, v in one["marks"].items()},
                 "second_visit_first_frame_after_mount_ms": round(again["first_frame_ms"] - again["mounted_ms"]),
                 "one_session": _summary([solo]),
+                **({"attribute_slider": _summary([named])} if named else {}),
                 f"{sessions}_sessions": {**_summary(list(drags)), "server_cpu_s_during_drags": round(cpu, 2),
                                          "drag_seconds_each": seconds},
             }

@@ -110,7 +110,7 @@ async def _gesture(page, seconds: float, frames: Frames | None = None,
     """One drag of `seconds` and its release: (release → caption ms, None on a timeout, or "same" when
     the drag ended where the last one did, so the caption cannot change; the drag's input → paint
     latencies; the server's side of the release, ms, when `frames` watch the page)."""
-    slider = page.locator(".vae-live.vae-live-sliders input[type=range]").first
+    slider = page.locator(".vae-live.vae-live-sliders input[data-dim]").first  # a dimension's (named ones come first)
     before = float(await slider.input_value())
     await page.evaluate(WATCH)
     mark = len(frames.events) if frames else 0
