@@ -111,6 +111,9 @@ st.download_button(
 )
 sliders_picker(model_key(ckpt), idx, encoded(ckpt, "test")[0], name=lambda i: f"#{i} · {scores[i]:.0f} nats",
                key="anom_pick")
+if st.button("Its nearest neighbours on the map", key="anom_neighbours",
+             help="The latent map with the chosen image's nearest codes ringed and shown with their distances"):
+    address.open_page("pages/map.py", point=int(st.session_state["anom_pick"]))
 
 if test.labels is not None:
     st.subheader("Which classes are normal?")

@@ -272,3 +272,15 @@ def test_in_the_public_demo_a_sessions_own_model_writes_no_sprite_sheet(checkpoi
     at.run()
     assert not at.exception and "mine" in at.session_state["checkpoint_path"]
     assert files_under(tmp_path / "decoders") == library  # nothing written for the session's own model
+
+
+def test_an_anomalous_image_opens_its_neighbours_on_the_map(checkpoint_dir, models):
+    at = opened(checkpoint_dir, models["z4"], page="anomalies")
+    picked = at.selectbox(key="anom_pick").options[2]
+    index = int(picked.split()[0].lstrip("#"))
+    at.selectbox(key="anom_pick").set_value(index)
+    at.button(key="anom_neighbours").click().run()
+    assert not at.exception and at.session_state["map_point"] == index
+    assert any(h.value == "Latent map" for h in at.header)
+    gallery = [c for c in image_captions(at) if c.startswith("#")][-13:]
+    assert gallery[0].startswith(f"#{index}") and at.query_params["point"] == str(index)

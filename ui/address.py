@@ -121,3 +121,12 @@ def numbers(count: int, low: float, high: float, kind: type = float) -> Callable
         except ValueError:
             raise ValueError(f"expected {count} comma-separated numbers from {low:g} to {high:g}") from None
     return parse
+
+
+def open_page(page: str, **params: Any) -> None:
+    """Go to `page` with `params` in its address, as a link would: the page takes them even where this
+    session wrote the same values before (say, the map's point from another page's image)."""
+    written = _written()
+    for name in params:
+        written.pop(name, None)
+    st.switch_page(page, query_params={name: _text(value) for name, value in params.items()})
