@@ -10,7 +10,8 @@ every shipped checkpoint open; `train` against the reference comes with the trai
 scaling (1 against 2 processes under torchrun; a folder over the memory budget, streamed, against the
 same folder held in memory), inspect (a point's nearest neighbours among 100,000 codes, both distances,
 and attribute directions: benchmarks/inspect_speed.py), film (the film's cost to training: images/s of
-the same run with and without it, benchmarks/film.py). Opt-in, run only when named in `--only`: load
+the same run with and without it, benchmarks/film.py; the replay scrubber's input → paint and a viewer's
+server CPU in headless Chromium, benchmarks/film_browser.py). Opt-in, run only when named in `--only`: load
 (`benchmarks.load`: Sliders sessions while another trains).
 
 The machine may be shared, so the one-minute load average is recorded before each section; figures
@@ -82,6 +83,7 @@ TARGETS = {
     "server_peak_rss_mb": (1536.0, 1536.0, "<="),
     "neighbours_ms_p95": (100.0, 100.0, "<="),  # a point's nearest neighbours among 100,000 codes (issue 26)
     "film_cost_fraction": (0.05, 0.05, "<="),  # the live map's film, of the run's images/s (issue 25)
+    "film_scrub_ms_p95": (33.0, 33.0, "<="),  # the replay scrubber's input -> paint (issue 25)
 }
 
 
@@ -180,9 +182,11 @@ def section_inspect(sizes: Sizes, work: Path, device: str) -> dict:
 
 def section_film(sizes: Sizes, work: Path, device: str) -> dict:
     from benchmarks.film import film_cost
+    from benchmarks.film_browser import film_browser
 
     quick = sizes is not FULL
-    return film_cost(epochs=1 if quick else 2, repeats=2 if quick else 3, device=device)
+    out = film_cost(epochs=1 if quick else 2, repeats=2 if quick else 3, device=device)
+    return {**out, **film_browser(work, watch_s=20.0 if quick else 40.0)}
 
 
 def section_load(sizes: Sizes, work: Path, device: str) -> dict:
