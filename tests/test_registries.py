@@ -53,7 +53,8 @@ CHANGED = dict(dataset="digits", data_root="some/root", image_size=16, channels=
                likelihood="gaussian", binarize=True, sigma_mode="global", sigma=0.2, objective="beta-tcvae",
                beta=2.0, beta_schedule="cyclical", warmup_epochs=3.0, cycles=2, cycle_ramp=0.25,
                capacity_max=10.0, capacity_epochs=4.0, gamma=50.0, epochs=3, batch_size=16, lr=0.01,
-               lr_schedule="cosine", shift_pixels=2, val_fraction=0.1, seed=7, device="cpu", amp=True, film_frames=12)
+               lr_schedule="cosine", shift_pixels=2, val_fraction=0.1, seed=7, device="cpu", cuda_graphs=False,
+               amp=True, film_frames=12)
 
 
 def test_every_config_field_but_the_notes_carries_its_metadata():
@@ -82,6 +83,8 @@ def _argv(name: str, value) -> list[str]:
     flag = FIELDS[name].flag
     if value is True:
         return [flag]
+    if value is False:  # a flag that is on by default: --no-NAME
+        return ["--no-" + flag[2:]]
     return [flag, ",".join(map(str, value)) if isinstance(value, tuple) else str(value)]
 
 
