@@ -43,7 +43,7 @@ def main() -> None:
     from vae_core.hosting import seconds_since_a_page_ran
     from vae_core.projection import warm_up_in_background
 
-    sidebar()
+    sidebar(page.url_path)
     with routing():
         page.run()
     # a while after the first page is drawn, the server compiles (or loads from numba's disk cache)

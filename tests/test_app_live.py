@@ -239,6 +239,14 @@ def test_how_it_works_sends_the_steps_their_input_and_hears_the_gestures(checkpo
     assert fake.mounts["hiw"]["x"][100] == 1.0 and sum(fake.mounts["hiw"]["x"]) == 1.0
 
 
+def test_the_sidebars_line_starts_the_encoder_loading_only_for_how_it_works(checkpoint_dir, models, fake):
+    at = open_app(checkpoint_dir, models["z4"], page="sliders")
+    assert "encoder" not in fake.mounts["live_decoder_status"]  # a page that only decodes
+    at.switch_page("pages/how-it-works.py").run()
+    status, page = fake.mounts["live_decoder_status"], fake.mounts["hiw"]
+    assert status["encoder"] == page["encoder"] and status["encoder"].endswith(".encoder.onnx")
+
+
 def test_how_it_works_without_webassembly_computes_each_view_on_the_server(checkpoint_dir, models, fake):
     at = open_app(checkpoint_dir, models["z4"], page="how-it-works")
     at.session_state[ui.live_decoder.FAILED] = "WebAssembly is turned off"

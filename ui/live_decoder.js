@@ -523,6 +523,9 @@ function warm(urls) {
 function buildStatus(root, data, setStateValue) {
   const line = el("div", { class: "vae-live-state", text: "Decoder in your browser: loading…" });
   root.append(line);
+  // a page that encodes in the browser (How it works): its encoder's session starts now too; the page's
+  // component reports what goes wrong with it
+  if (data.encoder) session(data.base, data.encoder).catch(() => {});
   session(data.base, data.model).then(
     () => {
       line.textContent = "Decoder in your browser: ready (WebAssembly)";

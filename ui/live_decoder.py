@@ -112,18 +112,20 @@ def encoder_url(ckpt: Checkpoint) -> str:
     return static_base() + "decoders/" + _exported_encoder(ckpt, *model_key(ckpt))
 
 
-def status_line(ckpt: Checkpoint) -> None:
+def status_line(ckpt: Checkpoint, *, encoder: bool = False) -> None:
     """The sidebar's line on where this model decodes. When it is the browser, the line also starts
-    the runtime and this model's decoder loading as the app opens, so the pad a page mounts seconds
-    later paints as soon as it appears; a browser that cannot run it makes every page fall back."""
+    the runtime and this model's decoder loading as the app opens (and its encoder, for a page that
+    encodes in the browser: `encoder`), so the component a page mounts seconds later paints as soon as
+    it appears; a browser that cannot run it makes every page fall back."""
     if reason := unavailable(ckpt):
         st.caption(plain(f"Decoder: on the server, because {reason}"))
         return
     key = "live_decoder_status"
     model = static_base() + "decoders/" + _exported(ckpt, *model_key(ckpt))
-    _component(key=key, data={"mode": "status", "base": static_base(), "model": model, "version": 0,
-                              "warm": chart_bundles()},
-               on_failed_change=lambda: _remember_failure(key))
+    data = {"mode": "status", "base": static_base(), "model": model, "version": 0, "warm": chart_bundles()}
+    if encoder and not encoder_unavailable(ckpt):
+        data["encoder"] = encoder_url(ckpt)
+    _component(key=key, data=data, on_failed_change=lambda: _remember_failure(key))
 
 
 def chart_bundles() -> list[str]:

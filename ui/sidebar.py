@@ -65,8 +65,8 @@ def limits_panel() -> None:
         st.caption("Whoever starts the server sets these with the environment variables named.")
 
 
-def sidebar() -> None:
-    """Model picker, device and checkpoint upload; shared by every page."""
+def sidebar(page: str = "") -> None:
+    """Model picker, device and checkpoint upload; shared by every page (`page`: its URL path)."""
     page_thread_setup()  # this rerun's thread, before the page computes anything
     startup_cleanup()
     files = list_checkpoints()
@@ -93,7 +93,7 @@ def sidebar() -> None:
             st.caption("No checkpoints yet: train one on the Train page.")
         st.caption(f"Device: {describe_device(resolve_device('auto'))}")
         if files:
-            _decoder_line(Path(choice))
+            _decoder_line(Path(choice), encoder=page == "how-it-works")
         _upload_box()
         if public_mode():
             limits_panel()
@@ -117,12 +117,12 @@ def _link(choice: str) -> None:
             st.query_params[MODEL_PARAM] = stem
 
 
-def _decoder_line(path: Path) -> None:
+def _decoder_line(path: Path, encoder: bool) -> None:
     try:
         ckpt = get_checkpoint(path)
     except VAEError:
         return  # the caption above already says the file is unreadable
-    status_line(ckpt)
+    status_line(ckpt, encoder=encoder)
 
 
 def _upload_box() -> None:
