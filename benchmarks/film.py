@@ -43,24 +43,38 @@ def film_cost(epochs: int = 2, repeats: int = 1, device: str = "cpu", n_train: i
     if n_train is not None:  # fewer training images: a shorter run
         bundle.train_idx = bundle.train_idx[:n_train]
     base = {**PRESETS[PRESET], "epochs": epochs, "device": device}
-    _run(VAEConfig(**{**base, "epochs": 1, "film_frames": 0}), bundle)  # warm-up: first-use costs out of the way
+    _run(VAEConfig(**{**base, "epochs": 1}), bundle)  # warm-up, with a film: both paths
     runs: dict[str, list[dict]] = {"film": [], "none": []}
-    for _ in range(repeats):
-        for name, frames in (("none", 0), ("film", PRESETS[PRESET].get("film_frames", 240))):
+    order = [("none", 0), ("film", VAEConfig.film_frames)]
+    for r in range(repeats):  # alternated, each first in turn: the machine's load drifts
+        for name, frames in order if r % 2 == 0 else order[::-1]:
             runs[name].append(_run(VAEConfig(**base, film_frames=frames), bundle))
     keys = ("wall_s", "images_per_s", "images_per_cpu_s", "loop_images_per_s")
     med = {name: {k: statistics.median(r[k] for r in rs) for k in keys} for name, rs in runs.items()}
     trainer = runs["film"][-1]["trainer"]
     film = trainer.film
     kept, nbytes = len(film.frames), film.nbytes()  # before the timed frames below join it
-    frame_s = []
+    # a frame against training steps, interleaved (each a median of 7), so that load that comes and goes
+    # sways both alike: the film's share of an epoch's compute
+    frame_s, step_s = [], []
     trainer.model.train()
-    for _ in range(5):
-        t0 = time.perf_counter()
-        film.record(trainer.model, trainer._film_images, step=0, epoch=0.0, beta=1.0)
+    x = bundle.images[trainer.train_idx[: trainer.config.batch_size]].to(trainer.device)
+    g = torch.Generator(device=trainer.device).manual_seed(0)
+
+    def sync() -> None:
         if trainer.device.type == "cuda":
             torch.cuda.synchronize()
-        frame_s.append(time.perf_counter() - t0)
+
+    for _ in range(7):
+        t0 = time.perf_counter()
+        for _ in range(10):
+            trainer._train_step(x, g)
+        sync()
+        t1 = time.perf_counter()
+        film.record(trainer.model, trainer._film_images, step=0, epoch=0.0, beta=1.0)
+        sync()
+        step_s.append((t1 - t0) / 10)
+        frame_s.append(time.perf_counter() - t1)
     log_every = max(1, trainer.steps_per_epoch // POINTS_PER_EPOCH)
     per_epoch = len(frame_points(trainer.steps_per_epoch, log_every, trainer.config.batch_size,
                                  len(trainer._film_images)))
@@ -80,6 +94,10 @@ def film_cost(epochs: int = 2, repeats: int = 1, device: str = "cpu", n_train: i
         "film_frame_ms": 1000 * statistics.median(frame_s), "film_codes_per_frame": len(film.indices),
         "film_frames_per_epoch": per_epoch,
         "film_frame_fraction_of_loop": per_epoch * statistics.median(frame_s) / loop_s,
+        "film_step_ms": 1000 * statistics.median(step_s),
+        # the film's frames per epoch against the epoch's optimizer steps, timed interleaved
+        "film_frame_fraction_of_steps": per_epoch * statistics.median(frame_s)
+        / (trainer.steps_per_epoch * statistics.median(step_s)),
         "film_frames_kept": kept, "film_bytes": nbytes,
         "film_live_frames_per_s": per_epoch / loop_s,
     }
