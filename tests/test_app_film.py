@@ -101,6 +101,15 @@ def test_the_live_map_follows_the_run_and_one_step_advances_it(checkpoint_dir):
         assert f"step {before + 1} " in live[0]["layout"]["title"]["text"]
         at.select_slider(key="live_delay").set_value(0.25).run()
         assert not at.exception and job.snapshot().delay_s == 0.25
+        by_label(at.button, "Stop").click().run()
+        assert job.join(timeout=30)
     finally:
         job.stop()
         job.join(timeout=30)
+    # the finished run's film, replayed on the page
+    at.run()
+    assert not at.exception
+    assert [h.value for h in at.subheader] == ["Replay of this run"]
+    replays = [f for f in _figures(at) if f.get("frames")]
+    saved = load_checkpoint(job.snapshot().checkpoint_path)
+    assert len(replays) == 1 and len(replays[0]["frames"]) == len(saved.film["frames"]) >= 3
