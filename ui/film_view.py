@@ -157,16 +157,16 @@ def replay_figure(film: Film, pictures: list[np.ndarray], history: dict, latent_
                 go.Scatter(x=test_x[:n_test], y=test_y[:n_test], mode="lines+markers", line=dict(color="#d62728"),
                            showlegend=False)]
 
-    places = [(1, 1), (1, 2), (2, 2), (3, 2), (3, 2)]
-    for trace, (row, col) in zip(traces(len(frames_in) - 1, first=True), places, strict=True):
-        fig.add_trace(trace, row=row, col=col)
-    moving = list(range(len(places)))
-    for g, (name, _) in enumerate(groups):  # the legend: one entry per label (no points of its own)
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,
-                                 marker=dict(size=7, color=COLORS[g % 10])), row=1, col=1)
     # the whole curve, faint, behind the part played so far (the axes stay put)
     fig.add_trace(go.Scatter(x=train_x, y=train_y, mode="lines", line=dict(color="#cccccc"), showlegend=False,
                              hoverinfo="skip"), row=3, col=2)
+    places = [(1, 1), (1, 2), (2, 2), (3, 2), (3, 2)]
+    for trace, (row, col) in zip(traces(len(frames_in) - 1, first=True), places, strict=True):
+        fig.add_trace(trace, row=row, col=col)
+    moving = list(range(1, 1 + len(places)))  # the traces each frame replaces
+    for g, (name, _) in enumerate(groups):  # the legend: one entry per label (no points of its own)
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,
+                                 marker=dict(size=7, color=COLORS[g % 10])), row=1, col=1)
     names = [str(k) for k in range(len(frames_in))]
     fig.frames = [go.Frame(name=names[k], data=traces(k), traces=moving,
                            layout=dict(title_text=frame_title(frames_in[k]))) for k in range(len(frames_in))]
@@ -188,14 +188,14 @@ def replay_figure(film: Film, pictures: list[np.ndarray], history: dict, latent_
     still = dict(frame=dict(duration=0, redraw=True), transition=dict(duration=0), mode="immediate")
     last = len(frames_in) - 1
     fig.update_layout(
-        height=560, title=frame_title(frames_in[last]), margin=dict(l=10, r=10, t=60, b=10),
+        height=620, title=frame_title(frames_in[last]), margin=dict(l=10, r=10, t=60, b=110),
         legend=dict(itemsizing="constant", x=0.5, xanchor="right", y=1.0),
-        updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.06, xanchor="left", yanchor="top",
+        updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.13, xanchor="left", yanchor="top",
                           showactive=False, buttons=[
                               dict(label="▶ Play", method="animate", args=[None, play]),
                               dict(label="❚❚ Pause", method="animate", args=[[None], still])])],
-        sliders=[dict(active=last, x=0.16, len=0.84, y=-0.02, yanchor="top", pad=dict(t=10),
-                      currentvalue=dict(prefix="frame "),
+        sliders=[dict(active=last, x=0.16, len=0.84, y=-0.1, yanchor="top", pad=dict(t=10),
+                      currentvalue=dict(prefix="step ", xanchor="right"),
                       steps=[dict(label=str(frames_in[k]["step"]), method="animate", args=[[names[k]], still])
                              for k in range(len(frames_in))])],
     )
