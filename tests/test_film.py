@@ -270,3 +270,17 @@ def test_a_job_hands_over_the_latest_frame_and_steps_while_paused(kind, tmp_path
     finally:
         job.stop()
         job.join(timeout=60)
+
+
+def test_the_cli_reports_a_film_and_writes_its_gif(digits, tmp_path, capsys):
+    from vae_core.cli import main
+
+    path, bare = tmp_path / "f.pt", tmp_path / "bare.pt"
+    Trainer(tiny_config(epochs=2), bundle=digits, out_path=path).fit()
+    Trainer(tiny_config(epochs=1, film_frames=0), bundle=digits, out_path=bare).fit()
+    assert main(["film", str(path), "--gif", str(tmp_path / "f.gif"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["film_frames"] == 3 and out["steps"] == [0, 23, 46]
+    assert Image.open(tmp_path / "f.gif").n_frames == 3
+    assert main(["film", str(bare)]) == 2
+    assert "has no film" in capsys.readouterr().err

@@ -155,6 +155,13 @@ def _add_eval_commands(sub) -> None:
                          "[0, 1] -> mu and logvar (N x D each)")
     ex.add_argument("--json", action="store_true", help="print the graph's metadata as JSON")
 
+    fl = sub.add_parser("film", help="a checkpoint's film (the codes of fixed test images, samples and "
+                        "reconstructions as it trained): its frames, and an animated GIF of it")
+    fl.add_argument("checkpoint")
+    fl.add_argument("--gif", default=None, metavar="OUT.gif", help="write the film as an animated GIF (for slides)")
+    fl.add_argument("--frame-ms", type=_positive_int, default=120, help="GIF: milliseconds per frame (default 120)")
+    fl.add_argument("--json", action="store_true", help="print one JSON object")
+
     rep = sub.add_parser("report", help="measure the shipped checkpoints; write docs/report.md and pictures")
     rep.add_argument("--checkpoints", default=None,
                      help="where the shipped checkpoints are (default: the checkpoint library)")
@@ -440,6 +447,29 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_film(args: argparse.Namespace) -> int:
+    from vae_core.film import film_gif, film_of
+
+    ckpt = load_checkpoint(args.checkpoint)
+    film = film_of(ckpt.film)
+    if film is None or not film.frames:
+        raise VAEError(f"{args.checkpoint} has no film (trained before runs recorded one, or with --film-frames 0)")
+    out = {"checkpoint": str(ckpt.path), "film_frames": len(film.frames), "codes_per_frame": len(film.indices),
+           "steps": [f["step"] for f in film.frames], "bytes": film.nbytes()}
+    if args.gif:
+        data = film_gif(film, duration_ms=args.frame_ms)
+        Path(args.gif).write_bytes(data)
+        out.update(gif=str(args.gif), gif_bytes=len(data))
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(f"{out['checkpoint']}: {out['film_frames']} frames (steps {out['steps'][0]}-{out['steps'][-1]}) of the "
+          f"codes of {out['codes_per_frame']} test images, {out['bytes'] / 1e3:.0f} kB")
+    if args.gif:
+        print(f"wrote {args.gif} ({out['gif_bytes'] / 1e3:.0f} kB)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     flush_subnormals()  # before any parallel torch operation starts this thread's workers
     try:
@@ -447,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
         clean_stale_temp_files(checkpoint_dir())  # what saves killed mid-write left (one listing; never fails)
         return {"train": cmd_train, "eval": cmd_eval, "info": cmd_info, "anomaly-benchmark": cmd_anomaly_benchmark,
                 "probe": cmd_probe, "disentanglement": cmd_disentanglement, "report": cmd_report,
-                "export": cmd_export}[args.command](args)
+                "export": cmd_export, "film": cmd_film}[args.command](args)
     except VAEError as e:
         from vae_core.distributed import launched
 
