@@ -120,6 +120,8 @@ address.keep("split", split, "test")
 address.keep("method", method, first)
 for name, value in params.items():
     address.keep(name, value, next(p.default for p in spec.parameters if p.name == name))
+for other in {p.name for m in PROJECTION_METHODS.values() for p in m.parameters} - set(params):
+    address.keep(other, None)  # another method's parameters leave the address with it
 address.keep("colour", colour, colour_options[0])
 address.keep("view", mode, "Scatter")
 

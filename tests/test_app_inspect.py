@@ -78,11 +78,12 @@ def test_the_maps_view_reopens_from_its_address(checkpoint_dir, models):
     assert again.radio(key="map_split").value == "train"
     assert again.selectbox(key="map_colour").value == "reconstruction error"
     assert again.radio(key="map_mode").value == "Decoded grid" and not ignored(again)
-    bad = opened(checkpoint_dir, models["z4"], split="validation", point="99999", view="Scatter")
+    bad = opened(checkpoint_dir, models["z4"], split="validation", point="99999", view="Scatter", n_neighbors="30")
     assert bad.radio(key="map_split").value == "test"
     lines = ignored(bad)
     assert len(lines) == 2 and "split" in lines[0] and "point" in lines[1]
     assert "split" not in bad.query_params and "point" not in bad.query_params  # dropped: a clean link
+    assert "n_neighbors" not in bad.query_params  # UMAP's parameter, while the map is PCA
 
 
 def test_anomalies_show_cost_maps_and_keep_score_and_threshold_in_the_address(checkpoint_dir, models):
