@@ -7,7 +7,7 @@ images whose codes the encoder is unsure about are nearer than their means say).
 approximate index: each metric is one matrix product over the codes (in chunks, so memory stays flat),
 a top-k, and the candidates' distances recomputed directly in float64 (the product form loses digits
 to cancellation). 100,000 codes answer in a few milliseconds on a laptop CPU
-(`python -m benchmarks inspect`), far under what an approximate index would save.
+(`python -m benchmarks --only inspect`), far under what an approximate index would save.
 
 Directions (`class_direction`, `attribute_directions`): vectors in z along which an attribute grows,
 from labels or ground-truth factors, as class-mean differences (White 2016, "Sampling Generative
