@@ -30,7 +30,7 @@ def test_recording_the_film_changes_nothing_in_the_run(digits):
     with_film = Trainer(tiny_config(epochs=3), bundle=digits)
     without = Trainer(tiny_config(epochs=3, film_frames=0), bundle=digits)
     a, b = with_film.fit(), without.fit()
-    assert with_film.film is not None and len(with_film.film.frames) == 4
+    assert with_film.film is not None and len(with_film.film.frames) == 9
     assert without.film is None
     wa, wb = _weights(with_film), _weights(without)
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
@@ -55,6 +55,9 @@ def test_frame_points_are_logged_points_spread_as_the_cost_affords():
     assert all((i + 1) % 23 == 0 or i == 468 for i in points)
     gaps = np.diff([-1, *points])
     assert gaps.max() - gaps.min() <= 2 * 23  # evenly spread, to within the logging intervals
+    # a run's first epoch, where the codes move most, adds logged points at powers of two steps
+    assert frame_points(23, 1, 64, 360, first_epoch=True) == [0, 1, 3, 7, 15, 22]
+    assert frame_points(125, 6, 32, 1000, first_epoch=True) == [5, 11, 17, 35, 65, 124]
 
 
 def test_a_run_has_its_frames_and_each_holds_the_codes_of_that_moment(digits, tmp_path):
@@ -68,9 +71,10 @@ def test_a_run_has_its_frames_and_each_holds_the_codes_of_that_moment(digits, tm
     trainer.add_callback("on_frame", check)
     trainer.fit()
     film = trainer.film
-    expected = 1 + 3 * len(frame_points(trainer.steps_per_epoch, 1, 64, len(film.indices)))
+    expected = 1 + sum(len(frame_points(trainer.steps_per_epoch, 1, 64, len(film.indices), first_epoch=e == 0))
+                       for e in range(3))
     assert len(film.frames) == expected == len(seen) and all(seen)
-    assert [f["step"] for f in film.frames] == [0, 23, 46, 69]
+    assert [f["step"] for f in film.frames] == [0, 1, 2, 4, 8, 16, 23, 46, 69]
     assert film.frames[0]["recon"] is None and film.frames[-1]["nelbo"] > 0
     f = film.frames[-1]
     assert f["codes"].dtype == torch.float16 and f["codes"].shape == (len(film.indices), 4)
@@ -94,12 +98,13 @@ def test_a_resumed_run_continues_the_film(digits, tmp_path):
     path = tmp_path / "half.pt"
     Trainer(tiny_config(epochs=2), bundle=digits, out_path=path).fit()
     ckpt = load_checkpoint(path)
-    assert len(ckpt.film["frames"]) == 3
+    assert len(ckpt.film["frames"]) == 8
     resumed = Trainer(ckpt.config.replace(epochs=4), bundle=digits, out_path=path, resume=ckpt)
     resumed.fit()
     film = film_of(load_checkpoint(path).film)
-    assert [f["step"] for f in film.frames] == [f["step"] for f in full.film.frames] == [0, 23, 46, 69, 92]
-    assert [f["index"] for f in film.frames] == [0, 1, 2, 3, 4]
+    assert [f["step"] for f in film.frames] == [f["step"] for f in full.film.frames] == [0, 1, 2, 4, 8, 16, 23,
+                                                                                          46, 69, 92]
+    assert [f["index"] for f in film.frames] == list(range(10))
     for got, want in zip(film.frames, full.film.frames, strict=True):
         assert (got["codes"].float() - want["codes"].float()).abs().max() < 1e-2
 
@@ -186,7 +191,7 @@ def test_the_film_exports_as_a_gif(digits):
     trainer.fit()
     data = film_gif(trainer.film)
     gif = Image.open(io.BytesIO(data))
-    assert gif.format == "GIF" and gif.n_frames == len(trainer.film.frames) == 3
+    assert gif.format == "GIF" and gif.n_frames == len(trainer.film.frames) == 8
     assert film_gif(trainer.film, upto=1) != data
 
 
@@ -280,7 +285,7 @@ def test_the_cli_reports_a_film_and_writes_its_gif(digits, tmp_path, capsys):
     Trainer(tiny_config(epochs=1, film_frames=0), bundle=digits, out_path=bare).fit()
     assert main(["film", str(path), "--gif", str(tmp_path / "f.gif"), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["film_frames"] == 3 and out["steps"] == [0, 23, 46]
-    assert Image.open(tmp_path / "f.gif").n_frames == 3
+    assert out["film_frames"] == 8 and out["steps"] == [0, 1, 2, 4, 8, 16, 23, 46]
+    assert Image.open(tmp_path / "f.gif").n_frames == 8
     assert main(["film", str(bare)]) == 2
     assert "has no film" in capsys.readouterr().err

@@ -5,11 +5,12 @@ A `Film` holds a fixed, seeded set of up to FILM_IMAGES test images (with their 
 them) and, at each frame, the codes μ of that set (float16), a few decoded prior samples and
 reconstructions of fixed test images (uint8), and the step, epoch, β and the logged training losses
 (nats per example). The trainer records a frame at chosen logged points (`frame_points`: as many per
-epoch as cost at most COST_SHARE of the training compute, at least one an epoch) and before its first
-step. Recording never changes the run: it runs without gradients, in eval mode (the model's mode is
-restored), and draws no random numbers (the prior samples decode z drawn once, from a generator of
-their own). Frames are kept compact and thinned (every other one dropped, and the recording stride
-doubled) so a film stays within `max_frames` frames and FILM_BYTES.
+epoch as cost at most COST_SHARE of the training compute, at least one an epoch, and a few more early in
+the first epoch, where the codes move most) and before its first step. Recording never changes the
+run: it runs without gradients, in eval mode (the model's mode is restored), and draws no random
+numbers (the prior samples decode z drawn once, from a generator of their own). Frames are kept
+compact and thinned (every other one dropped, and the recording stride doubled) so a film stays
+within `max_frames` frames and FILM_BYTES.
 
 `plane_frames` draws the frames' codes in 2-D: a 2-D model's plane itself; else each frame's PCA
 plane, projected without centring (the prior's circles stay circles about the origin) and rotated or
@@ -43,14 +44,20 @@ ENCODE_COST = 1 / 6
 COST_SHARE = 0.03  # the film's share of a run's training compute, at most (by the model above)
 
 
-def frame_points(steps_per_epoch: int, log_every: int, batch_size: int, n_codes: int) -> list[int]:
+def frame_points(steps_per_epoch: int, log_every: int, batch_size: int, n_codes: int,
+                 first_epoch: bool = False) -> list[int]:
     """The steps of an epoch (0-based positions) after which a frame is recorded: logged points
     (every `log_every` steps, and the epoch's last), spread evenly, as many as the cost model affords
-    (at least one an epoch: its last step, when the epoch is short)."""
+    (at least one an epoch: its last step, when the epoch is short). In a run's `first_epoch`, where the
+    codes move most, also the first logged point at or after each power of two steps (1, 2, 4, 8, ...)."""
     logged = [i for i in range(steps_per_epoch) if (i + 1) % log_every == 0 or i + 1 == steps_per_epoch]
     affordable = int(steps_per_epoch * batch_size * COST_SHARE / max(n_codes * ENCODE_COST, 1e-9))
     per_epoch = max(1, min(len(logged), affordable))
-    return sorted({logged[math.ceil((j + 1) * len(logged) / per_epoch) - 1] for j in range(per_epoch)})
+    points = {logged[math.ceil((j + 1) * len(logged) / per_epoch) - 1] for j in range(per_epoch)}
+    if first_epoch:
+        powers = (2**k for k in range(steps_per_epoch.bit_length()) if 2**k < steps_per_epoch)
+        points |= {next(i for i in logged if i + 1 >= p) for p in powers}
+    return sorted(points)
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:

@@ -262,8 +262,8 @@ class Trainer:
         perm = self.group.shard(train_idx[torch.randperm(len(train_idx), generator=perm_gen).to(train_idx.device)])
         good = copy.deepcopy((self.model.state_dict(), self.optimizer.state_dict()))
         log_every = max(1, self.steps_per_epoch // POINTS_PER_EPOCH)
-        filmed = set(frame_points(self.steps_per_epoch, log_every, cfg.batch_size, len(self._film_images))
-                     ) if self.film is not None else set()
+        filmed = set(frame_points(self.steps_per_epoch, log_every, cfg.batch_size, len(self._film_images),
+                                  first_epoch=self.epoch == 0)) if self.film is not None else set()
         # running sums stay on the device and are read once per logged point: no host-device sync per step
         sums, names, floats, seen, t0 = None, (), defaultdict(float), 0, time.perf_counter()
         self._epoch_started, self._epoch_partial = t0, False
