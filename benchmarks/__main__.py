@@ -185,7 +185,7 @@ def section_film(sizes: Sizes, work: Path, device: str) -> dict:
     from benchmarks.film_browser import film_browser
 
     quick = sizes is not FULL
-    out = film_cost(epochs=1 if quick else 2, repeats=2 if quick else 3, device=device)
+    out = film_cost(epochs=2 if quick else 3, repeats=2 if quick else 3, device=device)
     return {**out, **film_browser(work, watch_s=20.0 if quick else 40.0)}
 
 

@@ -6,9 +6,11 @@ model with the film (its default) and without it (`film_frames=0`), alternated, 
 Figures: images/s of each (the whole `fit`: training, the film's frames, the epoch's test pass, as a
 person waits for it; and the training loop alone, whose logged speed includes the frames recorded in
 it; and per second of the process's CPU time, which other work on a shared machine sways less), the
-film's cost as a fraction of the images/s, a frame's encode-and-decode time (median), frames
-per epoch, the frames and bytes the film keeps, and the frames per second a live map could show
-(frames recorded per second of training). Never pass/fail: the issue's target (<= 5%) is printed beside.
+film's cost as a fraction of the steady images/s (`film_cost_fraction`: the training loop of the epochs
+after the first, which also films its early steps) and of the whole runs', a frame's encode-and-decode
+time (median), a frame against optimizer steps timed interleaved, frames per epoch, the frames and
+bytes the film keeps, and the frames per second a live map could show (frames recorded per second of
+training). Never pass/fail: the issue's target (<= 5%) is printed beside.
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ def _run(config: VAEConfig, bundle) -> dict:
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     epochs = trainer.history["epochs"]
     images = len(trainer.train_idx) * len(epochs)
+    later = epochs[1:] or epochs  # the steady rate: the first epoch also films its early steps
     return {"wall_s": wall, "images_per_s": images / wall, "images_per_cpu_s": images / cpu,
-            "loop_images_per_s": images / sum(e["train_seconds"] for e in epochs), "trainer": trainer}
+            "loop_images_per_s": len(trainer.train_idx) * len(later) / sum(e["train_seconds"] for e in later),
+            "trainer": trainer}
 
 
 def film_cost(epochs: int = 2, repeats: int = 1, device: str = "cpu", n_train: int | None = None) -> dict:
@@ -50,6 +54,7 @@ def film_cost(epochs: int = 2, repeats: int = 1, device: str = "cpu", n_train: i
         for name, frames in order if r % 2 == 0 else order[::-1]:
             runs[name].append(_run(VAEConfig(**base, film_frames=frames), bundle))
     keys = ("wall_s", "images_per_s", "images_per_cpu_s", "loop_images_per_s")
+    first_epoch_frames = sum(1 for f in runs["film"][-1]["trainer"].film.frames if f["epoch"] <= 1)
     med = {name: {k: statistics.median(r[k] for r in rs) for k in keys} for name, rs in runs.items()}
     trainer = runs["film"][-1]["trainer"]
     film = trainer.film
@@ -83,14 +88,16 @@ def film_cost(epochs: int = 2, repeats: int = 1, device: str = "cpu", n_train: i
         "film_preset": PRESET, "film_epochs": epochs, "film_repeats": repeats,
         "film_train_images": len(trainer.train_idx),
         "film_images_per_s": med["film"]["images_per_s"], "no_film_images_per_s": med["none"]["images_per_s"],
-        "film_cost_fraction": 1 - med["film"]["images_per_s"] / med["none"]["images_per_s"],
+        # the steady rate (epochs after the first: training loop and its frames); the whole runs' below
+        "film_cost_fraction": 1 - med["film"]["loop_images_per_s"] / med["none"]["loop_images_per_s"],
+        "film_run_cost_fraction": 1 - med["film"]["images_per_s"] / med["none"]["images_per_s"],
+        "film_first_epoch_frames": first_epoch_frames,
         # per second of this process's CPU time: less swayed by other work on a shared machine
         "film_images_per_cpu_s": med["film"]["images_per_cpu_s"],
         "no_film_images_per_cpu_s": med["none"]["images_per_cpu_s"],
         "film_cpu_cost_fraction": 1 - med["film"]["images_per_cpu_s"] / med["none"]["images_per_cpu_s"],
         "film_loop_images_per_s": med["film"]["loop_images_per_s"],
         "no_film_loop_images_per_s": med["none"]["loop_images_per_s"],
-        "film_loop_cost_fraction": 1 - med["film"]["loop_images_per_s"] / med["none"]["loop_images_per_s"],
         "film_frame_ms": 1000 * statistics.median(frame_s), "film_codes_per_frame": len(film.indices),
         "film_frames_per_epoch": per_epoch,
         "film_frame_fraction_of_loop": per_epoch * statistics.median(frame_s) / loop_s,
