@@ -180,7 +180,7 @@ def test_train_starts_reports_takes_a_live_beta_and_stops_with_a_checkpoint(chec
     job = at.session_state["train_job"]
     try:
         assert (job.config.dataset, job.config.model, job.config.latent_dim) == ("digits", "mlp", 2)
-        _wait_for(lambda: job.snapshot().step > 0)
+        _wait_for(lambda: job.snapshot().step > 0, timeout=240)  # a child interpreter imports torch first
         at.run()
         assert not at.exception
         progress = at.get("progress")
