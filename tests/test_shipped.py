@@ -101,3 +101,10 @@ def test_the_shipped_mnist5k_model_scores_anomalies_as_reported():
         mean, first = REPORTED_SCORES[score]
         assert values.mean() == pytest.approx(mean, abs=0.01), score
         assert values[:3] == pytest.approx(first, abs=0.01), score
+
+
+def test_the_shipped_autoencoder_carries_the_film_of_its_run():
+    # retrained with the film on: the same weights and figures as without it (a film never changes a run)
+    ckpt = load_checkpoint(CHECKPOINTS / "mnist5k-ae-z16.pt")
+    assert ckpt.film is not None and len(ckpt.film["frames"]) >= 20
+    assert ckpt.metrics["test_nelbo"] == pytest.approx(REPORTED_NELBO["mnist5k-ae-z16"], abs=0.01)
