@@ -30,7 +30,8 @@ labels = rng.integers(10, size=n)
 xy = (centres[labels] + rng.normal(size=(n, 2))).astype(np.float32)
 st.plotly_chart(scatter_figure(xy, labels, [str(d) for d in range(10)], "label"), key="map")
 '''
-RANGE = "() => document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot')._fullLayout.xaxis.range"
+RANGE = """() => { const l = document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot')._fullLayout;
+  return [l.xaxis.range, l.yaxis.range]; }"""
 FRAMES = """() => { const t = []; window.__frames = t;
   const tick = (now) => { t.push(now); if (t.length < 100000) requestAnimationFrame(tick); };
   requestAnimationFrame(tick); }"""
@@ -59,6 +60,7 @@ def pan(page, url: str, n: int, seconds: float) -> dict:
     while time.perf_counter() - start < seconds:  # a slow circle, as a person drags a map about
         moves += 1
         page.mouse.move(cx + 120 * ((moves % 60) / 60 - 0.5), cy + 60 * (((moves // 60) % 2) - 0.5))
+    page.mouse.move(cx + 40, cy + 25)  # the circle can end where it began (no net pan): end it off its start
     page.mouse.up()
     frames = page.evaluate("() => window.__frames")
     if page.evaluate(RANGE) == before:
