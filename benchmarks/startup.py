@@ -74,7 +74,11 @@ def children_running(marker: bytes) -> list[int]:
     """Process ids of this process's children whose command line holds `marker`."""
     pids = []
     for task in Path("/proc/self/task").iterdir():
-        for pid in (task / "children").read_text().split():
+        try:
+            listed = (task / "children").read_text().split()
+        except OSError:  # a thread that ended since the folder was listed
+            continue
+        for pid in listed:
             try:
                 if marker in Path(f"/proc/{pid}/cmdline").read_bytes():
                     pids.append(int(pid))
