@@ -70,20 +70,26 @@ def app_train_first_step(out: Path) -> float:
         job.join(30)
 
 
+def child_pids(pid: int | str = "self") -> list[int]:
+    """Process ids of `pid`'s children (this process's by default), from /proc."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:  # a thread that ended since the folder was listed
+            continue
+    return found
+
+
 def children_running(marker: bytes) -> list[int]:
     """Process ids of this process's children whose command line holds `marker`."""
     pids = []
-    for task in Path("/proc/self/task").iterdir():
+    for pid in child_pids():
         try:
-            listed = (task / "children").read_text().split()
-        except OSError:  # a thread that ended since the folder was listed
+            if marker in Path(f"/proc/{pid}/cmdline").read_bytes():
+                pids.append(pid)
+        except OSError:  # a child that ended meanwhile
             continue
-        for pid in listed:
-            try:
-                if marker in Path(f"/proc/{pid}/cmdline").read_bytes():
-                    pids.append(int(pid))
-            except OSError:
-                continue
     return pids
 
 

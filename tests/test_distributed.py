@@ -6,11 +6,11 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
 
+from benchmarks.startup import child_pids
 from tests.test_cli import REPO, ok, run_cli
 from vae_core.checkpoint import load_checkpoint
 from vae_core.distributed import Group
@@ -83,7 +83,7 @@ def test_a_rank_that_dies_ends_the_run_with_one_clear_line(tmp_path):
         deadline = time.monotonic() + 240
         while not (tmp_path / "long.pt").exists() and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.2)
-        workers = _children(proc.pid)
+        workers = child_pids(proc.pid)
         assert len(workers) == 2, workers
         os.kill(max(workers), 9)  # the second worker dies
         _, err = proc.communicate(timeout=240)
@@ -94,11 +94,3 @@ def test_a_rank_that_dies_ends_the_run_with_one_clear_line(tmp_path):
     assert load_checkpoint(tmp_path / "long.pt").progress["epoch"] >= 1  # the last finished epoch is kept
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            found += [int(t) for t in (task / "children").read_text().split()]
-        except OSError:  # a thread that ended since the folder was listed
-            continue
-    return found

@@ -37,3 +37,10 @@ def test_report_keeps_the_last_anomaly_benchmark_unless_given_a_new_one(tmp_path
     path = write_report(folder, docs, iw_samples=4, baseline_epochs=0, anomaly_json=new, readme=None,
                         log=lambda _: None)
     assert "mean AUROC **0.500**" in path.read_text()
+
+
+def test_report_names_a_beta_zero_model_a_plain_autoencoder():
+    from vae_core.report import _model_name
+
+    assert _model_name({"name": "ae", "beta": 0.0}) == "ae (β=0: a plain autoencoder, the KL reported, never paid)"
+    assert _model_name({"name": "tc", "beta": 4.0, "objective": "beta-tcvae"}) == "tc (β-TCVAE, β=4)"
