@@ -56,6 +56,10 @@ def test_two_gloo_processes_train_and_the_loss_goes_down(ddp_run):
     # each rank took half the epoch: 4,000 training images / 2 ranks / batch 64 = 32 steps
     assert ckpt.progress["step"] == 32 and ckpt.progress["epoch"] == 1
     assert not any(k.startswith("module.") for k in ckpt.model.state_dict())  # the single-process format
+    # rank 0 films the run: the untrained codes first, then frames up to the last step
+    frames = ckpt.film["frames"]
+    assert frames[0]["step"] == 0 and frames[-1]["step"] == 32 and len(frames) >= 3
+    assert frames[-1]["codes"].shape == (len(ckpt.film["indices"]), 4)
 
 
 def test_the_distributed_checkpoint_evaluates_like_any_other(ddp_run):
@@ -71,6 +75,8 @@ def test_resume_under_torchrun_continues_the_history(ddp_run):
     assert [e["epoch"] for e in ckpt.history["epochs"]] == [1, 2]
     assert ckpt.progress["step"] == 64
     assert ckpt.history["epochs"][1]["test_nelbo"] < ckpt.history["epochs"][0]["test_nelbo"]
+    steps = [f["step"] for f in ckpt.film["frames"]]  # the film goes on from the first run's
+    assert steps[0] == 0 and steps == sorted(set(steps)) and steps[-2:] == [32, 64]
 
 
 def test_a_rank_that_dies_ends_the_run_with_one_clear_line(tmp_path):
