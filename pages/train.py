@@ -215,7 +215,8 @@ def preview_pngs(job: TrainingJob, snap) -> tuple[bytes, bytes]:
     return cached[1], cached[2]
 
 
-STATUS_EVERY_S, CHARTS_EVERY_S = 1.0, 2.0  # while a run goes on: its status line and progress; its charts
+# while a run goes on: its status line and progress; the live latent map; the charts
+STATUS_EVERY_S, MAP_EVERY_S, CHARTS_EVERY_S = 1.0, 1.0, 2.0
 
 
 @page_fragment(run_every=STATUS_EVERY_S if running else None)
@@ -258,6 +259,15 @@ def live_status() -> None:
             st.rerun()  # a full rerun: the sidebar lists the new checkpoint, the charts their last state
 
 
+@page_fragment(run_every=MAP_EVERY_S if running else None)
+def live_film() -> None:
+    """The latent map of the run's latest frame, redrawn every second while it runs: its own fragment, so
+    the map follows the film's frames without redrawing the charts."""
+    job: TrainingJob | None = st.session_state.get(JOB)
+    if job is not None:
+        live_map(job, job.snapshot())
+
+
 @page_fragment(run_every=CHARTS_EVERY_S if running else None)
 def live_charts() -> None:
     """The curves, KL per dimension and the epoch's previews, redrawn every 2 s while the run goes
@@ -266,7 +276,6 @@ def live_charts() -> None:
     if job is None:
         return
     snap = job.snapshot()
-    live_map(job, snap)
     if snap.history.get("steps"):
         st.plotly_chart(curves(snap.history), key="train_curves")
     epochs = snap.history.get("epochs", [])
@@ -304,5 +313,6 @@ def replays(job: TrainingJob | None) -> None:
 if job is not None:  # outside the fragments: they change when pressed, or when the run ends (a full rerun)
     controls(job)
 live_status()
+live_film()
 live_charts()
 replays(job)

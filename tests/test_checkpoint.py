@@ -191,7 +191,12 @@ def test_a_save_loop_killed_with_sigkill_leaves_a_temp_file_that_cleaning_remove
                                        env=env) for prefix in ("killed", "alive")}
     try:
         deadline = time.monotonic() + 120
-        while len(list(tmp_path.glob(".*.tmp"))) < 2:  # both mid-save
+        def hanging():  # each wrote its three files and hangs in its fourth save (its first file again)
+            finals = {p.name for p in tmp_path.glob("*.pt")}
+            temps = {p.name.split(".")[1] for p in tmp_path.glob(".*.tmp")}
+            return len(finals) == 6 and temps == {"killed-0", "alive-0"}
+
+        while not hanging():
             assert time.monotonic() < deadline and all(p.poll() is None for p in savers.values())
             time.sleep(0.05)
         savers["killed"].send_signal(signal.SIGKILL)
