@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from vae_core import Trainer, VAEError, load_checkpoint
-from vae_core.film import FILM_BYTES, Film, film_gif, film_of, frame_points, plane, plane_frames, to_uint8
+from vae_core.film import FILM_BYTES, Film, film_gif, film_of, frame_points, label_name, plane, plane_frames, to_uint8
 from vae_core.latent import encode
 from vae_core.library import summary
 
@@ -85,6 +85,7 @@ def test_a_run_has_its_frames_and_each_holds_the_codes_of_that_moment(digits, tm
     assert torch.equal(film.labels, test.labels[film.indices])
     ckpt = load_checkpoint(tmp_path / "f.pt")
     stored = film_of(ckpt.film)
+    assert stored.class_names == digits.class_names == tuple("0123456789")  # the legend's names
     assert len(stored.frames) == expected
     assert torch.equal(stored.frames[-1]["codes"], encode(ckpt.model, test.images[stored.indices])[0].half())
     assert summary(ckpt)["film_frames"] == expected
@@ -129,6 +130,17 @@ def test_a_bad_film_is_a_clear_error():
         Film.from_dict({"version": 1, "indices": torch.arange(3)})
     with pytest.raises(VAEError, match="film cannot be read"):
         Film.from_dict({"version": 99})
+
+
+def test_a_film_keeps_its_labels_names_and_one_made_before_names_reads_as_numbers(tmp_path):
+    film = Film.start(torch.rand(30, 1, 4, 4), torch.arange(30) % 3, [0, 1], 2, seed=0, max_frames=10,
+                      class_names=("square", "ellipse", "heart"))
+    torch.save(film.to_dict(), tmp_path / "film.pt")
+    stored = torch.load(tmp_path / "film.pt", weights_only=True)
+    assert Film.from_dict(stored).class_names == ("square", "ellipse", "heart")
+    del stored["class_names"]  # as a film saved before names were kept
+    assert Film.from_dict(stored).class_names == ()
+    assert [label_name(v, ("square", "ellipse")) for v in (0, 1, 2)] == ["square", "ellipse", "2"]
 
 
 def _film(n=50, d=6, max_frames=240) -> Film:
@@ -259,6 +271,7 @@ def test_a_job_hands_over_the_latest_frame_and_steps_while_paused(kind, tmp_path
         snap = settled(0)  # the untrained codes, before any step
         assert snap.status == "paused" and snap.frames_recorded == 1
         assert snap.frame["codes"].shape[1] == 4 and snap.frame["labels"] is not None
+        assert list(snap.frame["class_names"]) == list("0123456789")
         assert snap.frame["originals"].shape == snap.frame["reconstructions"].shape
         job.advance(1)
         snap = settled(1)  # one step on: its frame and its logged point

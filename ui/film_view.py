@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from vae_core.film import Film, extent, from_uint8, plane
+from vae_core.film import Film, extent, from_uint8, label_name, plane
 from vae_core.images import grid_png
 
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
@@ -20,12 +20,13 @@ COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e3
 MAP_HEIGHT = 420
 
 
-def label_groups(labels: torch.Tensor | None, n: int) -> list[tuple[str, np.ndarray]]:
-    """(name, positions) per label, in label order; one group "codes" when there are no labels."""
+def label_groups(labels: torch.Tensor | None, n: int, class_names=()) -> list[tuple[str, np.ndarray]]:
+    """(name, positions) per label, in label order, named by `class_names` where the film knows them;
+    one group "codes" when there are no labels."""
     if labels is None:
         return [("codes", np.arange(n))]
     values = labels.numpy()
-    return [(str(int(v)), np.flatnonzero(values == v)) for v in np.unique(values)]
+    return [(label_name(int(v), class_names), np.flatnonzero(values == v)) for v in np.unique(values)]
 
 
 def prior_circles(fig: go.Figure, **where) -> None:
@@ -40,10 +41,10 @@ def _xy(points: np.ndarray, idx: np.ndarray) -> tuple[list, list]:
 
 
 def map_figure(points: np.ndarray, labels: torch.Tensor | None, half_width: float, title: str,
-               latent_dim: int) -> go.Figure:
+               latent_dim: int, class_names=()) -> go.Figure:
     """The codes of the filmed test images in 2-D, coloured by label, over the prior's circles."""
     fig = go.Figure()
-    for k, (name, idx) in enumerate(label_groups(labels, len(points))):
+    for k, (name, idx) in enumerate(label_groups(labels, len(points), class_names)):
         x, y = _xy(points, idx)
         fig.add_trace(go.Scatter(x=x, y=y, mode="markers", name=name, marker=dict(size=4, color=COLORS[k % 10]),
                                  hoverinfo="skip"))
@@ -98,7 +99,8 @@ def live_map(job, snap) -> None:
     left, right = st.columns([3, 2])
     with left:
         fig = map_figure(points, None if labels is None else torch.as_tensor(labels), half,
-                         f"Latent space, live: {frame_title(frame)}", job.config.latent_dim)
+                         f"Latent space, live: {frame_title(frame)}", job.config.latent_dim,
+                         frame.get("class_names", ()))
         st.plotly_chart(fig, key="train_film_live")
     with right:
         samples, pair = frame_pngs(frame["originals"], frame)
@@ -125,7 +127,7 @@ def replay_figure(film: Film, pictures: list[np.ndarray], history: dict, latent_
 
     frames_in = film.frames
     half = extent(pictures)
-    groups = label_groups(film.labels, len(pictures[0]))
+    groups = label_groups(film.labels, len(pictures[0]), film.class_names)
     fig = make_subplots(rows=3, cols=2, column_widths=[0.58, 0.42], row_heights=[0.22, 0.33, 0.45],
                         specs=[[{"rowspan": 3}, {}], [None, {}], [None, {}]], horizontal_spacing=0.08,
                         vertical_spacing=0.1,

@@ -82,10 +82,11 @@ class Film:
     frames: list[dict] = field(default_factory=list)
     stride: int = 1  # frames kept: those whose index is a multiple of this (and the latest)
     recorded: int = 0  # frames recorded so far (kept or thinned away): the next frame's index
+    class_names: tuple[str, ...] = ()  # the labels' names ("square", "ellipse", "heart"); () for their numbers
 
     @classmethod
     def start(cls, images: torch.Tensor, labels: torch.Tensor | None, recon_pick: list[int], latent_dim: int,
-              *, seed: int, max_frames: int) -> Film:
+              *, seed: int, max_frames: int, class_names: tuple[str, ...] = ()) -> Film:
         """A film of the test split `images` (N, C, H, W) (a tensor, or anything indexable by a tensor of
         positions that gives one): a seeded set of FILM_IMAGES of them (fewer for a large latent size, so
         MIN_FRAMES_IN_BUDGET frames fit FILM_BYTES), reconstructions of those at `recon_pick`, and
@@ -99,7 +100,8 @@ class Film:
         prior_z = torch.randn(SAMPLES, latent_dim, generator=torch.Generator().manual_seed(seed))
         frame_bytes = n * per_code + (SAMPLES + len(originals)) * originals[0].numel() + 1024
         cap = max(2, min(max_frames, FILM_BYTES // frame_bytes))
-        return cls(indices, None if labels is None else labels[indices].clone(), originals, prior_z, cap)
+        return cls(indices, None if labels is None else labels[indices].clone(), originals, prior_z, cap,
+                   class_names=tuple(str(c) for c in class_names))
 
     def record(self, model, images: torch.Tensor, *, step: int, epoch: float, beta: float,
                losses: dict | None = None) -> dict:
@@ -148,7 +150,8 @@ class Film:
     def to_dict(self) -> dict:
         return {"version": FILM_VERSION, "indices": self.indices, "labels": self.labels, "originals": self.originals,
                 "prior_z": self.prior_z, "max_frames": self.max_frames, "stride": self.stride,
-                "recorded": self.recorded, "frames": [dict(f) for f in self.frames]}
+                "recorded": self.recorded, "frames": [dict(f) for f in self.frames],
+                "class_names": list(self.class_names)}
 
     @classmethod
     def from_dict(cls, d: dict) -> Film:
@@ -157,7 +160,8 @@ class Film:
             if d.get("version") != FILM_VERSION:
                 raise ValueError(f"version {d.get('version')!r}")
             film = cls(d["indices"], d["labels"], d["originals"], d["prior_z"], int(d["max_frames"]),
-                       [dict(f) for f in d["frames"]], int(d["stride"]), int(d["recorded"]))
+                       [dict(f) for f in d["frames"]], int(d["stride"]), int(d["recorded"]),
+                       tuple(str(c) for c in d.get("class_names", ())))  # films made before names: ()
             n = len(film.indices)
             for f in film.frames:
                 if f["codes"].shape[0] != n:
@@ -175,6 +179,11 @@ class Film:
         tensors = [self.indices, self.originals, self.prior_z] + ([self.labels] if self.labels is not None else [])
         tensors += [f[k] for f in self.frames for k in ("codes", "samples", "reconstructions")]
         return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def label_name(label: int, class_names: tuple[str, ...] | list[str] = ()) -> str:
+    """A label's name from `class_names` where it has one, else its number."""
+    return str(class_names[label]) if 0 <= label < len(class_names) else str(label)
 
 
 def film_of(stored: dict | None) -> Film | None:

@@ -79,8 +79,10 @@ def prior_samples(trainer: Trainer) -> torch.Tensor:
 
 
 def shown_frame(trainer: Trainer, frame: dict) -> dict:
-    """A film's frame as a job hands it to a UI: with the film's labels and reconstructed originals."""
-    return {**frame, "labels": trainer.film.labels, "originals": trainer.film.originals}
+    """A film's frame as a job hands it to a UI: with the film's labels, their names and the reconstructed
+    originals."""
+    return {**frame, "labels": trainer.film.labels, "class_names": list(trainer.film.class_names),
+            "originals": trainer.film.originals}
 
 
 def _ready_state(trainer: Trainer) -> dict:

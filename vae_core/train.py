@@ -235,7 +235,7 @@ class Trainer:
             x_test, x_val = binarize_fixed(as_tensor(x_test)), binarize_fixed(as_tensor(x_val))
         self.status = "running"
         try:
-            self._start_film(x_test, test.labels)
+            self._start_film(x_test, test.labels, self.bundle.class_names)
             while self.epoch < cfg.epochs and not self._stop.is_set():
                 self._run_epoch(images, train_idx)
                 if self._stop.is_set() and self._epoch_partial:
@@ -397,7 +397,7 @@ class Trainer:
         self._fire("on_epoch_end", record)
         self.group.barrier()
 
-    def _start_film(self, x_test, labels: torch.Tensor | None) -> None:
+    def _start_film(self, x_test, labels: torch.Tensor | None, class_names: tuple[str, ...] = ()) -> None:
         """The film (`vae_core.film`): a resumed run's goes on (frames past its step dropped), else a new
         one with a first frame of the untrained codes. No film when config.film_frames is 0, or on the
         ranks that do not report."""
@@ -410,7 +410,8 @@ class Trainer:
             self.film.drop_after(self.step)
         else:
             self.film = Film.start(x_test, labels, self._health_pick.tolist(), self.model.latent_dim,
-                                   seed=self.config.seed, max_frames=self.config.film_frames)
+                                   seed=self.config.seed, max_frames=self.config.film_frames,
+                                   class_names=class_names)
         self._film_images = self.film.fixed_images(x_test).to(self.device)
         if not self.film.frames:
             beta = kl_weight(self.config, self.step, self.steps_per_epoch, beta=self.beta).beta
