@@ -14,6 +14,7 @@ from vae_core.latent import encode
 from vae_core.library import projection_cache_key
 from vae_core.presets import PRESETS
 from vae_core.projection import methods_on_disk, project
+from vae_core.sprites import SHAPES
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 # test nELBO in nats per example (one posterior draw, `evaluate`'s seed), as the README's quality table reports it
@@ -109,4 +110,6 @@ def test_the_shipped_models_carry_the_film_of_their_run(name):
     # preset's film_frames where it names one, so the shipped models stay in their budget
     ckpt = load_checkpoint(CHECKPOINTS / f"{name}.pt")
     assert ckpt.film is not None and 10 <= len(ckpt.film["frames"]) <= PRESETS[name].get("film_frames", 240)
+    if ckpt.config.dataset == "sprites":  # its legend names the shapes (the digits' names are their numbers)
+        assert tuple(ckpt.film["class_names"]) == SHAPES
     assert ckpt.metrics["test_nelbo"] == pytest.approx(REPORTED_NELBO[name], abs=0.01)
