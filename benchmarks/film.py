@@ -49,10 +49,10 @@ def film_cost(epochs: int = 2, repeats: int = 1, device: str = "cpu", n_train: i
     base = {**PRESETS[PRESET], "epochs": epochs, "device": device}
     _run(VAEConfig(**{**base, "epochs": 1}), bundle)  # warm-up, with a film: both paths
     runs: dict[str, list[dict]] = {"film": [], "none": []}
-    order = [("none", 0), ("film", VAEConfig.film_frames)]
+    order = [("none", 0), ("film", PRESETS[PRESET].get("film_frames", VAEConfig.film_frames))]  # its own film
     for r in range(repeats):  # alternated, each first in turn: the machine's load drifts
         for name, frames in order if r % 2 == 0 else order[::-1]:
-            runs[name].append(_run(VAEConfig(**base, film_frames=frames), bundle))
+            runs[name].append(_run(VAEConfig(**{**base, "film_frames": frames}), bundle))
     keys = ("wall_s", "images_per_s", "images_per_cpu_s", "loop_images_per_s")
     first_epoch_frames = sum(1 for f in runs["film"][-1]["trainer"].film.frames if f["epoch"] <= 1)
     med = {name: {k: statistics.median(r[k] for r in rs) for k in keys} for name, rs in runs.items()}
