@@ -68,8 +68,9 @@ def _data_path(where, f: ConfigField) -> str | None:
 
 
 def config_form() -> VAEConfig | None:
-    """The run's settings; returns a config when Start is pressed and the settings are valid."""
-    with st.form("train_form", border=True):
+    """The run's settings; returns a config when Start is pressed and the settings are valid. Folded
+    away while a run goes on, so that its controls and live map fill a 1080-pixel screen."""
+    with st.expander("Settings of a run", expanded=not running), st.form("train_form", border=False):
         values = config_inputs(defaults=FORM_DEFAULTS, custom={"dataset": _dataset, "data_root": _data_path})
         start = st.form_submit_button("Start training", type="primary", disabled=running)
     if not start:
