@@ -14,7 +14,19 @@ import torch
 from PIL import Image
 
 from vae_core import Trainer, VAEError, load_checkpoint
-from vae_core.film import FILM_BYTES, Film, film_gif, film_of, frame_points, label_name, plane, plane_frames, to_uint8
+from vae_core.film import (
+    FILM_BYTES,
+    PALETTE,
+    Film,
+    film_gif,
+    film_of,
+    frame_points,
+    label_name,
+    legend_strip,
+    plane,
+    plane_frames,
+    to_uint8,
+)
 from vae_core.latent import encode
 from vae_core.library import summary
 
@@ -207,6 +219,18 @@ def test_the_film_exports_as_a_gif(digits):
     assert film_gif(trainer.film, upto=1) != data
 
 
+def test_the_gifs_key_names_each_label_in_its_colour_and_wraps_long_names():
+    film = _film(n=30)  # labels 0, 1, 2
+    one_line = legend_strip(film, 240)
+    assert one_line.shape == (16, 240, 3)
+    for label in range(3):  # each label's swatch is drawn in its map colour
+        assert (one_line == PALETTE[label]).all(axis=2).sum() >= 8 * 8
+    film.class_names = ("a very long first name", "a very long second name", "a third")
+    assert len(legend_strip(film, 240)) > len(one_line)  # wrapped onto more lines
+    film.labels = None
+    assert legend_strip(film, 240).shape == (0, 240, 3)
+
+
 def test_one_step_and_one_epoch_while_paused(digits):
     trainer = Trainer(tiny_config(epochs=2), bundle=digits)
     frames = []
@@ -215,10 +239,10 @@ def test_one_step_and_one_epoch_while_paused(digits):
     thread = threading.Thread(target=trainer.fit, daemon=True)
     thread.start()
 
-    def settles(step):
+    def settles(step, epochs=None):  # an epoch's test pass follows its last step: wait for it too
         for _ in range(200):
             thread.join(0.05)
-            if trainer.step == step and trainer.paused:
+            if trainer.step == step and trainer.paused and epochs in (None, len(trainer.history["epochs"])):
                 return True
         return False
 
@@ -229,7 +253,7 @@ def test_one_step_and_one_epoch_while_paused(digits):
     trainer.advance(2)
     assert settles(3) and frames[-1] == 3
     trainer.advance_epoch()
-    assert settles(trainer.steps_per_epoch) and len(trainer.history["epochs"]) == 1
+    assert settles(trainer.steps_per_epoch, epochs=1)
     trainer.advance_epoch()
     assert settles(2 * trainer.steps_per_epoch)
     thread.join(10)

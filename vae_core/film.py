@@ -252,10 +252,35 @@ def _tiles(images: torch.Tensor, side: int) -> np.ndarray:
     return row.permute(1, 2, 0).numpy()
 
 
+def legend_strip(film: Film, width: int) -> np.ndarray:
+    """The colours' key as RGB rows (H, width, 3) uint8: a swatch and the name of each label the film
+    holds (`label_name`), wrapped onto as many lines as the width needs; no rows for a film without labels."""
+    from PIL import Image, ImageDraw
+
+    if film.labels is None:
+        return np.zeros((0, width, 3), dtype=np.uint8)
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    items, x, line = [], 4, 0
+    for label in np.unique(film.labels.numpy()).tolist():
+        name = label_name(int(label), film.class_names)
+        w = 11 + int(math.ceil(measure.textlength(name))) + 5
+        if x + w > width and x > 4:
+            x, line = 4, line + 1
+        items.append((x, line, int(label), name))
+        x += w
+    strip = Image.new("RGB", (width, 14 * (line + 1) + 2), "white")
+    draw = ImageDraw.Draw(strip)
+    for x, line, label, name in items:
+        y = 2 + 14 * line
+        draw.rectangle([x, y + 2, x + 7, y + 9], fill=PALETTE[label % len(PALETTE)])
+        draw.text((x + 11, y), name, fill=(0, 0, 0))
+    return np.asarray(strip)
+
+
 def render_frame(film: Film, frame: dict, points: np.ndarray, half_width: float, size: int = 240) -> np.ndarray:
     """One frame as an RGB picture (H, W, 3) uint8: the map (prior 1σ/2σ circles, the codes coloured by
-    label), a caption, and beneath them the prior samples, the fixed test images and their
-    reconstructions at that moment."""
+    label), the colours' key, a caption, and beneath them the prior samples, the fixed test images and
+    their reconstructions at that moment."""
     from PIL import Image, ImageDraw
 
     scale = size / (2 * half_width)
@@ -271,9 +296,11 @@ def render_frame(film: Film, frame: dict, points: np.ndarray, half_width: float,
     side = size // max(SAMPLES, len(film.originals))
     rows = [_tiles(frame["samples"], side), _tiles(film.originals, side), _tiles(frame["reconstructions"], side)]
     width = max(size, *(r.shape[1] for r in rows))
-    out = np.full((size + 20 + sum(r.shape[0] for r in rows) + 4, width, 3), 255, dtype=np.uint8)
+    key = legend_strip(film, width)
+    out = np.full((size + len(key) + 20 + sum(r.shape[0] for r in rows) + 4, width, 3), 255, dtype=np.uint8)
     out[:size, :size] = np.asarray(canvas)
-    y = size
+    out[size:size + len(key)] = key
+    y = size + len(key)
     caption = Image.new("RGB", (width, 20), "white")
     ImageDraw.Draw(caption).text((4, 4), f"step {frame['step']}  epoch {frame['epoch']:.2f}  beta {frame['beta']:g}",
                                  fill=(0, 0, 0))
