@@ -12,11 +12,10 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from vae_core.film import Film, extent, from_uint8, label_name, plane
+from vae_core.film import PALETTE, Film, extent, from_uint8, label_name, plane
 from vae_core.images import grid_png
 
-COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-          "#17becf")  # tab10: the GIF's palette (vae_core.film.PALETTE)
+COLORS = tuple("#{:02x}{:02x}{:02x}".format(*rgb) for rgb in PALETTE)  # tab10, as the GIF draws it
 MAP_HEIGHT = 420
 
 
