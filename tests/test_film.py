@@ -16,8 +16,10 @@ from PIL import Image
 from vae_core import Trainer, VAEError, load_checkpoint
 from vae_core.film import (
     FILM_BYTES,
+    FILM_TIME_SHARE,
     PALETTE,
     Film,
+    FilmBudget,
     film_gif,
     film_of,
     frame_points,
@@ -25,6 +27,7 @@ from vae_core.film import (
     legend_strip,
     plane,
     plane_frames,
+    process_age_s,
     to_uint8,
 )
 from vae_core.latent import encode
@@ -38,8 +41,15 @@ def _weights(trainer):
     return {k: v.clone() for k, v in trainer.model.state_dict().items()}
 
 
+def every_frame(trainer: Trainer) -> Trainer:
+    """The trainer with no time budget for its film: every frame its plan asks for (`frame_points`), so
+    the frames do not depend on this machine's speed or load."""
+    trainer.film_budget = FilmBudget(None)
+    return trainer
+
+
 def test_recording_the_film_changes_nothing_in_the_run(digits):
-    with_film = Trainer(tiny_config(epochs=3), bundle=digits)
+    with_film = every_frame(Trainer(tiny_config(epochs=3), bundle=digits))
     without = Trainer(tiny_config(epochs=3, film_frames=0), bundle=digits)
     a, b = with_film.fit(), without.fit()
     assert with_film.film is not None and len(with_film.film.frames) == 9
@@ -79,7 +89,7 @@ def test_a_run_has_its_frames_and_each_holds_the_codes_of_that_moment(digits, tm
         model = copy.deepcopy(trainer.model).eval()
         seen.append(torch.equal(encode(model, trainer._film_images)[0].half(), frame["codes"]))
 
-    trainer = Trainer(tiny_config(epochs=3), bundle=digits, out_path=tmp_path / "f.pt")
+    trainer = every_frame(Trainer(tiny_config(epochs=3), bundle=digits, out_path=tmp_path / "f.pt"))
     trainer.add_callback("on_frame", check)
     trainer.fit()
     film = trainer.film
@@ -106,13 +116,13 @@ def test_a_run_has_its_frames_and_each_holds_the_codes_of_that_moment(digits, tm
 
 
 def test_a_resumed_run_continues_the_film(digits, tmp_path):
-    full = Trainer(tiny_config(epochs=4), bundle=digits)
+    full = every_frame(Trainer(tiny_config(epochs=4), bundle=digits))
     full.fit()
     path = tmp_path / "half.pt"
-    Trainer(tiny_config(epochs=2), bundle=digits, out_path=path).fit()
+    every_frame(Trainer(tiny_config(epochs=2), bundle=digits, out_path=path)).fit()
     ckpt = load_checkpoint(path)
     assert len(ckpt.film["frames"]) == 8
-    resumed = Trainer(ckpt.config.replace(epochs=4), bundle=digits, out_path=path, resume=ckpt)
+    resumed = every_frame(Trainer(ckpt.config.replace(epochs=4), bundle=digits, out_path=path, resume=ckpt))
     resumed.fit()
     film = film_of(load_checkpoint(path).film)
     assert [f["step"] for f in film.frames] == [f["step"] for f in full.film.frames] == [0, 1, 2, 4, 8, 16, 23,
@@ -132,7 +142,7 @@ def test_a_checkpoint_without_a_film_opens_as_before(tmp_path, digits):
                          text=True, cwd=ROOT, timeout=120, check=True)
     assert json.loads(out.stdout)["film_frames"] == 0
     # resuming it starts a film at the step it resumes from
-    resumed = Trainer(ckpt.config.replace(epochs=2, film_frames=240), bundle=digits, resume=ckpt)
+    resumed = every_frame(Trainer(ckpt.config.replace(epochs=2, film_frames=240), bundle=digits, resume=ckpt))
     resumed.fit()
     assert [f["step"] for f in resumed.film.frames] == [23, 46]
 
@@ -211,7 +221,7 @@ def _top2(z):
 
 
 def test_the_film_exports_as_a_gif(digits):
-    trainer = Trainer(tiny_config(epochs=2), bundle=digits)
+    trainer = every_frame(Trainer(tiny_config(epochs=2), bundle=digits))
     trainer.fit()
     data = film_gif(trainer.film)
     gif = Image.open(io.BytesIO(data))
@@ -262,6 +272,7 @@ def test_one_step_and_one_epoch_while_paused(digits):
 
 def test_slow_motion_logs_and_films_every_step(digits):
     trainer = Trainer(tiny_config(epochs=1), bundle=digits)
+    trainer.film_budget = FilmBudget(head_start_s=0)  # the steps a person asked to see bypass the budget
     trainer.set_delay(0.01)
     trainer.fit()
     assert len(trainer.film.frames) == min(trainer.film.max_frames, 1 + trainer.steps_per_epoch)
@@ -318,7 +329,7 @@ def test_the_cli_reports_a_film_and_writes_its_gif(digits, tmp_path, capsys):
     from vae_core.cli import main
 
     path, bare = tmp_path / "f.pt", tmp_path / "bare.pt"
-    Trainer(tiny_config(epochs=2), bundle=digits, out_path=path).fit()
+    every_frame(Trainer(tiny_config(epochs=2), bundle=digits, out_path=path)).fit()
     Trainer(tiny_config(epochs=1, film_frames=0), bundle=digits, out_path=bare).fit()
     assert main(["film", str(path), "--gif", str(tmp_path / "f.gif"), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -326,3 +337,88 @@ def test_the_cli_reports_a_film_and_writes_its_gif(digits, tmp_path, capsys):
     assert Image.open(tmp_path / "f.gif").n_frames == 8
     assert main(["film", str(bare)]) == 2
     assert "has no film" in capsys.readouterr().err
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_budget_affords_a_frame_while_the_film_stays_within_its_share():
+    clock = FakeClock()
+    budget = FilmBudget(0.03, head_start_s=2.0, clock=clock)  # the process ran 2 s before the trainer
+    assert budget.affords()  # nothing spent, no frame measured yet
+    clock.now = 0.5
+    budget.charge(0.1, frame=True)  # a 0.1 s frame (the one before the first step): 0.1 s of 2.5 s so far
+    assert budget.frame_s == 0.1 and budget.frames == 1
+    # a second frame would make 0.2 s: the film affords it once the run has taken 0.2 / 0.03 = 6.67 s
+    clock.now = 4.6
+    assert not budget.affords()
+    clock.now = 4.7
+    assert budget.affords()
+    budget.charge(0.05)  # a checkpoint's film: seconds that are no frame
+    assert budget.frame_s == 0.1 and not budget.affords()
+    assert budget.fraction() == pytest.approx(0.15 / 6.7)
+    assert FilmBudget(None, clock=clock).affords()  # no limit
+    with pytest.raises(VAEError, match="share"):
+        FilmBudget(1.5)
+    # by default the run's time counts from the process's start, at most HEAD_START_CAP_S before
+    age = process_age_s()
+    assert age is not None and age > 0
+    default = FilmBudget()
+    assert 0 < time.perf_counter() - default.started <= 10.0 + 1
+
+
+def test_expensive_frames_are_recorded_only_while_the_film_stays_within_its_share(digits, monkeypatch):
+    # each frame made to cost at least 50 ms, against a tiny model's ~1 ms steps: the plan asks for 10
+    # frames, the budget (counted from the trainer's start) affords far fewer
+    record = Film.record
+
+    def slow_record(self, *args, **kwargs):
+        time.sleep(0.05)
+        return record(self, *args, **kwargs)
+
+    monkeypatch.setattr(Film, "record", slow_record)
+    trainer = Trainer(tiny_config(epochs=4), bundle=digits)
+    trainer.film_budget = FilmBudget(head_start_s=0)
+    trainer.fit()
+    budget, frames = trainer.film_budget, trainer.film.frames
+    planned = 1 + sum(len(frame_points(trainer.steps_per_epoch, 1, 64, len(trainer.film.indices),
+                                       first_epoch=e == 0)) for e in range(4))
+    assert planned == 10 and len(frames) == budget.frames
+    # the first frame and the run's last are always there: the film shows where it began and ended
+    assert frames[0]["step"] == 0 and frames[-1]["step"] == trainer.step == 4 * trainer.steps_per_epoch
+    # the others: only while the film's seconds stay within its share of the run's (one frame's slack:
+    # a frame is expected to cost what the latest did)
+    optional = len(frames) - 2
+    assert optional <= FILM_TIME_SHARE * budget.elapsed_s() / 0.05 + 1
+    assert budget.skipped == planned - len(frames) > 0
+    assert trainer.history["epochs"][-1]["film_frames_skipped"] == budget.skipped
+    assert trainer.history["epochs"][-1]["film_seconds"] >= 0.05 * len(frames)
+    # and the run is the same as without the film
+    without = Trainer(tiny_config(epochs=4, film_frames=0), bundle=digits)
+    without.fit()
+    wa, wb = _weights(trainer), _weights(without)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_a_saved_film_keeps_each_kind_of_frame_tensor_in_one_storage(digits, tmp_path):
+    # torch.save writes a storage once: a film whose frames view one stacked tensor per kind saves in
+    # about half the time of one storage per frame's tensor (the checkpoint is saved every epoch)
+    path = tmp_path / "f.pt"
+    trainer = every_frame(Trainer(tiny_config(epochs=2), bundle=digits, out_path=path))
+    trainer.fit()
+    stored = load_checkpoint(path).film
+    frames = stored["frames"]
+    assert len(frames) == 8
+    for key in ("codes", "samples", "reconstructions"):
+        assert len({f[key].untyped_storage().data_ptr() for f in frames}) == 1, key
+    film = film_of(stored)
+    for got, want in zip(film.frames, trainer.film.frames, strict=True):
+        assert all(torch.equal(got[k], want[k]) for k in ("codes", "samples", "reconstructions"))
+        assert got["step"] == want["step"]
+    # the recording film's own frames are untouched (each its own tensor, still growing and thinning)
+    assert len({f["codes"].untyped_storage().data_ptr() for f in trainer.film.frames}) == 8

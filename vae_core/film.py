@@ -4,9 +4,11 @@ and replayed afterwards.
 A `Film` holds a fixed, seeded set of up to FILM_IMAGES test images (with their labels, to colour
 them) and, at each frame, the codes μ of that set (float16), a few decoded prior samples and
 reconstructions of fixed test images (uint8), and the step, epoch, β and the logged training losses
-(nats per example). The trainer records a frame at chosen logged points (`frame_points`: as many per
-epoch as cost at most COST_SHARE of the training compute, at least one an epoch, and a few more early in
-the first epoch, where the codes move most) and before its first step. Recording never changes the
+(nats per example). The trainer records a frame before its first step and at its last, and between them
+at chosen logged points (`frame_points`: as many per epoch as cost at most COST_SHARE of the training
+compute by a cost model, and a few more early in the first epoch, where the codes move most) while its
+`FilmBudget` affords them: the film's measured time (its frames, the frames' callbacks, its part of the
+checkpoint saves) stays within FILM_TIME_SHARE of the run's wall time so far. Recording never changes the
 run: it runs without gradients, in eval mode (the model's mode is restored), and draws no random
 numbers (the prior samples decode z drawn once, from a generator of their own). Frames are kept
 compact and thinned (every other one dropped, and the recording stride doubled) so a film stays
@@ -21,6 +23,8 @@ reflected (orthogonal Procrustes) onto the previous frame's picture so the film 
 from __future__ import annotations
 
 import math
+import os
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,6 +49,69 @@ COST_SHARE = 0.03  # the film's share of a run's training compute, at most (by t
 # a frame encodes its images this many at a time on a CPU: the conv model's 1,000 codes took 77 ms in
 # batches of 128-256 against 100 ms in encode's default 512 (178 ms in one batch), 2 cores
 CPU_ENCODE_BATCH = 256
+# the film's measured share of a run's wall time, at most (`FilmBudget`): frames and their callbacks, and
+# its part of each checkpoint save; the frame before the first step and the one at the last are always
+# recorded, the others only while the share affords them (issue 32: <= 5% of a whole process)
+FILM_TIME_SHARE = 0.03
+# the run's time counts from its process's start (the interpreter, torch's import and the data are the
+# run's as much as its steps: the issue times whole processes), but at most this many seconds before the
+# trainer was made (a long-lived process, a server or a notebook, gives the film no more head start)
+HEAD_START_CAP_S = 10.0
+
+
+def process_age_s() -> float | None:
+    """Seconds since this process started (Linux: /proc), or None where that cannot be read."""
+    try:
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()  # after the command's name, which may hold spaces
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return max(0.0, uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK"))  # field 22: starttime, in ticks
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+class FilmBudget:
+    """What a run's film may spend: at most `share` of the run's wall time so far, by measurement.
+
+    The run's time counts from `head_start_s` seconds before the budget was made (default: the process's
+    age, `process_age_s`, capped at HEAD_START_CAP_S). The trainer `charge`s the film's measured seconds
+    and asks `affords()` before an optional frame: whether the film's seconds so far plus its latest
+    frame's would stay within the share. `share` None: no limit (every planned frame; tests use it for a
+    film that does not depend on the machine's speed). `clock` is a seconds counter (tests pass a fake)."""
+
+    def __init__(self, share: float | None = FILM_TIME_SHARE, *, head_start_s: float | None = None,
+                 clock=time.perf_counter):
+        if share is not None and not 0 < share < 1:
+            raise VAEError(f"the film's share of a run's time must be in (0, 1) (got {share})")
+        if head_start_s is None:
+            head_start_s = min(process_age_s() or 0.0, HEAD_START_CAP_S)
+        self.share, self.clock = share, clock
+        self.started = clock() - max(0.0, float(head_start_s))
+        self.spent_s = 0.0  # the film's measured seconds
+        self.frame_s = 0.0  # the latest frame's seconds: what the next one is expected to cost
+        self.frames = 0  # frames recorded (charged)
+        self.skipped = 0  # frames the plan asked for that the budget did not afford
+
+    def elapsed_s(self) -> float:
+        return max(self.clock() - self.started, 1e-9)
+
+    def affords(self) -> bool:
+        """Whether one more frame keeps the film within its share of the run's time so far."""
+        return self.share is None or self.spent_s + self.frame_s <= self.share * self.elapsed_s()
+
+    def charge(self, seconds: float, *, frame: bool = False) -> None:
+        self.spent_s += seconds
+        if frame:
+            self.frame_s, self.frames = seconds, self.frames + 1
+
+    def fraction(self) -> float:
+        """The film's seconds so far against the run's."""
+        return self.spent_s / self.elapsed_s()
+
+    def summary(self) -> dict:
+        return {"film_seconds": self.spent_s, "film_fraction": self.fraction(), "film_frames_recorded": self.frames,
+                "film_frames_skipped": self.skipped}
 
 
 def frame_points(steps_per_epoch: int, log_every: int, batch_size: int, n_codes: int,
@@ -151,10 +218,17 @@ class Film:
         self.frames = [f for f in self.frames if f["step"] <= step]
 
     def to_dict(self) -> dict:
+        """The checkpoint's form. The frames' codes, samples and reconstructions are views of one tensor
+        each (stacked): `torch.save` writes a storage once however many tensors view it, so a checkpoint
+        with a film saves in about half the time of one storage per frame's tensor (its bytes the same)."""
+        frames = [dict(f) for f in self.frames]
+        for key in ("codes", "samples", "reconstructions"):
+            if frames and len({tuple(f[key].shape) for f in frames}) == 1:
+                for f, view in zip(frames, torch.stack([f[key] for f in frames]).unbind(0), strict=True):
+                    f[key] = view
         return {"version": FILM_VERSION, "indices": self.indices, "labels": self.labels, "originals": self.originals,
                 "prior_z": self.prior_z, "max_frames": self.max_frames, "stride": self.stride,
-                "recorded": self.recorded, "frames": [dict(f) for f in self.frames],
-                "class_names": list(self.class_names)}
+                "recorded": self.recorded, "frames": frames, "class_names": list(self.class_names)}
 
     @classmethod
     def from_dict(cls, d: dict) -> Film:

@@ -24,7 +24,7 @@ from vae_core.device import flush_subnormals, resolve_device
 from vae_core.distributed import SINGLE, Group
 from vae_core.errors import VAEError
 from vae_core.evaluate import binarize_fixed, evaluate
-from vae_core.film import Film, film_of, frame_points
+from vae_core.film import Film, FilmBudget, film_of, frame_points
 from vae_core.health import epoch_warnings
 from vae_core.latent import reconstruct
 from vae_core.losses import training_loss
@@ -63,6 +63,14 @@ def shift_images(x: torch.Tensor, max_shift: int, g: torch.Generator) -> torch.T
     cols = max_shift - dx + torch.arange(w, device=x.device)  # (N, W)
     picked = padded[torch.arange(n, device=x.device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]
     return picked.permute(0, 3, 1, 2).contiguous()  # (N, H, W, C) -> (N, C, H, W)
+
+
+def _film_share_of_save(film: Film, model: torch.nn.Module, optimizer) -> float:
+    """The film's share of a checkpoint's bytes: the model's weights, the optimizer's state (Adam: two
+    moments a weight) and the film's tensors."""
+    weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    film_bytes = film.nbytes()
+    return film_bytes / max(film_bytes + weights * (3 if optimizer is not None else 1), 1)
 
 
 class TrainingFailed(VAEError):
@@ -123,6 +131,7 @@ class Trainer:
         self._budget: int | None = None  # steps left before pausing again (advance); None: no budget
         self.delay_s = 0.0  # slow motion: a pause after every step, each step logged and filmed
         self.film: Film | None = None  # made when fit starts (it needs the test images), or resumed
+        self.film_budget = FilmBudget()  # the film's share of the run's time (vae_core.film); settable before fit
         self._stored_film: dict | None = None
         self.lock = threading.Lock()  # guards history/preview/status for readers in other threads
         if resume is not None:
@@ -297,7 +306,11 @@ class Trainer:
                 self._fire("on_step", record)
                 sums, floats, seen, t0 = None, defaultdict(float), 0, time.perf_counter()
                 if self.film is not None and (shown or i in filmed):  # after t0: images/s counts its cost
-                    self._film_frame(record)
+                    last = self.epoch + 1 >= cfg.epochs and i + 1 == self.steps_per_epoch  # the run's end
+                    if shown or last or self.film_budget.affords():
+                        self._film_frame(record)
+                    else:
+                        self.film_budget.skipped += 1
         self._train_seconds = time.perf_counter() - self._epoch_started
 
     def _batches(self, images, batches):
@@ -380,6 +393,8 @@ class Trainer:
             "seconds": time.perf_counter() - self._epoch_started,  # the epoch: training, test pass, preview
             "train_seconds": self._train_seconds,  # the training loop alone
         }
+        if self.film is not None:  # the film's measured seconds in this process so far (vae_core.film.FilmBudget)
+            record.update(film_seconds=self.film_budget.spent_s, film_frames_skipped=self.film_budget.skipped)
         self.metrics = {f"test_{k}": test[k] for k in ("nelbo", "recon", "kl", "kl_per_dim")}
         self.metrics.update(active_units=test["active_units"], likelihood=test["likelihood"],
                             epoch=self.epoch)
@@ -400,9 +415,10 @@ class Trainer:
     def _start_film(self, x_test, labels: torch.Tensor | None, class_names: tuple[str, ...] = ()) -> None:
         """The film (`vae_core.film`): a resumed run's goes on (frames past its step dropped), else a new
         one with a first frame of the untrained codes. No film when config.film_frames is 0, or on the
-        ranks that do not report."""
+        ranks that do not report. What it costs is charged to `film_budget`."""
         if not self.config.film_frames or not self.group.is_main or len(x_test) == 0:
             return
+        started = self.film_budget.clock()
         self.film = film_of(self._stored_film) if self._stored_film else None
         if self.film is not None and self.film.latent_dim != self.model.latent_dim:
             self.film = None
@@ -413,14 +429,18 @@ class Trainer:
                                    seed=self.config.seed, max_frames=self.config.film_frames,
                                    class_names=class_names)
         self._film_images = self.film.fixed_images(x_test).to(self.device)
+        self.film_budget.charge(self.film_budget.clock() - started)
         if not self.film.frames:
             beta = kl_weight(self.config, self.step, self.steps_per_epoch, beta=self.beta).beta
             self._film_frame({"step": self.step, "epoch": float(self.epoch), "beta": beta})
 
     def _film_frame(self, record: dict) -> None:
+        """Record a frame and hand it to the `on_frame` callbacks; both are charged to the film's budget."""
+        started = self.film_budget.clock()
         frame = self.film.record(self.model, self._film_images, step=record["step"], epoch=record["epoch"],
                                  beta=record["beta"], losses=record)
         self._fire("on_frame", frame)
+        self.film_budget.charge(self.film_budget.clock() - started, frame=True)
 
     def _health_images(self, x_test: torch.Tensor) -> dict[str, torch.Tensor]:
         """A few test images and their reconstructions: collapsed runs reconstruct them all alike."""
@@ -433,8 +453,9 @@ class Trainer:
             raise VAEError("no checkpoint path to save to")
         with self.lock:
             history = copy.deepcopy(self.history)
+        started = self.film_budget.clock()
         film = self.film.to_dict() if self.film is not None else self._stored_film
-        return save_checkpoint(
+        saved = save_checkpoint(
             path, config=self.config, model=self.model, history=history,
             optimizer=self.optimizer if include_optimizer else None,
             data_spec=self.bundle.spec | {"image_shape": list(self.bundle.image_shape),
@@ -444,3 +465,7 @@ class Trainer:
             progress={"epoch": self.epoch, "step": self.epoch * self.steps_per_epoch, "beta": self.beta,
                       "status": self.status, "pid": os.getpid()},
         )
+        if self.film is not None:  # the film's part of the save, by its bytes' share of the file's
+            self.film_budget.charge((self.film_budget.clock() - started) * _film_share_of_save(
+                self.film, self.model, self.optimizer if include_optimizer else None))
+        return saved
