@@ -262,3 +262,80 @@ runpy.run_module("benchmarks", run_name="__main__", alter_sys=True)
     r = json.loads(proc.stdout)
     assert r["errors"]["memory"].startswith("MemoryError: server child died (<string>:")
     assert r["decode_ms_p50"] == 1.5 and r["first_grid_s"] == 0.1 and "server_peak_rss_mb" not in r
+
+
+# --- the film's cost in whole processes (issue 32)
+
+def test_the_film_benchmark_pairs_alternated_runs_and_a_failed_configuration_keeps_its_error(tmp_path):
+    from benchmarks import film
+
+    calls = []
+
+    def fake_run(args):  # the film's run 10% slower than its pair; CPU 4% more; one configuration fails
+        calls.append(args)
+        if "conv" in args:
+            raise RuntimeError("no memory for the conv model")
+        with_film = "--film-frames" not in args
+        return {"wall_s": 11.0 if with_film else 10.0, "cpu_s": 20.8 if with_film else 20.0}
+
+    r = film.whole_process(("mlp-5k-1-epoch", "conv-5k-1-epoch", "mlp-5k-20-epochs"), repeats=3, work=tmp_path,
+                           run=fake_run)
+    runs = r["film_whole_process"]
+    assert list(runs) == ["mlp-5k-1-epoch", "conv-5k-1-epoch", "mlp-5k-20-epochs"]
+    assert runs["conv-5k-1-epoch"]["error"] == "RuntimeError: no memory for the conv model"
+    mlp = runs["mlp-5k-1-epoch"]
+    assert mlp["film_wall_s"] == 11.0 and mlp["no_film_wall_s"] == 10.0 and mlp["repeats"] == 3
+    assert mlp["cost_fraction"] == pytest.approx(0.1) and mlp["cpu_cost_fraction"] == pytest.approx(0.04)
+    assert r["film_whole_process_cost_max"] == pytest.approx(0.1)  # of those measured
+    # alternated, each side first in turn: none, film | film, none | none, film
+    first = [args for args in calls if "--epochs" in args and args[args.index("--epochs") + 1] == "1"
+             and "mlp" in args]
+    assert ["--film-frames" in a for a in first] == [True, False, False, True, True, False]
+    # the film at its defaults on one side, --film-frames 0 on the other, the rest the same
+    a, b = ([x for i, x in enumerate(args) if "--out" not in args[max(i - 1, 0):i + 1]] for args in first[:2])
+    assert a[-2:] == ["--film-frames", "0"] and a[:-2] == b
+    assert runs["mlp-5k-20-epochs"]["epochs"] == 20
+    with pytest.raises(ValueError, match="MNIST files"):
+        film.train_args("mlp-60k-3-epochs", None, tmp_path / "x.pt", True)
+
+
+def test_the_film_benchmark_runs_real_processes_and_reads_the_runs_own_account(tmp_path, monkeypatch):
+    from benchmarks import film
+
+    tiny = ("--model", "mlp", "--hidden-sizes", "32", "--latent-dim", "4", "--batch-size", "64")
+    monkeypatch.setitem(film.CONFIGS, "tiny", (("--dataset", "digits"), tiny, 2))
+    r = film.whole_process(("tiny",), repeats=1, work=tmp_path)["film_whole_process"]["tiny"]
+    assert "error" not in r, r
+    assert r["film_wall_s"] > 0 and r["no_film_wall_s"] > 0 and r["cpu_cost_fraction"] is not None
+    assert r["film_frames"] >= 2  # the frame before the first step and the run's last, at least
+    assert r["film_seconds"] > 0 and 0 < r["film_seconds_fraction"] < 1
+    assert r["film_frames_skipped"] >= 0
+
+
+def test_the_film_section_prints_each_configurations_cost(monkeypatch, capsys):
+    import benchmarks.film as film
+    import benchmarks.film_browser as film_browser
+
+    seen = {}
+
+    def fake_whole_process(names, repeats, work, device):
+        seen.update(names=names, repeats=repeats)
+        return {"film_whole_process": {"mlp-5k-1-epoch": {
+            "film_wall_s": 5.2, "no_film_wall_s": 5.0, "cost_fraction": 0.04, "cost_fraction_worst": 0.06,
+            "cpu_cost_fraction": 0.03, "film_frames": 7, "load_average": 3.1},
+            "conv-5k-1-epoch": {"error": "RuntimeError: boom", "load_average": 3.0}},
+            "film_whole_process_cost_max": 0.04}
+
+    monkeypatch.setattr(film, "whole_process", fake_whole_process)
+    monkeypatch.setattr(film, "film_cost", lambda **kw: {"film_cost_fraction": 0.03})
+    monkeypatch.setattr(film_browser, "film_browser", lambda work, watch_s: {})
+    assert main(["--quick", "--only", "film"]) == 0
+    out = capsys.readouterr().out
+    assert seen == {"names": film.QUICK_CONFIGS, "repeats": 2}
+    assert "mlp-5k-1-epoch" in out and "5.20 s with, 5.00 s without: cost +4.0%" in out
+    assert "conv-5k-1-epoch" in out and "FAILED RuntimeError: boom" in out
+    assert "target film_whole_process_cost_max" in out
+    # the quick set is short and long, MLP and conv, 5k and 60k images
+    configs = [film.CONFIGS[n] for n in film.QUICK_CONFIGS]
+    assert {c[2] > 1 for c in configs} == {True, False} and {"--model" in c[1] and c[1][1] for c in configs} == \
+        {"mlp", "conv"} and {c[0] == film.SIXTY_K for c in configs} == {True, False}
