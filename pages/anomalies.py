@@ -13,7 +13,7 @@ import streamlit as st
 import torch
 
 from ui import address
-from ui.display import show_grid
+from ui.display import plain, show_grid
 from ui.loaders import anomaly_scores, encoded, folder_scores, model_key, pixel_maps
 from ui.session import require_checkpoint, require_data, sliders_picker, uploaded_image
 from vae_core import VAEError
@@ -149,7 +149,7 @@ if test.labels is not None:
         st.info("Choose at least one normal class, and leave at least one out.")
 
 st.subheader("Score your own image")
-image = uploaded_image("Image file", "anom_upload", ckpt.image_shape)
+image = uploaded_image("Image file", "anom_upload", ckpt.image_shape, ckpt.config.background)
 if image is not None:
     own = checkpoint_scores(ckpt, image, score, k=k if score == "iw" else 1)[0]
     show_grid(torch.cat([image, reconstruct(ckpt.model, image)]), per_row=2, width=110)
@@ -177,6 +177,8 @@ else:
             above = int((folder_scores_ > threshold).sum())
             st.caption(f"{len(ranked):,} images, most anomalous first; percentiles rank each among this model's "
                        f"{len(scores):,} test scores; {above:,} above the threshold ({threshold:.1f} nats)")
+            for warning in folder_bundle.spec.get("warnings", []):  # files skipped, images nearly blank
+                st.warning(plain(warning))
             shown = ranked[:8]
             pick = as_tensor(folder_bundle.images[torch.as_tensor(shown.copy())])
             with_cost_maps(pick, reconstruct(ckpt.model, pick), checkpoint_pixel_maps(ckpt, pick),

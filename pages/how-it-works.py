@@ -81,7 +81,7 @@ elif mode == "Random of a class":
     index = int(rows[torch.randint(len(rows), (1,), generator=torch.Generator().manual_seed(c)).item()])
     x = test.images[index:index + 1]
 else:
-    x = uploaded_image("An image", "hiw_upload", ckpt.image_shape)
+    x = uploaded_image("An image", "hiw_upload", ckpt.image_shape, ckpt.config.background)
     if x is None:
         st.info("Upload an image, or start from a test image.")
         st.stop()

@@ -44,7 +44,7 @@ def pick_image(slot: str, default_index: int) -> torch.Tensor | None:
             return None
         pick = members[np.random.default_rng(int(seed)).integers(len(members))]
         return test.images[int(pick)].unsqueeze(0)
-    return uploaded_image("Image file", f"{slot}_up", ckpt.image_shape)
+    return uploaded_image("Image file", f"{slot}_up", ckpt.image_shape, ckpt.config.background)
 
 
 for slot in ("A", "B"):  # ?a= and ?b=: test indices (an uploaded image or a random draw is not in the address)

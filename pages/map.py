@@ -39,6 +39,7 @@ from vae_core.images import grid_png, to_display
 from vae_core.latent import decode, reconstruct
 from vae_core.projection import (
     LARGE_MAP,
+    MIN_POINTS,
     PROJECTION_METHODS,
     QUICK,
     Projection,
@@ -113,6 +114,10 @@ mu, logvar = encoded(ckpt, split)
 rows = bundle.test_idx if split == "test" else bundle.train_idx  # the split's rows of the dataset (no copy)
 labels = bundle.labels[rows].numpy() if bundle.labels is not None else None
 n = len(mu)
+if n < MIN_POINTS:  # a tiny folder's split
+    st.info(f"A map needs at least {MIN_POINTS} images, and this model's {split} split has {n}: "
+            + ("try the train split, or " if split == "test" else "") + "train on a folder with more images.")
+    st.stop()
 params_key = tuple(sorted(params.items()))
 address.take("point", "map_point", address.whole(0, n - 1))
 address.keep("point", st.session_state.get("map_point"))  # the neighbours asked for (a click changes it below)

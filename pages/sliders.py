@@ -28,7 +28,7 @@ from ui.map_figure import PALETTE
 from ui.session import page_fragment, require_checkpoint, require_data, sliders_start
 from vae_core.images import grid_png, png_bytes, to_display
 from vae_core.latent import decode, kl_ranking, stored_kl_ranking, traversal_grid
-from vae_core.projection import linear_method, method_spec
+from vae_core.projection import MIN_POINTS, linear_method, method_spec
 
 LIMIT = 4.0  # slider range ±LIMIT, in prior standard deviations
 VISIBLE = 8  # dimensions shown before the fold
@@ -179,7 +179,10 @@ def server_decoder() -> None:
     image = decode(ckpt.model, current_z())
     with right:
         st.image(to_display(image[0], scale=None), caption="decoder(z), decoded on the server", width=300)
-        st.plotly_chart(z_on_map(current_z().numpy()), key="slider_map")
+        if note := map_note():
+            st.caption(note)
+        else:
+            st.plotly_chart(z_on_map(current_z().numpy()), key="slider_map")
         z_details(image)
         neighbours_of_z()
     rows = traversal_rows()
@@ -197,6 +200,15 @@ def z_details(image: torch.Tensor) -> None:
     st.caption("z = [" + ", ".join(f"{v:.2f}" for v in z.tolist()) + "]")
 
 
+def map_note() -> str | None:
+    """Why the small map of the test codes cannot be drawn (too few of them to project), or None."""
+    n = len(test_codes()[0])
+    if n >= MIN_POINTS:
+        return None
+    return (f"No map of the test codes here: it needs at least {MIN_POINTS} test images, and this model's data "
+            f"has {n}.")
+
+
 def map_of_test_codes():
     """The test codes' linear map (PCA, or the latent plane for a 2-D z) and their labels (or None)."""
     bundle = require_data(ckpt)
@@ -206,6 +218,9 @@ def map_of_test_codes():
 
 def live_map(z: np.ndarray) -> None:
     """The test codes' map with a star on z that moves as the pad is dragged (drawn in the browser)."""
+    if note := map_note():
+        st.caption(note)
+        return
     proj, test_labels = map_of_test_codes()
     offset, matrix = proj.linear_transform()
     label = method_spec(linear_method(D)).label

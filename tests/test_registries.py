@@ -48,8 +48,8 @@ REGISTRIES = {"model": MODEL_SPECS, "likelihood": LIKELIHOOD_SPECS, "beta_schedu
               "lr_schedule": LR_SCHEDULE_FUNCTIONS}
 
 # a valid value other than the default for every field, as the CLI and the page take it
-CHANGED = dict(dataset="digits", data_root="some/root", image_size=16, channels=3, model="conv", latent_dim=3,
-               hidden_sizes=(32, 16), conv_channels=(8, 16), residual_blocks=1, dropout=0.25,
+CHANGED = dict(dataset="digits", data_root="some/root", image_size=16, channels=3, background="black", model="conv",
+               latent_dim=3, hidden_sizes=(32, 16), conv_channels=(8, 16), residual_blocks=1, dropout=0.25,
                likelihood="gaussian", binarize=True, sigma_mode="global", sigma=0.2, objective="beta-tcvae",
                beta=2.0, beta_schedule="cyclical", warmup_epochs=3.0, cycles=2, cycle_ramp=0.25,
                capacity_max=10.0, capacity_epochs=4.0, gamma=50.0, epochs=3, batch_size=16, lr=0.01,

@@ -52,8 +52,9 @@ def _grid(fields: list[ConfigField], values: dict, defaults: dict, custom: dict[
 
 
 def field_input(where, f: ConfigField, default: Any) -> Any:
-    """One widget for `f` in the container `where`; returns the field's value."""
-    o, key, text = f.option, widget_key(f.name), f.describe()
+    """One widget for `f` in the container `where`, starting from `default`, which its help names (a page's
+    defaults may differ from VAEConfig's: the Option's help says why); returns the field's value."""
+    o, key, text = f.option, widget_key(f.name), f.describe(default)
     if f.type is bool:
         return where.checkbox(o.label, value=bool(default), key=key, help=text)
     if o.choices:

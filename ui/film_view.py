@@ -35,6 +35,14 @@ def prior_circles(fig: go.Figure, **where) -> None:
                       line=dict(color="#bbbbbb", dash="dot" if r == 2 else "solid", width=1), **where)
 
 
+def two_columns(points: np.ndarray) -> np.ndarray:
+    """A frame's picture as (N, 2): one of fewer codes than two principal axes need (a test split of
+    one image) has one column, and gets a second of zeros."""
+    if points.shape[1] >= 2:
+        return points
+    return np.concatenate([points, np.zeros((len(points), 2 - points.shape[1]))], axis=1)
+
+
 def _xy(points: np.ndarray, idx: np.ndarray) -> tuple[list, list]:
     return np.round(points[idx, 0], 3).tolist(), np.round(points[idx, 1], 3).tolist()
 
@@ -97,7 +105,7 @@ def live_map(job, snap) -> None:
     labels = frame.get("labels")
     left, right = st.columns([3, 2])
     with left:
-        fig = map_figure(points, None if labels is None else torch.as_tensor(labels), half,
+        fig = map_figure(two_columns(points), None if labels is None else torch.as_tensor(labels), half,
                          f"Latent space, live: {frame_title(frame)}", job.config.latent_dim,
                          frame.get("class_names", ()))
         st.plotly_chart(fig, key="train_film_live")
@@ -125,6 +133,7 @@ def replay_figure(film: Film, pictures: list[np.ndarray], history: dict, latent_
     from plotly.subplots import make_subplots
 
     frames_in = film.frames
+    pictures = [two_columns(p) for p in pictures]
     half = extent(pictures)
     groups = label_groups(film.labels, len(pictures[0]), film.class_names)
     fig = make_subplots(rows=3, cols=2, column_widths=[0.58, 0.42], row_heights=[0.22, 0.33, 0.45],

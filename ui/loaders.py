@@ -47,17 +47,22 @@ def checkpoint_summary(path: Path) -> dict:
 
 
 @st.cache_resource(show_spinner="Loading data…", max_entries=4)
-def _load_data(dataset: str, data_root: str | None, image_size: int | None, channels: int | None) -> DataBundle:
+def _load_data(dataset: str, data_root: str | None, image_size: int | None, channels: int | None,
+               background: str, roots: tuple[str, ...] | None) -> DataBundle:
     from vae_core.data import load_dataset
 
-    return load_dataset(dataset, data_root=data_root, image_size=image_size, channels=channels, download=False)
+    return load_dataset(dataset, data_root=data_root, image_size=image_size, channels=channels, download=False,
+                        background=background, roots=roots)
 
 
 def get_data(ckpt: Checkpoint) -> DataBundle:
-    """The dataset a checkpoint was trained on (never downloads from a page; its data paths must
-    lie inside the allowed roots, see `vae_core.hosting.confine_path`)."""
+    """The dataset a checkpoint was trained on, as its model sees it (size, channels, background); never
+    downloads from a page; its data paths, and a folder's files, must lie inside the allowed roots (see
+    `vae_core.hosting.confine_config_data`)."""
     c = confine_config_data(ckpt.config)
-    return _load_data(c.dataset, c.data_root, c.image_size, c.channels)
+    roots = c.extra.get("data_roots")
+    return _load_data(c.dataset, c.data_root, c.image_size, c.channels, c.background,
+                      None if roots is None else tuple(roots))
 
 
 @st.cache_data(show_spinner="Encoding the data…", max_entries=16)
@@ -256,14 +261,20 @@ def film_gif_bytes(ckpt: Checkpoint) -> bytes:
 
 
 @st.cache_resource(show_spinner="Scoring the folder…", max_entries=4)
-def _folder_scores(_ckpt: Checkpoint, key: tuple, folder: str, listing: tuple, score: str, k: int):
+def _folder_scores(_ckpt: Checkpoint, key: tuple, folder: str, listing: tuple, score: str, k: int,
+                   roots: tuple[str, ...]):
     from vae_core.anomaly import score_folder
 
-    return score_folder(_ckpt, folder, score, k=k)
+    return score_folder(_ckpt, folder, score, k=k, roots=roots)
 
 
 def folder_scores(ckpt: Checkpoint, folder: Path, score: str, k: int = 1):
-    """(the folder's DataBundle, its scores): every image of an allowed folder scored once per model, folder
-    content (its files' names, sizes and times) and score."""
-    listing = tuple(sorted((str(p), p.stat().st_size, p.stat().st_mtime) for p in folder.rglob("*") if p.is_file()))
-    return _folder_scores(ckpt, model_key(ckpt), str(folder), listing, score, k)
+    """(the folder's DataBundle, its scores): every image of an allowed folder (its files inside the allowed
+    roots too: one that links out of them is skipped, and counted) scored once per model, folder content (its
+    files' names, sizes, times and where they lead) and score."""
+    from vae_core.hosting import allowed_data_roots
+
+    listing = tuple(sorted((str(p), str(p.resolve()), s.st_size, s.st_mtime) for p in folder.rglob("*")
+                           if p.is_file() and (s := p.stat())))
+    roots = tuple(str(r) for r in allowed_data_roots())
+    return _folder_scores(ckpt, model_key(ckpt), str(folder), listing, score, k, roots)

@@ -171,15 +171,16 @@ def upload_bytes(name: str, data: bytes) -> bytes:
     return data
 
 
-def uploaded_image(label: str, key: str, image_shape: tuple[int, int, int]) -> torch.Tensor | None:
-    """An image file the user uploads, within the upload and pixel limits, as (1, C, H, W) in [0, 1];
-    None (after a message on the page for a refused file) when there is none."""
+def uploaded_image(label: str, key: str, image_shape: tuple[int, int, int], background: str) -> torch.Tensor | None:
+    """An image file the user uploads, within the upload and pixel limits, as (1, C, H, W) in [0, 1], as a
+    model of `image_shape` trained with `background` (`VAEConfig.background`) sees it; None (after a
+    message on the page for a refused file) when there is none."""
     upload = st.file_uploader(label, type=IMAGE_TYPES, key=key, max_upload_size=upload_limit_mb(),
                               help=f"at most {upload_limit_mb()} MB")
     if upload is None:
         return None
     try:
-        return read_image(upload_bytes(upload.name, upload.getvalue()), image_shape)
+        return read_image(upload_bytes(upload.name, upload.getvalue()), image_shape, background)
     except VAEError as e:
         st.error(plain(str(e)))
         return None

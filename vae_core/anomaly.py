@@ -236,13 +236,16 @@ def flagged_csv(indices, scores, *, paths=(), labels=None, class_names=(), refer
     return buffer.getvalue()
 
 
-def score_folder(ckpt, folder, score: str = "nelbo", **options):
-    """Every image of a folder (subfolders as labels, as the folder dataset reads it), at the checkpoint's
-    image size and channels, scored by `checkpoint_scores`: (the folder's DataBundle, whose `paths` name
-    each image's file, and its scores (N,) in nats). The caller confines the folder to the allowed roots
-    (`vae_core.hosting.confine_path`)."""
+def score_folder(ckpt, folder, score: str = "nelbo", *, roots=None, **options):
+    """Every image of a folder (subfolders as labels, as the folder dataset reads it), as the checkpoint's
+    model sees images (its size, channels and background for transparent pixels), scored by
+    `checkpoint_scores`: (the folder's DataBundle, whose `paths` name each image's file and whose
+    `spec["warnings"]` say what was skipped or looks blank, and its scores (N,) in nats). The caller
+    confines the folder to the allowed roots (`vae_core.hosting.confine_path`) and passes them as `roots`,
+    which its files must lie in too (a link out of them is skipped)."""
     from vae_core.data import load_dataset
 
     channels, size, _ = ckpt.image_shape
-    bundle = load_dataset(f"folder:{folder}", image_size=size, channels=channels, download=False)
+    bundle = load_dataset(f"folder:{folder}", image_size=size, channels=channels, download=False,
+                          background=ckpt.config.background, roots=roots)
     return bundle, checkpoint_scores(ckpt, bundle.images, score, **options)  # a streamed folder, batch by batch

@@ -183,6 +183,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     resume: Checkpoint | None = None
     if args.resume:
         resume = load_checkpoint(args.resume)
+        if "dataset" in given:  # as the run stored it (vae_core.train: absolute)
+            given["dataset"] = VAEConfig(dataset=given["dataset"]).with_absolute_paths().dataset
         fixed = set(given) - {"epochs", "device", "data_root"}
         changed = sorted(k for k in fixed if getattr(resume.config, k) != given[k])
         if changed:
@@ -230,8 +232,12 @@ def _run_training(args, config: VAEConfig, out: Path, resume: Checkpoint | None,
     trainer = Trainer(config, bundle=bundle, out_path=out, resume=resume, group=group)
     if trainer.epoch >= config.epochs:
         raise VAEError(f"{args.resume} already has {trainer.epoch} epochs; pass a larger --epochs")
+    data_warnings = bundle.spec.get("warnings", [])  # a folder's: files skipped, images nearly blank
     if group.is_main and not args.quiet:
         print(bundle.spec["loading_line"], file=sys.stderr)
+    if group.is_main:
+        for warning in data_warnings:
+            print(f"warning: {warning}", file=sys.stderr)
     if group.active and group.is_main and not args.quiet:
         print(f"distributed: {group.world_size} processes ({group.backend}), batch {config.batch_size} per "
               f"process, {trainer.steps_per_epoch} steps per epoch", file=sys.stderr)
@@ -262,8 +268,9 @@ def _run_training(args, config: VAEConfig, out: Path, resume: Checkpoint | None,
     m = trainer.metrics
     print(f"test nELBO {m['test_nelbo']:.2f} nats (recon {m['test_recon']:.2f} + KL {m['test_kl']:.2f}; "
           f"{m['likelihood']}), {m['active_units']} active units")
-    for warning in m.get("warnings", []):  # a degenerate run says so (vae_core.health)
-        print(f"warning: {warning}", file=sys.stderr)
+    for warning in m.get("warnings", []):  # a degenerate run says so (vae_core.health); the data's said above
+        if warning not in data_warnings:
+            print(f"warning: {warning}", file=sys.stderr)
     print(f"saved {_shown(out)}")
     return 0
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import os
 import types
 import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-from vae_core.data import DATASETS
+from vae_core.data import BACKGROUNDS, DATASETS
 from vae_core.errors import VAEError
 from vae_core.losses import LIKELIHOOD_SPECS
 from vae_core.models import CONV_SIZES, MODEL_SPECS
@@ -77,8 +78,14 @@ class VAEConfig:
                                   limit="image_side")
     channels: int | None = _opt(None, "Channels", "convert images to 1 (grey) or 3 (RGB) channels", DATA_MODEL,
                                 choices=(1, 3), advanced=True)
+    background: str = _opt("white", "Background", "what transparent pixels become: images with transparency (PNG, "
+                           "GIF, WebP icons) are composited onto white, grey or black; none drops the alpha "
+                           "channel (transparent pixels keep their stored colour, often black)", DATA_MODEL,
+                           choices=tuple(BACKGROUNDS), advanced=True)
     # model
-    model: str = _opt("mlp", "Model", _listed(MODEL_SPECS, lambda m: m.description), DATA_MODEL, choices=MODELS)
+    model: str = _opt("mlp", "Model", _listed(MODEL_SPECS, lambda m: m.description) + ". The command line's "
+                      "default is mlp, which takes any image size and trains fastest; the Train page starts from "
+                      "conv, which draws sharper images at the sizes it takes", DATA_MODEL, choices=MODELS)
     latent_dim: int = _opt(16, "Latent size", "dimensions of z", DATA_MODEL, low=1, high=512)
     hidden_sizes: tuple[int, ...] = _opt((512, 256), "Hidden sizes", "MLP layer widths, e.g. 512,256; conv: the "
                                          "width of its dense layer", DATA_MODEL, low=1)
@@ -167,11 +174,22 @@ class VAEConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> VAEConfig:
+        """The config `to_dict` gave; one saved before a field existed gets what its run did without it."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
             raise VAEError(f"unknown config fields: {', '.join(unknown)}")
-        return cls(**d)
+        return cls(**{**BEFORE_FIELDS, **d})
+
+    def with_absolute_paths(self) -> VAEConfig:
+        """This config with a folder dataset's path and the data root made absolute (against the working
+        directory), so a checkpoint that stores it finds its data from any working directory."""
+        changes = {}
+        if self.dataset.startswith("folder:"):
+            changes["dataset"] = "folder:" + _absolute(self.dataset[len("folder:"):])
+        if self.data_root:
+            changes["data_root"] = _absolute(self.data_root)
+        return self.replace(**changes) if changes else self
 
     def replace(self, **changes) -> VAEConfig:
         return dataclasses.replace(self, **changes)
@@ -180,6 +198,14 @@ class VAEConfig:
     def likelihood_name(self) -> str:
         """How the reconstruction term is measured, in words (every reported number names it)."""
         return LIKELIHOOD_SPECS[self.likelihood].name(self)
+
+
+# Fields added after checkpoints were first saved, with the value their runs had in effect
+BEFORE_FIELDS = {"background": "none"}  # the alpha channel was dropped
+
+
+def _absolute(path: str) -> str:
+    return os.path.abspath(os.path.expanduser(path))
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,16 @@ import torch
 from vae_core.errors import VAEError
 from vae_core.limits import check
 from vae_core.sprites import FACTOR_NAMES
-from vae_core.streaming import ByteImages, LazyImages, convert_images, loading_of, plan
+from vae_core.streaming import ByteImages, LazyImages, convert_images, loading_of, plan, streamed
 
 SPLIT_SEED = 0
 SPLITS = Path(__file__).with_name("splits")  # the shipped splits of built-in datasets (shipped_split)
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+# What transparent pixels become: the grey level (0-255) an image with an alpha channel is composited
+# onto, or None to drop the alpha channel (each pixel's stored colour, often black where it is
+# transparent: what checkpoints from before the choice were trained with)
+BACKGROUNDS: dict[str, int | None] = {"white": 255, "grey": 128, "black": 0, "none": None}
+DEFAULT_BACKGROUND = "white"  # what icons and drawings with transparency are made to be seen on
 
 
 @dataclass
@@ -86,14 +91,17 @@ class DataBundle:
 
 @dataclass(frozen=True)
 class DataRequest:
-    """What a loader is asked for: the name as given (`folder:PATH` carries its path), and where
-    torchvision files live."""
+    """What a loader is asked for: the name as given (`folder:PATH` carries its path), where
+    torchvision files live, what transparent pixels become (`BACKGROUNDS`), and the folders a folder's
+    files must lie in (None: anywhere)."""
 
     name: str
     data_root: Path
     image_size: int | None
     channels: int | None
     download: bool
+    background: str = DEFAULT_BACKGROUND
+    roots: tuple[Path, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -137,7 +145,8 @@ DATASETS: dict[str, DatasetInfo] = {
                            ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo")),
         _torchvision_entry("cifar10", "CIFAR10", "CIFAR-10 through torchvision (32x32 RGB)", (3, 32, 32), 60_000),
         DatasetInfo("folder:PATH", "your own images: a folder (subfolders become labels)", True,
-                    load=lambda r: _folder(r.name[len("folder:"):], r.image_size or 64, r.channels)),
+                    load=lambda r: _folder(r.name[len("folder:"):], r.image_size or 64, r.channels, r.background,
+                                           r.roots)),
     ]
 }
 
@@ -162,15 +171,22 @@ def load_dataset(
     image_size: int | None = None,
     channels: int | None = None,
     download: bool = True,
+    background: str = DEFAULT_BACKGROUND,
+    roots: list | tuple | None = None,
 ) -> DataBundle:
     """Load a registry dataset by name (see `DATASETS`); `folder:PATH` reads a folder of images.
 
-    `image_size` and `channels` resize / convert any dataset; folders default to 64 px.
+    `image_size` and `channels` resize / convert any dataset; folders default to 64 px. A folder's
+    transparent images are composited onto `background` (`BACKGROUNDS`); with `roots`, a folder's
+    files that lie outside them (links out of the allowed folders) are skipped, and counted.
     """
+    if background not in BACKGROUNDS:
+        raise VAEError(f"background must be one of {', '.join(BACKGROUNDS)} (got {background!r})")
     spec = {"dataset": name, "data_root": None if data_root is None else str(data_root),
             "image_size": image_size, "channels": channels}
     root = Path(data_root) if data_root else default_data_root()
-    bundle = dataset_info(name).load(DataRequest(name, root, image_size, channels, download))
+    roots = None if roots is None else tuple(Path(r).resolve() for r in roots)
+    bundle = dataset_info(name).load(DataRequest(name, root, image_size, channels, download, background, roots))
     bundle.images = convert_images(bundle.images, image_size, channels)
     if "loading" not in bundle.spec:  # folders and sprites planned their loading themselves
         bundle.spec = {**loading_of(bundle.images), **bundle.spec}
@@ -179,8 +195,11 @@ def load_dataset(
 
 
 def load_for_config(config, *, download: bool = True) -> DataBundle:
+    """The data `config` trains on: its dataset, size, channels and background; a folder's files confined
+    to the folders its run was confined to (`config.extra["data_roots"]`, set by the app), if any."""
     return load_dataset(config.dataset, data_root=config.data_root, image_size=config.image_size,
-                        channels=config.channels, download=download)
+                        channels=config.channels, download=download, background=config.background,
+                        roots=config.extra.get("data_roots"))
 
 
 def split_indices(n: int, test_size: int, labels: np.ndarray | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -387,7 +406,17 @@ def _missing_message(name: str, root: Path, why: str) -> str:
 GREY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 
 
-def _folder(path: str, size: int, channels: int | None) -> DataBundle:
+def within(path: Path, roots) -> bool:
+    """Whether the file `path`, links followed, lies inside one of `roots` (resolved folders)."""
+    try:
+        real = path.resolve()
+    except (OSError, RuntimeError):  # a link loop
+        return False
+    return any(real == r or real.is_relative_to(r) for r in roots)
+
+
+def _folder(path: str, size: int, channels: int | None, background: str = DEFAULT_BACKGROUND,
+            roots: tuple[Path, ...] | None = None) -> DataBundle:
     root = Path(path).expanduser()
     if not root.is_dir():
         raise VAEError(f"image folder not found: {root}")
@@ -395,10 +424,15 @@ def _folder(path: str, size: int, channels: int | None) -> DataBundle:
         files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
     except OSError as e:  # e.g. a subfolder it may not read
         raise VAEError(f"{root} cannot be read whole ({e.strerror or type(e).__name__})") from None
+    outside = 0
+    if roots is not None:  # each file resolved: a link inside the folder may point anywhere
+        inside = [f for f in files if within(f, roots)]
+        outside, files = len(files) - len(inside), inside
     if not files:
-        raise VAEError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) found in {root}")
+        linked = f" ({_outside_line(outside)})" if outside else ""
+        raise VAEError(f"no images ({', '.join(sorted(IMAGE_EXTENSIONS))}) found in {root}{linked}")
     check("dataset_images", len(files), f"folder {root} holds too many images")
-    kept, modes = _image_headers(files)
+    kept, modes, transparent = _image_headers(files)
     skipped = len(files) - len(kept)
     if len(kept) < 2:
         raise VAEError(f"{root} has {len(kept)} readable image(s); at least 2 are needed "
@@ -406,11 +440,14 @@ def _folder(path: str, size: int, channels: int | None) -> DataBundle:
     if channels is None:
         channels = 1 if all(m in GREY_MODES for m in modes) else 3
     loading = plan(len(kept), (channels, size, size))
+    source = FolderImages(kept, size, channels, background)
     if loading["loading"] == "streamed":  # decoded batch by batch in DataLoader workers
-        images = LazyImages(FolderImages(kept, size, channels), (channels, size, size))
+        images = LazyImages(source, (channels, size, size))
+        looked_at = source.sample(BLANK_SAMPLE)
     else:
-        images, kept = _decode_all(kept, size, channels)
+        images, kept = _decode_all(source)
         skipped = len(files) - len(kept)
+        looked_at = images
     # first-level subfolders are classes when there are at least two of them
     groups = [f.relative_to(root).parts[0] if len(f.relative_to(root).parts) > 1 else "" for f in kept]
     class_names = tuple(sorted(set(groups)))
@@ -421,36 +458,82 @@ def _folder(path: str, size: int, channels: int | None) -> DataBundle:
         class_names = ()
     n = len(kept)
     train, test = split_indices(n, max(1, n // 5), labels)
+    blank = _blank_line(looked_at, transparent, background, sampled=streamed(images))
+    notes = [line for line in (_outside_line(outside), blank) if line]
     return DataBundle(f"folder:{root}", images, None if labels is None else torch.from_numpy(labels),
-                      train, test, class_names, spec={"skipped_files": skipped, "image_files": n, **loading},
-                      paths=tuple(str(f) for f in kept))
+                      train, test, class_names, paths=tuple(str(f) for f in kept),
+                      spec={"skipped_files": skipped, "outside_roots": outside, "image_files": n,
+                            "transparent_files": transparent, "background": background, "warnings": notes,
+                            **loading})
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
+def _outside_line(outside: int) -> str | None:
+    if not outside:
+        return None
+    return (f"{_count(outside, 'file')} of the folder skipped: {'it links' if outside == 1 else 'they link'} "
+            "outside the allowed data folders")
+
+
+# An image is nearly blank when nothing in it is bright (its brightest value at most BLANK_BRIGHTEST: a
+# transparent icon dropped onto black), or when nearly all of it is one value (FLAT_SHARE of its values
+# within FLAT_SPREAD of its median: an empty page). A folder where BLANK_WARN_SHARE of them are gets a warning.
+BLANK_BRIGHTEST, FLAT_SPREAD, FLAT_SHARE, BLANK_WARN_SHARE = 0.25, 0.1, 0.98, 0.1
+BLANK_SAMPLE = 512  # images looked at in a streamed folder (evenly spaced)
+
+
+def nearly_blank(images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """(N,) bool: which images (N, C, H, W) in [0, 1] are nearly blank (see BLANK_BRIGHTEST)."""
+    out = []
+    for chunk in images.split(batch_size):
+        x = chunk.flatten(1)
+        dark = x.amax(1) <= BLANK_BRIGHTEST
+        flat = ((x - x.median(1, keepdim=True).values).abs() <= FLAT_SPREAD).float().mean(1) >= FLAT_SHARE
+        out.append(dark | flat)
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.bool)
+
+
+def _blank_line(images: torch.Tensor, transparent: int, background: str, sampled: bool = False) -> str | None:
+    """The one-line warning for a folder whose images (or a sample of them) are often nearly blank, else None."""
+    blank, n = int(nearly_blank(images).sum()), len(images)
+    if not n or blank < BLANK_WARN_SHARE * n:
+        return None
+    shown_on = "alpha dropped" if BACKGROUNDS[background] is None else f"shown on {background}"
+    why = (f"; {transparent:,} of the files have transparency ({shown_on}): try another background "
+           "(--background; the Train page's Advanced settings)" if transparent else "; a model learns little from them")
+    return (f"{blank:,} of {n:,} {'sampled ' if sampled else ''}images are nearly blank (nothing brighter "
+            f"than {BLANK_BRIGHTEST:g}, or {FLAT_SHARE:.0%} of their pixels within {FLAT_SPREAD:g} of one level){why}")
 
 
 UNREADABLE = (OSError, ValueError, VAEError)  # Pillow's UnidentifiedImageError is an OSError
 
 
-def _image_headers(files: list[Path]) -> tuple[list[Path], list[str]]:
-    """The files Pillow recognises as images within the pixel limit, and their modes (headers only:
-    no pixels are decoded)."""
+def _image_headers(files: list[Path]) -> tuple[list[Path], list[str], int]:
+    """The files Pillow recognises as images within the pixel limit, their modes, and how many of them
+    have transparency (headers only: no pixels are decoded)."""
     from PIL import Image
 
-    kept, modes = [], []
+    kept, modes, transparent = [], [], 0
     for f in files:
         try:
             with Image.open(f) as im:
                 check("image_pixels", im.width * im.height, f"image too large ({im.width}x{im.height})")
                 kept.append(f)
                 modes.append(im.mode)
+                transparent += has_alpha(im)
         except (*UNREADABLE, Image.DecompressionBombError):
             continue
-    return kept, modes
+    return kept, modes, transparent
 
 
-def _decode_all(files: list[Path], size: int, channels: int) -> tuple[torch.Tensor, list[Path]]:
-    """Every file decoded as (N, C, size, size); a file whose pixels cannot be read is left out."""
+def _decode_all(source: FolderImages) -> tuple[torch.Tensor, list[Path]]:
+    """Every file of `source` decoded as (N, C, size, size); a file whose pixels cannot be read is left out."""
     from PIL import Image
 
-    source = FolderImages(files, size, channels)
+    files, channels, size = source.files, source.channels, source.size
     images = torch.empty(len(files), channels, size, size)  # filled in place: no second copy at the end
     kept = []
     for i, f in enumerate(files):
@@ -465,16 +548,29 @@ def _decode_all(files: list[Path], size: int, channels: int) -> tuple[torch.Tens
 
 
 class FolderImages(torch.utils.data.Dataset):
-    """Image files decoded one at a time: item i is `files[i]` as (C, size, size) in [0, 1]."""
+    """Image files decoded one at a time: item i is `files[i]` as (C, size, size) in [0, 1], transparent
+    pixels composited onto `background`."""
 
-    def __init__(self, files: list[Path], size: int, channels: int):
-        self.files, self.size, self.channels = files, size, channels
+    def __init__(self, files: list[Path], size: int, channels: int, background: str = DEFAULT_BACKGROUND):
+        self.files, self.size, self.channels, self.background = files, size, channels, background
 
     def __len__(self) -> int:
         return len(self.files)
 
     def decode(self, i: int) -> torch.Tensor:
-        return pil_to_tensor(open_image(self.files[i]), self.size, self.channels)[0]
+        return pil_to_tensor(open_image(self.files[i]), self.size, self.channels, self.background)[0]
+
+    def sample(self, k: int) -> torch.Tensor:
+        """Up to `k` of the images, evenly spaced, decoded (those that cannot be are left out)."""
+        from PIL import Image
+
+        out = []
+        for i in np.linspace(0, len(self) - 1, min(k, len(self))).round().astype(int).tolist():
+            try:
+                out.append(self.decode(i))
+            except (*UNREADABLE, Image.DecompressionBombError):
+                continue
+        return torch.stack(out) if out else torch.zeros(0, self.channels, self.size, self.size)
 
     def __getitem__(self, i: int) -> torch.Tensor:
         from PIL import Image
@@ -515,11 +611,33 @@ def _unit_float(image):
     return Image.fromarray(a.astype(np.float32), mode="F")
 
 
-def pil_to_tensor(image, size: int, channels: int) -> torch.Tensor:
-    """A Pillow image as (1, C, size, size) in [0, 1]: centre-cropped to a square, then resized.
-    16-bit, 32-bit and float images are scaled into [0, 1] (never clipped)."""
+ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+
+
+def has_alpha(image) -> bool:
+    """Whether a Pillow image has transparency: an alpha channel, or a transparent colour (GIF, PNG tRNS)."""
+    return image.mode in ALPHA_MODES or "transparency" in image.info
+
+
+def composited(image, background: str = DEFAULT_BACKGROUND):
+    """`image` with its transparent pixels composited onto the grey level `background` names
+    (`BACKGROUNDS`), as RGB; an image without transparency, or background "none", as it is."""
+    from PIL import Image
+
+    level = BACKGROUNDS[background]
+    if level is None or not has_alpha(image):
+        return image
+    rgba = image.convert("RGBA")  # LA, PA, and a palette or grey image with a transparent colour too
+    return Image.alpha_composite(Image.new("RGBA", rgba.size, (level, level, level, 255)), rgba).convert("RGB")
+
+
+def pil_to_tensor(image, size: int, channels: int, background: str = DEFAULT_BACKGROUND) -> torch.Tensor:
+    """A Pillow image as (1, C, size, size) in [0, 1]: transparent pixels composited onto `background`
+    (`composited`), centre-cropped to a square, then resized. 16-bit, 32-bit and float images are scaled
+    into [0, 1] (never clipped)."""
     from PIL import Image, ImageOps
 
+    image = composited(image, background)
     if image.mode in HIGH_DEPTH_MODES:
         grey = np.asarray(ImageOps.fit(_unit_float(image), (size, size), Image.BILINEAR), dtype=np.float32)
         return torch.from_numpy(grey.copy()).clamp_(0, 1).expand(1, channels, size, size).contiguous()
@@ -529,16 +647,17 @@ def pil_to_tensor(image, size: int, channels: int) -> torch.Tensor:
     return t.reshape(1, 1, size, size) if channels == 1 else t.permute(2, 0, 1).unsqueeze(0)
 
 
-def read_image(data: bytes, shape: tuple[int, int, int]) -> torch.Tensor:
-    """An uploaded image file's bytes as (1, C, H, W) in [0, 1] for a model of image `shape`; an
-    image with more pixels than the limit (`vae_core.limits`) is refused before it is decoded."""
+def read_image(data: bytes, shape: tuple[int, int, int], background: str = DEFAULT_BACKGROUND) -> torch.Tensor:
+    """An uploaded image file's bytes as (1, C, H, W) in [0, 1] for a model of image `shape` (transparent
+    pixels onto the model's `background`, as it was trained); an image with more pixels than the limit
+    (`vae_core.limits`) is refused before it is decoded."""
     import io
 
     from PIL import Image, UnidentifiedImageError
 
     c, h, w = shape
     try:
-        return pil_to_tensor(open_image(io.BytesIO(data)), h, c)  # our images are square (h == w)
+        return pil_to_tensor(open_image(io.BytesIO(data)), h, c, background)  # our images are square (h == w)
     except Image.DecompressionBombError:  # Pillow's own guard, far above ours, caught it first
         raise VAEError("image too large: more pixels than Pillow opens") from None
     except (OSError, UnidentifiedImageError, ValueError):

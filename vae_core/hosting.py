@@ -87,9 +87,24 @@ def confine_path(text: str, roots: list[Path] | None = None) -> Path:
                    f"server can allow others with {ROOTS_ENV}")
 
 
+def stored_path(text: str) -> str:
+    """A data path as a checkpoint stored it, for `confine_path`: a relative one (saved by a run of
+    `python -m vae_core` before runs stored their paths absolute) is taken inside the project folder,
+    where that command runs, when it names a folder there; otherwise as it is."""
+    path = Path(text).expanduser()
+    if path.is_absolute():
+        return text
+    try:
+        return str(PROJECT_DIR / path) if (PROJECT_DIR / path).is_dir() else text
+    except (OSError, ValueError):
+        return text
+
+
 def confine_config_data(config):
     """`config` with its data paths (a folder dataset, a data root) confined to the allowed roots,
-    for a page to load or train on; in the public demo only the datasets that ship with the install."""
+    for a page to load or train on, and a folder's files held to them too (its `extra["data_roots"]`:
+    `vae_core.data.load_for_config` skips the files that link outside them); in the public demo only
+    the datasets that ship with the install."""
     from vae_core.data import DATASETS, dataset_info
 
     folder = config.dataset.startswith("folder:")
@@ -98,9 +113,10 @@ def confine_config_data(config):
         raise VAEError(f"the public demo reads no server paths: it uses the datasets that ship with it ({shipped})")
     changes = {}
     if folder:
-        changes["dataset"] = f"folder:{confine_path(config.dataset[len('folder:'):])}"
+        changes["dataset"] = f"folder:{confine_path(stored_path(config.dataset[len('folder:'):]))}"
+        changes["extra"] = {**config.extra, "data_roots": [str(r) for r in allowed_data_roots()]}
     if config.data_root:
-        changes["data_root"] = str(confine_path(config.data_root))
+        changes["data_root"] = str(confine_path(stored_path(config.data_root)))
     return config.replace(**changes) if changes else config
 
 

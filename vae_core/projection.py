@@ -53,6 +53,7 @@ from vae_core.errors import VAEError
 LATENT = "latent"  # the latent plane itself; valid only when D == 2
 QUICK = "pca"  # the map a page shows at once while a slower one is computed
 KNN_K = 8  # neighbours averaged by the kNN inverse
+MIN_POINTS = 3  # codes a projection needs (a map of fewer says so)
 _MAX_SEED = 2**32 - 1  # scikit-learn's limit for random_state
 LARGE_MAP = 10_000  # above this many codes, background methods (UMAP, t-SNE) run in a ProjectionJob
 SAMPLE_SIZE = 5_000  # codes a quick view is fitted on; above 4,096 UMAP indexes them with NNDescent,
@@ -687,8 +688,8 @@ def _as_codes(codes: np.ndarray) -> np.ndarray:
         raise VAEError(f"codes must be a numeric array (N, D) (got {type(codes).__name__})") from None
     if arr.ndim != 2 or arr.shape[1] < 1:
         raise VAEError(f"codes must be a 2-D array (N, D) with D >= 1 (got shape {tuple(arr.shape)})")
-    if arr.shape[0] < 3:
-        raise VAEError(f"codes need at least 3 points to project (got {arr.shape[0]})")
+    if arr.shape[0] < MIN_POINTS:
+        raise VAEError(f"codes need at least {MIN_POINTS} points to project (got {arr.shape[0]})")
     if not np.isfinite(arr).all():
         raise VAEError("codes contain NaN or infinite values; cannot project them")
     return np.ascontiguousarray(arr)

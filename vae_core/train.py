@@ -99,6 +99,7 @@ class Trainer:
     def __init__(self, config: VAEConfig, *, bundle: DataBundle | None = None,
                  out_path: str | Path | None = None, resume: Checkpoint | None = None, download: bool = True,
                  group: Group = SINGLE):
+        config = config.with_absolute_paths()  # the checkpoint finds its folder from any working directory
         self.config = config
         self.group = group
         self.device = (torch.device("cuda", group.local_rank) if group.backend == "nccl"
@@ -402,8 +403,8 @@ class Trainer:
             record.update({f"val_{k}": val[k] for k in ("nelbo", "recon", "kl")})
             self.metrics.update({f"val_{k}": val[k] for k in ("nelbo", "recon", "kl")})
         health = self._health_images(x_test)
-        record["warnings"] = self.metrics["warnings"] = epoch_warnings(
-            record, self.history["epochs"], self.config.likelihood_name, health)
+        record["warnings"] = self.metrics["warnings"] = list(self.bundle.spec.get("warnings", [])) + epoch_warnings(
+            record, self.history["epochs"], self.config.likelihood_name, health)  # the data's, then the run's
         with self.lock:
             self.history["epochs"].append(record)
             self.health_images = health
