@@ -146,6 +146,21 @@ def test_a_folder_model_trained_by_the_cli_stores_its_folder_absolute(tmp_path, 
     assert '"n_test": 1' in capsys.readouterr().out
 
 
+def test_a_relative_folder_is_taken_in_the_project_only_where_that_is_allowed(tmp_path, monkeypatch):
+    import vae_core.hosting as hosting
+
+    project = tmp_path / "project"
+    icon_folder(project / "data" / "icons", n=2)
+    (project / "static").mkdir()  # a project folder outside the allowed roots
+    icon_folder(project / "data" / "static", n=2)
+    monkeypatch.setattr(hosting, "PROJECT_DIR", project)
+    monkeypatch.setenv(hosting.ROOTS_ENV, str(project / "data"))  # as the default: the project's data/
+    assert hosting.confine_config_data(tiny("folder:data/icons")).dataset == f"folder:{project}/data/icons"
+    assert hosting.confine_config_data(tiny("folder:static")).dataset == f"folder:{project}/data/static"
+    with pytest.raises(VAEError, match="data folders must be inside"):
+        hosting.confine_config_data(tiny("folder:../project"))
+
+
 def test_the_default_model_kind_says_why_it_differs_between_the_cli_and_the_train_page():
     from vae_core.cli import build_parser
 

@@ -89,14 +89,17 @@ def confine_path(text: str, roots: list[Path] | None = None) -> Path:
 
 def stored_path(text: str) -> str:
     """A data path as a checkpoint stored it, for `confine_path`: a relative one (saved by a run of
-    `python -m vae_core` before runs stored their paths absolute) is taken inside the project folder,
-    where that command runs, when it names a folder there; otherwise as it is."""
+    `python -m vae_core` before runs stored their paths absolute, or typed as that command takes it) is
+    taken inside the project folder, where that command runs, when it names a folder there that lies
+    inside the allowed roots; otherwise as it is (`confine_path` takes it inside the first root)."""
     path = Path(text).expanduser()
     if path.is_absolute():
         return text
     try:
-        return str(PROJECT_DIR / path) if (PROJECT_DIR / path).is_dir() else text
-    except (OSError, ValueError):
+        in_project = (PROJECT_DIR / path).resolve()
+        inside = any(in_project == r or in_project.is_relative_to(r) for r in allowed_data_roots())
+        return str(in_project) if inside and in_project.is_dir() else text
+    except (OSError, RuntimeError, ValueError):
         return text
 
 
