@@ -17,11 +17,14 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
+from ui.display import plain
 from ui.loaders import checkpoint_summary, get_checkpoint, mig
 from ui.session import SELECTED, list_checkpoints
 from vae_core import VAEError
+from vae_core.hosting import paths_being_written
 from vae_core.images import grid_png, make_grid, to_display
 from vae_core.latent import decode, traversal_grid
+from vae_core.library import unfinished_reason
 
 files = [p for p in list_checkpoints() if "error" not in checkpoint_summary(p)]
 if len(files) < 1:
@@ -44,9 +47,17 @@ def betas(group: list[str]) -> int:
     return len({checkpoint_summary(Path(p))["config"]["beta"] for p in group})
 
 
+def unfinished(p: str) -> str | None:
+    """Why checkpoint `p` is not a finished run's (still training, interrupted, stopped, no test metrics)."""
+    return unfinished_reason(checkpoint_summary(Path(p)), running_here=Path(p).resolve() in paths_being_written())
+
+
+# the default compares finished runs only: a run still going, abandoned or stopped early is chosen by hand
+finished = {p for p in files_str if unfinished(p) is None}
+by_dataset = {d: [p for p in g if p in finished] for d, g in by_dataset.items()}
 group = by_dataset.get(dataset, [])
 varied = [g for g in by_dataset.values() if betas(g) > 1]
-default = (group if betas(group) > 1 else max(varied, key=len) if varied else group or files_str)[:6]
+default = (group if betas(group) > 1 else max(varied, key=len) if varied else group or sorted(finished))[:6]
 chosen = st.multiselect(
     "Checkpoints to compare",
     [str(p) for p in files],
@@ -76,9 +87,15 @@ for p in chosen:
             "likelihood": s["likelihood"],
         }
     )
+left_out = [f"{r['name']}: {unfinished(r['path'])}" for r in rows if r["recon"] is None]
+flagged = [f"{r['name']}: {why}" for r in rows if r["recon"] is not None and (why := unfinished(r["path"]))]
 rows = [r for r in rows if r["recon"] is not None]
+if left_out:  # a chosen model is never left out silently
+    st.warning(plain("Not shown, with no test metrics yet (written after a run's first epoch): "
+                     + "; ".join(left_out)))
+if flagged:
+    st.caption(plain("Shown from their last saved epoch, not finished runs: " + "; ".join(flagged)))
 if not rows:
-    st.warning("None of these checkpoints has test metrics yet (they are written after the first epoch).")
     st.stop()
 
 left, right = st.columns(2)

@@ -21,18 +21,18 @@ from ui.config_form import config_inputs, widget_key
 from ui.display import plain
 from ui.film_view import live_map, replay_section
 from ui.loaders import get_checkpoint
+from ui.runs import JOB, launch_run, session_run, unwatched_line
 from ui.session import SELECTED, claim_checkpoint_path, current_checkpoint, page_fragment, run_state, session_dir
 from ui.sidebar import limits_panel
 from vae_core import DATASETS, TrainingJob, VAEConfig, VAEError
 from vae_core.config import ConfigField
-from vae_core.hosting import ROOTS_ENV, start_run, stopped_at_time_limit
+from vae_core.hosting import ROOTS_ENV, stopped_at_time_limit, stopped_unwatched
 from vae_core.images import grid_png
+from vae_core.job import enabled_controls, live_beta_note
 from vae_core.limits import limit, public_mode
 
-JOB = "train_job"
-
 limits_panel()
-job: TrainingJob | None = st.session_state.get(JOB)
+job: TrainingJob | None = session_run()  # this session's run, or the one the address names (a reload)
 running = job is not None and job.alive
 
 
@@ -92,11 +92,10 @@ def launch(config: VAEConfig, out: Path, resume=None) -> None:
         st.error("This session's run is still going: stop it or wait for it to end before starting another.")
         return
     try:
-        job = start_run(config, out, resume=resume)
+        launch_run(config, out, resume=resume)
     except VAEError as e:
         st.error(plain(str(e)))
         return
-    st.session_state[JOB] = job
     st.session_state["live_beta"] = config.beta
     st.session_state["live_delay"] = 0.0
     st.rerun()  # draw the page with the run going on
@@ -124,38 +123,56 @@ if config is not None:
 offer_resume()
 
 
+CONTROLS_DRAWN = "train_controls_drawn"  # session key: (the run's id, the state its controls were drawn for)
+
+
 def controls(job: TrainingJob) -> None:
-    """Pause, Resume, Stop and β; drawn with the page (not every second): each acts in its callback,
-    before the page is drawn again, so the buttons show the state it leads to."""
-    c = st.columns([1, 1, 1, 3])
+    """Pause, Resume, Stop, β, One step, One epoch and slow motion; drawn with the page (not every
+    second), each enabled exactly when it acts in the run's state (`vae_core.job.RUN_CONTROLS`). Each acts
+    in its callback, before the page is drawn again, and the job shows the state it asked for at once; when
+    the run changes state by itself (ready, paused after One step, stopped, ended), `live_status` redraws
+    the page, so no button is ever left for a state the run is no longer in."""
     snap = job.snapshot()
-    c[0].button("Pause", disabled=snap.done or snap.status == "paused", on_click=job.pause)
-    c[1].button("Resume", disabled=snap.status != "paused", on_click=job.resume)
-    c[2].button("Stop", disabled=snap.done, help="stop and save the checkpoint", on_click=job.stop)
+    can = enabled_controls(snap.status, job.config)
+    st.session_state[CONTROLS_DRAWN] = (id(job), snap.status)
+    if "live_beta" not in st.session_state:  # a run found again after a reload: its β as it is now
+        st.session_state["live_beta"] = float(min(20.0, snap.beta))
+        st.session_state["live_delay"] = snap.delay_s if snap.delay_s in SLOW_MOTION else 0.0
+    c = st.columns([1, 1, 1, 3])
+    c[0].button("Pause", disabled="pause" not in can, on_click=job.pause, help="Space bar in presenter view")
+    c[1].button("Resume", disabled="resume" not in can, on_click=job.resume)
+    c[2].button("Stop", disabled="stop" not in can, help="stop and save the checkpoint", on_click=job.stop)
+    beta_note = live_beta_note(job.config)
     c[3].slider(
         "β, live",
         0.0,
         20.0,
         key="live_beta",
         step=0.1,
-        disabled=snap.done,
+        disabled="beta" not in can,
         on_change=lambda: job.set_beta(st.session_state["live_beta"]),
-        help="Changes the KL weight of the running job (the schedule's target)",
+        help=f"Not with this run: {beta_note}" if beta_note else "Changes the KL weight of the running job "
+        "(the schedule's target)",
     )
     s = st.columns([1, 1, 4])
-    s[0].button("One step", disabled=snap.status != "paused", on_click=job.advance, args=(1,),
+    s[0].button("One step", disabled="step" not in can, on_click=job.advance, args=(1,),
                 help="While paused: one optimizer step, then paused again; the map shows the codes after it")
-    s[1].button("One epoch", disabled=snap.status != "paused", on_click=job.advance_epoch,
+    s[1].button("One epoch", disabled="epoch" not in can, on_click=job.advance_epoch,
                 help="While paused: to the end of this epoch (with its test pass), then paused again")
     s[2].select_slider(
         "Slow motion (a wait after each step)",
         options=SLOW_MOTION,
         key="live_delay",
         format_func=lambda v: "off" if v == 0 else f"{v:g} s",
-        disabled=snap.done,
+        disabled="delay" not in can,
         on_change=lambda: job.set_delay(st.session_state["live_delay"]),
         help="Spaces the steps out so a class can follow; every step is then logged and filmed",
     )
+    notes = [unwatched_line()] if not snap.done else []
+    if beta_note and not snap.done:
+        notes.insert(0, f"β cannot be changed while this run goes on: {beta_note}.")
+    for line in notes:
+        st.caption(plain(line))
 
 
 SLOW_MOTION = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)  # seconds after each step
@@ -204,6 +221,18 @@ def _eta(seconds: float | None) -> str:
     return f"{m} min {s:02d} s" if m else f"{s} s"
 
 
+STATE_WORDS = {"starting": "starting: loading the data and the model", "paused": "paused",
+               "stepping": "taking the steps asked for, then paused", "stopping": "stopping: saving the checkpoint"}
+
+
+def progress_line(snap) -> str:
+    """Where the run is; a rate and an ETA only while it takes steps (paused, nothing is moving)."""
+    where = f"epoch {snap.epoch}/{snap.epochs} · step {snap.step}/{snap.total_steps}"
+    if snap.status == "running":
+        return f"{where} · {snap.images_per_s or 0:,.0f} images/s · ETA {_eta(snap.eta_s)}"
+    return f"{where} · {STATE_WORDS.get(snap.status, snap.status)}"
+
+
 def preview_pngs(job: TrainingJob, snap) -> tuple[bytes, bytes]:
     """The last epoch's preview as two PNGs (test images over their reconstructions; prior samples),
     made once per epoch: the live view redraws every second, the preview changes once an epoch."""
@@ -231,22 +260,24 @@ def live_status() -> None:
         )
         return
     snap = job.snapshot()
+    drawn = st.session_state.get(CONTROLS_DRAWN)
+    if drawn is not None and drawn[0] == id(job) and drawn[1] != snap.status and not snap.done:
+        st.rerun()  # the run changed state by itself: redraw the controls for the state it is in now
     c = job.config
     st.markdown(
         "**" + plain(f"{c.dataset} · {c.model} · z={c.latent_dim} · β={snap.beta:g} ({c.beta_schedule}) · "
                      f"{c.likelihood_name}") + f"** — status: `{snap.status}`"
     )
-    st.progress(
-        snap.fraction,
-        text=f"epoch {snap.epoch}/{snap.epochs} · step {snap.step}/{snap.total_steps}"
-        f" · {snap.images_per_s or 0:,.0f} images/s · ETA {_eta(snap.eta_s)}",
-    )
+    st.progress(snap.fraction, text=progress_line(snap))
     if snap.data_line:  # resident, or streamed over the memory budget
         st.caption(plain(snap.data_line))
     if snap.status == "failed":
         st.error(plain(snap.message))
     if stopped_at_time_limit(job):
         st.info(f"Stopped at the time limit of {limit('train_minutes'):g} minutes per run (VAE_MAX_TRAIN_MINUTES).")
+    if stopped_unwatched(job):
+        st.info(f"Saved and stopped after {limit('unwatched_minutes'):g} minutes with no tab showing it "
+                "(VAE_UNWATCHED_RUN_MINUTES).")
     for warning in (snap.history.get("epochs") or [{}])[-1].get("warnings", []):
         st.warning(warning)
     if snap.done:
@@ -255,6 +286,14 @@ def live_status() -> None:
             if st.button("Explore this model", type="primary"):
                 st.session_state[SELECTED] = snap.checkpoint_path
                 st.switch_page("pages/map.py")
+            if snap.status == "stopped" and snap.epoch < snap.epochs and st.button(
+                    "Resume this run", help=f"Go on from its last saved epoch ({snap.epoch}) to epoch {snap.epochs}"):
+                try:
+                    ckpt = get_checkpoint(snap.checkpoint_path)
+                except VAEError as e:
+                    st.error(plain(str(e)))
+                else:
+                    launch(ckpt.config, ckpt.path, resume=ckpt)
         if running and not st.session_state.get("train_done_seen") == id(job):
             st.session_state["train_done_seen"] = id(job)
             st.rerun()  # a full rerun: the sidebar lists the new checkpoint, the charts their last state

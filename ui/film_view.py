@@ -115,7 +115,8 @@ def live_map(job, snap) -> None:
         st.image(samples, width=8 * 40)
         st.caption("Test images (top) and their reconstructions now (bottom)")
         st.image(pair, width=8 * 40)
-        st.caption(f"{snap.frames_recorded} frames so far · the codes (μ) of {len(frame['codes'])} test images"
+        frames = f"{snap.frames_recorded} frame{'' if snap.frames_recorded == 1 else 's'}"
+        st.caption(f"{frames} so far · the codes (μ) of {len(frame['codes'])} test images"
                    + ("; PCA of the codes, each frame aligned to the one before" if job.config.latent_dim > 2 else ""))
 
 

@@ -1,9 +1,10 @@
 """Hosting: what a server shared by strangers needs besides the size limits (`vae_core.limits`).
 
 - `safe_upload_stem`: an uploaded file's name made safe to store and show.
-- `confine_path`: a folder typed in a browser, kept inside the allowed data roots.
+- `confine_path`: a folder typed in a browser, kept inside the allowed data roots, its length capped;
+  a refusal names the roots relative to the project or by their setting, never by their server path.
 - Scratch folders: one per browser session, for its uploads (and, in the public demo, its runs),
-  removed when unused for a while.
+  removed when unused for a while with what the session made elsewhere (`clean_scratch`).
 - `start_run`: a training run started from a page, within the limits on runs at once and on
   time, in a thread that leaves the server a core and a higher priority.
 - `page_thread_setup`: a page's own computations on one intra-op thread, so sessions and a
@@ -23,13 +24,14 @@ import threading
 import time
 import unicodedata
 import weakref
+from collections.abc import Callable
 from pathlib import Path, PureWindowsPath
 
 import torch
 
 from vae_core.data import default_data_root
 from vae_core.errors import VAEError
-from vae_core.limits import check, limit, public_mode
+from vae_core.limits import limit, public_mode
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 ROOTS_ENV = "VAE_ALLOWED_DATA_ROOTS"  # os.pathsep-separated folders a browser may read data from
@@ -37,6 +39,9 @@ SCRATCH_ENV = "VAE_SCRATCH_DIR"
 NAME_MAX = 64  # characters of an uploaded name kept
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt")
 SCRATCH_MAX_AGE_S = 6 * 3600  # a session folder untouched this long is removed
+PATH_MAX_CHARS = 1024  # characters of a folder typed in a browser
+PART_MAX_BYTES = 255  # bytes of one name in it (what common file systems allow)
+SHOWN_MAX = 60  # characters of a user's text repeated in a message
 PAGE_THREADS_ENV = "VAE_PAGE_THREADS"  # intra-op threads of a page's script (default 1)
 
 
@@ -67,14 +72,48 @@ def allowed_data_roots() -> list[Path]:
     return [r.resolve() for r in roots]
 
 
+def shown_text(text: str, width: int = SHOWN_MAX) -> str:
+    """A user's text as a message repeats it: on one line, cut to `width` characters."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def describe_roots(roots: list[Path] | None = None) -> str:
+    """The allowed data roots in words, never as server paths: a folder inside the project by its path
+    there ("the project's data/ folder"), the data cache by its setting, any other by ROOTS_ENV."""
+    roots = roots if roots is not None else allowed_data_roots()
+    project, cache = PROJECT_DIR.resolve(), default_data_root().expanduser().resolve()
+    names, others = [], 0
+    for root in roots:
+        if root == project:
+            names.append("the project folder")
+        elif root.is_relative_to(project):
+            names.append(f"the project's {root.relative_to(project).as_posix()}/ folder")
+        elif root == cache and not os.environ.get(ROOTS_ENV, "").strip():
+            names.append("the data cache (VAE_DATA_ROOT)")
+        else:
+            others += 1
+    if others:
+        names.append(f"the folder{'s' if others > 1 else ''} set in {ROOTS_ENV}")
+    return " or ".join(dict.fromkeys(names))
+
+
 def confine_path(text: str, roots: list[Path] | None = None) -> Path:
     """The folder `text` names, resolved (links followed), if it lies inside an allowed root;
-    a relative path is taken inside the first root. The refusal is the same whether or not the
-    path exists, so it tells nothing about the server's files."""
+    a relative path is taken inside the first root. A path over PATH_MAX_CHARS characters, or with a
+    name over PART_MAX_BYTES bytes, is refused before the file system sees it. The refusal is the same
+    whether or not the path exists, so it tells nothing about the server's files, and names the roots
+    without their server paths (`describe_roots`)."""
     roots = roots if roots is not None else allowed_data_roots()
     text = text.strip()
     if not text:
         raise VAEError("choose a folder")
+    if len(text) > PATH_MAX_CHARS:
+        raise VAEError(f"a folder path is at most {PATH_MAX_CHARS:,} characters (this one has {len(text):,})")
+    for part in re.split(r"[/\\]", text):
+        size = len(part.encode("utf-8", "surrogatepass"))
+        if size > PART_MAX_BYTES:
+            raise VAEError(f"a folder name is at most {PART_MAX_BYTES} bytes ({shown_text(part, 24)!r} has {size:,})")
     try:
         path = Path(text)
         resolved = (path if path.is_absolute() else roots[0] / path).resolve()
@@ -82,9 +121,8 @@ def confine_path(text: str, roots: list[Path] | None = None) -> Path:
         resolved = None
     if resolved is not None and any(resolved == r or resolved.is_relative_to(r) for r in roots):
         return resolved
-    shown = ", ".join(str(r) for r in roots)
-    raise VAEError(f"data folders must be inside {shown}, and {text!r} is not; whoever starts the "
-                   f"server can allow others with {ROOTS_ENV}")
+    raise VAEError(f"data folders must be inside {describe_roots(roots)}, and {shown_text(text)!r} is not; "
+                   f"whoever starts the server can allow others with {ROOTS_ENV}")
 
 
 def stored_path(text: str) -> str:
@@ -140,14 +178,43 @@ def session_folder(key: str) -> Path:
     return folder
 
 
-def clean_scratch(max_age_s: float = SCRATCH_MAX_AGE_S) -> list[Path]:
-    """Remove the session folders nobody used for `max_age_s` seconds."""
+def session_of(path: str | Path) -> Path | None:
+    """The session folder holding the file `path` (an upload, a run of the session), else None."""
+    folder = Path(path).parent
+    return folder if folder.parent == scratch_root() / "sessions" else None
+
+
+def _age_s(path: Path, now: float) -> float:
+    try:
+        return now - path.stat().st_mtime
+    except OSError:  # removed meanwhile
+        return 0.0
+
+
+def clean_scratch(max_age_s: float = SCRATCH_MAX_AGE_S, companions: tuple[Path, ...] = ()) -> list[Path]:
+    """Remove the session folders nobody used for `max_age_s` seconds, and with them what their sessions
+    made elsewhere: in each of `companions` (say, the folder of decoders exported for sessions' own
+    models), the subfolder named after a session folder that is no longer there. Also the public demo's
+    shared projection files (`scratch/projections`) not written for `max_age_s`. What it removed."""
     now, removed = time.time(), []
     sessions = scratch_root() / "sessions"
     for folder in sessions.iterdir() if sessions.is_dir() else []:
-        if folder.is_dir() and now - folder.stat().st_mtime > max_age_s:
+        if folder.is_dir() and _age_s(folder, now) > max_age_s:
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
+    for companion in companions:
+        for folder in companion.iterdir() if companion.is_dir() else []:
+            if not (sessions / folder.name).is_dir():
+                if folder.is_dir():
+                    shutil.rmtree(folder, ignore_errors=True)
+                else:
+                    folder.unlink(missing_ok=True)
+                removed.append(folder)
+    shared = scratch_root() / "projections"
+    for file in shared.iterdir() if shared.is_dir() else []:
+        if file.is_file() and _age_s(file, now) > max_age_s:
+            file.unlink(missing_ok=True)
+            removed.append(file)
     return removed
 
 
@@ -178,9 +245,11 @@ def page_thread_setup() -> None:
         torch.set_num_threads(threads)
 
 
-_runs: list = []  # TrainingJobs started by start_run, alive or not yet pruned
+_runs: dict[str, object] = {}  # run id → the TrainingJob start_run started, alive or ended not long ago
 _runs_lock = threading.Lock()
 _timed_out: weakref.WeakSet = weakref.WeakSet()
+_unwatched: weakref.WeakSet = weakref.WeakSet()  # runs stopped because nobody watched them
+ENDED_KEPT_S = 3600  # an ended run can be found again by its address this long (its result, its replay)
 
 
 def _stop_at_time_limit(job) -> None:
@@ -189,27 +258,104 @@ def _stop_at_time_limit(job) -> None:
         job.stop()
 
 
-def start_run(config, out_path: Path, *, resume=None):
+def _running_runs() -> list:
+    """The runs going on now (the lock held); ended runs older than ENDED_KEPT_S are forgotten."""
+    now = time.monotonic()
+    for run_id, job in list(_runs.items()):
+        if not job.alive:
+            job.ended_at = getattr(job, "ended_at", None) or now
+            if now - job.ended_at > ENDED_KEPT_S:
+                del _runs[run_id]
+    return [j for j in _runs.values() if j.alive]
+
+
+def start_run(config, out_path: Path, *, resume=None, watcher: str | None = None):
     """Start a training run for a page, in a process of its own (`ProcessTrainingJob`: a run's Python
     work never holds the server's interpreter lock): data paths confined, never downloads, refused when the
     server already runs its limit of runs at once, and stopped (saving its checkpoint) at the time
-    limit."""
+    limit. The run gets an id that is hard to guess (`job.run_id`, for the page's address: a reload or
+    another tab finds it again with `find_run`); `watcher` is the browser session that started it."""
     from vae_core.job import ProcessTrainingJob
     from vae_core.sizing import check_training
 
     config = confine_config_data(config)
     check_training(config)
     with _runs_lock:
-        _runs[:] = [j for j in _runs if j.alive]
-        check("concurrent_runs", len(_runs) + 1, "too many training runs at once; try again when one ends")
-        job = ProcessTrainingJob(config, out_path, resume=resume, download=False).start()
-        _runs.append(job)
+        going = len(_running_runs())
+        cap = limit("concurrent_runs")
+        if cap is not None and going >= cap:
+            mode = " in the public demo" if public_mode() else ""
+            raise VAEError(f"too many training runs at once: {going} going on this server, the limit is {cap:g}{mode} "
+                           f"(VAE_MAX_CONCURRENT_RUNS); try again when one ends")
+        job = ProcessTrainingJob(config, out_path, resume=resume, download=False)
+        job.run_id = secrets.token_urlsafe(12)
+        job.watchers, job.last_watched = ({watcher} if watcher else set()), time.monotonic()
+        _runs[job.run_id] = job.start()
     minutes = limit("train_minutes")
     if minutes is not None:
         timer = threading.Timer(minutes * 60, _stop_at_time_limit, args=(job,))
         timer.daemon = True
         timer.start()
     return job
+
+
+def find_run(run_id: str):
+    """The run started here under `run_id` (going on, or ended within ENDED_KEPT_S), else None."""
+    if not isinstance(run_id, str) or not re.fullmatch(r"[A-Za-z0-9_-]{8,64}", run_id):
+        return None
+    with _runs_lock:
+        _running_runs()
+        return _runs.get(run_id)
+
+
+def watch_run(job, watcher: str) -> None:
+    """Browser session `watcher` shows `job` now: it counts as watched, and by `watcher` from now on."""
+    with _runs_lock:
+        job.watchers = getattr(job, "watchers", set()) | {watcher}
+        job.last_watched = time.monotonic()
+
+
+def stop_unwatched_runs(connected: Callable[[str], bool], now: float | None = None) -> list:
+    """Save and stop the runs that nobody watched for the `unwatched_minutes` limit: no browser session
+    that started or showed them is `connected`. Returns the runs stopped now."""
+    minutes = limit("unwatched_minutes")
+    now = time.monotonic() if now is None else now
+    stopped = []
+    with _runs_lock:
+        for job in _running_runs():
+            if any(connected(w) for w in getattr(job, "watchers", ())):
+                job.last_watched = now
+            elif minutes is not None and now - job.last_watched >= minutes * 60 and job not in _unwatched:
+                _unwatched.add(job)
+                stopped.append(job)
+    for job in stopped:
+        job.stop()  # saves its checkpoint, as Stop does
+    return stopped
+
+
+def stopped_unwatched(job) -> bool:
+    return job in _unwatched
+
+
+_watcher_started = threading.Event()
+
+
+def keep_stopping_unwatched_runs(connected: Callable[[str], bool], every_s: float = 30.0) -> None:
+    """Once per process: a daemon thread that calls `stop_unwatched_runs(connected)` every `every_s` s
+    (the UI passes whether a browser session is still connected; the engine knows no screen)."""
+    if _watcher_started.is_set():
+        return
+    _watcher_started.set()
+
+    def loop() -> None:
+        while True:
+            time.sleep(every_s)
+            try:
+                stop_unwatched_runs(connected)
+            except Exception:  # noqa: BLE001 - a failed look must not end the watch over later runs
+                pass
+
+    threading.Thread(target=loop, name="vae-unwatched-runs", daemon=True).start()
 
 
 def stopped_at_time_limit(job) -> bool:
@@ -219,4 +365,4 @@ def stopped_at_time_limit(job) -> bool:
 def paths_being_written() -> set[Path]:
     """Checkpoint paths of runs in progress in this process."""
     with _runs_lock:
-        return {j.out_path.resolve() for j in _runs if j.alive}
+        return {j.out_path.resolve() for j in _runs.values() if j.alive}

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 class JobSnapshot:
     """A consistent copy of a job's state for a UI to draw; safe to keep and read anywhere."""
 
-    status: str  # starting, running, paused, stopped, finished, failed
+    status: str  # one of STATES
     message: str
     epoch: int
     epochs: int
@@ -65,7 +65,47 @@ class JobSnapshot:
 
     @property
     def done(self) -> bool:
-        return self.status in ("stopped", "finished", "failed")
+        return self.status in ENDED
+
+    @property
+    def moving(self) -> bool:
+        """Whether steps are being taken now (a rate and an ETA mean something)."""
+        return self.status in ("running", "stepping")
+
+
+# Every state a run can be in, and the controls that act in it (a UI offers exactly these):
+# starting: the process imports and loads its data (a pause, β or slow motion given now applies from
+# the first step); stepping: one step or one epoch asked for while paused, then paused again; stopping:
+# asked to stop, saving its checkpoint.
+RUN_CONTROLS: dict[str, tuple[str, ...]] = {
+    "starting": ("pause", "stop", "beta", "delay"),
+    "running": ("pause", "stop", "beta", "delay"),
+    "paused": ("resume", "step", "epoch", "stop", "beta", "delay"),
+    "stepping": ("pause", "stop", "beta", "delay"),
+    "stopping": (),
+    "stopped": (),
+    "finished": (),
+    "failed": (),
+}
+STATES = tuple(RUN_CONTROLS)
+ENDED = ("stopped", "finished", "failed")
+
+
+def live_beta_note(config: VAEConfig) -> str | None:
+    """Why β cannot be changed while `config`'s run goes on; None when it can."""
+    if config.beta_schedule == "capacity":
+        return (f"the capacity schedule weighs |KL − C| by γ = {config.gamma:g} and does not use β, so a live β "
+                "would change nothing")
+    return None
+
+
+def enabled_controls(status: str, config: VAEConfig) -> frozenset[str]:
+    """The controls that act on a run of `config` in state `status` (RUN_CONTROLS, less a β its schedule
+    ignores)."""
+    names = set(RUN_CONTROLS.get(status, ()))
+    if live_beta_note(config):
+        names.discard("beta")
+    return frozenset(names)
 
 
 PRIOR_SAMPLES = 16
@@ -109,9 +149,10 @@ class TrainingJob:
         self._status, self._message = "starting", ""
         self._started = time.perf_counter()
         self._thread = threading.Thread(target=self._run, name="vae-training", daemon=True)
-        self._pending_beta: float | None = None
+        self._pending: list[tuple[str, tuple]] = []  # commands given before the trainer exists, in order
         self._stop_requested = False
-        self._pause_requested = False
+        self._paused = False  # as asked: the state a UI shows at once, before the run has acted on it
+        self._stepping = False  # one step or one epoch asked for while paused, not yet taken
         self._lock = threading.Lock()  # guards the copy below, written by the training thread
         self._history: dict = {"steps": [], "epochs": []}
         self._preview: dict = {}
@@ -120,6 +161,7 @@ class TrainingJob:
         self._delay_s = 0.0
         self._epoch = self._step = self._steps_per_epoch = 0
         self._beta = config.beta
+        self._beta_given = False
         self._data_line = ""
 
     def start(self) -> TrainingJob:
@@ -130,17 +172,14 @@ class TrainingJob:
     def _run(self) -> None:
         try:
             background_thread_setup()
-            self.trainer = Trainer(self.config, bundle=self._bundle, out_path=self.out_path,
-                                   resume=self._resume, download=self._download)
-            self._follow(self.trainer)
-            if self._pending_beta is not None:
-                self.trainer.set_beta(self._pending_beta)
-            if self._delay_s:
-                self.trainer.set_delay(self._delay_s)
-            if self._pause_requested:
-                self.trainer.pause()
-            if self._stop_requested:
-                self.trainer.stop()
+            trainer = Trainer(self.config, bundle=self._bundle, out_path=self.out_path,
+                              resume=self._resume, download=self._download)
+            self._follow(trainer)
+            with self._lock:  # the commands given while it loaded, then the trainer takes them directly
+                for name, args in self._pending:
+                    getattr(trainer, name)(*args)
+                self._pending.clear()
+                self.trainer = trainer
             self._bundle = None  # the trainer holds what it needs
             self.trainer.fit()
             self._status, self._message = self.trainer.status, self.trainer.message
@@ -153,7 +192,7 @@ class TrainingJob:
         """Keep this job's own copy of the run through the trainer's callbacks (they run in the
         training thread), so a snapshot never reads the trainer's internals."""
         self._took_ready(_ready_state(trainer))
-        trainer.add_callback("on_step", lambda _, record: self._took_step(record))
+        trainer.add_callback("on_step", lambda t, record: self._took_step(record, t.paused))
         trainer.add_callback("on_frame", lambda t, frame: self._took_frame(shown_frame(t, frame)))
         trainer.add_callback("on_epoch_end", lambda t, record: self._took_epoch(record, _preview(t)))
 
@@ -161,13 +200,17 @@ class TrainingJob:
     def _took_ready(self, state: dict) -> None:
         with self._lock:
             self._history = {k: list(v) for k, v in state["history"].items()}  # a resumed run's past
-            self._epoch, self._step, self._beta = state["epoch"], state["step"], state["beta"]
+            self._epoch, self._step = state["epoch"], state["step"]
+            if not self._beta_given:  # a β given while it started applies from its first step
+                self._beta = state["beta"]
             self._steps_per_epoch, self._data_line = state["steps_per_epoch"], state["data_line"]
 
-    def _took_step(self, record: dict) -> None:
+    def _took_step(self, record: dict, paused: bool = False) -> None:
         with self._lock:
             self._history["steps"].append(record)
             self._step = record["step"]
+            if paused:  # a step budget's last step (or a pause) was taken: paused again
+                self._stepping = False
 
     def _took_frame(self, frame: dict) -> None:
         with self._lock:
@@ -178,46 +221,69 @@ class TrainingJob:
             self._history["epochs"].append(record)
             self._epoch, self._preview = record["epoch"], preview
 
+    # --- the run's commands: each checked here, then given to the trainer (or the child), or kept in
+    # order until it exists; the state a snapshot shows changes at once
+    def _command(self, name: str, *args) -> None:
+        """Give the trainer command `name`; before it exists, keep it to give in order when it does."""
+        with self._lock:
+            if self.trainer is None:
+                self._pending.append((name, args))
+                return
+        getattr(self.trainer, name)(*args)
+
     def pause(self) -> None:
-        self._pause_requested = True  # before the trainer exists: it starts paused
-        if self.trainer:
-            self.trainer.pause()
+        with self._lock:
+            self._paused, self._stepping = True, False
+        self._command("pause")
 
     def resume(self) -> None:
-        self._pause_requested = False
-        if self.trainer:
-            self.trainer.resume()
+        with self._lock:
+            self._paused, self._stepping = False, False
+        self._command("resume")
 
     def stop(self) -> None:
         self._stop_requested = True
-        if self.trainer:
-            self.trainer.stop()
+        self._command("stop")
 
     def advance(self, steps: int = 1) -> None:
-        """While paused: `steps` more steps, then paused again."""
-        if self.trainer:
-            self.trainer.advance(steps)
+        """While paused: `steps` more steps, then paused again (running: nothing changes)."""
+        if steps < 1:
+            raise VAEError(f"steps must be >= 1 (got {steps})")
+        with self._lock:
+            if not self._paused:
+                return
+            self._stepping = True
+        self._command("advance", int(steps))
 
     def advance_epoch(self) -> None:
         """While paused: to the end of the epoch, then paused again."""
-        if self.trainer:
-            self.trainer.advance_epoch()
+        with self._lock:
+            if not self._paused:
+                return
+            self._stepping = True
+        self._command("advance_epoch")
 
     def set_delay(self, seconds: float) -> None:
         """Slow motion: `seconds` after every step (0: full speed)."""
+        if not 0 <= seconds <= 10:
+            raise VAEError(f"the slow-motion delay must be from 0 to 10 s (got {seconds})")
         self._delay_s = float(seconds)
-        if self.trainer:
-            self.trainer.set_delay(seconds)
+        self._command("set_delay", float(seconds))
 
     def set_beta(self, beta: float) -> None:
         """The schedule's target β from now on (the snapshot shows it at once)."""
         check_option("beta", beta)
         with self._lock:
-            self._beta = float(beta)
-        if self.trainer:
-            self.trainer.set_beta(beta)
-        else:
-            self._pending_beta = float(beta)
+            self._beta, self._beta_given = float(beta), True
+        self._command("set_beta", float(beta))
+
+    def _live_status(self, ready: bool) -> str:
+        """The state of a run that is still going: what was last asked wins until the run has done it."""
+        if self._stop_requested:
+            return "stopping"
+        if self._paused:
+            return "stepping" if self._stepping else "paused"
+        return "running" if ready else "starting"
 
     def join(self, timeout: float | None = None) -> bool:
         self._thread.join(timeout)
@@ -230,23 +296,25 @@ class TrainingJob:
     def snapshot(self) -> JobSnapshot:
         t = self.trainer
         elapsed = time.perf_counter() - self._started
-        if t is None:
-            return JobSnapshot(self._status, self._message, 0, self.config.epochs, 0, 0,
-                               self.config.beta, elapsed, None, None)
+        alive = self.alive
         with self._lock:
+            status = self._live_status(t is not None) if alive else self._status
+            if t is None:
+                return JobSnapshot(status, self._message, 0, self.config.epochs, 0, 0, self._beta, elapsed, None,
+                                   None, delay_s=self._delay_s)
             history = {k: list(v) for k, v in self._history.items()}
             preview, epoch, step, beta = dict(self._preview), self._epoch, self._step, self._beta
             total = self._steps_per_epoch * self.config.epochs
-        status = self._status if not self.alive else ("paused" if t.paused else t.status)
         return self._snapshot_of(status, self._message or t.message, elapsed, history, preview, epoch, step, beta,
                                  total)
 
     def _snapshot_of(self, status: str, message: str, elapsed: float, history: dict, preview: dict, epoch: int,
                      step: int, beta: float, total: int) -> JobSnapshot:
         recent = history["steps"][-5:]
-        speed = sum(r["images_per_s"] for r in recent) / len(recent) if recent else None
+        moving = status in ("running", "stepping")  # paused, starting or ended: no rate, no ETA
+        speed = sum(r["images_per_s"] for r in recent) / len(recent) if recent and moving else None
         left = max(0, total - step)
-        eta = left * self.config.batch_size / speed if speed else None
+        eta = left * self.config.batch_size / speed if speed and status == "running" else None
         with self._lock:
             frame, recorded = self._frame, self._frames_recorded
         return JobSnapshot(status, message, epoch, self.config.epochs, step, total, beta, elapsed, eta, speed,
@@ -278,7 +346,7 @@ def _train_in_child(config: VAEConfig, out_path: str, resume_path: str | None, d
         resume = load_checkpoint(resume_path) if resume_path else None
         trainer = Trainer(config, out_path=out_path, resume=resume, download=download)
         send("ready", _ready_state(trainer))
-        trainer.add_callback("on_step", lambda _, record: send("step", record))
+        trainer.add_callback("on_step", lambda t, record: send("step", record, t.paused))
         trainer.add_callback("on_frame", lambda t, frame: send("frame", {
             k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in shown_frame(t, frame).items()}))
         # the preview as numpy arrays: a tensor would go through torch's shared-memory pickling, which
@@ -343,9 +411,7 @@ class ProcessTrainingJob(TrainingJob):
         self._run_args = (config, str(self.out_path), str(resume.path) if resume is not None else None, download)
         self._conn = None
         self._process: subprocess.Popen | None = None
-        self._pending: list[tuple] = []  # commands given before the child connected
         self._thread = threading.Thread(target=self._read, name="vae-training-reader", daemon=True)
-        self._paused = False
         self._ready = False
 
     def start(self) -> ProcessTrainingJob:
@@ -396,7 +462,7 @@ class ProcessTrainingJob(TrainingJob):
                 with self._lock:
                     self._ready, self._status = True, "running"
             elif kind == "step":
-                self._took_step(rest[0])
+                self._took_step(*rest)
             elif kind == "frame":
                 self._took_frame({k: torch.from_numpy(v) if hasattr(v, "dtype") and hasattr(v, "shape") else v
                                   for k, v in rest[0].items()})
@@ -423,44 +489,17 @@ class ProcessTrainingJob(TrainingJob):
             except (OSError, ValueError):  # the run has ended
                 pass
 
-    def pause(self) -> None:
-        self._paused = True
-        self._command("pause")
-
-    def resume(self) -> None:
-        self._paused = False
-        self._command("resume")
-
-    def stop(self) -> None:
-        self._stop_requested = True
-        self._command("stop")
-
-    def set_beta(self, beta: float) -> None:
-        check_option("beta", beta)
-        with self._lock:
-            self._beta = float(beta)
-        self._command("set_beta", float(beta))
-
-    def advance(self, steps: int = 1) -> None:
-        self._command("advance", int(steps))
-
-    def advance_epoch(self) -> None:
-        self._command("advance_epoch")
-
-    def set_delay(self, seconds: float) -> None:
-        self._delay_s = float(seconds)
-        self._command("set_delay", float(seconds))
-
     def snapshot(self) -> JobSnapshot:
         elapsed = time.perf_counter() - self._started
+        alive = self.alive
         with self._lock:
+            going = alive and self._status in ("starting", "running")
+            status = self._live_status(self._ready) if going else self._status
             if not self._ready:
-                return JobSnapshot(self._status, self._message, 0, self.config.epochs, 0, 0,
-                                   self.config.beta, elapsed, None, None)
+                return JobSnapshot(status, self._message, 0, self.config.epochs, 0, 0, self._beta, elapsed, None,
+                                   None, delay_s=self._delay_s)
             history = {k: list(v) for k, v in self._history.items()}
             preview, epoch, step, beta = dict(self._preview), self._epoch, self._step, self._beta
             total = self._steps_per_epoch * self.config.epochs
-            status, message = self._status, self._message
-        if self.alive and status == "running" and self._paused:
-            status = "paused"
+            message = self._message
         return self._snapshot_of(status, message, elapsed, history, preview, epoch, step, beta, total)

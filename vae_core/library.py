@@ -58,13 +58,37 @@ def projection_cache_key(path: str | os.PathLike, split: str) -> str:
     return f"{checkpoint_cache_key(path)}.{split}"
 
 
+def unfinished_reason(summary_: dict, *, running_here: bool = False) -> str | None:
+    """Why a checkpoint (its `summary`) is not a finished run's, in a few words; None when it is. A
+    run still training, interrupted (its process died), stopped before its last epoch, or with no test
+    metrics yet (they are written after its first epoch)."""
+    from vae_core.checkpoint import run_interrupted
+
+    progress, config = summary_.get("progress") or {}, summary_.get("config") or {}
+    epoch, epochs = progress.get("epoch", 0), config.get("epochs")
+    where = f" at epoch {epoch} of {epochs}" if epochs else ""
+    if summary_.get("metrics", {}).get("test_recon") is None:
+        return "no test metrics yet (they are written after a run's first epoch)"
+    if run_interrupted(progress, running_here=running_here):
+        return f"its run was interrupted{where}"
+    if progress.get("status") == "running":
+        return f"still training{where}"
+    if progress.get("status") == "stopped" and epochs and epoch < epochs:
+        return f"its run was stopped{where}"
+    return None
+
+
+RUN_DATA_MAX = 64  # characters of a run's file name taken from its data (a folder's name may be far longer)
+
+
 def run_stem(config: VAEConfig) -> str:
-    """A descriptive file stem for a run: dataset, model, latent size, β and a non-constant schedule."""
+    """A descriptive file stem for a run: dataset (at most RUN_DATA_MAX characters of it), model, latent
+    size, β and a non-constant schedule."""
     if config.dataset.startswith("folder:"):
         data = f"folder-{Path(config.dataset[len('folder:'):]).name or 'images'}"
     else:
         data = config.dataset
-    data = re.sub(r"[^A-Za-z0-9]+", "-", data).strip("-") or "data"
+    data = re.sub(r"[^A-Za-z0-9]+", "-", data).strip("-")[:RUN_DATA_MAX].rstrip("-") or "data"
     stem = f"{data}-{config.model}-z{config.latent_dim}-beta{config.beta:g}"
     return stem if config.beta_schedule == "constant" else f"{stem}-{config.beta_schedule}"
 

@@ -36,7 +36,11 @@ LIMITS: dict[str, Limit] = {
     "batch_size": Limit("batch size", "VAE_MAX_BATCH_SIZE", 65_536, 512),
     "train_minutes": Limit("training time per run", "VAE_MAX_TRAIN_MINUTES", None, 10, "minutes"),
     "concurrent_runs": Limit("training runs at once on this server", "VAE_MAX_CONCURRENT_RUNS", 4, 2),
-    # the local default is also server.maxUploadSize in .streamlit/config.toml, which caps every upload
+    # a run whose every browser tab is closed is saved and stopped after this long (vae_core.hosting)
+    "unwatched_minutes": Limit("a run with nobody watching goes on for", "VAE_UNWATCHED_RUN_MINUTES", 10, 5,
+                               "minutes"),
+    # the local default + 1 MB (a request's framing) is server.maxUploadSize in .streamlit/config.toml,
+    # which caps every upload request
     "upload_mb": Limit("size of an upload (checkpoint or image)", "VAE_MAX_UPLOAD_MB", 50, 10, "MB"),
 }
 
