@@ -5,12 +5,15 @@ files that link outside the allowed data folders."""
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from vae_core import Trainer, load_checkpoint
@@ -34,6 +37,57 @@ def opened(checkpoint_dir: Path, model: Path) -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     assert not at.exception
     return at
+
+
+# --- 6: the pictures are the images as the model saw them
+
+
+@pytest.fixture
+def kept_media(monkeypatch) -> list:
+    """The in-memory media stores AppTest makes for its runs, kept so a test can read an st.image's bytes."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+    from streamlit.testing.v1 import app_test
+
+    made = []
+
+    class Kept(MemoryMediaFileStorage):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(app_test, "MemoryMediaFileStorage", Kept)
+    return made
+
+
+def shown_image(media: list, url: str) -> np.ndarray:
+    """The pixels (H, W, 3) of the st.image at `url`, as sent to the browser."""
+    from streamlit.runtime.media_file_storage import MediaFileStorageError
+
+    file_id = url.rsplit("/", 1)[-1].split(".")[0]
+    for store in media:
+        try:
+            data = store.get_file(file_id).content
+        except MediaFileStorageError:
+            continue
+        return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.int16)
+    raise AssertionError(f"{url} is in no media store")
+
+
+@pytest.mark.parametrize(("background", "corner"), [(None, 255), ("black", 0)])  # None: the default, white
+def test_the_pages_show_transparent_icons_on_the_models_background(checkpoint_dir, tmp_path, monkeypatch,
+                                                                   kept_media, background, corner):
+    folder = icon_folder(tmp_path / "data" / "icons", n=10, colour=(220, 60, 30))
+    monkeypatch.setenv("VAE_ALLOWED_DATA_ROOTS", str(tmp_path / "data"))
+    model = tmp_path / f"icons-{background or 'default'}.pt"
+    Trainer(tiny(f"folder:{folder}", **{"background": background} if background else {}), out_path=model).fit()
+    at = opened(checkpoint_dir, model)
+    at.switch_page("pages/anomalies.py").run()  # the most anomalous test images: the first is an original
+    assert not at.exception and not at.error
+    shown = shown_image(kept_media, at.get("image")[0].value[0])
+    assert shown.shape[0] > SIDE  # upscaled for the screen
+    corners = shown[[1, 1, -2, -2], [1, -2, 1, -2]]  # transparent in every icon
+    assert (np.abs(corners - corner) <= 8).all(), corners  # default white (was the stored black), or as chosen
+    assert 0.05 < (shown[..., 0] - shown[..., 2] > 80).mean() < 0.6  # the icon itself, in its colour
 
 
 # --- 7: a folder model opens wherever it was trained from
@@ -165,5 +219,5 @@ def test_scoring_a_folder_skips_files_linking_outside_the_allowed_roots(checkpoi
     assert any(c.value.startswith("6 images, most anomalous first") for c in at.caption)
     assert [w.value for w in at.warning] == [
         "2 files of the folder skipped\\: they link outside the allowed data folders"]
-    listed = [i.caption for i in at.get("imgs")] if at.get("imgs") else []
-    assert not any("link-" in str(c) for c in listed)
+    listed = [c.replace("\\", "") for image in at.get("image") for c in image.captions]  # Markdown escapes off
+    assert any("icon00.png" in c for c in listed) and not any("link-" in c for c in listed)
