@@ -9,7 +9,7 @@ heading are drawn, so a fresh server's first visit shows both at once (ui/routin
 
 import streamlit as st
 
-from ui.routing import routing
+from ui.routing import error_details, one_line_errors, routing
 
 WARM_UP_DELAY_S = 20.0  # after the first page of a server, before UMAP's warm-up starts
 QUIET_S = 3.0  # and then it waits until no page has begun running for this long
@@ -41,10 +41,13 @@ def main() -> None:
 
     from ui.sidebar import sidebar  # slow the first time in a server (torch): after the page is named
     from vae_core.hosting import seconds_since_a_page_ran
+    from vae_core.limits import public_mode
     from vae_core.projection import warm_up_in_background
 
-    sidebar(page.url_path)
-    with routing():
+    error_details(public_mode())
+    with one_line_errors("The sidebar"):  # a page or the sidebar that fails is one line, never a traceback
+        sidebar(page.url_path)
+    with routing(), one_line_errors():
         page.run()
     # a while after the first page is drawn, the server compiles (or loads from numba's disk cache)
     # what a first UMAP needs, in a daemon thread, so the map a user asks for later does not wait for

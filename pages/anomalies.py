@@ -62,7 +62,8 @@ k = c2.slider(
 )
 scores = anomaly_scores(ckpt, "test", score, k if score == "iw" else 1)
 
-pct = st.slider("Threshold (percentile of test scores)", 50.0, 99.9, 95.0, step=0.1, key="anom_pct")
+address.initial("anom_pct", 95.0)
+pct = st.slider("Threshold (percentile of test scores)", 50.0, 99.9, step=0.1, key="anom_pct")
 address.keep("score", score, "nelbo")
 address.keep("threshold", round(pct, 1), 95.0)
 threshold = float(np.percentile(scores, pct))
@@ -168,10 +169,14 @@ else:
                               "as above and ranked. Only inside the server's data folders "
                               f"({ROOTS_ENV}); a relative path is taken inside the first.")
     if text.strip():
+        folder = None
         try:
-            folder_bundle, folder_scores_ = folder_scores(ckpt, confine_path(text), score, k if score == "iw" else 1)
-        except VAEError as e:
-            st.error(str(e))
+            folder = confine_path(text)
+            folder_bundle, folder_scores_ = folder_scores(ckpt, folder, score, k if score == "iw" else 1)
+        except VAEError as e:  # named as typed, not by its server path
+            st.error(plain(str(e).replace(str(folder), text.strip()) if folder else str(e)))
+        except OSError as e:
+            st.error(plain(f"that folder cannot be read ({e.strerror or type(e).__name__})"))
         else:
             ranked = top_k(folder_scores_, len(folder_scores_))
             above = int((folder_scores_ > threshold).sum())
@@ -182,13 +187,13 @@ else:
             shown = ranked[:8]
             pick = as_tensor(folder_bundle.images[torch.as_tensor(shown.copy())])
             with_cost_maps(pick, reconstruct(ckpt.model, pick), checkpoint_pixel_maps(ckpt, pick),
-                           [f"{Path(folder_bundle.paths[i]).name} · {folder_scores_[i]:.0f}" for i in shown],
+                           [plain(f"{Path(folder_bundle.paths[i]).name} · {folder_scores_[i]:.0f}") for i in shown],
                            "file · score")
             st.download_button(
                 f"Download all {len(ranked):,} ranked (CSV)",
                 lambda: flagged_csv(ranked, folder_scores_, paths=folder_bundle.paths, reference=scores,
                                     labels=None if folder_bundle.labels is None else folder_bundle.labels.numpy(),
                                     class_names=folder_bundle.class_names),
-                file_name=f"{ckpt.path.stem}-{Path(text.strip()).name or 'folder'}-{score}.csv", mime="text/csv",
+                file_name=f"{ckpt.path.stem}-{Path(text.strip()).name[:40] or 'folder'}-{score}.csv", mime="text/csv",
                 key="anom_folder_csv",
             )

@@ -26,12 +26,14 @@ address.take("n", "gen_n", lambda raw: 4 * round(address.whole(4, 64)(raw) / 4))
 address.take("t", T_KEY, address.real(0.0, 2.0))
 address.take("seed", "gen_seed", address.whole(0, 1_000_000))
 c1, c2, c3 = st.columns(3)
-n = c1.slider("Samples", 4, 64, 32, step=4, key="gen_n")
+for widget, first in (("gen_n", 32), (T_KEY, 1.0), ("gen_seed", 0)):
+    address.initial(widget, first)
+n = c1.slider("Samples", 4, 64, step=4, key="gen_n")
 if live:
-    temperature = st.session_state.setdefault(T_KEY, 1.0)
+    temperature = st.session_state[T_KEY]
 else:
-    temperature = c2.slider("Temperature T", 0.0, 2.0, 1.0, step=0.05, key=T_KEY)
-seed = (c2 if live else c3).number_input("Seed", 0, 1_000_000, 0, key="gen_seed")  # no gap where T was
+    temperature = c2.slider("Temperature T", 0.0, 2.0, step=0.05, key=T_KEY)
+seed = (c2 if live else c3).number_input("Seed", 0, 1_000_000, key="gen_seed")  # no gap where T was
 address.keep("n", n, 32)
 address.keep("seed", int(seed), 0)
 

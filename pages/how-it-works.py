@@ -16,6 +16,7 @@ import numpy as np
 import streamlit as st
 import torch
 
+from ui import address
 from ui.display import plain, presenter_chrome
 from ui.explainer import STRIP, explainer, plane_data, where_it_runs, why_kl
 from ui.loaders import encoded, model_key
@@ -55,7 +56,7 @@ def _number(name: str, kind, low, high, default):
             return value
     except ValueError:
         pass
-    st.caption(plain(f"Ignored ?{name}={raw} in the address: expected a number from {low} to {high}."))
+    st.caption(address.ignored_line(name, raw, f"expected a number from {low} to {high}"))
     return default
 
 

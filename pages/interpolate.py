@@ -32,7 +32,8 @@ def pick_image(slot: str, default_index: int) -> torch.Tensor | None:
     modes = ["By index", "Random of a class", "Upload"] if test.labels is not None else ["By index", "Upload"]
     mode = st.radio("Choose", modes, key=f"{slot}_mode", horizontal=True, label_visibility="collapsed")
     if mode == "By index":
-        i = st.number_input(f"Test image (0–{n_test - 1})", 0, n_test - 1, default_index, key=f"{slot}_index")
+        address.initial(f"{slot}_index", default_index)
+        i = st.number_input(f"Test image (0–{n_test - 1})", 0, n_test - 1, key=f"{slot}_index")
         return test.images[int(i)].unsqueeze(0)
     if mode == "Random of a class":
         names = bundle.class_names or tuple(str(c) for c in sorted(set(test.labels.tolist())))
@@ -65,7 +66,8 @@ for col, (slot, default) in zip(cols, (("A", varied[0]), ("B", varied[1])), stri
 
 c1, c2, c3 = st.columns(3)
 method = c1.radio("Path", ["slerp", "linear"], horizontal=True, key="interp_method")
-steps = c2.slider("Steps", 3, 24, 10, key="interp_steps")
+address.initial("interp_steps", 10)
+steps = c2.slider("Steps", 3, 24, key="interp_steps")
 frame_ms = c3.slider("GIF frame (ms)", 30, 500, 100, step=10, key="interp_ms")
 path_fn = slerp if method == "slerp" else lerp
 for slot, default in (("A", varied[0]), ("B", varied[1])):

@@ -75,8 +75,9 @@ on_disk = cached_methods(ckpt, split)
 if any(PROJECTION_METHODS[m].warm_up and m not in on_disk for m in methods):
     warm_up_in_background()  # that method may be asked for: its code compiles meanwhile (once per server)
 first = default_method(D, on_disk)
+address.initial("map_method", first)
 method = c[1].selectbox(
-    "Projection", methods, index=methods.index(first), format_func=label, key="map_method",
+    "Projection", methods, format_func=label, key="map_method",
     help="; ".join(f"{label(m)}: {PROJECTION_METHODS[m].help}" for m in methods),
 )
 spec = PROJECTION_METHODS[method]
@@ -84,8 +85,9 @@ for p in spec.parameters:
     if p.slider:
         kind = address.whole if isinstance(p.default, int) else address.real
         address.take(p.name, f"map_{method}_{p.name}", kind(p.slider[0], p.slider[1]))
+        address.initial(f"map_{method}_{p.name}", p.default)
 params = {
-    p.name: column.slider(p.name, p.slider[0], p.slider[1], p.default, step=p.slider[2], help=p.help,
+    p.name: column.slider(p.name, p.slider[0], p.slider[1], step=p.slider[2], help=p.help,
                           key=f"map_{method}_{p.name}")
     for column, p in zip(c[2:-1], [p for p in spec.parameters if p.slider], strict=False)
 }
@@ -316,8 +318,9 @@ def attribute_axes() -> None:
     address.take("x", "map_axis_x", address.choice(names))
     address.take("y", "map_axis_y", address.choice(names))
     a, b = st.columns(2)
+    address.initial("map_axis_y", names[min(1, len(names) - 1)])
     x_name = a.selectbox("x axis: more …", names, index=0, key="map_axis_x")
-    y_name = b.selectbox("y axis: more …", names, index=min(1, len(names) - 1), key="map_axis_y")
+    y_name = b.selectbox("y axis: more …", names, key="map_axis_y")
     address.keep("x", x_name, names[0])
     address.keep("y", y_name, names[min(1, len(names) - 1)])
     dx, dy = (named[names.index(v)].vector for v in (x_name, y_name))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -87,8 +88,11 @@ def _decoders_left_as_found():
     """The app exports each checkpoint's decoder once into ui/static/decoders/ (a cache it serves);
     the tests' throwaway checkpoints would leave one file each there (and the map's sprite sheets, .png with
     their .json): remove what the session added."""
-    kinds = ("*.onnx", "*.png", "*.json")
+    kinds = ("*.onnx", "*.png", "*.json", "sessions/*")  # (a session's own models export into sessions/<key>/)
     before = {p for kind in kinds for p in DECODERS.glob(kind)} if DECODERS.exists() else set()
     yield
     for path in {p for kind in kinds for p in DECODERS.glob(kind)} - before if DECODERS.exists() else ():
-        path.unlink(missing_ok=True)
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)

@@ -152,9 +152,10 @@ def test_image_shape_and_pixels_are_bounded(monkeypatch):
 
 
 def test_the_servers_upload_size_is_the_documented_upload_limit():
-    """`server.maxUploadSize` (what the server accepts at all) equals the local upload limit, the one
-    source of truth in LIMITS; the public demo's limit lies below it, so its uploader can enforce it."""
+    """`server.maxUploadSize` (what the server accepts in one request at all) is the local upload limit, the
+    one source of truth in LIMITS, and 1 MB for the request's framing; the public demo's limit lies below
+    it, so its uploader can enforce it."""
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     spec = LIMITS["upload_mb"]
-    assert config["server"]["maxUploadSize"] == spec.local
+    assert config["server"]["maxUploadSize"] == spec.local + 1
     assert spec.public < spec.local

@@ -4,7 +4,9 @@ page or opening a copied link shows the same view.
 
 A page calls `take(name, key, parse)` before drawing the widget keyed `key`: a value in the address
 that this session has not written itself (a link just opened) sets the widget; one that `parse`
-rejects is ignored with one line under the page's heading, never an error. After the widget, `keep(name,
+rejects is ignored with one line under the page's heading, never an error. Such a widget gets its first
+value from `initial(key, value)`, not from an argument of its own (Streamlit warns, in the server's log,
+about a widget given a value while the session state sets it). After the widget, `keep(name,
 value, default)` writes the widget's value back (and drops it at its default, so plain links stay
 short). The sidebar's `?model=` (ui/sidebar.py) and How it works's own values follow the same rule.
 """
@@ -20,6 +22,7 @@ from ui.display import plain
 
 WRITTEN = "address_written"  # session key: {name: the text this session last wrote to the address}
 IGNORED = "address_ignored"  # session key: {name: the line said about its bad value}, until it is set
+SHOWN_MAX = 40  # characters of a bad value repeated in its line
 
 
 def _written() -> dict[str, str]:
@@ -41,13 +44,26 @@ def take(name: str, key: str | None, parse: Callable[[str], Any]) -> Any:
     try:
         value = parse(raw)
     except (ValueError, TypeError, IndexError) as e:
-        ignored[name] = plain(f"Ignored ?{name}={raw[:40]} in the address: {e}.")
+        ignored[name] = ignored_line(name, raw, str(e))
         st.caption(ignored[name])
         return None
     ignored.pop(name, None)
     if key is not None:
         st.session_state[key] = value
     return value
+
+
+def ignored_line(name: str, raw: str, reason: str) -> str:
+    """The one line that says a value in the address was ignored: the value cut to SHOWN_MAX characters,
+    as plain text (no Markdown)."""
+    shown = raw if len(raw) <= SHOWN_MAX else raw[:SHOWN_MAX] + "…"
+    return plain(f"Ignored ?{name}={shown} in the address: {reason}.")
+
+
+def initial(key: str, value: Any) -> None:
+    """The first value of the widget keyed `key`, which `take` may set from the address: given through the
+    session state (unless it holds one), so the widget is drawn without a value argument of its own."""
+    st.session_state.setdefault(key, value)
 
 
 def keep(name: str, value: Any, default: Any = None, text: Callable[[Any], str] | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 
 import streamlit as st
@@ -9,11 +10,17 @@ import torch
 
 from vae_core.images import to_display
 
+WORD_JOINER = "\u2060"  # invisible, and breaks what Streamlit's Markdown would turn into a link
+_LINK_START = re.compile(r"(?i)(https?|www)(?=[:.])|(?<=[-.\w+])(?=@)")
+
 
 def plain(text: str) -> str:
     """`text` on one line with every ASCII punctuation character escaped, so st.caption, st.success
-    or st.markdown show a user's text as typed: no Markdown, links, images, HTML or math."""
-    return "".join("\\" + c if c in string.punctuation else c for c in " ".join(str(text).split()))
+    or st.markdown show a user's text as typed: no Markdown, links, images, HTML or math. GitHub's
+    Markdown also links a bare address (https://…, www.…, name@host) after escapes are read, so a word
+    joiner goes between `http`/`https`/`www` and what follows it, and before an e-mail's `@`."""
+    text = _LINK_START.sub(lambda m: m.group(0) + WORD_JOINER, " ".join(str(text).split()))
+    return "".join("\\" + c if c in string.punctuation else c for c in text)
 
 
 def show_grid(

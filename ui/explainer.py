@@ -17,7 +17,7 @@ import torch
 
 import ui.live_decoder as live
 from ui.display import show_grid
-from ui.loaders import get_checkpoint, get_data, model_key
+from ui.loaders import get_checkpoint, get_data
 from vae_core import Checkpoint
 from vae_core.export import kl_order
 from vae_core.latent import decode, encode, lerp, prior_noise
@@ -95,7 +95,7 @@ def explainer(ckpt: Checkpoint, x: torch.Tensor, *, eps: np.ndarray, strip: np.n
                  "normalize": NORMALIZE.get(ckpt.config.dataset)} if C == 1 else None,
     }
     if in_browser:
-        decoder = live.static_base() + "decoders/" + live._exported(ckpt, *model_key(ckpt))
+        decoder = live.decoder_url(ckpt)
         data |= {"model": decoder, "encoder": live.encoder_url(ckpt)}
     else:
         data |= {"model": "server", "encoder": None, "computed": computed(ckpt, x, eps, strip, use_mu)}

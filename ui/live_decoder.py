@@ -9,6 +9,9 @@ vendored runtime in `ui/static/onnxruntime-web/`. When the browser cannot run it
 fails, `unavailable()` says why in one line and pages fall back to decoding on the server. In the
 public demo a session's own models (uploads, runs) decode on the server: exporting them would write
 outside the scratch folder (the library's decoders are a bounded cache the operator's files decide).
+Elsewhere a session's own model exports into a folder of that session,
+`ui/static/decoders/sessions/<session>/`, removed with the session's scratch folder
+(`vae_core.hosting.clean_scratch`; `session_exports`), so nothing a browser session makes outlives it.
 The encoder is served the same way, beside it (`<content hash>.encoder.onnx`; `encoder_url`), for
 pages that encode in the browser; `encoder_unavailable()` says why it cannot, for the same reasons.
 """
@@ -31,6 +34,7 @@ from ui.loaders import model_key
 from ui.session import in_session
 from vae_core import Checkpoint, VAEError
 from vae_core.export import export_decoder, export_encoder
+from vae_core.hosting import session_of
 from vae_core.images import png_bytes
 from vae_core.latent import decode, lerp, slerp
 from vae_core.library import checkpoint_cache_key
@@ -50,10 +54,24 @@ _component = st.components.v2.component(
 )
 
 
+def session_exports() -> Path:
+    """The folder of sessions' own exports: a subfolder per session, named as its scratch folder and
+    removed with it (the sidebar passes this to `ui.session.startup_cleanup`)."""
+    return DECODERS / "sessions"
+
+
+def _export_name(path: str, suffix: str) -> str:
+    """Where a checkpoint's file for the browser goes, relative to ui/static/decoders/: by its content
+    (`checkpoint_cache_key`), in its session's own folder when the checkpoint is a session's."""
+    session = session_of(path)
+    folder = "" if session is None else f"{session_exports().relative_to(DECODERS).as_posix()}/{session.name}/"
+    return f"{folder}{checkpoint_cache_key(path)}{suffix}"
+
+
 @st.cache_resource(show_spinner="Exporting the decoder for your browser…", max_entries=64)
 def _exported(_ckpt: Checkpoint, path: str, mtime: float) -> str:
-    """The file name of the checkpoint's decoder under ui/static/decoders/ (exported once per content)."""
-    name = f"{checkpoint_cache_key(path)}.onnx"
+    """The checkpoint's decoder's path under ui/static/decoders/ (exported once per content)."""
+    name = _export_name(path, ".onnx")
     if not (DECODERS / name).exists():
         export_decoder(_ckpt, DECODERS / name)
     return name
@@ -61,12 +79,27 @@ def _exported(_ckpt: Checkpoint, path: str, mtime: float) -> str:
 
 @st.cache_resource(show_spinner="Exporting the encoder for your browser…", max_entries=64)
 def _exported_encoder(_ckpt: Checkpoint, path: str, mtime: float) -> str:
-    """The file name of the checkpoint's encoder under ui/static/decoders/ (exported once per content),
-    beside its decoder's."""
-    name = f"{checkpoint_cache_key(path)}.encoder.onnx"
+    """The checkpoint's encoder's path under ui/static/decoders/ (exported once per content), beside its
+    decoder's."""
+    name = _export_name(path, ".encoder.onnx")
     if not (DECODERS / name).exists():
         export_encoder(_ckpt, DECODERS / name)
     return name
+
+
+def _export(cached, ckpt: Checkpoint) -> str:
+    """`cached(ckpt, ...)`'s file name, exported again when its file was removed since (a session's
+    exports go with its scratch folder)."""
+    name = cached(ckpt, *model_key(ckpt))
+    if not (DECODERS / name).exists():
+        cached.clear()
+        name = cached(ckpt, *model_key(ckpt))
+    return name
+
+
+def decoder_url(ckpt: Checkpoint) -> str:
+    """The URL of the checkpoint's decoder, exported on first use (ask `unavailable` first)."""
+    return static_base() + "decoders/" + _export(_exported, ckpt)
 
 
 def static_base() -> str:
@@ -84,7 +117,7 @@ def unavailable(ckpt: Checkpoint) -> str | None:
     if not st.get_option("server.enableStaticServing"):
         return "static file serving is off (server.enableStaticServing), so the browser cannot fetch the decoder"
     try:
-        _exported(ckpt, *model_key(ckpt))
+        _export(_exported, ckpt)
     except VAEError as e:
         return str(e)
     return None
@@ -100,7 +133,7 @@ def encoder_unavailable(ckpt: Checkpoint) -> str | None:
     if not st.get_option("server.enableStaticServing"):
         return "static file serving is off (server.enableStaticServing), so the browser cannot fetch the encoder"
     try:
-        _exported_encoder(ckpt, *model_key(ckpt))
+        _export(_exported_encoder, ckpt)
     except VAEError as e:
         return str(e)
     return None
@@ -109,7 +142,7 @@ def encoder_unavailable(ckpt: Checkpoint) -> str | None:
 def encoder_url(ckpt: Checkpoint) -> str:
     """The URL of the checkpoint's encoder (x (N, C, H, W) float32 in [0, 1] → "mu", "logvar" (N, D)),
     exported on first use. Ask `encoder_unavailable` first: an export that fails raises `VAEError` here."""
-    return static_base() + "decoders/" + _exported_encoder(ckpt, *model_key(ckpt))
+    return static_base() + "decoders/" + _export(_exported_encoder, ckpt)
 
 
 def status_line(ckpt: Checkpoint, *, encoder: bool = False) -> None:
@@ -121,7 +154,7 @@ def status_line(ckpt: Checkpoint, *, encoder: bool = False) -> None:
         st.caption(plain(f"Decoder: on the server, because {reason}"))
         return
     key = "live_decoder_status"
-    model = static_base() + "decoders/" + _exported(ckpt, *model_key(ckpt))
+    model = decoder_url(ckpt)
     data = {"mode": "status", "base": static_base(), "model": model, "version": 0, "warm": chart_bundles()}
     if encoder and not encoder_unavailable(ckpt):
         data["encoder"] = encoder_url(ckpt)
@@ -179,7 +212,7 @@ def _mount(ckpt: Checkpoint, key: str, mode: str, on_change: Callable[[object], 
         if on_change is not None:
             on_change(st.session_state[key].get(value_name))
 
-    model = static_base() + "decoders/" + _exported(ckpt, *model_key(ckpt))
+    model = decoder_url(ckpt)
     data = {
         "mode": mode, "key": key, "base": static_base(), "model": model, "shape": list(ckpt.image_shape),
         "display": display_size(ckpt.image_shape[1]), **fields,
@@ -302,7 +335,8 @@ HOVER_RECONSTRUCTIONS = 20_000  # maps up to this many codes also show each poin
 @st.cache_resource(show_spinner="Preparing the map's images for your browser…", max_entries=16)
 def _sprites(_ckpt: Checkpoint, path: str, mtime: float, split: str) -> dict:
     """The split's images (and, for maps up to HOVER_RECONSTRUCTIONS codes, their reconstructions) as
-    sprite sheets under ui/static/decoders/, written once per checkpoint content and split."""
+    sprite sheets under ui/static/decoders/ (a session's model's in its session's folder there), written
+    once per checkpoint content and split."""
     from ui.loaders import get_data
     from vae_core.images import sprite_sheet
     from vae_core.latent import reconstruct
@@ -314,14 +348,14 @@ def _sprites(_ckpt: Checkpoint, path: str, mtime: float, split: str) -> dict:
     for kind in ("images", "reconstructions"):
         if kind == "reconstructions" and len(rows) > HOVER_RECONSTRUCTIONS:
             continue
-        name = f"{checkpoint_cache_key(path)}-{split}.{kind}.png"
+        name = _export_name(path, f"-{split}.{kind}.png")
         meta = DECODERS / f"{name}.json"
         if not meta.exists() or not (DECODERS / name).exists():
             images = _Rows(bundle.images, rows, as_tensor)
             if kind == "reconstructions":
                 images = reconstruct(_ckpt.model, as_tensor(bundle.images[rows]))
             png, cols, side = sprite_sheet(images)
-            DECODERS.mkdir(parents=True, exist_ok=True)
+            (DECODERS / name).parent.mkdir(parents=True, exist_ok=True)
             (DECODERS / name).write_bytes(png)
             meta.write_text(json.dumps({"cols": cols, "side": side}))
         out[kind] = {"url": "decoders/" + name, **json.loads(meta.read_text())}

@@ -16,7 +16,7 @@ import numpy as np
 import streamlit as st
 
 from vae_core import Checkpoint, DataBundle, VAEError, load_checkpoint
-from vae_core.hosting import confine_config_data, scratch_root
+from vae_core.hosting import confine_config_data, scratch_root, session_of
 from vae_core.latent import encode
 from vae_core.library import checkpoint_dir, projection_cache_key, summary
 from vae_core.limits import public_mode
@@ -87,7 +87,7 @@ def projection(_codes: np.ndarray, key: tuple, split: str, method: str, params: 
     """A 2-D projection of a split's codes; `key` is (checkpoint path, mtime). Computed once, kept in
     memory and on disk under checkpoints/projections (keyed by the checkpoint's content and the split)."""
     cache_key = projection_cache_key(key[0], split)
-    return project(_codes, method, **dict(params), cache_dir=_projection_dir(cache_key), cache_key=cache_key)
+    return project(_codes, method, **dict(params), cache_dir=_projection_dir(cache_key, key[0]), cache_key=cache_key)
 
 
 _jobs: dict[tuple, ProjectionJob] = {}  # background projections of large maps, by what they compute
@@ -104,7 +104,7 @@ def projection_job(codes: np.ndarray, key: tuple, split: str, method: str, param
         job = _jobs.get(ident)
         if job is None or job.status().cancelled:
             cache_key = projection_cache_key(key[0], split)
-            job = ProjectionJob(codes, method, cache_dir=_projection_dir(cache_key), cache_key=cache_key,
+            job = ProjectionJob(codes, method, cache_dir=_projection_dir(cache_key, key[0]), cache_key=cache_key,
                                 **dict(params))
             _jobs.pop(ident, None)
             _jobs[ident] = job.start()
@@ -114,9 +114,17 @@ def projection_job(codes: np.ndarray, key: tuple, split: str, method: str, param
         return job
 
 
-def _projection_dir(cache_key: str) -> Path:
-    """checkpoints/projections; in the public demo, which writes nothing outside its scratch folder,
-    a scratch copy holding this checkpoint's shipped projections."""
+def _projection_dir(cache_key: str, path: str) -> Path:
+    """Where the projections of the checkpoint at `path` are kept on disk: a session's own model's in its
+    session's scratch folder, removed with it; the library's in checkpoints/projections, or in the public
+    demo, which writes nothing outside its scratch folder, in the scratch's shared projections folder
+    (holding copies of this checkpoint's shipped projections), whose files `clean_scratch` removes when
+    they were written SCRATCH_MAX_AGE_S ago."""
+    session = session_of(path)
+    if session is not None:
+        folder = session / "projections"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
     shared = checkpoint_dir() / "projections"
     if not public_mode():
         return shared

@@ -8,10 +8,17 @@ that page file by itself: a `pages/` folder beside the entry file keeps it in it
 instead in that case. The router draws the navigation and the page's heading before it imports the
 sidebar (and with it torch): a bookmarked link shows the app's navigation and its page's heading at
 once, never the raw file list. This module imports nothing but Streamlit.
+
+`one_line_errors()` is the last resort around a page, the sidebar and each fragment: an exception no
+page expected is one line on the page, never a traceback (the traceback goes to the server's log).
+Streamlit's own display of what escapes it (a widget's callback) follows `client.showErrorDetails`:
+"type" in .streamlit/config.toml (the exception's type, no message, no traceback), "none" in the public
+demo (`error_details`).
 """
 
 from __future__ import annotations
 
+import logging
 import runpy
 import threading
 from collections.abc import Iterator
@@ -22,6 +29,9 @@ import streamlit as st
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 _run = threading.local()  # set while the router runs a page, in this script thread
+ERROR_DETAILS = "client.showErrorDetails"
+_configured: list[str] = []  # client.showErrorDetails as the server was started with it
+_log = logging.getLogger("vae_explorer")
 
 
 @contextmanager
@@ -32,6 +42,37 @@ def routing() -> Iterator[None]:
         yield
     finally:
         _run.active = False
+
+
+@contextmanager
+def one_line_errors(what: str = "This page") -> Iterator[None]:
+    """Run a page, the sidebar or a fragment inside this: an exception it did not expect becomes one line
+    (`what` stopped, and the exception's type: never its message, which may name server paths, nor a
+    traceback), and the traceback goes to the server's log. A `VAEError` (bad input a page forgot to
+    catch) shows its own one-line message, as plain text. Streamlit's control flow (st.rerun, st.stop,
+    st.switch_page) raises BaseExceptions, which pass."""
+    try:
+        yield
+    except Exception as e:
+        from ui.display import plain  # not at import: this module imports nothing but Streamlit
+        from vae_core.errors import VAEError
+
+        if isinstance(e, VAEError):
+            st.error(plain(str(e)))
+            return
+        _log.exception("%s stopped on an unexpected error", what)
+        st.error(f"{what} stopped on an unexpected error ({type(e).__name__}); the server's log has the details.")
+
+
+def error_details(public: bool) -> None:
+    """What Streamlit shows of an exception that escapes `one_line_errors` (a widget's callback): in the
+    public demo "none" (a generic line), else what the server was started with ("type" in
+    .streamlit/config.toml: the exception's type only)."""
+    if not _configured:
+        _configured.append(st.get_option(ERROR_DETAILS))
+    wanted = "none" if public else _configured[0]
+    if st.get_option(ERROR_DETAILS) != wanted:
+        st.set_option(ERROR_DETAILS, wanted)
 
 
 def ensure_router() -> None:

@@ -16,6 +16,7 @@ import torch
 
 from ui.display import plain
 from ui.loaders import checkpoint_summary, get_checkpoint, get_data
+from ui.routing import one_line_errors
 from vae_core import Checkpoint, DataBundle, VAEError
 from vae_core.checkpoint import clean_stale_temp_files, run_interrupted
 from vae_core.data import read_image
@@ -30,12 +31,14 @@ DEFAULT_MODEL = "mnist5k-conv-z16"  # selected on a first visit when it is there
 
 def page_fragment(body: Callable | None = None, *, run_every: float | None = None):
     """`st.fragment` (as `@page_fragment` or `@page_fragment(run_every=...)`) whose every rerun first
-    sets up its thread (`page_thread_setup`): a fragment's rerun runs in a thread of its own."""
+    sets up its thread (`page_thread_setup`): a fragment's rerun runs in a thread of its own; an
+    unexpected exception in it is one line (`one_line_errors`), as on the page around it."""
     def wrap(fn: Callable) -> Callable:
         @functools.wraps(fn)
         def run(*args, **kwargs):
             page_thread_setup()
-            return fn(*args, **kwargs)
+            with one_line_errors("This part of the page"):
+                return fn(*args, **kwargs)
         return st.fragment(run, run_every=run_every)
     return wrap(body) if body is not None else wrap
 
@@ -101,9 +104,11 @@ _cleaned: set[str] = set()  # checkpoint folders whose stale temp files this pro
 _scratch_cleaned = [0.0]  # when scratch folders were last cleaned (time.monotonic)
 
 
-def startup_cleanup() -> None:
+def startup_cleanup(companions: tuple[Path, ...] = ()) -> None:
     """Once per server process: remove temp files that saves killed mid-write left in checkpoints/ and
-    its projection cache; every ten minutes: remove scratch folders of sessions unused for SCRATCH_MAX_AGE_S."""
+    its projection cache; every ten minutes: remove scratch folders of sessions unused for SCRATCH_MAX_AGE_S,
+    and with each its subfolder of every folder in `companions` (what the session made elsewhere: its
+    models' exports for the browser; `vae_core.hosting.clean_scratch`)."""
     with _claim_lock:
         if str(checkpoint_dir()) not in _cleaned and checkpoint_dir().is_dir():
             _cleaned.add(str(checkpoint_dir()))
@@ -111,7 +116,7 @@ def startup_cleanup() -> None:
                 clean_stale_temp_files(folder)  # a missing folder is skipped
         if time.monotonic() - _scratch_cleaned[0] > 600 or not _scratch_cleaned[0]:
             _scratch_cleaned[0] = time.monotonic()
-            clean_scratch()
+            clean_scratch(companions=companions)
 
 
 def current_checkpoint() -> Checkpoint | None:
@@ -120,8 +125,8 @@ def current_checkpoint() -> Checkpoint | None:
         return None
     try:
         return get_checkpoint(path)
-    except VAEError as e:
-        st.error(plain(str(e)))
+    except VAEError as e:  # named by its file name, not its server path
+        st.error(plain(str(e).replace(str(path), Path(path).name)))
         return None
 
 
@@ -159,10 +164,13 @@ IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
 
 def upload_limit_mb() -> int:
     """The size of one upload the browser accepts: the upload limit in force (VAE_MAX_UPLOAD_MB), at most
-    `server.maxUploadSize`, which the server itself enforces on every request."""
-    server = int(st.get_option("server.maxUploadSize"))
+    `server.maxUploadSize` less 1 MB. The server refuses a request whose body (the file and its multipart
+    framing) is over `server.maxUploadSize` with a bare 413, which the uploader shows as a raw
+    "AxiosError"; a file the uploader lets through must never reach that, so a file over this limit is
+    refused in the browser, in one line that says the limit."""
+    server = int(st.get_option("server.maxUploadSize")) - 1  # the request's framing: a few hundred bytes
     cap = limit("upload_mb")
-    return server if cap is None else max(1, min(server, int(cap)))
+    return max(1, server if cap is None else min(server, int(cap)))
 
 
 def upload_bytes(name: str, data: bytes) -> bytes:

@@ -11,7 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from ui.display import plain
-from ui.live_decoder import status_line
+from ui.live_decoder import session_exports, status_line
 from ui.loaders import checkpoint_summary, get_checkpoint
 from ui.session import (
     DEFAULT_MODEL,
@@ -30,6 +30,7 @@ from vae_core.library import checkpoint_dir, free_path
 from vae_core.limits import describe_limits, public_mode
 
 MODEL_PARAM = "model"  # ?model=NAME in the address: a shared-library model to open
+TOAST = "upload_toast"  # session key: the upload's (or save's) success is still to be said
 
 
 def _label(path: str) -> str:
@@ -40,8 +41,8 @@ def _label(path: str) -> str:
 
 def _details(path: Path) -> str:
     s = checkpoint_summary(path)
-    if "error" in s:
-        return "unreadable: " + s["error"]
+    if "error" in s:  # named by its file name: the server's folders are nobody's business
+        return "unreadable: " + s["error"].replace(str(path), path.name)
     c = s["config"]
     nelbo = s["history"]["last_test_nelbo"]
     score = f" · test nELBO {nelbo:.1f} nats" if nelbo is not None else ""
@@ -68,32 +69,36 @@ def limits_panel() -> None:
 def sidebar(page: str = "") -> None:
     """Model picker, device and checkpoint upload; shared by every page (`page`: its URL path)."""
     page_thread_setup()  # this rerun's thread, before the page computes anything
-    startup_cleanup()
+    startup_cleanup(companions=(session_exports(),))  # a session's exports go with its scratch folder
     files = list_checkpoints()
     with st.sidebar:
-        if files:
-            names = [str(p) for p in files]
-            labels = {name: _label(name) for name in names}  # read in this run, where the session is known
-            current = st.session_state.get(SELECTED) or _linked(names)
-            preferred = str(checkpoint_dir() / f"{DEFAULT_MODEL}.pt")
-            first = current if current in names else preferred if preferred in names else names[0]
-            choice = st.selectbox(
-                "Model", names, index=names.index(first), format_func=labels.__getitem__,
-                help="The shared library, then what you uploaded or trained in this session (only you see those)",
-            )
-            st.session_state[SELECTED] = choice
-            _link(choice)
-            st.caption(plain(_details(Path(choice))))
-            _state_note(Path(choice))
-            if in_session(choice) and not public_mode():
-                st.button("Save to the shared library", on_click=_save_to_library, args=(choice,),
-                          help="Copy it into checkpoints/, where every visitor sees it")
-        else:
-            st.session_state.pop(SELECTED, None)
-            st.caption("No checkpoints yet: train one on the Train page.")
+        # what changes with the chosen model (a run's state, the Save button, where it decodes) stays
+        # inside containers, so the upload box below keeps its place: open across reruns, its message seen
+        with st.container():
+            if files:
+                names = [str(p) for p in files]
+                labels = {name: _label(name) for name in names}  # read in this run, where the session is known
+                current = st.session_state.get(SELECTED) or _linked(names)
+                preferred = str(checkpoint_dir() / f"{DEFAULT_MODEL}.pt")
+                first = current if current in names else preferred if preferred in names else names[0]
+                choice = st.selectbox(
+                    "Model", names, index=names.index(first), format_func=labels.__getitem__,
+                    help="The shared library, then what you uploaded or trained in this session (only you see those)",
+                )
+                st.session_state[SELECTED] = choice
+                _link(choice)
+                st.caption(plain(_details(Path(choice))))
+                _state_note(Path(choice))
+                if in_session(choice) and not public_mode():
+                    st.button("Save to the shared library", on_click=_save_to_library, args=(choice,),
+                              help="Copy it into checkpoints/, where every visitor sees it")
+            else:
+                st.session_state.pop(SELECTED, None)
+                st.caption("No checkpoints yet: train one on the Train page.")
         st.caption(f"Device: {describe_device(resolve_device('auto'))}")
-        if files:
-            _decoder_line(Path(choice), encoder=page == "how-it-works")
+        with st.container():
+            if files:
+                _decoder_line(Path(choice), encoder=page == "how-it-works")
         _upload_box()
         if public_mode():
             limits_panel()
@@ -135,13 +140,22 @@ def _upload_box() -> None:
             f"at most {upload_limit_mb()} MB",
         )
         if msg := st.session_state.get("upload_message"):
-            (st.error if msg[0] == "error" else st.success)(plain(msg[1]))
+            if msg[0] == "error":  # until the file is taken away or another one arrives
+                st.error(plain(msg[1]))
+            elif st.session_state.pop(TOAST, False):
+                # once, and gone by itself: a file the uploader refuses later (over the limit, said in its
+                # own line) never reaches the server, which could not take a message of this one away
+                st.toast(plain(msg[1]), icon=":material/check_circle:", duration="long")
 
 
 def _on_upload() -> None:
-    """Runs before the rerun that shows it, so the picker and its caption already name the upload."""
+    """Runs before the rerun that shows it, so the picker and its caption already name the upload. A file
+    taken away takes its message with it. (A file over the limit never gets here: the uploader refuses it
+    in one line of its own.)"""
     upload = st.session_state.get("upload")
-    if upload is not None:
+    if upload is None:
+        st.session_state.pop("upload_message", None)
+    else:
         try:
             path = _accept_upload(upload.name, upload.getvalue())
         except VAEError as e:
@@ -150,6 +164,7 @@ def _on_upload() -> None:
         st.session_state[SELECTED] = str(path)
         shown = upload.name if len(upload.name) <= 80 else upload.name[:79] + "…"
         st.session_state["upload_message"] = ("ok", f"Opened {shown} as {path.stem} (only this session sees it)")
+        st.session_state[TOAST] = True
 
 
 def _accept_upload(name: str, data: bytes) -> Path:
@@ -157,13 +172,16 @@ def _accept_upload(name: str, data: bytes) -> Path:
     session's folder under a safe name; the path it got."""
     folder = session_dir()
     incoming = folder / f".incoming-{uuid.uuid4().hex[:8]}.pt"
-    incoming.write_bytes(upload_bytes(name, data))
     try:
+        incoming.write_bytes(upload_bytes(name, data))
         load_checkpoint(incoming)
+        return incoming.rename(folder / f"{safe_upload_stem(name)}.pt")
     except VAEError as e:
         incoming.unlink(missing_ok=True)
         raise VAEError(str(e).replace(str(incoming), name)) from None
-    return incoming.rename(folder / f"{safe_upload_stem(name)}.pt")
+    except OSError as e:  # the scratch folder's disk full, say
+        incoming.unlink(missing_ok=True)
+        raise VAEError(f"{name} could not be stored on the server ({e.strerror or type(e).__name__})") from None
 
 
 def _save_to_library(path: str) -> None:
@@ -177,7 +195,14 @@ def _save_to_library(path: str) -> None:
     library.mkdir(exist_ok=True)
     target = free_path(library, source.stem)
     tmp = library / f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    except OSError as e:  # nothing in the library changed
+        tmp.unlink(missing_ok=True)
+        st.session_state["upload_message"] = ("error", f"{source.stem} could not be saved to the shared library "
+                                                       f"({e.strerror or type(e).__name__})")
+        return
     st.session_state[SELECTED] = str(target)
     st.session_state["upload_message"] = ("ok", f"Saved {target.stem} to the shared library: every visitor sees it")
+    st.session_state[TOAST] = True

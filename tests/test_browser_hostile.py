@@ -1,0 +1,53 @@
+"""Hostile input in a real browser (issue 32): a checkpoint upload whose name holds an address shows it as
+plain text (no link), and a file over the upload limit that Streamlit's server would refuse with a raw 413
+("AxiosError") is refused by the uploader itself, in one line that says the limit, with no message of the
+previous upload beside it (that one was a toast, gone by itself). Skipped like tests/test_browser.py when
+Chromium or Playwright is missing."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.browser import browser_page, exceptions, settle, streamlit_server
+from tests.test_browser import IN_CI, MISSING
+
+pytestmark = pytest.mark.skipif(MISSING is not None and not IN_CI, reason=str(MISSING))
+
+SIDEBAR = '[data-testid="stSidebar"]'
+
+
+def _upload(page, name: str, data: bytes) -> None:
+    page.locator(f'{SIDEBAR} input[type="file"]').set_input_files(
+        files=[{"name": name, "mimeType": "application/octet-stream", "buffer": data}])
+
+
+def test_an_upload_over_the_limit_is_one_line_and_a_name_is_plain_text(tmp_path, models):
+    if MISSING:
+        pytest.fail(f"browser test cannot run in CI: {MISSING}")
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    shutil.copyfile(models["z4"], folder / models["z4"].name)
+    env = {"STREAMLIT_SERVER_MAX_UPLOAD_SIZE": "3", "VAE_SCRATCH_DIR": str(tmp_path / "scratch"),
+           "VAE_MAX_UPLOAD_MB": "", "VAE_EXPLORER_PUBLIC": ""}
+    with streamlit_server(folder, env=env) as url, browser_page() as page:
+        page.goto(url)
+        settle(page)
+        page.locator(SIDEBAR).get_by_text("Open a checkpoint file").click()
+        _upload(page, "www.evil.example me@evil.example.pt", models["z2"].read_bytes())
+        toast = page.locator('[data-testid="stToast"]')  # said once, and gone by itself
+        toast.wait_for(timeout=60_000)
+        assert "Opened www.evil.example me@evil.example.pt as" in toast.inner_text().replace("\u2060", "")
+        assert toast.locator("a").count() == 0  # the name shown as typed: no link
+        toast.wait_for(state="detached", timeout=30_000)
+
+        _upload(page, "big.pt", b"\0" * (3 * 2**20))  # at server.maxUploadSize: over what a request may carry
+        uploader = page.locator(f'{SIDEBAR} [data-testid="stFileUploader"]')
+        page.wait_for_function("e => /or smaller/.test(e.innerText)", arg=uploader.element_handle(), timeout=30_000)
+        settle(page)
+        text = page.locator("body").inner_text()
+        assert "AxiosError" not in text and "413" not in text
+        assert "File must be 2.0MB or smaller." in uploader.inner_text()  # one line, the limit
+        assert "Opened" not in text  # no message of the previous upload beside it
+        assert exceptions(page) == []
