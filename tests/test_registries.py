@@ -149,7 +149,7 @@ def _submit(at: AppTest, monkeypatch, values: dict) -> VAEConfig:
     """Set the widgets, press Start, and return the config the page would have started."""
     started = []
 
-    def record(config, out, resume=None):
+    def record(config, out, resume=None, **kwargs):
         started.append(config)
         raise VAEError("recorded and not started")
 

@@ -13,7 +13,8 @@ from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from ui.display import plain
-from vae_core.hosting import find_run, keep_stopping_unwatched_runs, start_run, watch_run
+from vae_core import hosting
+from vae_core.hosting import find_run, keep_stopping_unwatched_runs, watch_run
 from vae_core.limits import limit
 
 JOB = "train_job"  # session key: this session's TrainingJob
@@ -72,7 +73,7 @@ def show_run(job) -> None:
 
 def launch_run(config, out: Path, resume=None):
     """Start a run for this session (`vae_core.hosting.start_run`; its refusals are VAEErrors) and keep it."""
-    job = start_run(config, out, resume=resume, watcher=session_id() or None)
+    job = hosting.start_run(config, out, resume=resume, watcher=session_id() or None)
     st.session_state[JOB] = job
     show_run(job)
     return job
