@@ -45,7 +45,9 @@ def dataset_choices() -> list[str]:
     return [n for n, d in DATASETS.items() if d.offline and d.size and (cap is None or d.size <= cap)]
 
 
-FORM_DEFAULTS = {"model": "conv", "hidden_sizes": (256,), "warmup_epochs": 5.0}  # where they differ from VAEConfig's
+# where they differ from VAEConfig's: the page trains the conv model, sharper at 28-64 pixels (the model
+# option's help says why the command line keeps mlp, which takes any image size)
+FORM_DEFAULTS = {"model": "conv", "hidden_sizes": (256,), "warmup_epochs": 5.0}
 
 
 def _dataset(where, f: ConfigField) -> str:
@@ -63,7 +65,8 @@ def _data_path(where, f: ConfigField) -> str | None:
         key=widget_key(f.name),
         help="For `folder`: the image folder. For torchvision datasets: where the files are (they are never "
         f"downloaded here). Only inside the server's data folders ({ROOTS_ENV}); a relative path is taken "
-        "inside the first.",
+        "inside the project folder where that is an allowed folder (so `data/icons` works as it does for the "
+        "command line), else inside the first.",
     ).strip() or None
 
 

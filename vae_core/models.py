@@ -150,7 +150,7 @@ def _conv(config: VAEConfig, shape: tuple[int, int, int]) -> tuple[nn.Module, nn
     c, h, w = shape
     if h != w or h not in CONV_SIZES:
         sizes = ", ".join(f"{s}x{s}" for s in CONV_SIZES)
-        raise VAEError(f"the conv model takes {sizes} images (got {h}x{w}); use --model mlp")
+        raise VAEError(f"the conv model takes {sizes} images (got {h}x{w}); choose the mlp model (--model mlp)")
     chans = config.conv_channels or default_conv_channels(h)
     if h % 2 ** len(chans):
         raise VAEError(f"{len(chans)} conv layers do not divide a {h}-pixel image evenly")
