@@ -209,6 +209,18 @@ def test_aligned_frames_of_codes_that_do_not_change_are_identical():
     assert np.array_equal(plane(z[:, :1])[:, 1], np.zeros(200))
 
 
+def test_a_film_of_one_code_is_drawn_on_a_line_and_makes_a_gif(digits):
+    assert plane(np.array([[0.5, -1.0, 2.0]])).shape == (1, 2)  # one code, 3-D: one principal axis
+    trainer = every_frame(Trainer(tiny_config(epochs=1), bundle=digits))
+    trainer.fit()
+    film = trainer.film
+    for frame in film.frames:  # a 5-image folder's test split: one image
+        frame["codes"], frame["labels"] = frame["codes"][:1], None
+    film.labels = film.labels[:1] if film.labels is not None else None
+    gif = Image.open(io.BytesIO(film_gif(film)))
+    assert gif.format == "GIF" and gif.n_frames == len(film.frames)
+
+
 def test_pca_picture_keeps_the_prior_about_the_origin():
     z = np.random.default_rng(1).normal(size=(500, 8)) + 3.0  # codes away from the origin
     points = plane(z)

@@ -290,6 +290,8 @@ def plane(codes: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
     centred = codes - codes.mean(axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     points = codes @ vt[:2].T
+    if points.shape[1] < 2:  # fewer codes than two principal axes (a test split of one image): (p, 0)
+        points = np.concatenate([points, np.zeros((len(points), 2 - points.shape[1]))], axis=1)
     if previous is not None and len(previous) == len(points):
         points = points @ _procrustes(points, previous)
     return points
