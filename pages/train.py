@@ -138,6 +138,8 @@ def controls(job: TrainingJob) -> None:
     snap = job.snapshot()
     can = enabled_controls(snap.status, job.config)
     st.session_state[CONTROLS_DRAWN] = (id(job), snap.status)
+    if snap.done:  # an ended run has no control that acts: its result and Resume are drawn below
+        return
     if "live_beta" not in st.session_state:  # a run found again after a reload: its β as it is now
         st.session_state["live_beta"] = float(min(20.0, snap.beta))
         st.session_state["live_delay"] = snap.delay_s if snap.delay_s in SLOW_MOTION else 0.0
