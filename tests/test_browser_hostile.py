@@ -36,10 +36,12 @@ def test_an_upload_over_the_limit_is_one_line_and_a_name_is_plain_text(tmp_path,
         settle(page)
         page.locator(SIDEBAR).get_by_text("Open a checkpoint file").click()
         _upload(page, "www.evil.example me@evil.example.pt", models["z2"].read_bytes())
+        said = page.get_by_text("Opened www", exact=False).first
+        said.wait_for(timeout=60_000)
+        assert "Opened www.evil.example me@evil.example.pt as" in said.inner_text().replace("\u2060", "")
+        assert page.locator("a", has_text="evil").count() == 0  # the name shown as typed: no link
         toast = page.locator('[data-testid="stToast"]')  # said once, and gone by itself
-        toast.wait_for(timeout=60_000)
-        assert "Opened www.evil.example me@evil.example.pt as" in toast.inner_text().replace("\u2060", "")
-        assert toast.locator("a").count() == 0  # the name shown as typed: no link
+        assert toast.count() == 1
         toast.wait_for(state="detached", timeout=30_000)
 
         _upload(page, "big.pt", b"\0" * (3 * 2**20))  # at server.maxUploadSize: over what a request may carry
