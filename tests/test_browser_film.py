@@ -86,14 +86,19 @@ def test_the_replay_scrubber_changes_the_picture_before_release(served):
     assert len(seen) >= 2, "the picture did not change while the scrubber was dragged"
 
 
-def test_the_live_map_changes_during_a_run_and_one_step_advances_it(served):
-    url, page = served
+def start_digits_run(page, url: str, epochs: int) -> None:
+    """The Train page's form set to an MLP on digits for `epochs` epochs, then Start."""
     page.goto(f"{url}/train")
     settle(page)
     _choose(page, "Dataset", "digits")
     _choose(page, "Model", "mlp")
-    page.get_by_role("spinbutton", name="Epochs", exact=True).fill("400")  # a minute or so on digits
+    page.get_by_role("spinbutton", name="Epochs", exact=True).fill(str(epochs))
     page.get_by_role("button", name="Start training", exact=True).click()
+
+
+def test_the_live_map_changes_during_a_run_and_one_step_advances_it(served):
+    url, page = served
+    start_digits_run(page, url, 400)  # a minute or so on digits
     page.wait_for_selector("text=Latent space, live", timeout=120_000)
     pictures, deadline = [], time.time() + 120
     while time.time() < deadline and len(pictures) < 4:

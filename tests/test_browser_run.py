@@ -11,7 +11,7 @@ import pytest
 
 from tests.browser import browser_page, exceptions, settle, streamlit_server
 from tests.test_browser import MISSING, pytestmark  # noqa: F401 - the same skip rule
-from tests.test_browser_film import _choose, _step
+from tests.test_browser_film import _step, start_digits_run
 
 CONTROLS = ("Pause", "Resume", "One step", "One epoch", "Stop")
 PAUSED = {"Pause": False, "Resume": True, "One step": True, "One epoch": True, "Stop": True}
@@ -51,12 +51,7 @@ def _wait_for_controls(page, wanted: dict[str, bool], timeout_s: float = 20.0) -
 
 def test_pause_at_once_after_start_and_a_reload_find_the_run_with_its_controls(served):
     url, page = served
-    page.goto(f"{url}/train")
-    settle(page)
-    _choose(page, "Dataset", "digits")
-    _choose(page, "Model", "mlp")
-    page.get_by_role("spinbutton", name="Epochs", exact=True).fill("2000")
-    page.get_by_role("button", name="Start training", exact=True).click()
+    start_digits_run(page, url, 2000)
     main = page.locator('[data-testid="stMain"]')
     main.get_by_role("button", name="Pause", exact=True).wait_for(timeout=60_000)
     main.get_by_role("button", name="Pause", exact=True).click()  # at once: the run still loads
