@@ -32,7 +32,7 @@ from ui.loaders import (
     projection,
     projection_job,
 )
-from ui.map_figure import PALETTE, scatter_figure
+from ui.map_figure import PALETTE, colours_for, scatter_figure
 from ui.session import page_fragment, require_checkpoint, require_data, sliders_button, sliders_picker
 from vae_core import VAEError
 from vae_core.images import grid_png, to_display
@@ -257,8 +257,9 @@ def pointer_view() -> None:
     shown = np.random.default_rng(0).choice(n, size=min(n, POINTER_POINTS), replace=False)
     plane_view(
         ckpt, origin=origin, du=du, dv=dv, extent=(lo[0] - pad[0], hi[0] + pad[0], lo[1] - pad[1], hi[1] + pad[1]),
-        key="map_pointer", version=version_of(key, split, method), points=xy[shown], pad=440, palette=PALETTE,
-        colours=values[shown] if names is not None else None, legend=names, point=tuple(np.median(xy, axis=0)),
+        key="map_pointer", version=version_of(key, split, method), points=xy[shown], pad=440,
+        palette=colours_for(names), colours=values[shown] if names is not None else None, legend=names,
+        point=tuple(np.median(xy, axis=0)),
     )
     st.caption(f"Each point of the square decodes to the code behind it ({proj.inverse_in_words()}); "
                f"drawn: {len(shown)} of the {n} {split} codes"

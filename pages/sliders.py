@@ -24,7 +24,7 @@ from ui import address
 from ui.display import plain, show_grid
 from ui.live_decoder import latent_pad, marker_map, png_url, traversal_view, unavailable, version_of
 from ui.loaders import directions, encoded, latent_index, model_key, projection
-from ui.map_figure import PALETTE
+from ui.map_figure import colours_for
 from ui.session import page_fragment, require_checkpoint, require_data, sliders_start
 from vae_core.images import grid_png, png_bytes, to_display
 from vae_core.latent import decode, kl_ranking, stored_kl_ranking, traversal_grid
@@ -230,7 +230,8 @@ def live_map(z: np.ndarray) -> None:
     n = len(proj.coords)
     shown = np.sort(np.random.default_rng(0).choice(n, size=min(n, MAP_POINTS), replace=False))
     marker_map(follows="slider_pad", z=z, offset=offset, matrix=matrix, points=proj.coords[shown],
-               colours=None if test_labels is None else test_labels.numpy()[shown], palette=PALETTE, legend=names,
+               colours=None if test_labels is None else test_labels.numpy()[shown], palette=colours_for(names),
+               legend=names,
                title=f"z on the map ({label}): the star follows the sliders", key="slider_map_live",
                version=version_of(this_model, label))
 

@@ -66,12 +66,13 @@ def _floats(t: torch.Tensor) -> list[float]:
 def plane_data(codes: np.ndarray, labels: np.ndarray | None, most: int = 1000) -> dict:
     """A 2-D model's test codes for step 2's latent plane: at most `most` (a seeded sample), each with its
     label's colour, and the half-width of the square drawn (the prior's 2σ circle and the codes inside it)."""
-    from ui.map_figure import PALETTE
+    from vae_core.images import label_hexes
 
     n = len(codes)
     rows = np.sort(np.random.default_rng(0).choice(n, most, replace=False)) if n > most else np.arange(n)
     picked = np.asarray(codes, dtype=np.float64)[rows]
-    colors = [PALETTE[int(labels[r]) % 10] if labels is not None else "#4c6ef5" for r in rows]
+    palette = label_hexes(int(np.max(labels)) + 1) if labels is not None and len(labels) else []
+    colors = [palette[int(labels[r])] if labels is not None else "#4c6ef5" for r in rows]
     span = float(np.clip(np.quantile(np.abs(picked), 0.99) * 1.1 if len(picked) else 3.0, 3.0, 8.0))
     return {"codes": np.round(picked, 3).tolist(), "colors": colors, "span": round(span, 3)}
 

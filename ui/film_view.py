@@ -12,10 +12,9 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from vae_core.film import PALETTE, Film, extent, from_uint8, label_name, plane
-from vae_core.images import grid_png
+from vae_core.film import Film, extent, from_uint8, label_name, plane
+from vae_core.images import grid_png, label_hex
 
-COLORS = tuple("#{:02x}{:02x}{:02x}".format(*rgb) for rgb in PALETTE)  # tab10, as the GIF draws it
 MAP_HEIGHT = 420
 
 
@@ -53,7 +52,7 @@ def map_figure(points: np.ndarray, labels: torch.Tensor | None, half_width: floa
     fig = go.Figure()
     for k, (name, idx) in enumerate(label_groups(labels, len(points), class_names)):
         x, y = _xy(points, idx)
-        fig.add_trace(go.Scatter(x=x, y=y, mode="markers", name=name, marker=dict(size=4, color=COLORS[k % 10]),
+        fig.add_trace(go.Scatter(x=x, y=y, mode="markers", name=name, marker=dict(size=4, color=label_hex(k)),
                                  hoverinfo="skip"))
     prior_circles(fig)
     axes = axis_names(latent_dim)
@@ -150,7 +149,7 @@ def replay_figure(film: Film, pictures: list[np.ndarray], history: dict, latent_
 
     colors = np.empty(len(pictures[0]), dtype=object)
     for g, (_, idx) in enumerate(groups):
-        colors[idx] = COLORS[g % 10]
+        colors[idx] = label_hex(g)
 
     def traces(k: int, first: bool = False) -> list:
         f, p = frames_in[k], np.round(pictures[k], 3)
@@ -177,7 +176,7 @@ def replay_figure(film: Film, pictures: list[np.ndarray], history: dict, latent_
     moving = list(range(1, 1 + len(places)))  # the traces each frame replaces
     for g, (name, _) in enumerate(groups):  # the legend: one entry per label (no points of its own)
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,
-                                 marker=dict(size=7, color=COLORS[g % 10])), row=1, col=1)
+                                 marker=dict(size=7, color=label_hex(g))), row=1, col=1)
     names = [str(k) for k in range(len(frames_in))]
     fig.frames = [go.Frame(name=names[k], data=traces(k), traces=moving,
                            layout=dict(title_text=frame_title(frames_in[k]))) for k in range(len(frames_in))]

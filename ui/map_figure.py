@@ -10,7 +10,15 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+from vae_core.images import PALETTE as RGB
+from vae_core.images import label_hexes
+
+PALETTE = ["#{:02x}{:02x}{:02x}".format(*rgb) for rgb in RGB]  # the engine's label colours, as plotly takes them
+
+
+def colours_for(names) -> list[str]:
+    """One colour for each of `names` (labels 0 … n-1), no two alike; at least one."""
+    return label_hexes(len(names or ()))
 
 
 def point_size(n: int) -> int:
@@ -28,12 +36,13 @@ def scatter_figure(xy: np.ndarray, values: np.ndarray, names: list[str] | None, 
     fig = go.Figure()
     size = point_size(len(xy))
     if names is not None:
+        colours = colours_for(names)
         for k, name in enumerate(names):
             idx = np.flatnonzero(values == k).astype(np.int32)
             if len(idx):
                 fig.add_trace(go.Scattergl(
                     x=xy[idx, 0], y=xy[idx, 1], mode="markers", name=name, customdata=idx,
-                    marker=dict(size=size, color=PALETTE[k % 10]),
+                    marker=dict(size=size, color=colours[k]),
                     hovertemplate=f"{name}<br>#%{{customdata}}<extra></extra>",
                 ))
     else:

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from vae_core.errors import VAEError
-from vae_core.images import gif_bytes
+from vae_core.images import PALETTE, gif_bytes, label_colour, label_colours  # noqa: F401 (PALETTE: for importers)
 from vae_core.latent import decode, encode
 from vae_core.streaming import as_tensor
 
@@ -314,8 +314,6 @@ def extent(pictures: list[np.ndarray], at_least: float = 2.5) -> float:
 
 # --- the film as an animated GIF
 
-PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
-           (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207))  # tab10, the map's colours
 
 
 def _tiles(images: torch.Tensor, side: int) -> np.ndarray:
@@ -348,7 +346,7 @@ def legend_strip(film: Film, width: int) -> np.ndarray:
     draw = ImageDraw.Draw(strip)
     for x, line, label, name in items:
         y = 2 + 14 * line
-        draw.rectangle([x, y + 2, x + 7, y + 9], fill=PALETTE[label % len(PALETTE)])
+        draw.rectangle([x, y + 2, x + 7, y + 9], fill=label_colour(label))
         draw.text((x + 11, y), name, fill=(0, 0, 0))
     return np.asarray(strip)
 
@@ -366,9 +364,10 @@ def render_frame(film: Film, frame: dict, points: np.ndarray, half_width: float,
     for r in (1, 2):
         draw.ellipse([c - r * scale, c - r * scale, c + r * scale, c + r * scale], outline=(190, 190, 190))
     labels = film.labels.numpy() if film.labels is not None else np.zeros(len(points), dtype=np.int64)
+    colours = label_colours(int(labels.max()) + 1 if len(labels) else 1)
     for (x, y), label in zip(points, labels, strict=True):
         px, py = c + x * scale, c - y * scale
-        draw.rectangle([px - 1, py - 1, px + 1, py + 1], fill=PALETTE[int(label) % len(PALETTE)])
+        draw.rectangle([px - 1, py - 1, px + 1, py + 1], fill=colours[int(label)])
     side = size // max(SAMPLES, len(film.originals))
     rows = [_tiles(frame["samples"], side), _tiles(film.originals, side), _tiles(frame["reconstructions"], side)]
     width = max(size, *(r.shape[1] for r in rows))

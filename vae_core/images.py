@@ -22,6 +22,48 @@ DISPLAY_SIDE = 112  # pixels: small images are upscaled until their longer side 
 RANGE_SLACK = 1e-3  # values this far outside [0, 1] are rounding error and are clamped; farther is an error
 MIN_GIF_FRAME_MS = 20  # browsers play shorter GIF delays at 100 ms
 
+# Label colours, one palette for every view that colours by label (the map, the film, its GIF, How it
+# works' plane): tab10 first (a model with up to 10 labels looks as it always did), then 10 more picked
+# to stand apart from those and from each other on white; past 20, `label_colours` steps the hue by the
+# golden angle, so N labels always get N different colours (before, an 11th label took the 1st's blue).
+PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
+           (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207),
+           (170, 13, 254), (28, 131, 86), (254, 175, 22), (50, 90, 155), (252, 28, 191), (133, 102, 13),
+           (46, 217, 255), (176, 0, 104), (144, 173, 28), (248, 161, 159))
+
+
+def label_colours(n: int) -> list[tuple[int, int, int]]:
+    """The RGB colours of labels 0 … n-1, no two alike: PALETTE's, then generated ones."""
+    import colorsys
+
+    out, seen, i = list(PALETTE[:max(0, int(n))]), set(PALETTE), 0
+    while len(out) < n:
+        hue = (i * 0.381966) % 1.0  # the golden angle, as a fraction of the circle
+        value = (0.55, 0.75, 0.95)[(i // 7) % 3]
+        saturation = (0.95, 0.65, 0.8)[(i // 21) % 3]
+        rgb = tuple(int(round(c * 255)) for c in colorsys.hsv_to_rgb(hue, saturation, value))
+        i += 1
+        if rgb not in seen:
+            seen.add(rgb)
+            out.append(rgb)
+    return out
+
+
+def label_colour(k: int) -> tuple[int, int, int]:
+    """The RGB colour of label index `k` (>= 0), as `label_colours` gives it."""
+    k = int(k)
+    return PALETTE[k] if k < len(PALETTE) else label_colours(k + 1)[k]
+
+
+def label_hex(k: int) -> str:
+    """`label_colour(k)` as "#rrggbb", for plotly and the browser."""
+    return "#{:02x}{:02x}{:02x}".format(*label_colour(k))
+
+
+def label_hexes(n: int) -> list[str]:
+    """The colours of labels 0 … n-1 (at least one), all different, as "#rrggbb"."""
+    return ["#{:02x}{:02x}{:02x}".format(*rgb) for rgb in label_colours(max(1, int(n)))]
+
 
 def upscale_factor(side: int, target: int = DISPLAY_SIDE) -> int:
     """The integer nearest-neighbour factor that brings `side` pixels up to at least `target`:
