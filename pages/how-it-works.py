@@ -27,8 +27,8 @@ TEXTS = [
     "A VAE starts from an image x. Draw on the canvas (your strokes are shrunk to the model's size, "
     "as its training images were prepared) or start from a test image; every step below follows the pen.",
     "The encoder does not give one code: it gives a Gaussian q(z|x) = N(μ, σ²) for every dimension of z. "
-    "Rows run from the dimension with the most KL to the least; a dimension whose Gaussian covers the "
-    "prior N(0, 1) tells the decoder nothing about x.",
+    "Rows run from the dimension with the most KL for this image (the nats on each row) to the least; a "
+    "dimension whose Gaussian covers the prior N(0, 1) tells the decoder nothing about x.",
     "z is drawn from q(z|x) as z = μ + σ·ε with ε ~ N(0, I): the randomness sits in ε, so training can "
     "pass gradients through μ and σ (the reparameterization trick). Resample draws a new ε.",
     "The decoder turns z into x̂, the mean of p(x|z): the model's reconstruction of its input from one draw of z.",

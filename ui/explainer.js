@@ -3,7 +3,7 @@
 //
 // data (from ui/explainer.py): encoder (URL of the encoder's .onnx), model (the decoder's), shape [C, H, W],
 // x (C·H·W floats in [0, 1]: the input to start from), eps (D floats: the ε of step 3), strip (k × D: the
-// draws of the strip), beta, use_mu, kl_order (dimensions, most KL first), likelihood {kind, name,
+// draws of the strip), beta, use_mu, kl_order (dimensions, most KL over the test set first: ties' order), likelihood {kind, name,
 // log_sigma (one number or C·H·W), binarize}, draw ({side, pen, normalize}: the drawing canvas, or null
 // for a model that is not grey), texts (one sentence per step), train_url, step (presenter mode: the step
 // shown, 0 = all).
@@ -144,8 +144,15 @@ function imageCanvas(shape, display, label) {
   return el("canvas", { class: "vae-ex-image", width: display, height: display, role: "img", "aria-label": label });
 }
 
-// one row per dimension (most KL first): the prior N(0, 1) as a grey band (±1, ±2), the posterior
-// N(μ, σ²) as a dot with ±σ and ±2σ bars, z as a black tick when given
+// the dimensions from this image's most KL to its least, as the rows and bars show them (the numbers
+// drawn run down); equal KLs keep the model's test-set order `fallback`
+function byKl(kl, fallback) {
+  const rank = new Map(fallback.map((d, i) => [d, i]));
+  return kl.map((_, d) => d).sort((a, b) => kl[b] - kl[a] || (rank.get(a) ?? a) - (rank.get(b) ?? b));
+}
+
+// one row per dimension (this image's most KL first): the prior N(0, 1) as a grey band (±1, ±2), the
+// posterior N(μ, σ²) as a dot with ±σ and ±2σ bars, z as a black tick when given; returns the rows drawn
 function posteriorChart(canvas, mu, logvar, kl, order, z) {
   const ctx = canvas.getContext("2d"), W = canvas.width, row = 20, left = 110, right = 14, span = 4;
   const rows = order.slice(0, Math.floor(canvas.height / row) - 1);
@@ -169,6 +176,7 @@ function posteriorChart(canvas, mu, logvar, kl, order, z) {
   const y = row * rows.length + 8;
   ctx.fillStyle = "#666";
   for (const v of [-2, -1, 0, 1, 2]) ctx.fillText(String(v), X(v) - 3, y);
+  return rows;
 }
 
 // a 2-D model's latent plane: the test codes (dots, coloured by label), the prior's 1σ and 2σ circles,
@@ -323,7 +331,7 @@ function buildExplain(root, data, report) {
     const kl = klPerDim(post.mu, post.logvar), klTotal = kl.reduce((a, b) => a + b, 0);
     const per = reconMap(x, decoded.image, data.likelihood), recon = per.reduce((a, b) => a + b, 0);
     heatCanvas(per, data.shape, map, Math.max(1, ...per) || 1);
-    klBars(kls, kl, data.kl_order);
+    klBars(kls, kl, byKl(kl, data.kl_order));
     lossBar(bar, recon, klTotal, beta);
     const total = recon + beta * klTotal;
     numbers.textContent = `reconstruction ${recon.toFixed(1)} + β·KL ${beta.toFixed(1)} × ${klTotal.toFixed(1)} = `
@@ -334,14 +342,15 @@ function buildExplain(root, data, report) {
 
   function paintAll(at) {
     const { z } = decoded;
-    const kl = klPerDim(post.mu, post.logvar);
-    posteriorChart(chart, post.mu, post.logvar, kl, data.kl_order, z);
+    const kl = klPerDim(post.mu, post.logvar), order = byKl(kl, data.kl_order);
+    const rows = posteriorChart(chart, post.mu, post.logvar, kl, order, z);
+    root.dataset.rows = JSON.stringify(rows.map((d) => [d, Number(kl[d].toFixed(2))]));  // as drawn, top down
     if (plane) planeChart(plane, data.plane, post.mu, post.logvar, z);
     const collapsed = kl.filter((v) => v <= 0.1).length, hidden = Math.max(0, D - 24);
     chartNote.textContent = `dot: μ; thick bar: ±σ; thin: ±2σ; grey band: the prior N(0, 1) (±1, ±2); black tick: z. `
       + `${collapsed} of ${D} dimensions sit on the prior (KL ≤ 0.1 nats): they carry nothing about x.`
       + (hidden ? ` (${hidden} dimensions with the least KL not drawn.)` : "");
-    const shown = data.kl_order.slice(0, 4);
+    const shown = order.slice(0, 4);
     equation.textContent = shown.map((d) => `z${d} = ${post.mu[d].toFixed(2)} + ${useMu ? "0" : Math.exp(0.5 * post.logvar[d]).toFixed(2)}`
       + ` × ${eps[d] >= 0 ? "" : "("}${eps[d].toFixed(2)}${eps[d] >= 0 ? "" : ")"} = ${z[d].toFixed(2)}`).join("\n")
       + (D > 4 ? `\n… and ${D - 4} more` : "");
