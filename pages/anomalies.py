@@ -21,6 +21,7 @@ from vae_core.anomaly import (
     auroc,
     checkpoint_pixel_maps,
     checkpoint_scores,
+    class_aurocs,
     flagged_csv,
     percentile_of,
     roc_curve_points,
@@ -119,14 +120,35 @@ if st.button("Its nearest neighbours on the map", key="anom_neighbours",
 if test.labels is not None:
     st.subheader("Which classes are normal?")
     names = bundle.class_names or tuple(str(c) for c in sorted(set(test.labels.tolist())))
+    labels = test.labels.numpy()
+    # the default view: every class in turn as the only normal one, which says what this model's score
+    # tracks (trained on every class, it has no normal class: "normal = 0" alone read 0.279, below chance)
+    per_class = class_aurocs(scores, labels)
+    if per_class:
+        ranked = sorted(per_class, key=per_class.get, reverse=True)
+        bars = go.Figure(go.Bar(x=[names[c] for c in ranked], y=[per_class[c] for c in ranked],
+                                marker_color=["#2ca02c" if per_class[c] > 0.5 else "#d62728" for c in ranked],
+                                text=[f"{per_class[c]:.2f}" for c in ranked], textposition="outside"))
+        bars.add_hline(y=0.5, line_dash="dot", line_color="grey", annotation_text="chance")
+        bars.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10), yaxis=dict(range=[0, 1.08]),
+                           title="AUROC with each class alone as normal (the rest as anomalies)",
+                           xaxis_title="the normal class", yaxis_title="AUROC")
+        st.plotly_chart(bars, key="anom_classes")
+        easy, hard = ranked[0], ranked[-1]
+        st.caption(plain(
+            f"Trained on every class, this model has no normal class: its score says how hard an image is to "
+            f"reconstruct ({ckpt.config.likelihood_name}), not which class it is, so {names[easy]} looks most "
+            f"normal (AUROC {per_class[easy]:.3f}) and {names[hard]} least ({per_class[hard]:.3f}"
+            f"{', below chance' if per_class[hard] < 0.5 else ''}). A one-class detector is trained on the normal "
+            "class alone: python -m vae_core anomaly-benchmark."))
     normal = st.multiselect(
         "Normal classes (the rest count as anomalies)",
         list(range(len(names))),
-        default=[0],
+        default=[],
         format_func=lambda c: names[c],
         key="anom_normal",
+        help="Their ROC curve: how well this model's score tells the chosen classes from the rest",
     )
-    labels = test.labels.numpy()
     is_normal = np.isin(labels, normal)
     if normal and not is_normal.all():
         fpr, tpr = roc_curve_points(scores[is_normal], scores[~is_normal])
@@ -142,12 +164,17 @@ if test.labels is not None:
             yaxis_title="true positive rate",
         )
         st.plotly_chart(roc, key="anom_roc")
-        st.caption(
-            "The model was trained on all classes, so this measures how unusual each class looks to "
-            "it, not a one-class detector."
-        )
+        if value <= 0.5:
+            st.warning(f"AUROC {value:.3f} is at or below chance: to this model the chosen classes cost more to "
+                       "reconstruct than the rest; trained on every class, it scores how hard an image is to "
+                       "reconstruct, not its class.")
+        else:
+            st.caption("The model was trained on all classes, so this measures how unusual the other classes "
+                       "look to it next to the chosen ones, not a one-class detector.")
+    elif normal:
+        st.info("Leave at least one class out: the rest count as anomalies.")
     else:
-        st.info("Choose at least one normal class, and leave at least one out.")
+        st.caption("Choose normal classes to draw their ROC curve against the rest.")
 
 st.subheader("Score your own image")
 image = uploaded_image("Image file", "anom_upload", ckpt.image_shape, ckpt.config.background)

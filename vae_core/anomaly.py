@@ -149,6 +149,23 @@ def auroc(scores_normal, scores_anomalous) -> float:
     return float(roc_auc_score(*_labelled(scores_normal, scores_anomalous)))
 
 
+def class_aurocs(scores, labels) -> dict[int, float]:
+    """For each class c with images on both sides: the AUROC of "not c" against c alone as normal.
+
+    On a model trained on every class these say what its score tracks, not how well it detects: a
+    class far above 0.5 costs the model little to reconstruct (e.g. thin 1s under a Bernoulli), one
+    below 0.5 costs it more than the rest (round, inky 0s), so there it sits below chance."""
+    scores, labels = np.asarray(scores, dtype=np.float64).ravel(), np.asarray(labels).ravel()
+    if len(scores) != len(labels):
+        raise VAEError(f"{len(scores)} scores but {len(labels)} labels")
+    out = {}
+    for c in np.unique(labels).tolist():
+        normal = labels == c
+        if normal.any() and not normal.all():
+            out[int(c)] = auroc(scores[normal], scores[~normal])
+    return out
+
+
 def roc_curve_points(scores_normal, scores_anomalous) -> tuple[np.ndarray, np.ndarray]:
     """False- and true-positive rates (fpr, tpr) along the ROC curve, from (0, 0) to (1, 1)."""
     from sklearn.metrics import roc_curve
