@@ -37,6 +37,13 @@ def tiny_checkpoint(tmp_path_factory, digits):
     return path
 
 
+@pytest.fixture(autouse=True)
+def _unexpected_errors_raise(monkeypatch):
+    """A page's unexpected exception reaches AppTest as an exception (ui/routing.py's VAE_DEBUG_ERRORS), not
+    as the one line a visitor sees, so a test notices a broken page (tests of that line unset it)."""
+    monkeypatch.setenv("VAE_DEBUG_ERRORS", "1")
+
+
 @pytest.fixture
 def rng():
     return torch.Generator().manual_seed(0)

@@ -114,6 +114,7 @@ def test_an_error_no_page_expected_is_one_line_without_its_message(checkpoint_di
     def fails(*args, **kwargs):
         raise OSError(36, "File name too long", "/srv/secret/" + "x" * 300)
 
+    monkeypatch.delenv("VAE_DEBUG_ERRORS")  # as a visitor sees it (tests/conftest.py sets it)
     at = opened(checkpoint_dir, models["z4"], page="anomalies")
     monkeypatch.setattr(ui.loaders, "anomaly_scores", fails)
     at.run()
@@ -132,13 +133,13 @@ def test_streamlits_own_error_details_are_off(checkpoint_dir, models, monkeypatc
 
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["client"]["showErrorDetails"] == "type"
-    before = st.get_option("client.showErrorDetails")
+    monkeypatch.delenv("VAE_DEBUG_ERRORS")  # as a visitor sees it (tests/conftest.py sets it)
     monkeypatch.setenv("VAE_EXPLORER_PUBLIC", "1")
     opened(checkpoint_dir, models["z4"])
     assert st.get_option("client.showErrorDetails") == "none"
     monkeypatch.delenv("VAE_EXPLORER_PUBLIC")
     opened(checkpoint_dir, models["z4"])
-    assert st.get_option("client.showErrorDetails") == before
+    assert st.get_option("client.showErrorDetails") == "type"  # as the server was started (config.toml)
 
 
 # --- 12: refusals name the allowed folders without their server paths

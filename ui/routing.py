@@ -13,12 +13,14 @@ once, never the raw file list. This module imports nothing but Streamlit.
 page expected is one line on the page, never a traceback (the traceback goes to the server's log).
 Streamlit's own display of what escapes it (a widget's callback) follows `client.showErrorDetails`:
 "type" in .streamlit/config.toml (the exception's type, no message, no traceback), "none" in the public
-demo (`error_details`).
+demo (`error_details`). For developers and the tests, VAE_DEBUG_ERRORS=1 lets such an exception through
+to Streamlit, shown in full (never in the public demo).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import runpy
 import threading
 from collections.abc import Iterator
@@ -30,6 +32,7 @@ import streamlit as st
 APP = Path(__file__).resolve().parents[1] / "app.py"
 _run = threading.local()  # set while the router runs a page, in this script thread
 ERROR_DETAILS = "client.showErrorDetails"
+DEBUG_ENV = "VAE_DEBUG_ERRORS"  # 1: an unexpected exception is Streamlit's, in full (tests set it)
 _configured: list[str] = []  # client.showErrorDetails as the server was started with it
 _log = logging.getLogger("vae_explorer")
 
@@ -60,6 +63,8 @@ def one_line_errors(what: str = "This page") -> Iterator[None]:
         if isinstance(e, VAEError):
             st.error(plain(str(e)))
             return
+        if _debug():
+            raise
         _log.exception("%s stopped on an unexpected error", what)
         st.error(f"{what} stopped on an unexpected error ({type(e).__name__}); the server's log has the details.")
 
@@ -70,9 +75,16 @@ def error_details(public: bool) -> None:
     .streamlit/config.toml: the exception's type only)."""
     if not _configured:
         _configured.append(st.get_option(ERROR_DETAILS))
-    wanted = "none" if public else _configured[0]
+    wanted = "none" if public else "full" if _debug() else _configured[0]
     if st.get_option(ERROR_DETAILS) != wanted:
         st.set_option(ERROR_DETAILS, wanted)
+
+
+def _debug() -> bool:
+    """VAE_DEBUG_ERRORS=1, and not the public demo."""
+    from vae_core.limits import public_mode  # not at import (see above); loaded by then
+
+    return os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on") and not public_mode()
 
 
 def ensure_router() -> None:
