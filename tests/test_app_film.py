@@ -7,6 +7,7 @@ everywhere as before."""
 from __future__ import annotations
 
 import base64
+import io
 import json
 import time
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from vae_core import Trainer, load_checkpoint
 
+from .browser import ROOT
 from .conftest import tiny_config
 from .test_app import _wait_for, by_label, open_app
 
@@ -129,3 +131,60 @@ def test_the_maps_legend_names_the_labels_the_film_knows(digits):
     frame = film.frames[-1]
     live = map_figure(frame["codes"].float().numpy()[:, :2], film.labels, 3.0, "live", 2, ("zero",))
     assert [t.name for t in live.data][:2] == ["zero", "1"]  # a label past the names keeps its number
+
+
+def test_each_replay_frame_carries_every_panel_and_its_title():
+    """Issue 33: during Play the samples and reconstructions blanked (image traces, whose source loads
+    asynchronously on every redraw) and the title ran behind. Every frame now carries its title and
+    its two pictures (layout images: a data: URI paints at once) beside its codes; Play's pace is set."""
+    from ui.film_view import FRAME_MS, REPLAY_META, replay_figure, set_speed
+    from vae_core.film import film_of, plane_frames
+
+    ckpt = load_checkpoint(ROOT / "checkpoints" / "mnist5k-conv-z16.pt")
+    film = film_of(ckpt.film)
+    fig = replay_figure(film, plane_frames(film.frames), ckpt.history, ckpt.latent_dim).to_plotly_json()
+    assert fig["layout"]["meta"] == REPLAY_META
+    assert not [t for t in fig["data"] if t["type"] == "image"]
+    sources = set()
+    for frame, f in zip(fig["frames"], film.frames, strict=True):
+        assert frame["layout"]["title"]["text"].startswith(f"step {f['step']} ")
+        images = frame["layout"]["images"]
+        assert len(images) == 2 and all(im["source"].startswith("data:image/png;base64,") for im in images)
+        assert [(im["xref"], im["yref"]) for im in images] == [("x2", "y2"), ("x3", "y3")]
+        sources.update(im["source"] for im in images)
+    assert len(sources) > len(film.frames)  # each frame its own samples (the originals row is the same)
+    assert fig["layout"]["images"] == fig["frames"][-1]["layout"]["images"]  # shown before Play: the last
+    play = fig["layout"]["updatemenus"][0]["buttons"][0]["args"][1]
+    assert play["frame"] == {"duration": FRAME_MS, "redraw": True} and FRAME_MS * len(film.frames) >= 10_000
+    slow = set_speed(replay_figure(film, plane_frames(film.frames), ckpt.history, ckpt.latent_dim), 2000)
+    assert slow.layout.updatemenus[0].buttons[0].args[1]["frame"]["duration"] == 2000
+
+
+def test_the_replays_speed_and_its_presentation_gif_on_the_page(checkpoint_dir, models):
+    from PIL import Image
+
+    at = open_app(checkpoint_dir, models["z4"], page="train")
+    speed = at.select_slider(key="selected_speed")
+    assert speed.value == 0.5
+
+    def duration() -> int:
+        fig = [f for f in _figures(at) if f.get("frames")][0]
+        return fig["layout"]["updatemenus"][0]["buttons"][0]["args"][1]["frame"]["duration"]
+
+    assert duration() == 500
+    speed.set_value(2.0).run()
+    assert not at.exception and duration() == 2000
+    assert any("__vaeReplayKeys" in h.proto.body for h in at.get("html"))  # ← → step a frame
+    assert at.radio(key="selected_gif_size").value == "presentation"
+    by_label(at.button, "Make a GIF of the film").click().run()
+    assert not at.exception
+    [button] = [b for b in at.get("download_button") if "GIF" in b.proto.label]
+    assert "1280×720" in button.proto.label
+    at.radio(key="selected_gif_size").set_value("web").run()
+    by_label(at.button, "Make a GIF of the film").click().run()
+    [button] = [b for b in at.get("download_button") if "GIF" in b.proto.label]
+    assert "240 px" in button.proto.label
+    from ui.loaders import film_gif_bytes
+
+    ckpt = load_checkpoint(checkpoint_dir / models["z4"].name)
+    assert Image.open(io.BytesIO(film_gif_bytes(ckpt, "presentation"))).size[0] >= 1080

@@ -434,3 +434,54 @@ def test_a_saved_film_keeps_each_kind_of_frame_tensor_in_one_storage(digits, tmp
         assert got["step"] == want["step"]
     # the recording film's own frames are untouched (each its own tensor, still growing and thinning)
     assert len({f["codes"].untyped_storage().data_ptr() for f in trainer.film.frames}) == 8
+
+
+SHIPPED = ROOT / "checkpoints" / "mnist5k-conv-z16.pt"
+
+
+def _text_lines(picture: np.ndarray, rows: slice, cols: slice) -> list[int]:
+    """The heights (pixels) of the runs of rows holding dark ink (the type's lines, ascenders to
+    descenders) in a region of an RGB picture."""
+    dark = (picture[rows, cols] < 90).all(axis=2).any(axis=1)
+    runs, n = [], 0
+    for d in [*dark.tolist(), False]:
+        if d:
+            n += 1
+        elif n:
+            runs, n = [*runs, n], 0
+    return runs
+
+
+def _gif_frame(data: bytes, k: int = 0) -> np.ndarray:
+    gif = Image.open(io.BytesIO(data))
+    gif.seek(k)
+    return np.asarray(gif.convert("RGB"))
+
+
+def test_the_gif_has_a_presentation_size_with_readable_type_and_keeps_the_small_one():
+    """Issue 33: "Make a GIF" gave 240×364 px with ~8 px type; a presentation size is a 1280×720 slide
+    whose lines of type measure >= 24 px as drawn, and the web size stays as it was."""
+    film = film_of(load_checkpoint(SHIPPED).film)
+    web, slide = film_gif(film, upto=1), film_gif(film, size="presentation", upto=1)
+    assert Image.open(io.BytesIO(web)).size == (240, 364)
+    assert Image.open(io.BytesIO(slide)).size == (1280, 720) and Image.open(io.BytesIO(slide)).n_frames == 2
+    # the web GIF's key and caption, under its 240 px map: lines of about 8 px
+    small = _text_lines(_gif_frame(web), slice(240, 240 + len(legend_strip(film, 240)) + 20), slice(0, 240))
+    assert small and max(small) <= 11
+    # the slide's step, epoch and β, right of its 720 px map: lines of 24 px and more
+    big = _text_lines(_gif_frame(slide), slice(0, 120), slice(724, 1280))
+    assert len(big) == 2 and min(big) >= 24, big
+    # each frame shows its own step
+    assert not np.array_equal(_gif_frame(slide, 0)[:60, 724:], _gif_frame(slide, 1)[:60, 724:])
+    with pytest.raises(VAEError, match="presentation, web"):
+        film_gif(film, size="huge")
+
+
+def test_the_cli_writes_the_presentation_gif(tmp_path, capsys):
+    from vae_core.cli import main
+
+    out = tmp_path / "slides.gif"
+    assert main(["film", str(SHIPPED), "--gif", str(out), "--size", "presentation", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["gif_bytes"] == out.stat().st_size
+    gif = Image.open(out)
+    assert gif.size[0] >= 1080 and gif.n_frames == 21

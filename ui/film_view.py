@@ -121,15 +121,76 @@ def live_map(job, snap) -> None:
 
 # --- the replay
 
+# Play's pace: seconds each frame shows (a 21-frame film took ~1.6 s at the old 180 ms redraws, too fast
+# to talk over); the page offers SPEEDS, FRAME_MS by default (21 frames in ~10 s)
+SPEEDS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
+FRAME_MS = 500
+REPLAY_META = "vae-replay"  # the replay figure's layout.meta: how the keys' script finds it
+
+# ← / → step the replay most in view one frame (plotly has no key bindings): the script clicks plotly's
+# own slider at the neighbouring step's tick, so the step's animate (frame, title, images) runs as if the
+# slider were clicked there, and a Play in progress stops. Keys typed into a field or a slider are
+# theirs. Installed once per browser tab; it finds the replay when a key is pressed.
+KEYS_JS = """<script>
+(() => {
+  if (window.__vaeReplayKeys) return;
+  window.__vaeReplayKeys = true;
+  const META = "@META@";
+  const visible = (el) => {
+    const r = el.getBoundingClientRect();
+    const h = Math.min(r.bottom, window.innerHeight) - Math.max(r.top, 0);
+    return r.width > 0 && h > 0 ? h : 0;
+  };
+  document.addEventListener("keydown", (e) => {
+    if (e.defaultPrevented || e.altKey || e.ctrlKey || e.metaKey || e.shiftKey) return;
+    if (e.key !== "ArrowLeft" && e.key !== "ArrowRight") return;
+    const t = e.target;
+    if (t && t.closest && t.closest("input, textarea, select, [contenteditable=true], [role=slider], " +
+                                    "[role=listbox], [role=combobox], [role=tablist], [role=radiogroup]")) return;
+    const plots = [...document.querySelectorAll(".js-plotly-plot")].filter(
+      (p) => p._fullLayout && p._fullLayout.meta === META && p._fullLayout.sliders && visible(p) > 0);
+    if (!plots.length) return;
+    const gd = plots.reduce((a, b) => (visible(b) > visible(a) ? b : a));
+    const slider = gd._fullLayout.sliders[0];
+    const ticks = gd.querySelectorAll(".slider-tick-rect");
+    const rail = gd.querySelector(".slider-rail-touch-rect");
+    if (!slider || !rail || !ticks.length) return;
+    const k = Math.max(0, Math.min(ticks.length - 1, (slider.active || 0) + (e.key === "ArrowRight" ? 1 : -1)));
+    e.preventDefault();
+    const tick = ticks[k].getBoundingClientRect(), box = rail.getBoundingClientRect();
+    const at = {clientX: tick.left + tick.width / 2, clientY: box.top + box.height / 2, bubbles: true,
+                cancelable: true, view: window, button: 0};
+    rail.dispatchEvent(new MouseEvent("mousedown", at));
+    rail.dispatchEvent(new MouseEvent("mouseup", at));
+  });
+})();
+</script>""".replace("@META@", REPLAY_META)
+
+
+def speed_label(seconds: float) -> str:
+    return f"{seconds:g} s"
+
+
+def set_speed(fig: go.Figure, frame_ms: int) -> go.Figure:
+    """The replay figure with Play showing each frame `frame_ms` milliseconds (in place; returned)."""
+    play = fig.layout.updatemenus[0].buttons[0]
+    args = list(play.args)
+    args[1] = {**args[1], "frame": {**args[1]["frame"], "duration": int(frame_ms)}}
+    play.args = args
+    return fig
+
+
 
 def _png_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
-def replay_figure(film: Film, pictures: list[np.ndarray], history: dict, latent_dim: int) -> go.Figure:
+def replay_figure(film: Film, pictures: list[np.ndarray], history: dict, latent_dim: int,
+                  frame_ms: int = FRAME_MS) -> go.Figure:
     """The whole film as one animated figure: the map (left), the samples and reconstructions, and the
     negative ELBO up to the frame (right); a slider over the frames and Play/Pause buttons, all run by
-    plotly.js in the browser."""
+    plotly.js in the browser, Play showing each frame for `frame_ms` (`set_speed` changes it). Every
+    frame carries all it shows (codes, curves, title, images): nothing blanks or lags during Play."""
     from plotly.subplots import make_subplots
 
     frames_in = film.frames
@@ -157,20 +218,29 @@ def replay_figure(film: Film, pictures: list[np.ndarray], history: dict, latent_
         if first:
             codes = go.Scatter(x=p[:, 0], y=p[:, 1], mode="markers", marker=dict(size=4, color=list(colors)),
                                showlegend=False, hoverinfo="skip")
-        samples, pair = frame_pngs(film.originals, f)
         n_train = sum(1 for r in steps if r["step"] <= f["step"])
         n_test = sum(1 for r in epochs if r["step"] <= f["step"])
-        return [codes, go.Image(source=_png_uri(samples), hoverinfo="skip"),
-                go.Image(source=_png_uri(pair), hoverinfo="skip"),
+        return [codes,
                 go.Scatter(x=train_x[:n_train], y=train_y[:n_train], mode="lines", line=dict(color="#1f77b4"),
                            showlegend=False),
                 go.Scatter(x=test_x[:n_test], y=test_y[:n_test], mode="lines+markers", line=dict(color="#d62728"),
                            showlegend=False)]
 
+    def still_layout(k: int) -> dict:
+        """What else a frame shows, all of it in the frame (drawn in the same redraw as its codes, so the
+        title never lags the picture): its title, and its samples and reconstructions as layout images
+        (a data: URI is painted at once; an image trace's source loads asynchronously, and blanked
+        during Play)."""
+        samples, pair = frame_pngs(film.originals, frames_in[k])
+        images = [dict(source=_png_uri(png), xref=axis, yref=axis.replace("x", "y"),
+                       x=0, y=1, sizex=1, sizey=1, xanchor="left", yanchor="top", sizing="contain", layer="above")
+                  for png, axis in ((samples, "x2"), (pair, "x3"))]
+        return dict(title=dict(text=frame_title(frames_in[k])), images=images)
+
     # the whole curve, faint, behind the part played so far (the axes stay put)
     fig.add_trace(go.Scatter(x=train_x, y=train_y, mode="lines", line=dict(color="#cccccc"), showlegend=False,
                              hoverinfo="skip"), row=3, col=2)
-    places = [(1, 1), (1, 2), (2, 2), (3, 2), (3, 2)]
+    places = [(1, 1), (3, 2), (3, 2)]
     for trace, (row, col) in zip(traces(len(frames_in) - 1, first=True), places, strict=True):
         fig.add_trace(trace, row=row, col=col)
     moving = list(range(1, 1 + len(places)))  # the traces each frame replaces
@@ -178,8 +248,8 @@ def replay_figure(film: Film, pictures: list[np.ndarray], history: dict, latent_
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,
                                  marker=dict(size=7, color=label_hex(g))), row=1, col=1)
     names = [str(k) for k in range(len(frames_in))]
-    fig.frames = [go.Frame(name=names[k], data=traces(k), traces=moving,
-                           layout=dict(title_text=frame_title(frames_in[k]))) for k in range(len(frames_in))]
+    fig.frames = [go.Frame(name=names[k], data=traces(k), traces=moving, layout=still_layout(k))
+                  for k in range(len(frames_in))]
     fig.add_shape(type="circle", x0=-1, y0=-1, x1=1, y1=1, layer="below", line=dict(color="#bbbbbb", width=1),
                   row=1, col=1)
     fig.add_shape(type="circle", x0=-2, y0=-2, x1=2, y1=2, layer="below",
@@ -187,18 +257,19 @@ def replay_figure(film: Film, pictures: list[np.ndarray], history: dict, latent_
     axes = axis_names(latent_dim)
     fig.update_xaxes(range=[-half, half], title_text=axes[0], zeroline=False, row=1, col=1)
     fig.update_yaxes(range=[-half, half], title_text=axes[1], zeroline=False, scaleanchor="x", row=1, col=1)
-    for row in (1, 2):
-        fig.update_xaxes(visible=False, row=row, col=2)
-        fig.update_yaxes(visible=False, row=row, col=2)
+    for row in (1, 2):  # the images' places: axes of their own, drawn by none
+        fig.update_xaxes(visible=False, range=[0, 1], row=row, col=2)
+        fig.update_yaxes(visible=False, range=[0, 1], row=row, col=2)
     if train_y:
         low, high = min(train_y + test_y), max(train_y + test_y)
         fig.update_yaxes(range=[low - 0.05 * (high - low), high + 0.05 * (high - low)], row=3, col=2)
     fig.update_xaxes(title_text="epoch", row=3, col=2)
-    play = dict(frame=dict(duration=180, redraw=True), transition=dict(duration=0), fromcurrent=True, mode="immediate")
+    play = dict(frame=dict(duration=frame_ms, redraw=True), transition=dict(duration=0), fromcurrent=True,
+                mode="immediate")
     still = dict(frame=dict(duration=0, redraw=True), transition=dict(duration=0), mode="immediate")
     last = len(frames_in) - 1
     fig.update_layout(
-        height=620, title=frame_title(frames_in[last]), margin=dict(l=10, r=10, t=60, b=110),
+        height=620, margin=dict(l=10, r=10, t=60, b=110), meta=REPLAY_META, **still_layout(last),
         legend=dict(itemsizing="constant", x=0.5, xanchor="right", y=1.0),
         updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.13, xanchor="left", yanchor="top",
                           showactive=False, buttons=[
@@ -212,12 +283,16 @@ def replay_figure(film: Film, pictures: list[np.ndarray], history: dict, latent_
     return fig
 
 
+GIF_SIZE_LABELS = {"presentation": "for slides, 1280×720", "web": "for the web, 240 px"}
+
+
 def replay_section(ckpt, *, key: str) -> None:
     """A checkpoint's film replayed (`replay_figure`: scrubbing and Play run in the browser) and a GIF of
     it to download; a line saying so when the checkpoint has no film."""
     from ui.display import plain
     from ui.loaders import film_gif_bytes, film_replay, model_key
     from vae_core.errors import VAEError
+    from vae_core.film import GIF_SIZES
 
     try:
         fig = film_replay(ckpt)
@@ -228,15 +303,21 @@ def replay_section(ckpt, *, key: str) -> None:
         st.info("This model has no film: it was trained before runs recorded one, or with Film frames set to 0. "
                 "Train a model on this page to watch its latent space form.")
         return
-    st.caption(f"{len(fig.frames)} frames of the run: drag the slider or press Play (drawn in the browser). "
-               "The codes (μ) of fixed test images, coloured by label, over the prior's 1σ and 2σ circles; "
-               "the curve is the training negative ELBO up to the frame.")
-    st.plotly_chart(fig, key=f"{key}_replay")
+    st.caption(f"{len(fig.frames)} frames of the run: drag the slider, press Play, or step one frame with ← → "
+               "(drawn in the browser). The codes (μ) of fixed test images, coloured by label, over the prior's "
+               "1σ and 2σ circles; the curve is the training negative ELBO up to the frame.")
+    seconds = st.select_slider("Seconds a frame (Play)", SPEEDS, value=FRAME_MS / 1000, format_func=speed_label,
+                               key=f"{key}_speed", help=f"how long Play shows each frame: {len(fig.frames)} frames "
+                               "take that many times as long")
+    st.plotly_chart(set_speed(fig, round(seconds * 1000)), key=f"{key}_replay")
+    st.html(KEYS_JS, unsafe_allow_javascript=True)
+    size = st.radio("GIF size", GIF_SIZES, format_func=GIF_SIZE_LABELS.get, horizontal=True, key=f"{key}_gif_size")
     made = st.session_state.get(f"{key}_gif")
-    if made is not None and made[0] == model_key(ckpt):
-        st.download_button("Download the GIF", made[1], file_name=f"{ckpt.path.stem}-film.gif", mime="image/gif",
-                           key=f"{key}_gif_download")
-    elif st.button("Make a GIF of the film", key=f"{key}_gif_make", help="for slides: every frame's map, samples "
-                   "and reconstructions"):
-        st.session_state[f"{key}_gif"] = (model_key(ckpt), film_gif_bytes(ckpt))
+    if made is not None and made[:2] == (model_key(ckpt), size):
+        st.download_button(f"Download the GIF ({GIF_SIZE_LABELS[size]})", made[2],
+                           file_name=f"{ckpt.path.stem}-film{'' if size == 'web' else '-' + size}.gif",
+                           mime="image/gif", key=f"{key}_gif_download")
+    elif st.button("Make a GIF of the film", key=f"{key}_gif_make", help="every frame's map, samples and "
+                   "reconstructions: a 1280×720 slide with large type, or a small one for a web page"):
+        st.session_state[f"{key}_gif"] = (model_key(ckpt), size, film_gif_bytes(ckpt, size))
         st.rerun()

@@ -257,15 +257,16 @@ def film_replay(ckpt: Checkpoint):
 
 
 @st.cache_data(show_spinner="Making the GIF…", max_entries=4)
-def _film_gif(path: str, mtime: float) -> bytes:
+def _film_gif(path: str, mtime: float, size: str) -> bytes:
     from vae_core.film import film_gif, film_of
 
-    return film_gif(film_of(_load_checkpoint(path, mtime).film))
+    return film_gif(film_of(_load_checkpoint(path, mtime).film), size=size)
 
 
-def film_gif_bytes(ckpt: Checkpoint) -> bytes:
-    """A checkpoint's film as an animated GIF, made once per file version."""
-    return _film_gif(*model_key(ckpt))
+def film_gif_bytes(ckpt: Checkpoint, size: str = "web") -> bytes:
+    """A checkpoint's film as an animated GIF (`vae_core.film.film_gif`'s `size`: "web" or
+    "presentation"), made once per file version and size."""
+    return _film_gif(*model_key(ckpt), size)
 
 
 @st.cache_resource(show_spinner="Scoring the folder…", max_entries=4)

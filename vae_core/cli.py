@@ -160,6 +160,9 @@ def _add_eval_commands(sub) -> None:
     fl.add_argument("checkpoint")
     fl.add_argument("--gif", default=None, metavar="OUT.gif", help="write the film as an animated GIF (for slides)")
     fl.add_argument("--frame-ms", type=_positive_int, default=120, help="GIF: milliseconds per frame (default 120)")
+    fl.add_argument("--size", choices=("web", "presentation"), default="web",
+                    help="GIF: web (240 px map, small type; the default) or presentation (a 1280x720 slide, "
+                         "type readable on a projector)")
     fl.add_argument("--json", action="store_true", help="print one JSON object")
 
     rep = sub.add_parser("report", help="measure the shipped checkpoints; write docs/report.md and pictures")
@@ -464,7 +467,7 @@ def cmd_film(args: argparse.Namespace) -> int:
     out = {"checkpoint": str(ckpt.path), "film_frames": len(film.frames), "codes_per_frame": len(film.indices),
            "steps": [f["step"] for f in film.frames], "bytes": film.nbytes()}
     if args.gif:
-        data = film_gif(film, duration_ms=args.frame_ms)
+        data = film_gif(film, size=args.size, duration_ms=args.frame_ms)
         Path(args.gif).write_bytes(data)
         out.update(gif=str(args.gif), gif_bytes=len(data))
     if args.json:

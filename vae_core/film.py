@@ -387,14 +387,108 @@ def render_frame(film: Film, frame: dict, points: np.ndarray, half_width: float,
     return out
 
 
-def film_gif(film: Film, *, size: int = 240, duration_ms: int = 120, upto: int | None = None) -> bytes:
+# the GIF's sizes: "web" (`render_frame`, the map `size` pixels wide, ~8 px type) and "presentation"
+# (`render_slide`: a 16:9 slide, the map filling its height, type readable from the back of a room)
+GIF_SIZES = ("presentation", "web")
+SLIDE = (1280, 720)  # the presentation GIF's width and height, pixels
+SLIDE_TYPE = 30  # its type's size (pixels: the font's em); the caption's first line is larger
+
+
+def _font(size: int):
+    from PIL import ImageFont
+
+    return ImageFont.load_default(size=size)  # Pillow's own TrueType font (FreeType), no file to find
+
+
+def render_slide(film: Film, frame: dict, points: np.ndarray, half_width: float,
+                 width: int = SLIDE[0], height: int = SLIDE[1]) -> np.ndarray:
+    """One frame as a presentation slide (height, width, 3) uint8: the map (prior 1σ/2σ circles, the
+    codes coloured by label) a square filling the height on the left; on the right the step, epoch
+    and β in large type, the colours' key, and the prior samples, the fixed test images and their
+    reconstructions at that moment, each row named."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(img)
+    side = height
+    scale = side / (2 * half_width)
+    c = side / 2
+    for r in (1, 2):
+        draw.ellipse([c - r * scale, c - r * scale, c + r * scale, c + r * scale], outline=(170, 170, 170),
+                     width=2)
+    labels = film.labels.numpy() if film.labels is not None else np.zeros(len(points), dtype=np.int64)
+    colours = label_colours(int(labels.max()) + 1 if len(labels) else 1)
+    dot = max(1, side // 300)
+    for (x, y), label in zip(points, labels, strict=True):
+        px, py = c + x * scale, c - y * scale
+        draw.rectangle([px - dot, py - dot, px + dot, py + dot], fill=colours[int(label)])
+    draw.line([(side, 0), (side, height)], fill=(220, 220, 220), width=2)
+
+    left, right, y = side + 24, width - 16, 20
+    big, text, small = _font(round(SLIDE_TYPE * 1.3)), _font(SLIDE_TYPE), _font(round(SLIDE_TYPE * 0.85))
+    draw.text((left, y), f"step {frame['step']}", font=big, fill=(0, 0, 0))
+    y += round(SLIDE_TYPE * 1.3 * 1.25)
+    draw.text((left, y), f"epoch {frame['epoch']:.2f} · beta {frame['beta']:g}", font=text, fill=(0, 0, 0))
+    y += round(SLIDE_TYPE * 1.6)
+    if film.labels is not None:  # the colours' key, wrapped to the column
+        x, line, swatch = left, round(SLIDE_TYPE * 1.3), round(SLIDE_TYPE * 0.7)
+        for label in np.unique(labels).tolist():
+            name = label_name(int(label), film.class_names)
+            w = swatch + 8 + int(math.ceil(draw.textlength(name, font=small))) + 18
+            if x + w > right and x > left:
+                x, y = left, y + line
+            top = y + (line - swatch) // 2 - 2
+            draw.rectangle([x, top, x + swatch, top + swatch], fill=colours[int(label)])
+            draw.text((x + swatch + 8, y), name, font=small, fill=(0, 0, 0))
+            x += w
+        y += line + round(SLIDE_TYPE * 0.6)
+    n = max(SAMPLES, len(film.originals), len(frame["samples"]))
+    tile = max(film.originals.shape[-2], (right - left) // n // film.originals.shape[-2] * film.originals.shape[-2])
+    for caption, rows in (("samples from the prior", [frame["samples"]]),
+                          ("test images / reconstructions", [film.originals, frame["reconstructions"]])):
+        draw.text((left, y), caption, font=small, fill=(60, 60, 60))
+        y += round(SLIDE_TYPE * 1.15)
+        for images in rows:
+            strip = _tiles(images, tile)
+            h, w = strip.shape[0], min(strip.shape[1], width - left)
+            if y + h <= height:
+                img.paste(Image.fromarray(np.ascontiguousarray(strip[:, :w])), (left, y))
+            y += h + 4
+        y += round(SLIDE_TYPE * 0.5)
+    return np.asarray(img)
+
+
+def film_gif(film: Film, *, size: str = "web", duration_ms: int = 120, upto: int | None = None) -> bytes:
     """The film (up to frame `upto`, all by default) as an animated GIF that loops: each frame's map,
-    samples and reconstructions (`render_frame`), with the axes fixed over the whole film."""
+    samples and reconstructions, with the axes fixed over the whole film. `size` "web": small
+    (`render_frame`, 240 px map, ~8 px type); "presentation": a 1280×720 slide (`render_slide`)."""
+    if size not in GIF_SIZES:
+        raise VAEError(f"the GIF's size is one of {', '.join(GIF_SIZES)} (got {size!r})")
     frames = film.frames[: None if upto is None else upto + 1]
     if not frames:
         raise VAEError("the film has no frames")
     pictures = plane_frames(frames)
     half = extent(pictures)
-    rendered = np.stack([render_frame(film, f, p, half, size) for f, p in zip(frames, pictures, strict=True)])
-    images = torch.from_numpy(rendered).permute(0, 3, 1, 2).float() / 255
-    return gif_bytes(images, duration_ms=duration_ms, scale=1, boomerang=False)
+    if size == "web":
+        rendered = np.stack([render_frame(film, f, p, half) for f, p in zip(frames, pictures, strict=True)])
+        images = torch.from_numpy(rendered).permute(0, 3, 1, 2).float() / 255
+        return gif_bytes(images, duration_ms=duration_ms, scale=1, boomerang=False)
+    return _slides_gif([render_slide(film, f, p, half) for f, p in zip(frames, pictures, strict=True)], duration_ms)
+
+
+def _slides_gif(slides: list[np.ndarray], duration_ms: int) -> bytes:
+    """RGB slides as a looping GIF, each quantized by Pillow's fast octree (1280×720: ~0.07 s a slide,
+    where `gif_bytes`' default quantizer takes ~0.7 s)."""
+    import io
+
+    from PIL import Image
+
+    from vae_core.images import MIN_GIF_FRAME_MS
+
+    if duration_ms < MIN_GIF_FRAME_MS:
+        raise VAEError(f"GIF frame duration must be >= {MIN_GIF_FRAME_MS} ms (got {duration_ms}); "
+                       "browsers play shorter delays slowly")
+    pictures = [Image.fromarray(s).quantize(colors=256, method=Image.Quantize.FASTOCTREE) for s in slides]
+    buffer = io.BytesIO()
+    pictures[0].save(buffer, format="GIF", save_all=True, append_images=pictures[1:], duration=duration_ms, loop=0)
+    return buffer.getvalue()
