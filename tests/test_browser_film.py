@@ -125,3 +125,76 @@ def test_the_live_map_changes_during_a_run_and_one_step_advances_it(served):
     assert _picture(page, "Latent space, live") != picture  # the map shows the codes after the step
     page.get_by_role("button", name="Stop", exact=True).click()
     page.wait_for_selector("text=Saved ", timeout=60_000)
+
+
+# every animation frame while the replay plays: which film frame its title, its two pictures (layout
+# images, by their data: URI) and its slider show; "blank" for a picture with no image in it
+RECORD_JS = """() => {
+  const gd = [...document.querySelectorAll('.js-plotly-plot')].find(
+    p => p._fullLayout && (p._fullLayout.sliders || []).length);
+  const frames = gd._transitionData._frames;
+  const bySource = new Map(), byTitle = new Map();
+  frames.forEach((f, k) => {
+    byTitle.set(f.layout.title.text, k);  // (title_text in each frame before issue 33, too)
+    (f.layout.images || []).forEach(im => { if (!bySource.has(im.source)) bySource.set(im.source, k); });
+  });
+  window.__replayLog = [];
+  const look = () => {
+    const title = (gd.querySelector('.gtitle') || {}).textContent;
+    const pictures = [...gd.querySelectorAll('.imagelayer image')].map(i => {
+      const href = i.getAttribute('href') || i.getAttribute('xlink:href');
+      const r = i.getBoundingClientRect();
+      return href && r.width > 20 && r.height > 10 ? (bySource.has(href) ? bySource.get(href) : 'other') : 'blank';
+    });
+    window.__replayLog.push({title: byTitle.has(title) ? byTitle.get(title) : title,
+                             slider: gd._fullLayout.sliders[0].active, pictures});
+    if (window.__replayLog.length < 20000) window.__replayRaf = requestAnimationFrame(look);
+  };
+  look();
+  return frames.length;
+}"""
+STATE_JS = """() => {
+  const gd = [...document.querySelectorAll('.js-plotly-plot')].find(
+    p => p._fullLayout && (p._fullLayout.sliders || []).length);
+  return [gd._fullLayout.sliders[0].active, gd.querySelector('.gtitle').textContent,
+          gd._transitionData._frames.map(f => f.layout.title.text)];
+}"""
+
+
+def test_the_replay_plays_with_every_panel_painted_and_its_title_in_step_and_keys_step_it(served):
+    """Issue 33: during Play the prior samples and reconstructions blanked out and the title ran a
+    frame behind the slider. Sampled at every animation frame of a whole Play: both pictures are
+    painted, and the title, the pictures and the slider show the same film frame (a redraw in flight
+    may leave one sample between them); ← and → then step one frame."""
+    url, page = served
+    page.goto(f"{url}/train")
+    settle(page)
+    page.wait_for_selector(".js-plotly-plot .slider-container", timeout=60_000)
+    chart = page.locator(".js-plotly-plot", has=page.locator(".slider-container")).first
+    chart.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    n = page.evaluate(RECORD_JS)
+    assert n >= 3
+    chart.locator(".updatemenu-button", has_text="Play").click()
+    deadline = time.time() + 90
+    page.wait_for_timeout(1000)
+    while time.time() < deadline and page.evaluate(STATE_JS)[0] != n - 1:
+        page.wait_for_timeout(250)
+    page.wait_for_timeout(1000)
+    log = page.evaluate("() => { cancelAnimationFrame(window.__replayRaf); return window.__replayLog; }")
+    assert len(log) >= 2 * n, f"{len(log)} samples"
+    blank = [r for r in log if len(r["pictures"]) != 2 or "blank" in r["pictures"] or "other" in r["pictures"]]
+    assert not blank, f"{len(blank)} of {len(log)} samples had a picture blank: {blank[:3]}"
+    apart = [r for r in log if len({r["title"], r["slider"], *r["pictures"]}) > 1]
+    assert len(apart) <= max(2, len(log) // 50), f"{len(apart)} of {len(log)} samples out of step: {apart[:5]}"
+    assert sorted({r["title"] for r in log}) == list(range(n))  # every frame shown, with its own title
+    assert not exceptions(page)
+
+    active, _, titles = page.evaluate(STATE_JS)
+    assert active == n - 1
+    for key, expected in (("ArrowLeft", n - 2), ("ArrowLeft", n - 3), ("ArrowRight", n - 2)):
+        page.keyboard.press(key)
+        deadline = time.time() + 10
+        while time.time() < deadline and page.evaluate(STATE_JS)[:2] != [expected, titles[expected]]:
+            page.wait_for_timeout(100)
+        assert page.evaluate(STATE_JS)[:2] == [expected, titles[expected]], key
