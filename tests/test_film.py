@@ -364,16 +364,19 @@ def test_the_budget_affords_a_frame_while_the_film_stays_within_its_share():
     budget = FilmBudget(0.03, head_start_s=2.0, clock=clock)  # the process ran 2 s before the trainer
     assert budget.affords()  # nothing spent, no frame measured yet
     clock.now = 0.5
-    budget.charge(0.1, frame=True)  # a 0.1 s frame (the one before the first step): 0.1 s of 2.5 s so far
-    assert budget.frame_s == 0.1 and budget.frames == 1
+    budget.charge(0.1, frame="encoded")  # a 0.1 s frame (the one before the first step): 0.1 s of 2.5 s so far
+    assert budget.frame_s == {"encoded": 0.1, "from_test": 0.0} and budget.frames == 1
     # a second frame would make 0.2 s: the film affords it once the run has taken 0.2 / 0.03 = 6.67 s
     clock.now = 4.6
     assert not budget.affords()
     clock.now = 4.7
     assert budget.affords()
+    assert budget.affords("from_test")  # a frame from the test pass's codes: none measured yet
     budget.charge(0.05)  # a checkpoint's film: seconds that are no frame
-    assert budget.frame_s == 0.1 and not budget.affords()
+    assert budget.frame_s["encoded"] == 0.1 and not budget.affords()
     assert budget.fraction() == pytest.approx(0.15 / 6.7)
+    budget.charge(0.002, frame="from_test")
+    assert budget.affords("from_test") and not budget.affords("encoded") and budget.frames == 2
     assert FilmBudget(None, clock=clock).affords()  # no limit
     with pytest.raises(VAEError, match="share"):
         FilmBudget(1.5)
@@ -485,3 +488,31 @@ def test_the_cli_writes_the_presentation_gif(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["gif_bytes"] == out.stat().st_size
     gif = Image.open(out)
     assert gif.size[0] >= 1080 and gif.n_frames == 21
+
+
+def test_an_epochs_last_frame_takes_its_codes_from_the_epochs_test_pass(digits, monkeypatch):
+    import vae_core.film as film_module
+
+    encoded = []
+    encode_as_before = film_module.encode
+
+    def counting_encode(model, images, *args, **kwargs):
+        encoded.append(len(images))
+        return encode_as_before(model, images, *args, **kwargs)
+
+    monkeypatch.setattr(film_module, "encode", counting_encode)
+    trainer = every_frame(Trainer(tiny_config(epochs=3), bundle=digits))
+    frames = []
+    trainer.add_callback("on_frame", lambda t, f: frames.append(
+        (f["step"], torch.equal(encode(copy.deepcopy(t.model).eval(), t._film_images)[0].half(), f["codes"]))))
+    trainer.fit()
+    n = len(trainer.film.indices)
+    assert [step for step, _ in frames] == [0, 1, 2, 4, 8, 16, 23, 46, 69] and all(same for _, same in frames)
+    # the filmed images were encoded for every frame but the three epochs' last (steps 23, 46, 69)
+    assert encoded.count(n) == len(frames) - 3
+    # the test pass that gives them its codes scores the model as it did without keeping them
+    from vae_core.evaluate import evaluate
+
+    x_test = digits.split("test").images
+    kept, plain = evaluate(trainer.model, x_test, keep_codes=True), evaluate(trainer.model, x_test)
+    assert kept.pop("mu").shape == (len(x_test), 4) and kept == plain and "mu" not in plain

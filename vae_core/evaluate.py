@@ -23,11 +23,13 @@ def as_scored(config, images: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate(model, images: torch.Tensor, *, batch_size: int = 500, seed: int = EVAL_SEED,
-             prepared: bool = False) -> dict:
+             prepared: bool = False, keep_codes: bool = False) -> dict:
     """Negative ELBO (β = 1), reconstruction and KL on `images`, in nats per example.
 
     One posterior sample per image, from a fixed seed. Binarized-data models see a fixed
     binarization unless `prepared` says `images` already are what the model is scored on.
+    `keep_codes`: also the posterior means the pass computed, under "mu" ((N, D) float32 on the CPU;
+    the trainer's film takes an epoch's last frame from them instead of encoding its images again).
     """
     cfg = model.config
     dev = model_device(model)
@@ -35,9 +37,13 @@ def evaluate(model, images: torch.Tensor, *, batch_size: int = 500, seed: int = 
         images = binarize_fixed(images)
     g = torch.Generator(device=dev).manual_seed(seed)
     recon_sum, kl_dims_sum, n = 0.0, torch.zeros(model.latent_dim, dtype=torch.float64), 0
+    mus = []
     for chunk in images.split(batch_size):
         x = chunk.to(dev)
-        terms = elbo_terms(model, x, model(x, g))
+        outputs = model(x, g)
+        if keep_codes:
+            mus.append(outputs[1][0].float().cpu())  # the posterior's first part: its mean (as latent.encode reads it)
+        terms = elbo_terms(model, x, outputs)
         recon_sum += float(terms.recon.sum())
         kl_dims_sum += terms.kl.sum(0).double().cpu()
         n += x.shape[0]
@@ -51,4 +57,5 @@ def evaluate(model, images: torch.Tensor, *, batch_size: int = 500, seed: int = 
         "active_units": active_units(kl_dims),
         "n": n,
         "likelihood": cfg.likelihood_name,
+        **({"mu": torch.cat(mus) if mus else torch.empty(0, model.latent_dim)} if keep_codes else {}),
     }

@@ -8,7 +8,9 @@ reconstructions of fixed test images (uint8), and the step, epoch, β and the lo
 at chosen logged points (`frame_points`: as many per epoch as cost at most COST_SHARE of the training
 compute by a cost model, and a few more early in the first epoch, where the codes move most) while its
 `FilmBudget` affords them: the film's measured time (its frames, the frames' callbacks, its part of the
-checkpoint saves) stays within FILM_TIME_SHARE of the run's wall time so far. Recording never changes the
+checkpoint saves) stays within FILM_TIME_SHARE of the run's wall time so far. An epoch's last frame takes
+its codes from the epoch's test pass (the same weights; the filmed images are test images), so it costs
+only its samples and reconstructions. Recording never changes the
 run: it runs without gradients, in eval mode (the model's mode is restored), and draws no random
 numbers (the prior samples decode z drawn once, from a generator of their own). Frames are kept
 compact and thinned (every other one dropped, and the recording stride doubled) so a film stays
@@ -76,9 +78,10 @@ class FilmBudget:
 
     The run's time counts from `head_start_s` seconds before the budget was made (default: the process's
     age, `process_age_s`, capped at HEAD_START_CAP_S). The trainer `charge`s the film's measured seconds
-    and asks `affords()` before an optional frame: whether the film's seconds so far plus its latest
-    frame's would stay within the share. `share` None: no limit (every planned frame; tests use it for a
-    film that does not depend on the machine's speed). `clock` is a seconds counter (tests pass a fake)."""
+    and asks `affords(kind)` before an optional frame: whether the film's seconds so far plus the latest
+    frame's of that kind ("encoded": its images encoded for it; "from_test": its codes from an epoch's
+    test pass) would stay within the share. `share` None: no limit (every planned frame; tests use it for
+    a film that does not depend on the machine's speed). `clock` is a seconds counter (tests pass a fake)."""
 
     def __init__(self, share: float | None = FILM_TIME_SHARE, *, head_start_s: float | None = None,
                  clock=time.perf_counter):
@@ -89,21 +92,23 @@ class FilmBudget:
         self.share, self.clock = share, clock
         self.started = clock() - max(0.0, float(head_start_s))
         self.spent_s = 0.0  # the film's measured seconds
-        self.frame_s = 0.0  # the latest frame's seconds: what the next one is expected to cost
+        self.frame_s = {"encoded": 0.0, "from_test": 0.0}  # the latest frame's of each kind: the next's expected
         self.frames = 0  # frames recorded (charged)
         self.skipped = 0  # frames the plan asked for that the budget did not afford
 
     def elapsed_s(self) -> float:
         return max(self.clock() - self.started, 1e-9)
 
-    def affords(self) -> bool:
-        """Whether one more frame keeps the film within its share of the run's time so far."""
-        return self.share is None or self.spent_s + self.frame_s <= self.share * self.elapsed_s()
+    def affords(self, kind: str = "encoded") -> bool:
+        """Whether one more frame of `kind` keeps the film within its share of the run's time so far."""
+        return self.share is None or self.spent_s + self.frame_s[kind] <= self.share * self.elapsed_s()
 
-    def charge(self, seconds: float, *, frame: bool = False) -> None:
+    def charge(self, seconds: float, *, frame: str | None = None) -> None:
+        """Count `seconds` of the film's; `frame`: they were a frame of that kind."""
         self.spent_s += seconds
-        if frame:
-            self.frame_s, self.frames = seconds, self.frames + 1
+        if frame is not None:
+            self.frame_s[frame] = seconds
+            self.frames += 1
 
     def fraction(self) -> float:
         """The film's seconds so far against the run's."""
@@ -174,15 +179,19 @@ class Film:
                    class_names=tuple(str(c) for c in class_names))
 
     def record(self, model, images: torch.Tensor, *, step: int, epoch: float, beta: float,
-               losses: dict | None = None) -> dict:
+               losses: dict | None = None, codes: torch.Tensor | None = None) -> dict:
         """Encode the filmed images (`images`: the fixed set, `fixed_images`' output) and make a frame;
-        keep it (thinning the film if it is over `max_frames`) and return it. The model's mode is
-        restored; nothing is drawn from any random generator."""
+        keep it (thinning the film if it is over `max_frames`) and return it. `codes`: the filmed images'
+        posterior means, computed already by the same model (an epoch's test pass); then they are not
+        encoded again. The model's mode is restored; nothing is drawn from any random generator."""
         was_training = model.training
         model.eval()
         try:
             with torch.no_grad():
-                mu, _ = encode(model, images, CPU_ENCODE_BATCH if images.device.type == "cpu" else None)
+                if codes is not None:
+                    mu = codes
+                else:
+                    mu, _ = encode(model, images, CPU_ENCODE_BATCH if images.device.type == "cpu" else None)
                 recon_mu, _ = encode(model, from_uint8(self.originals))
                 reconstructions = decode(model, torch.cat([recon_mu, self.prior_z]))
         finally:

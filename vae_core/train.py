@@ -134,6 +134,8 @@ class Trainer:
         self.film: Film | None = None  # made when fit starts (it needs the test images), or resumed
         self.film_budget = FilmBudget()  # the film's share of the run's time (vae_core.film); settable before fit
         self._stored_film: dict | None = None
+        self._film_pending: dict | None = None  # the logged point of the epoch's last frame, till its test pass
+        self._film_from_test = False  # the filmed images are test images in the test pass's order (fit sets it)
         self.lock = threading.Lock()  # guards history/preview/status for readers in other threads
         if resume is not None:
             self._restore(resume)
@@ -307,11 +309,15 @@ class Trainer:
                 self._fire("on_step", record)
                 sums, floats, seen, t0 = None, defaultdict(float), 0, time.perf_counter()
                 if self.film is not None and (shown or i in filmed):  # after t0: images/s counts its cost
+                    # an epoch's last frame waits for the epoch's test pass and takes its codes from it
+                    at_end = i + 1 == self.steps_per_epoch and self._film_from_test
                     last = self.epoch + 1 >= cfg.epochs and i + 1 == self.steps_per_epoch  # the run's end
-                    if shown or last or self.film_budget.affords():
-                        self._film_frame(record)
-                    else:
+                    if not (shown or last or self.film_budget.affords("from_test" if at_end else "encoded")):
                         self.film_budget.skipped += 1
+                    elif at_end:
+                        self._film_pending = record
+                    else:
+                        self._film_frame(record)
         self._train_seconds = time.perf_counter() - self._epoch_started
 
     def _batches(self, images, batches):
@@ -379,7 +385,10 @@ class Trainer:
             self.group.barrier()
             return
         self.model.eval()
-        test = evaluate(self.model, x_test, prepared=True)
+        pending, self._film_pending = self._film_pending, None
+        test = evaluate(self.model, x_test, prepared=True, keep_codes=pending is not None)
+        if pending is not None:  # the epoch's last frame: the test pass's codes of the filmed images
+            self._film_frame(pending, codes=test.pop("mu")[self.film.indices])
         val = evaluate(self.model, x_val, prepared=True) if len(x_val) else None
         steps = [r for r in self.history["steps"] if r["epoch"] > self.epoch]
         self.epoch += 1
@@ -430,18 +439,21 @@ class Trainer:
                                    seed=self.config.seed, max_frames=self.config.film_frames,
                                    class_names=class_names)
         self._film_images = self.film.fixed_images(x_test).to(self.device)
+        self._film_from_test = len(x_test) > int(self.film.indices.max())  # the film's own test split
         self.film_budget.charge(self.film_budget.clock() - started)
         if not self.film.frames:
             beta = kl_weight(self.config, self.step, self.steps_per_epoch, beta=self.beta).beta
             self._film_frame({"step": self.step, "epoch": float(self.epoch), "beta": beta})
 
-    def _film_frame(self, record: dict) -> None:
-        """Record a frame and hand it to the `on_frame` callbacks; both are charged to the film's budget."""
+    def _film_frame(self, record: dict, codes: torch.Tensor | None = None) -> None:
+        """Record a frame (`codes`: the filmed images' codes from the test pass, else they are encoded)
+        and hand it to the `on_frame` callbacks; both are charged to the film's budget."""
         started = self.film_budget.clock()
         frame = self.film.record(self.model, self._film_images, step=record["step"], epoch=record["epoch"],
-                                 beta=record["beta"], losses=record)
+                                 beta=record["beta"], losses=record, codes=codes)
         self._fire("on_frame", frame)
-        self.film_budget.charge(self.film_budget.clock() - started, frame=True)
+        self.film_budget.charge(self.film_budget.clock() - started,
+                                frame="encoded" if codes is None else "from_test")
 
     def _health_images(self, x_test: torch.Tensor) -> dict[str, torch.Tensor]:
         """A few test images and their reconstructions: collapsed runs reconstruct them all alike."""
