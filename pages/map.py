@@ -20,7 +20,7 @@ import streamlit as st
 import torch
 
 from ui import address
-from ui.display import show_grid, show_pairs
+from ui.display import plain, show_grid, show_pairs
 from ui.live_decoder import hover_images, plane_view, unavailable, version_of
 from ui.loaders import (
     anomaly_scores,
@@ -231,7 +231,8 @@ def selected_indices(event) -> np.ndarray:
 
 
 def point_name(i: int) -> str:
-    """'#12 · 7': a point's index in its split, and its label when the data has labels."""
+    """'#12 · 7': a point's index in its split, and its label when the data has labels (a folder's subfolder
+    name: shown through `plain` wherever Markdown would read it)."""
     if labels is None:
         return f"#{i}"
     return f"#{i} · {bundle.class_names[labels[i]] if bundle.class_names else labels[i]}"
@@ -239,7 +240,7 @@ def point_name(i: int) -> str:
 
 def one_point(i: int) -> None:
     """A single selected point: its image and reconstruction, larger, and a way to start the Sliders there."""
-    st.markdown(f"**{split} image {point_name(i)}**: the original, then its reconstruction")
+    st.markdown(f"**{plain(f'{split} image {point_name(i)}')}**: the original, then its reconstruction")
     original = images_at([i])
     show_grid(torch.cat([original, reconstruct(ckpt.model, original)]), per_row=2, width=140)
     sliders_button(key, mu[i], f"{split} image {point_name(i)}", key="map_to_sliders")
@@ -304,10 +305,10 @@ def neighbours_panel(point: int | None, found: np.ndarray, dist: np.ndarray, ms:
         return
     unit = " nats" if st.session_state.get("map_metric") == "symmetric-kl" else ""
     shown = np.concatenate([[point], found])
-    st.caption(f"{split} image {point_name(point)} (first), then its {len(found)} nearest codes, nearest first, "
+    st.caption(f"{split} image {plain(point_name(point))} (first), then its {len(found)} nearest codes, nearest first, "
                f"each with its distance · exact search over all {n:,} codes in {ms:.1f} ms")
     show_grid(images_at(shown), per_row=min(len(shown), 13), width=56,
-              captions=[point_name(point)] + [f"#{i} · {d:.2f}{unit}" for i, d in zip(found, dist, strict=True)])
+              captions=[plain(point_name(point))] + [f"#{i} · {d:.2f}{unit}" for i, d in zip(found, dist, strict=True)])
     address.keep("point", point)
 
 

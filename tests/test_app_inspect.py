@@ -38,7 +38,8 @@ def captions(at: AppTest) -> list[str]:
 
 
 def image_captions(at: AppTest) -> list[str]:
-    return [img.caption for el in at.get("image") for img in el.proto.imgs]
+    """The images' captions as a reader sees them (`ui.display.plain` escapes Markdown with backslashes)."""
+    return [img.caption.replace("\\", "") for el in at.get("image") for img in el.proto.imgs]
 
 
 def ignored(at: AppTest) -> list[str]:
