@@ -161,7 +161,7 @@ if all(get_checkpoint(r["path"]).config.dataset.startswith("sprites") for r in r
         try:
             t["MIG"] = round(mig(ckpt), 3)
         except VAEError as e:
-            st.error(str(e))
+            st.error(plain(str(e)))
     st.caption(
         "MIG: the mutual information gap (Chen et al. 2018) between the two latent dimensions most "
         "informative about each ground-truth factor, normalised by the factor's entropy; higher is "

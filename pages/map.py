@@ -187,7 +187,7 @@ def computed_in_background() -> Projection:
 try:
     proj = computed_in_background() if n > LARGE_MAP and spec.background else computed_here()
 except VAEError as e:
-    st.error(str(e))
+    st.error(plain(str(e)))
     st.stop()
 xy = proj.coords
 first_view = proj.method != method or "sample" in proj.params  # shown while the full projection computes

@@ -13,6 +13,7 @@ page_header(
 import plotly.graph_objects as go
 import streamlit as st
 
+from ui.display import plain
 from ui.loaders import probe
 from ui.session import require_checkpoint, require_data
 from vae_core import VAEError
@@ -31,7 +32,7 @@ if counts:
     try:
         result = probe(ckpt, tuple(counts), repeats)
     except VAEError as e:
-        st.error(str(e))
+        st.error(plain(str(e)))
         st.stop()
     labels = list(result["labels"])
     fig = go.Figure()
