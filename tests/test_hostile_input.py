@@ -108,6 +108,15 @@ def test_a_300_character_folder_name_is_one_line_on_the_anomalies_and_train_page
     assert ["a folder name is at most 255 bytes" in e.value for e in at.error] == [True]
 
 
+def test_a_300_character_upload_name_is_cut_in_its_message(checkpoint_dir, models):
+    from tests.test_app import _upload
+
+    at = opened(checkpoint_dir, models["z4"])
+    _upload(at, "n" * 300 + ".pt", b"not a checkpoint")
+    (error,) = [e.value for e in at.sidebar.error]
+    assert "is not a readable checkpoint" in error and "n" * 59 + "…" in error and len(error) < 200
+
+
 def test_an_error_no_page_expected_is_one_line_without_its_message(checkpoint_dir, models, monkeypatch):
     import ui.loaders
 

@@ -20,7 +20,7 @@ from ui.routing import one_line_errors
 from vae_core import Checkpoint, DataBundle, VAEError
 from vae_core.checkpoint import clean_stale_temp_files, run_interrupted
 from vae_core.data import read_image
-from vae_core.hosting import clean_scratch, page_thread_setup, paths_being_written, session_folder
+from vae_core.hosting import clean_scratch, page_thread_setup, paths_being_written, session_folder, shown_text
 from vae_core.library import checkpoint_dir, default_out_path
 from vae_core.library import list_checkpoints as library_checkpoints
 from vae_core.limits import check, limit
@@ -174,8 +174,9 @@ def upload_limit_mb() -> int:
 
 
 def upload_bytes(name: str, data: bytes) -> bytes:
-    """`data` if it is within the upload limit (checked again here: a browser's check can be skipped)."""
-    check("upload_mb", round(len(data) / 2**20, 1), f"{name} is too large")
+    """`data` if it is within the upload limit (checked again here: a browser's check can be skipped); the
+    refusal names the file by at most `shown_text`'s characters of its name."""
+    check("upload_mb", round(len(data) / 2**20, 1), f"{shown_text(name)} is too large")
     return data
 
 

@@ -25,7 +25,7 @@ from ui.session import (
     upload_limit_mb,
 )
 from vae_core import VAEError, describe_device, load_checkpoint, resolve_device
-from vae_core.hosting import SCRATCH_MAX_AGE_S, page_thread_setup, safe_upload_stem
+from vae_core.hosting import SCRATCH_MAX_AGE_S, page_thread_setup, safe_upload_stem, shown_text
 from vae_core.library import checkpoint_dir, free_path
 from vae_core.limits import describe_limits, public_mode
 
@@ -162,7 +162,7 @@ def _on_upload() -> None:
             st.session_state["upload_message"] = ("error", str(e))
             return
         st.session_state[SELECTED] = str(path)
-        shown = upload.name if len(upload.name) <= 80 else upload.name[:79] + "…"
+        shown = shown_text(upload.name, 80)
         st.session_state["upload_message"] = ("ok", f"Opened {shown} as {path.stem} (only this session sees it)")
         st.session_state[TOAST] = True
 
@@ -178,10 +178,11 @@ def _accept_upload(name: str, data: bytes) -> Path:
         return incoming.rename(folder / f"{safe_upload_stem(name)}.pt")
     except VAEError as e:
         incoming.unlink(missing_ok=True)
-        raise VAEError(str(e).replace(str(incoming), name)) from None
+        raise VAEError(str(e).replace(str(incoming), shown_text(name))) from None
     except OSError as e:  # the scratch folder's disk full, say
         incoming.unlink(missing_ok=True)
-        raise VAEError(f"{name} could not be stored on the server ({e.strerror or type(e).__name__})") from None
+        raise VAEError(f"{shown_text(name)} could not be stored on the server "
+                       f"({e.strerror or type(e).__name__})") from None
 
 
 def _save_to_library(path: str) -> None:
