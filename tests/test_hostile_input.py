@@ -56,6 +56,7 @@ def warnings_logged(monkeypatch):
 
 VALID_ADDRESSES = {
     "map": {"split": "train", "colour": "reconstruction error", "view": "Thumbnails", "point": "5"},
+    "map-tsne": {"method": "tsne", "perplexity": "20"},  # a method's parameter, set from the address
     "how-it-works": {"input": "3", "beta": "2"},
     "sliders": {"z": "0.5,-1.25,2,0"},
     "interpolate": {"a": "3", "b": "42", "path": "linear", "steps": "7"},
@@ -66,7 +67,7 @@ VALID_ADDRESSES = {
 
 @pytest.mark.parametrize("page", list(VALID_ADDRESSES))
 def test_no_page_logs_a_warning_on_a_valid_address(checkpoint_dir, models, page, warnings_logged):
-    at = opened(checkpoint_dir, models["z4"], page=page if page != "map" else None, **VALID_ADDRESSES[page])
+    at = opened(checkpoint_dir, models["z4"], page=None if page.startswith("map") else page, **VALID_ADDRESSES[page])
     assert not at.error and not [c for c in at.caption if c.value.startswith("Ignored")]
     assert [r.getMessage() for r in warnings_logged] == []
 
