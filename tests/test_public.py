@@ -144,8 +144,8 @@ def test_one_run_per_session_and_n_at_once(checkpoint_dir, public, monkeypatch):
         assert by_label(first.button, "Start training").disabled  # this session's one run goes on
         other = open_app(checkpoint_dir, page="train")
         assert start(other, epochs=1) is None
-        assert re.search(r"too many training runs at once; .* the limit is 1 in the public demo, "
-                         r"set VAE_MAX_CONCURRENT_RUNS", texts(other.error))
+        assert re.search(r"too many training runs at once: 1 going on this server, the limit is 1 in the public "
+                         r"demo \(VAE_MAX_CONCURRENT_RUNS\)", texts(other.error))
     finally:
         finish(job)
     _wait_for(lambda: not job.alive)
