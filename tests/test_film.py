@@ -387,6 +387,22 @@ def test_the_budget_affords_a_frame_while_the_film_stays_within_its_share():
     assert 0 < time.perf_counter() - default.started <= 10.0 + 1
 
 
+def test_a_frame_comes_at_least_every_few_seconds_so_a_watched_map_never_freezes():
+    clock = FakeClock()
+    budget = FilmBudget(0.03, head_start_s=0.0, clock=clock)
+    budget.charge(0.01, frame="encoded")
+    budget.charge(10.0)  # checkpoint saves carrying the film: far over its share for a long while
+    clock.now = 4.9
+    assert not budget.affords()
+    clock.now = 5.0  # FRAME_FLOOR_S after the last frame: one more, whatever the share says
+    assert budget.affords()
+    budget.charge(1.0, frame="encoded")  # an expensive frame: the floor then waits 40 times its cost
+    clock.now = 5.0 + 39.0
+    assert not budget.affords()
+    clock.now = 5.0 + 40.0
+    assert budget.affords()
+
+
 def test_expensive_frames_are_recorded_only_while_the_film_stays_within_its_share(digits, monkeypatch):
     # each frame made to cost at least 50 ms, against a tiny model's ~1 ms steps: the plan asks for 10
     # frames, the budget (counted from the trainer's start) affords far fewer

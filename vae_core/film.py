@@ -59,6 +59,11 @@ FILM_TIME_SHARE = 0.03
 # run's as much as its steps: the issue times whole processes), but at most this many seconds before the
 # trainer was made (a long-lived process, a server or a notebook, gives the film no more head start)
 HEAD_START_CAP_S = 10.0
+# a frame at least this often, whatever the share says, so a watched run's live map never freezes (a run of
+# short epochs whose checkpoint saves carry the film spent its share on them and filmed nothing more); such a
+# frame also waits FLOOR_COST_RATIO times its expected cost, so floor frames cost at most 1/40 of the time
+FRAME_FLOOR_S = 5.0
+FLOOR_COST_RATIO = 40.0
 
 
 def process_age_s() -> float | None:
@@ -95,13 +100,17 @@ class FilmBudget:
         self.frame_s = {"encoded": 0.0, "from_test": 0.0}  # the latest frame's of each kind: the next's expected
         self.frames = 0  # frames recorded (charged)
         self.skipped = 0  # frames the plan asked for that the budget did not afford
+        self.last_frame_at = self.started + max(0.0, float(head_start_s))  # when the latest frame was charged
 
     def elapsed_s(self) -> float:
         return max(self.clock() - self.started, 1e-9)
 
     def affords(self, kind: str = "encoded") -> bool:
-        """Whether one more frame of `kind` keeps the film within its share of the run's time so far."""
-        return self.share is None or self.spent_s + self.frame_s[kind] <= self.share * self.elapsed_s()
+        """Whether one more frame of `kind` keeps the film within its share of the run's time so far, or the
+        last frame is long enough ago (FRAME_FLOOR_S, and FLOOR_COST_RATIO times this frame's expected cost)."""
+        if self.share is None or self.spent_s + self.frame_s[kind] <= self.share * self.elapsed_s():
+            return True
+        return self.clock() - self.last_frame_at >= max(FRAME_FLOOR_S, FLOOR_COST_RATIO * self.frame_s[kind])
 
     def charge(self, seconds: float, *, frame: str | None = None) -> None:
         """Count `seconds` of the film's; `frame`: they were a frame of that kind."""
@@ -109,6 +118,7 @@ class FilmBudget:
         if frame is not None:
             self.frame_s[frame] = seconds
             self.frames += 1
+            self.last_frame_at = self.clock()
 
     def fraction(self) -> float:
         """The film's seconds so far against the run's."""
