@@ -44,6 +44,11 @@ PICTURE_JS = """(title) => {
 }"""
 
 
+# the line a run's end shows ("Saved NAME.pt (stopped after N epochs)"): case-sensitive, so that the page's
+# "is saved and stopped" (how unwatched runs end) does not read as the run's end
+SAVED = r"text=/^Saved \S+\.pt/"
+
+
 def _picture(page, title: str | None = None) -> str | None:
     return page.evaluate(PICTURE_JS, title)
 
@@ -105,7 +110,7 @@ def test_the_live_map_changes_during_a_run_and_one_step_advances_it(served):
         picture = _picture(page, "Latent space, live")
         if picture and (not pictures or picture != pictures[-1]):
             pictures.append(picture)
-        assert not page.locator("text=Saved ").count(), "the run ended first"
+        assert not page.locator(SAVED).count(), "the run ended first"
         page.wait_for_timeout(250)
     assert len(pictures) >= 4, f"the live map changed {len(pictures) - 1} times"
     assert not exceptions(page)
@@ -124,7 +129,7 @@ def test_the_live_map_changes_during_a_run_and_one_step_advances_it(served):
     assert _step(page) == before + 1
     assert _picture(page, "Latent space, live") != picture  # the map shows the codes after the step
     page.get_by_role("button", name="Stop", exact=True).click()
-    page.wait_for_selector("text=Saved ", timeout=60_000)
+    page.wait_for_selector(SAVED, timeout=60_000)
 
 
 # every animation frame while the replay plays: which film frame its title, its two pictures (layout

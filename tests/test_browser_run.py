@@ -11,7 +11,7 @@ import pytest
 
 from tests.browser import browser_page, exceptions, settle, streamlit_server
 from tests.test_browser import MISSING, pytestmark  # noqa: F401 - the same skip rule
-from tests.test_browser_film import _step, start_digits_run
+from tests.test_browser_film import SAVED, _step, start_digits_run
 
 CONTROLS = ("Pause", "Resume", "One step", "One epoch", "Stop")
 PAUSED = {"Pause": False, "Resume": True, "One step": True, "One epoch": True, "Stop": True}
@@ -94,7 +94,7 @@ def test_pause_at_once_after_start_and_a_reload_find_the_run_with_its_controls(s
         settle(other)
         _wait_for_controls(other, RUNNING)
         other.locator('[data-testid="stMain"]').get_by_role("button", name="Stop", exact=True).click()
-        other.wait_for_selector("text=Saved ", timeout=60_000)
+        other.wait_for_selector(SAVED, timeout=60_000)
     finally:
         other.close()
     assert not exceptions(page)
