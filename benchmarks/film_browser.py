@@ -56,7 +56,7 @@ def _pct(values: list[float], q: float) -> float | None:
 
 
 def film_browser(work: Path, watch_s: float = 20.0) -> dict:
-    from tests.browser import browser_page, chromium_available, settle, streamlit_server
+    from tests.browser import browser_page, chromium_available, replay_chart, settle, streamlit_server
     from vae_core import Trainer, VAEConfig, load_dataset
 
     if not chromium_available():
@@ -70,9 +70,7 @@ def film_browser(work: Path, watch_s: float = 20.0) -> dict:
         port = int(url.rsplit(":", 1)[1])
         page.goto(f"{url}/train")
         settle(page)
-        page.wait_for_selector(".js-plotly-plot .slider-container", timeout=120_000)
-        chart = page.locator(".js-plotly-plot", has=page.locator(".slider-container")).first
-        chart.scroll_into_view_if_needed()
+        chart = replay_chart(page)
         page.wait_for_timeout(1000)
         page.evaluate(PROBE_JS)
         rail = chart.locator(".slider-rail-rect").first.bounding_box()

@@ -102,5 +102,13 @@ def screenshot(page, path: str) -> None:
     page.set_viewport_size(size)
 
 
+def replay_chart(page, timeout_ms: int = 120_000):
+    """The Train page's replay (the plotly chart with a slider), scrolled into view."""
+    page.wait_for_selector(".js-plotly-plot .slider-container", timeout=timeout_ms)
+    chart = page.locator(".js-plotly-plot", has=page.locator(".slider-container")).first
+    chart.scroll_into_view_if_needed()
+    return chart
+
+
 def exceptions(page) -> list[str]:
     return [e.inner_text()[:300] for e in page.locator('[data-testid="stException"]').all()]

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.browser import browser_page, exceptions, settle, streamlit_server
+from tests.browser import browser_page, exceptions, replay_chart, settle, streamlit_server
 from tests.test_browser import MISSING, pytestmark  # noqa: F401 - the same skip rule
 from vae_core import Trainer, VAEConfig
 
@@ -174,9 +174,7 @@ def test_the_replay_plays_with_every_panel_painted_and_its_title_in_step_and_key
     url, page = served
     page.goto(f"{url}/train")
     settle(page)
-    page.wait_for_selector(".js-plotly-plot .slider-container", timeout=60_000)
-    chart = page.locator(".js-plotly-plot", has=page.locator(".slider-container")).first
-    chart.scroll_into_view_if_needed()
+    chart = replay_chart(page, timeout_ms=60_000)
     page.wait_for_timeout(500)
     n = page.evaluate(RECORD_JS)
     assert n >= 3

@@ -180,7 +180,8 @@ def test_a_reload_finds_the_run_with_its_controls(checkpoint_dir):
         buttons = {b.label: b for b in again.button}
         assert not buttons["Stop"].disabled and not buttons["Resume"].disabled and buttons["Pause"].disabled
         assert any("status: `paused`" in m.value for m in again.markdown)
-        assert any("VAE_UNWATCHED_RUN_MINUTES" in c.value.replace("\\", "") for c in again.caption)  # how unwatched runs end
+        # how unwatched runs end, said on the page
+        assert any("VAE_UNWATCHED_RUN_MINUTES" in c.value.replace("\\", "") for c in again.caption)
         progress = again.get("progress")[0].proto.text
         assert "images/s" not in progress and "ETA" not in progress  # paused: no rate, no ETA
     finally:
