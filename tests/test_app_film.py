@@ -79,7 +79,7 @@ def test_the_live_map_follows_the_run_and_one_step_advances_it(checkpoint_dir):
     by_label(at.button, "Start training").click().run()
     job = at.session_state["train_job"]
     try:
-        _wait_for(lambda: job.snapshot().frames_recorded >= 2)
+        _wait_for(lambda: job.snapshot().frames_recorded >= 2, timeout=240)  # a child interpreter imports torch first
         at.run()
         assert not at.exception
         live = [f for f in _figures(at) if str(f["layout"].get("title", {}).get("text", "")).startswith(
