@@ -226,7 +226,8 @@ def whole_process(names: tuple[str, ...] = tuple(CONFIGS), repeats: int = 3, wor
                   device: str = "cpu", run: Callable[[list[str]], dict] = run_child) -> dict:
     """Each configuration's `paired` figures under `film_whole_process`; one that fails gives
     {"error": ...} and the rest go on. `film_whole_process_cost_max`: the largest median cost among those
-    measured (the issue's target: <= 5% in every one)."""
+    measured (the issue's target: <= 5% in every one); `film_whole_process_accounted_max`: the largest
+    share of a film run's wall time that its trainer charged to the film."""
     from benchmarks.machine import load_average
 
     with tempfile.TemporaryDirectory(dir=work, ignore_cleanup_errors=True) as tmp:
@@ -244,5 +245,9 @@ def whole_process(names: tuple[str, ...] = tuple(CONFIGS), repeats: int = 3, wor
             except Exception as e:  # noqa: BLE001 - one configuration's failure keeps the others' figures
                 out[name] = {"error": f"{type(e).__name__}: {str(e).strip()[:300]}", "load_average": load}
     costs = [r["cost_fraction"] for r in out.values() if "cost_fraction" in r]
+    accounted = [r["film_seconds_fraction"] for r in out.values() if r.get("film_seconds_fraction") is not None]
     return {"film_whole_process": out, "film_whole_process_cost_max": max(costs) if costs else None,
+            # the runs' own account: the film's measured seconds against its process's wall time (the paired
+            # ratios above also carry whatever the machine's other work did to each run)
+            "film_whole_process_accounted_max": max(accounted) if accounted else None,
             "film_whole_process_command": "python -m vae_core train ARGS [--film-frames 0] --quiet"}

@@ -304,11 +304,14 @@ def test_the_film_benchmark_runs_real_processes_and_reads_the_runs_own_account(t
 
     tiny = ("--model", "mlp", "--hidden-sizes", "32", "--latent-dim", "4", "--batch-size", "64")
     monkeypatch.setitem(film.CONFIGS, "tiny", (("--dataset", "digits"), tiny, 2))
-    r = film.whole_process(("tiny",), repeats=1, work=tmp_path)["film_whole_process"]["tiny"]
+    whole = film.whole_process(("tiny", "no-such-configuration"), repeats=1, work=tmp_path)
+    r = whole["film_whole_process"]["tiny"]
     assert "error" not in r, r
     assert r["film_wall_s"] > 0 and r["no_film_wall_s"] > 0 and r["cpu_cost_fraction"] is not None
     assert r["film_frames"] >= 2  # the frame before the first step and the run's last, at least
     assert r["film_seconds"] > 0 and 0 < r["film_seconds_fraction"] < 1
+    assert whole["film_whole_process"]["no-such-configuration"]["error"].startswith("KeyError")
+    assert whole["film_whole_process_accounted_max"] == whole["film_whole_process"]["tiny"]["film_seconds_fraction"]
     assert r["film_frames_skipped"] >= 0
 
 
