@@ -532,3 +532,34 @@ def test_an_epochs_last_frame_takes_its_codes_from_the_epochs_test_pass(digits, 
     x_test = digits.split("test").images
     kept, plain = evaluate(trainer.model, x_test, keep_codes=True), evaluate(trainer.model, x_test)
     assert kept.pop("mu").shape == (len(x_test), 4) and kept == plain and "mu" not in plain
+
+
+def test_an_epochs_checkpoint_leaves_the_film_out_when_writing_it_would_pass_its_share(digits, tmp_path,
+                                                                                      monkeypatch):
+    import vae_core.train as train_module
+
+    written = []
+    save_as_before = train_module.save_checkpoint
+
+    def recording_save(path, **kwargs):
+        written.append(kwargs["film"] is not None)
+        return save_as_before(path, **kwargs)
+
+    to_dict = Film.to_dict
+
+    def slow_to_dict(self):  # a film that takes 0.2 s to make ready for a checkpoint, against ~50 ms epochs
+        time.sleep(0.2)
+        return to_dict(self)
+
+    monkeypatch.setattr(train_module, "save_checkpoint", recording_save)
+    monkeypatch.setattr(Film, "to_dict", slow_to_dict)
+    path = tmp_path / "f.pt"
+    trainer = Trainer(tiny_config(epochs=4), bundle=digits, out_path=path)
+    trainer.film_budget = FilmBudget(head_start_s=0)
+    trainer.fit()
+    # four epochs' checkpoints and the run's last save: the epochs' carry the film only while writing it
+    # stays within the share (once at most: none is measured before the first), the last always has it
+    assert len(written) == 5 and sum(written[:4]) <= 1 and written[-1]
+    stored = load_checkpoint(path).film
+    assert [f["step"] for f in stored["frames"]] == [f["step"] for f in trainer.film.frames]
+    assert trainer.film_budget.spent_s >= 0.2 * sum(written)  # each film written, charged

@@ -112,6 +112,11 @@ class FilmBudget:
             return True
         return self.clock() - self.last_frame_at >= max(FRAME_FLOOR_S, FLOOR_COST_RATIO * self.frame_s[kind])
 
+    def within(self, seconds: float) -> bool:
+        """Whether `seconds` more keep the film within its share (no floor: for what is no frame, such as
+        writing the film into an epoch's checkpoint)."""
+        return self.share is None or self.spent_s + seconds <= self.share * self.elapsed_s()
+
     def charge(self, seconds: float, *, frame: str | None = None) -> None:
         """Count `seconds` of the film's; `frame`: they were a frame of that kind."""
         self.spent_s += seconds

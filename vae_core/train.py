@@ -5,6 +5,7 @@ A run in a background thread for a UI is `vae_core.job.TrainingJob`.
 from __future__ import annotations
 
 import copy
+import io
 import math
 import os
 import threading
@@ -63,14 +64,6 @@ def shift_images(x: torch.Tensor, max_shift: int, g: torch.Generator) -> torch.T
     cols = max_shift - dx + torch.arange(w, device=x.device)  # (N, W)
     picked = padded[torch.arange(n, device=x.device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]
     return picked.permute(0, 3, 1, 2).contiguous()  # (N, H, W, C) -> (N, C, H, W)
-
-
-def _film_share_of_save(film: Film, model: torch.nn.Module, optimizer) -> float:
-    """The film's share of a checkpoint's bytes: the model's weights, the optimizer's state (Adam: two
-    moments a weight) and the film's tensors."""
-    weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
-    film_bytes = film.nbytes()
-    return film_bytes / max(film_bytes + weights * (3 if optimizer is not None else 1), 1)
 
 
 class TrainingFailed(VAEError):
@@ -136,6 +129,8 @@ class Trainer:
         self._stored_film: dict | None = None
         self._film_pending: dict | None = None  # the logged point of the epoch's last frame, till its test pass
         self._film_from_test = False  # the filmed images are test images in the test pass's order (fit sets it)
+        self._film_save_s_per_frame, self._film_save_measured_at = 0.0, 0  # writing the film into a checkpoint
+        self._film_dict_s = 0.0  # making the film's checkpoint form, the latest time
         self.lock = threading.Lock()  # guards history/preview/status for readers in other threads
         if resume is not None:
             self._restore(resume)
@@ -417,8 +412,8 @@ class Trainer:
         with self.lock:
             self.history["epochs"].append(record)
             self.health_images = health
-        if self.out_path:
-            self.save()
+        if self.out_path:  # the film rides along while its share affords it; the run's last save always has it
+            self.save(with_film=self.film is None or self.film_budget.within(self._film_save_expected_s()))
         self._fire("on_epoch_end", record)
         self.group.barrier()
 
@@ -460,14 +455,16 @@ class Trainer:
         originals = as_tensor(x_test[self._health_pick])  # of different classes where labelled
         return {"originals": originals.cpu(), "reconstructions": reconstruct(self.model, originals)}
 
-    def save(self, path: str | Path | None = None, *, include_optimizer: bool = True) -> Path:
+    def save(self, path: str | Path | None = None, *, include_optimizer: bool = True, with_film: bool = True) -> Path:
+        """Write the checkpoint (to `out_path` by default); `with_film` False leaves the film out (an epoch's
+        checkpoint when writing the film would pass the film's share of the run's time: a run resumed from
+        it starts a new film)."""
         path = Path(path) if path else self.out_path
         if path is None:
             raise VAEError("no checkpoint path to save to")
         with self.lock:
             history = copy.deepcopy(self.history)
-        started = self.film_budget.clock()
-        film = self.film.to_dict() if self.film is not None else self._stored_film
+        film = None if not with_film else self._film_for_checkpoint() if self.film is not None else self._stored_film
         saved = save_checkpoint(
             path, config=self.config, model=self.model, history=history,
             optimizer=self.optimizer if include_optimizer else None,
@@ -478,7 +475,27 @@ class Trainer:
             progress={"epoch": self.epoch, "step": self.epoch * self.steps_per_epoch, "beta": self.beta,
                       "status": self.status, "pid": os.getpid()},
         )
-        if self.film is not None:  # the film's part of the save, by its bytes' share of the file's
-            self.film_budget.charge((self.film_budget.clock() - started) * _film_share_of_save(
-                self.film, self.model, self.optimizer if include_optimizer else None))
+        if self.film is not None and with_film:  # its serialization, as measured for a film of its size (below)
+            self.film_budget.charge(self._film_save_s_per_frame * len(self.film.frames))
         return saved
+
+    def _film_save_expected_s(self) -> float:
+        """What writing the film into a checkpoint is expected to cost now (`_film_for_checkpoint`)."""
+        return self._film_dict_s + self._film_save_s_per_frame * len(self.film.frames)
+
+    def _film_for_checkpoint(self) -> dict:
+        """The film's checkpoint form, its making charged to the film. What writing it into the checkpoint
+        costs is measured apart, on a film in memory, whenever the film has doubled its frames since (so
+        at most about twice the serialization of the run's last film in all): seconds per frame."""
+        clock = self.film_budget.clock
+        started = clock()
+        film = self.film.to_dict()
+        self._film_dict_s = clock() - started
+        frames = len(self.film.frames)
+        if frames >= 2 * self._film_save_measured_at:
+            measured = clock()
+            torch.save(film, io.BytesIO())
+            self._film_save_s_per_frame = (clock() - measured) / max(frames, 1)
+            self._film_save_measured_at = frames
+        self.film_budget.charge(clock() - started)
+        return film
