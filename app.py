@@ -38,6 +38,9 @@ def main() -> None:
         st.set_option(SHOW_NAVIGATION, True)
     page = st.navigation({"VAE Latent Explorer": pages})
     st.header(page.title)
+    from ui.display import page_style  # the app's own CSS, before any page draws
+
+    page_style()
 
     from ui.sidebar import sidebar  # slow the first time in a server (torch): after the page is named
     from vae_core.hosting import seconds_since_a_page_ran

@@ -2,8 +2,9 @@
 the encoder's Gaussian q(z|x), draw z = μ + σ·ε, decode it, and read the loss, reweighted live by β.
 
 The steps run in the browser (`ui/explainer.py`): every pen move re-encodes and re-decodes. The address
-holds the view (`?input=`, `?beta=`, `?step=` and `?present=1`, besides the sidebar's `?model=`), so a
-lesson's links can be prepared in advance.
+holds the view (`?input=`, a drawing over it `?draw=`, ε's seed `?seed=`, `?mu=1`, `?beta=`, `?step=` and
+`?present=1`, besides the sidebar's `?model=`), so a lesson's links can be prepared in advance and show the
+sender's numbers.
 """
 
 from ui.routing import page_header
@@ -21,7 +22,8 @@ from ui.display import plain, presenter_chrome
 from ui.explainer import STRIP, explainer, plane_data, where_it_runs, why_kl
 from ui.loaders import encoded, model_key
 from ui.session import open_in_sliders, require_checkpoint, require_data, uploaded_image
-from vae_core.latent import encode, prior_noise
+from vae_core.images import image_from_text, image_to_text, quantized
+from vae_core.latent import encode, lesson_noise
 
 TEXTS = [
     "A VAE starts from an image x. Draw on the canvas (your strokes are shrunk to the model's size, "
@@ -36,7 +38,12 @@ TEXTS = [
     "pixels (the map shows where), plus β times the KL from q(z|x) to the prior, summed over dimensions. "
     "Slide β to reweight the total.",
 ]
-STEPS = 5
+STEPS = 6  # five in the component; the sixth (why the KL term matters) is drawn here, below it
+WHY_KL = ("Why the KL term matters",
+          "The KL term keeps every q(z|x) near the prior N(0, 1), so the codes fill the space the prior draws from. "
+          "Drop it (β = 0, a plain autoencoder) and reconstructions stay good, but the codes scatter wherever suits "
+          "the decoder: samples from the prior and the middle of a line between two codes land where the decoder "
+          "has seen nothing.")
 
 ckpt = require_checkpoint()
 bundle = require_data(ckpt)
@@ -63,7 +70,7 @@ def _number(name: str, kind, low, high, default):
 present = st.sidebar.toggle("Presenter mode", value=params.get("present") == "1", key="hiw_present",
                             help="Larger type and pictures, one step at a time: the ← and → keys move between them")
 if present:
-    st.set_page_config(initial_sidebar_state="collapsed")
+    st.set_page_config(initial_sidebar_state="collapsed", layout="wide")
     presenter_chrome()
 
 # --- the input: a test image (by index or a random one of a class) or an upload
@@ -89,16 +96,28 @@ else:
 if mode != "Upload":
     params["input"] = str(index)
 x = torch.as_tensor(x, dtype=torch.float32)
+# a lesson's link: the drawing over this input (8-bit levels, `?draw=`), ε's seed (`?seed=`) and z = μ (`?mu=1`)
+linked = address.take("draw", None, lambda raw: image_from_text(raw, ckpt.image_shape))
+if linked is not None and mode != "Upload":
+    st.session_state["hiw_drawn"] = (model_key(ckpt), (mode, index), linked.reshape(-1).tolist())
+address.take("seed", "hiw_seed", address.whole(0, 2**31 - 1))
+if address.take("mu", None, address.choice(["1"])) is not None:
+    st.session_state["hiw_use_mu"] = True
 drawn = st.session_state.get("hiw_drawn")  # the last finished drawing on this model, if any
-if drawn is not None and drawn[0] == model_key(ckpt) and drawn[1] == (mode, index):
+drawing = drawn is not None and drawn[0] == model_key(ckpt) and drawn[1] == (mode, index)
+if drawing:
     x = torch.tensor(drawn[2], dtype=torch.float32).reshape(1, *ckpt.image_shape)
+address.keep("draw", image_to_text(x) if drawing else None)
+if mode == "Upload":
+    st.caption("This page's address holds a test image's number, a drawing over it, β and ε's seed, "
+               "not an uploaded image: a copied link opens on test image 0.")
 
-# --- ε and the strip's draws: seeded, until Resample (the browser's own draws come back on release)
+# --- ε and the strip's draws: one seed (0 until Resample; the browser's draw comes back as its seed), the
+# same numbers here and in the browser (`lesson_noise`), so a link with `?seed=` shows the sender's numbers
 seed = st.session_state.get("hiw_seed", 0)
-eps = st.session_state.get("hiw_eps")
-if eps is None or len(eps) != D:
-    eps = prior_noise(1, D, seed=seed)[0].numpy()
-strip = prior_noise(STRIP, D, seed=seed + 1).numpy()
+eps, *strip = lesson_noise(seed, 1 + STRIP, D)
+strip = np.stack(strip)
+address.keep("seed", seed, 0)
 beta = _number("beta", float, 0.0, 10.0, float(ckpt.config.beta))
 step = _number("step", int, 1, STEPS, 1) if present else 0
 
@@ -107,10 +126,10 @@ def heard(name: str, value) -> None:
     """A gesture ended in the component: keep what the page needs for its address, the server's view
     and the Sliders button."""
     if name == "x" and value is not None:
-        st.session_state["hiw_drawn"] = (model_key(ckpt), (mode, index), [float(v) for v in value])
-    elif name == "eps" and value is not None:
-        st.session_state["hiw_eps"] = np.asarray(value, dtype=np.float32)
-        st.session_state["hiw_seed"] = seed + 2  # the strip's draws move on too (the server's view)
+        levels = quantized(torch.tensor(value, dtype=torch.float32))  # the 8-bit levels the browser drew
+        st.session_state["hiw_drawn"] = (model_key(ckpt), (mode, index), levels.tolist())
+    elif name == "seed" and value is not None:
+        st.session_state["hiw_seed"] = int(value)
     elif name == "beta" and value is not None:
         params["beta"] = f"{float(value):g}"
     elif name == "use_mu":
@@ -128,11 +147,13 @@ if present:
 elif "present" in params:
     del params["present"]
 use_mu = st.session_state.get("hiw_use_mu", False)
+address.keep("mu", "1" if use_mu else None)
 version = hash((model_key(ckpt), mode, index, present, reason is None,
                 None if reason is None else (tuple(np.round(eps, 5)), use_mu, x.sum().item())))
 plane = plane_data(encoded(ckpt)[0], None if test.labels is None else test.labels.numpy()) if D == 2 else None
-explainer(ckpt, x, eps=eps, strip=strip, beta=beta, use_mu=use_mu, texts=TEXTS, train_url="train",
-          key="hiw", version=version, step=step, on_change=heard, in_browser=reason is None, plane=plane)
+explainer(ckpt, x, eps=eps, strip=strip, beta=beta, use_mu=use_mu, texts=TEXTS + [WHY_KL[1]], train_url="train",
+          key="hiw", version=version, step=step, on_change=heard, in_browser=reason is None, plane=plane,
+          after=[WHY_KL[0]])
 
 # --- the server's exact numbers and a way on
 mu, logvar = (t[0] for t in encode(ckpt.model, x))
@@ -142,9 +163,7 @@ if st.button("Open this z in the Sliders", key="hiw_sliders",
     open_in_sliders(model_key(ckpt), z.numpy(), "How it works, step 3")
 
 if not present:
-    st.subheader("6 · Why the KL term matters")
-    st.markdown("The KL term keeps every q(z|x) near the prior N(0, 1), so the codes fill the space the prior "
-                "draws from. Drop it (β = 0, a plain autoencoder) and reconstructions stay good, but the codes "
-                "scatter wherever suits the decoder: samples from the prior and the middle of a line between two "
-                "codes land where the decoder has seen nothing.")
-    why_kl(ckpt)
+    st.subheader(f"6 · {WHY_KL[0]}")
+    st.markdown(WHY_KL[1])
+if not present or step == 6:
+    why_kl(ckpt, large=present)

@@ -112,3 +112,35 @@ def replay_chart(page, timeout_ms: int = 120_000):
 
 def exceptions(page) -> list[str]:
     return [e.inner_text()[:300] for e in page.locator('[data-testid="stException"]').all()]
+
+
+# what sticks out of a phone's screen: every element drawn inside the page's main area (components'
+# shadow roots too) whose box passes the viewport's right edge, unless a box that scrolls sideways on
+# purpose (a table) holds it
+_OVERFLOWING = """(width) => {
+  const out = [];
+  const scrolls = (e) => {
+    for (let p = e.parentElement || e.getRootNode().host; p; p = p.parentElement || p.getRootNode().host) {
+      const s = getComputedStyle(p);
+      if (s.overflowX === "auto" || s.overflowX === "scroll" || s.overflowX === "hidden") return true;
+    }
+    return false;
+  };
+  const walk = (root) => {
+    for (const e of root.querySelectorAll("*")) {
+      if (e.shadowRoot) walk(e.shadowRoot);
+      const r = e.getBoundingClientRect();
+      if (r.width > 0 && r.height > 0 && r.right > width + 1 && !scrolls(e)) {
+        out.push(`${e.tagName.toLowerCase()}.${String(e.className).split(" ")[0]} ends at ${Math.round(r.right)} px`);
+      }
+    }
+  };
+  const main = document.querySelector('[data-testid="stMain"]');
+  if (main) walk(main);
+  return out;
+}"""
+
+
+def overflowing(page, width: int) -> list[str]:
+    """The elements of the page's main area that pass `width` (a phone's 390 px), as one line each."""
+    return page.evaluate(_OVERFLOWING, width)

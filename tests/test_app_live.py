@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 import ui.live_decoder
 from tests.test_app import ROOT, by_label, open_app
 from vae_core import load_checkpoint
-from vae_core.latent import encode, kl_ranking
+from vae_core.latent import encode, kl_ranking, lesson_noise
 
 ort = pytest.importorskip("onnxruntime")
 
@@ -295,3 +295,40 @@ def test_why_the_kl_term_matters_sets_the_model_beside_the_shipped_autoencoder(c
     assert any("mnist5k-mlp-z4" in t and "a VAE, β = 1" in t for t in texts)
     assert any("mnist5k-ae-z16" in t and "plain autoencoder" in t for t in texts)
     assert len(at.get("image")) == 2 * (8 + 8)  # per model: 8 samples of the prior and 8 steps of the line
+
+
+def _params(at) -> dict[str, str]:
+    return {k: (v[0] if isinstance(v, list) else v) for k, v in at.query_params.items()}
+
+
+def test_a_lesson_link_carries_the_drawing_and_epsilons_seed_to_a_new_session(checkpoint_dir, models, fake):
+    """Issue 33: the address holds the drawing (8-bit levels, deflated) and ε's seed, so another session
+    opening it sends its browser the sender's x and ε; a bad drawing in an address is one line."""
+    at = open_app(checkpoint_dir, models["z4"], page="how-it-works")
+    drawn = [0.0] * (28 * 28)
+    drawn[300:310] = [0.5] * 10
+    fake.gesture = ("hiw", "x", drawn)
+    at.run()
+    fake.gesture = ("hiw", "seed", 987654)
+    at.run()
+    fake.gesture = ("hiw", "use_mu", True)
+    at.run()
+    at.run()
+    sent = fake.mounts["hiw"]
+    params = _params(at)
+    assert params["seed"] == "987654" and params["mu"] == "1" and "draw" in params and len(params["draw"]) < 400
+    assert sent["eps"] == pytest.approx(lesson_noise(987654, 1, 4)[0].tolist(), abs=1e-6)
+    assert sent["x"][300] == pytest.approx(round(0.5 * 255) / 255, abs=1e-6)
+    fake.mounts.clear()
+    other = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    other.run()
+    for name, value in params.items():
+        other.query_params[name] = value
+    other.switch_page("pages/how-it-works.py").run()
+    got = fake.mounts["hiw"]
+    assert not other.exception
+    assert got["x"] == pytest.approx(sent["x"], abs=1e-6) and got["eps"] == pytest.approx(sent["eps"], abs=1e-6)
+    assert got["use_mu"] is True and np.allclose(got["strip"], sent["strip"], atol=1e-6)
+    other.query_params["draw"] = "not-an-image"
+    other.run()
+    assert any("Ignored ?draw=not-an-image" in c for c in captions(other)) and not other.exception

@@ -47,6 +47,30 @@ def show_pairs(originals: torch.Tensor, reconstructions: torch.Tensor, *, per_ro
         show_grid(reconstructions[rows], per_row=per_row, width=width)
 
 
+# On a phone Streamlit stacks every row of columns, so a grid of 8 images became 8 images one under
+# another, and show_pairs' originals no longer sat over their reconstructions. A row of columns that holds
+# images and no control (show_grid's rows) stays a row there, its images shrinking to fit.
+IMAGE_ROW = ('[data-testid="stHorizontalBlock"]:has(> [data-testid="stColumn"] [data-testid="stImage"])'
+             ':not(:has(input, button:not([kind="elementToolbar"]), textarea, select, canvas, '
+             '[data-testid="stPlotlyChart"]))')
+_GRID_RULES = (
+    "{row} {{ flex-wrap: nowrap !important; gap: 0.25rem !important; }}",
+    "{row} > [data-testid='stColumn'] {{ min-width: 0 !important; width: auto !important; flex: 1 1 0 !important; }}",
+    "{row} [data-testid='stImage'], {row} img {{ max-width: 100% !important; height: auto !important; }}",
+    "{row} [data-testid='stImageCaption'] {{ font-size: 0.65rem; overflow-wrap: anywhere; }}",
+)
+PAGE_STYLE = (
+    "<style>@media (max-width: 640px) {"
+    + "".join(rule.format(row=IMAGE_ROW) for rule in _GRID_RULES)
+    + "}</style>"
+)
+
+
+def page_style() -> None:
+    """The app's own rules for every page (the router draws them): image grids stay grids on a phone."""
+    st.html(PAGE_STYLE)
+
+
 def presenter_chrome() -> None:
     """For a projector: Streamlit's header bar (its toolbar and menu) hidden, so the page starts at the top
     of the screen. (The "Deploy" button is off in every mode: `client.toolbarMode` in .streamlit/config.toml.)"""

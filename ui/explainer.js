@@ -10,19 +10,35 @@
 //
 // Every change of the input (a pen move, Clear, a new image from the page) runs the encoder and one
 // batched decoder run (z and the strip's draws); Resample and "use μ" run the decoder only; β only
-// re-adds the loss. Python hears the input when a stroke ends ("x"), ε when it is resampled ("eps"),
+// re-adds the loss. Python hears the input when a stroke ends ("x"), ε's seed when it is resampled ("seed"),
 // β when its drag ends ("beta"), "use_mu", and the step ("step").
 
 const LOG_2PI = Math.log(2 * Math.PI);
 
-function gaussianDraw(n) {
-  // Box–Muller: n draws of N(0, 1)
-  const out = new Array(n);
-  for (let i = 0; i < n; i += 2) {
-    const u = 1 - Math.random(), v = Math.random();
-    const r = Math.sqrt(-2 * Math.log(u));
-    out[i] = r * Math.cos(2 * Math.PI * v);
-    if (i + 1 < n) out[i + 1] = r * Math.sin(2 * Math.PI * v);
+// mulberry32 (Tommy Ettinger's 32-bit generator): uniform floats in [0, 1) from a seed, the same sequence
+// as vae_core.latent._mulberry32, so an address holding the seed gives the server this browser's ε
+function mulberry32(seed) {
+  let a = seed | 0;
+  return () => {
+    a = (a + 0x6D2B79F5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// rows × n draws of N(0, 1) from a seed (Box–Muller, pair by pair within a row): vae_core.latent.lesson_noise
+function lessonNoise(seed, rows, n) {
+  const rand = mulberry32(seed), out = [];
+  for (let r = 0; r < rows; r++) {
+    const row = new Array(n);
+    for (let i = 0; i < n; i += 2) {
+      const u = 1 - rand(), v = rand();
+      const radius = Math.sqrt(-2 * Math.log(u));
+      row[i] = radius * Math.cos(2 * Math.PI * v);
+      if (i + 1 < n) row[i + 1] = radius * Math.sin(2 * Math.PI * v);
+    }
+    out.push(row);
   }
   return out;
 }
@@ -68,7 +84,8 @@ function inkToInput(big, [C, H, W], normalize) {
   for (let r = 0; r < H; r++) for (let c = 0; c < W; c++) {
     let s = 0;
     for (let dy = 0; dy < k; dy++) for (let dx = 0; dx < k; dx++) s += pixels[4 * ((r * k + dy) * src.width + c * k + dx)];
-    for (let ch = 0; ch < C; ch++) x[ch * H * W + r * W + c] = s / (k * k * 255);
+    // 8-bit levels, as a page address keeps the drawing (vae_core.images.image_to_text)
+    for (let ch = 0; ch < C; ch++) x[ch * H * W + r * W + c] = Math.round(s / (k * k)) / 255;
   }
   return x;
 }
@@ -140,6 +157,21 @@ function drawingPad(data, onInput, onStroke) {
 
 // --- the steps' pictures
 
+// a chart drawn at the size it is shown (its CSS width × the screen's pixel ratio), so a phone's narrow
+// column and a projector's wide one both get sharp lines and type at the canvas's CSS font size (13 px on
+// a page, larger in presenter mode); returns the context, drawing in CSS pixels, and the font size
+function chartContext(canvas, height) {
+  const dpr = window.devicePixelRatio || 1, font = parseFloat(getComputedStyle(canvas).fontSize) || 13;
+  const W = canvas.clientWidth || canvas.width / dpr, H = typeof height === "function" ? height(W, font) : height;
+  const w = Math.max(1, Math.round(W * dpr)), h = Math.max(1, Math.round(H * dpr));
+  if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
+  canvas.style.height = `${H}px`;
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.clearRect(0, 0, W, H);
+  return { ctx, W, H, font };
+}
+
 function imageCanvas(shape, display, label) {
   return el("canvas", { class: "vae-ex-image", width: display, height: display, role: "img", "aria-label": label });
 }
@@ -153,59 +185,65 @@ function byKl(kl, fallback) {
 
 // one row per dimension (this image's most KL first): the prior N(0, 1) as a grey band (±1, ±2), the
 // posterior N(μ, σ²) as a dot with ±σ and ±2σ bars, z as a black tick when given; returns the rows drawn
-function posteriorChart(canvas, mu, logvar, kl, order, z) {
-  const ctx = canvas.getContext("2d"), W = canvas.width, row = 20, left = 110, right = 14, span = 4;
-  const rows = order.slice(0, Math.floor(canvas.height / row) - 1);
-  const X = (v) => left + ((Math.min(Math.max(v, -span), span) + span) / (2 * span)) * (W - left - right);
-  ctx.clearRect(0, 0, W, canvas.height);
-  ctx.font = "13px sans-serif";
+function posteriorChart(canvas, mu, logvar, kl, order, z, most = 24) {
+  const shown = Math.min(order.length, most);
+  const { ctx, W, font } = chartContext(canvas, (_, f) => Math.round(1.55 * f) * (shown + 1) + 6);
+  const row = Math.round(1.55 * font), band = row * 0.8, span = 4, right = font;
+  const rows = order.slice(0, shown);
+  ctx.font = `${font}px sans-serif`;
   ctx.textBaseline = "middle";
+  const left = Math.ceil(Math.max(...rows.map((d) => ctx.measureText(`z${d} · ${kl[d].toFixed(2)} nats`).width))) + font;
+  const X = (v) => left + ((Math.min(Math.max(v, -span), span) + span) / (2 * span)) * (W - left - right);
   rows.forEach((d, r) => {
     const y = row * r + row / 2 + 2, s = Math.exp(0.5 * logvar[d]);
-    ctx.fillStyle = "#eee"; ctx.fillRect(X(-2), y - 8, X(2) - X(-2), 16);
-    ctx.fillStyle = "#ddd"; ctx.fillRect(X(-1), y - 8, X(1) - X(-1), 16);
+    ctx.fillStyle = "#eee"; ctx.fillRect(X(-2), y - band / 2, X(2) - X(-2), band);
+    ctx.fillStyle = "#ddd"; ctx.fillRect(X(-1), y - band / 2, X(1) - X(-1), band);
     const live = kl[d] > 0.1;
     ctx.strokeStyle = ctx.fillStyle = live ? "#d6336c" : "#888";
-    ctx.lineWidth = 1; ctx.beginPath(); ctx.moveTo(X(mu[d] - 2 * s), y); ctx.lineTo(X(mu[d] + 2 * s), y); ctx.stroke();
-    ctx.lineWidth = 4; ctx.beginPath(); ctx.moveTo(X(mu[d] - s), y); ctx.lineTo(X(mu[d] + s), y); ctx.stroke();
-    ctx.beginPath(); ctx.arc(X(mu[d]), y, 3.5, 0, 2 * Math.PI); ctx.fill();
-    if (z) { ctx.fillStyle = "#000"; ctx.fillRect(X(z[d]) - 1, y - 9, 2, 18); }
+    ctx.lineWidth = font / 13; ctx.beginPath(); ctx.moveTo(X(mu[d] - 2 * s), y); ctx.lineTo(X(mu[d] + 2 * s), y); ctx.stroke();
+    ctx.lineWidth = 4 * font / 13; ctx.beginPath(); ctx.moveTo(X(mu[d] - s), y); ctx.lineTo(X(mu[d] + s), y); ctx.stroke();
+    ctx.beginPath(); ctx.arc(X(mu[d]), y, 0.27 * font, 0, 2 * Math.PI); ctx.fill();
+    if (z) { ctx.fillStyle = "#000"; ctx.fillRect(X(z[d]) - font / 13, y - band / 2 - 1, 2 * font / 13, band + 2); }
     ctx.fillStyle = "#333";
     ctx.fillText(`z${d} · ${kl[d].toFixed(2)} nats`, 4, y);
   });
-  const y = row * rows.length + 8;
+  const y = row * rows.length + row / 2;
   ctx.fillStyle = "#666";
-  for (const v of [-2, -1, 0, 1, 2]) ctx.fillText(String(v), X(v) - 3, y);
+  ctx.textAlign = "center";
+  for (const v of [-2, -1, 0, 1, 2]) ctx.fillText(String(v), X(v), y);
+  ctx.textAlign = "start";
   return rows;
 }
 
 // a 2-D model's latent plane: the test codes (dots, coloured by label), the prior's 1σ and 2σ circles,
 // the posterior's 1σ and 2σ ellipses around μ, and z as a cross
 function planeChart(canvas, plane, mu, logvar, z) {
-  const ctx = canvas.getContext("2d"), S = canvas.width, pad = 10, span = plane.span;
+  const { ctx, W: S, font } = chartContext(canvas, (W) => W), pad = 10, span = plane.span, k13 = font / 13;
   const P = (v) => pad + ((v + span) / (2 * span)) * (S - 2 * pad), Q = (v) => S - P(v);
   const r = (v) => (v / (2 * span)) * (S - 2 * pad);
-  ctx.clearRect(0, 0, S, S);
   ctx.globalAlpha = 0.45;
-  plane.codes.forEach(([a, b], i) => { ctx.fillStyle = plane.colors[i]; ctx.fillRect(P(a) - 1.5, Q(b) - 1.5, 3, 3); });
+  const dot = 3 * k13;
+  plane.codes.forEach(([a, b], i) => { ctx.fillStyle = plane.colors[i]; ctx.fillRect(P(a) - dot / 2, Q(b) - dot / 2, dot, dot); });
   ctx.globalAlpha = 1;
-  ctx.setLineDash([4, 4]); ctx.strokeStyle = "#777"; ctx.lineWidth = 1;
+  ctx.setLineDash([4 * k13, 4 * k13]); ctx.strokeStyle = "#777"; ctx.lineWidth = k13;
   for (const k of [1, 2]) { ctx.beginPath(); ctx.arc(P(0), Q(0), r(k), 0, 2 * Math.PI); ctx.stroke(); }
   ctx.setLineDash([]);
   const sx = Math.exp(0.5 * logvar[0]), sy = Math.exp(0.5 * logvar[1]);
   ctx.strokeStyle = "#d6336c";
   for (const [k, w] of [[1, 3], [2, 1.5]]) {
-    ctx.lineWidth = w; ctx.beginPath();
+    ctx.lineWidth = w * k13; ctx.beginPath();
     ctx.ellipse(P(mu[0]), Q(mu[1]), Math.max(r(k * sx), 1), Math.max(r(k * sy), 1), 0, 0, 2 * Math.PI); ctx.stroke();
   }
-  ctx.fillStyle = "#d6336c"; ctx.beginPath(); ctx.arc(P(mu[0]), Q(mu[1]), 3.5, 0, 2 * Math.PI); ctx.fill();
+  ctx.fillStyle = "#d6336c"; ctx.beginPath(); ctx.arc(P(mu[0]), Q(mu[1]), 3.5 * k13, 0, 2 * Math.PI); ctx.fill();
   if (z) {
-    ctx.strokeStyle = "#000"; ctx.lineWidth = 2; ctx.beginPath();
-    ctx.moveTo(P(z[0]) - 6, Q(z[1]) - 6); ctx.lineTo(P(z[0]) + 6, Q(z[1]) + 6);
-    ctx.moveTo(P(z[0]) - 6, Q(z[1]) + 6); ctx.lineTo(P(z[0]) + 6, Q(z[1]) - 6); ctx.stroke();
+    const c = 6 * k13;
+    ctx.strokeStyle = "#000"; ctx.lineWidth = 2 * k13; ctx.beginPath();
+    ctx.moveTo(P(z[0]) - c, Q(z[1]) - c); ctx.lineTo(P(z[0]) + c, Q(z[1]) + c);
+    ctx.moveTo(P(z[0]) - c, Q(z[1]) + c); ctx.lineTo(P(z[0]) + c, Q(z[1]) - c); ctx.stroke();
   }
-  ctx.fillStyle = "#555"; ctx.font = "11px sans-serif";
-  ctx.fillText("z0 →", S - 34, S - 4); ctx.fillText("↑ z1", 2, 12);
+  ctx.fillStyle = "#555"; ctx.font = `${font}px sans-serif`; ctx.textBaseline = "alphabetic";
+  ctx.textAlign = "end"; ctx.fillText("z0 →", S - 4, S - 4);
+  ctx.textAlign = "start"; ctx.fillText("↑ z1", 4, font + 2);
 }
 
 function heatCanvas(values, [C, H, W], canvas, scale) {
@@ -223,25 +261,26 @@ function heatCanvas(values, [C, H, W], canvas, scale) {
 }
 
 function lossBar(canvas, recon, klTotal, beta) {
-  const ctx = canvas.getContext("2d"), W = canvas.width, H = canvas.height, total = recon + beta * klTotal;
+  const { ctx, W, H } = chartContext(canvas, (_, f) => 2 * f), total = recon + beta * klTotal;
   const widest = Math.max(total, recon + 1), X = (v) => (v / widest) * (W - 2);
-  ctx.clearRect(0, 0, W, H);
   ctx.fillStyle = "#4c6ef5"; ctx.fillRect(1, 4, X(recon), H - 8);
   ctx.fillStyle = "#f59f00"; ctx.fillRect(1 + X(recon), 4, X(beta * klTotal), H - 8);
 }
 
 function klBars(canvas, kl, order) {
-  const ctx = canvas.getContext("2d"), W = canvas.width, H = canvas.height, n = Math.min(order.length, 32);
-  const top = Math.max(1e-3, ...kl), w = (W - 4) / n;
-  ctx.clearRect(0, 0, W, H);
-  ctx.font = "10px sans-serif";
+  const { ctx, W, H, font } = chartContext(canvas, (_, f) => 8.5 * f), n = Math.min(order.length, 32);
+  const top = Math.max(1e-3, ...kl), w = (W - 4) / n, label = 0.8 * font;
+  ctx.font = `${label}px sans-serif`;
+  ctx.textAlign = "center";
+  const labelled = w >= 1.6 * label;  // a number under every bar only where each fits
   order.slice(0, n).forEach((d, i) => {
-    const h = (kl[d] / top) * (H - 16);
+    const h = (kl[d] / top) * (H - 1.6 * label);
     ctx.fillStyle = kl[d] > 0.1 ? "#f59f00" : "#bbb";
-    ctx.fillRect(2 + i * w + 1, H - 14 - h, w - 2, h);
+    ctx.fillRect(2 + i * w + 1, H - 1.4 * label - h, Math.max(1, w - 2), h);
     ctx.fillStyle = "#666";
-    if (n <= 20) ctx.fillText(String(d), 2 + i * w + w / 2 - 3, H - 3);
+    if (labelled) ctx.fillText(String(d), 2 + i * w + w / 2, H - 0.3 * label);
   });
+  ctx.textAlign = "start";
 }
 
 // --- the page's component
@@ -261,19 +300,19 @@ function buildExplain(root, data, report) {
   // 1. input
   const input = imageCanvas(data.shape, display / 2, "the model's input x");
   const blitInput = painter(input, data.shape);
-  const pad = data.draw ? drawingPad(data, (at) => changed(at, true), () => report("x", Array.from(x, (v) => Number(v.toFixed(3))))) : null;
+  const pad = data.draw ? drawingPad(data, (at) => changed(at, true), () => report("x", Array.from(x, (v) => Number(v.toFixed(4))))) : null;
   const clearButton = el("button", { class: "vae-ex-button", type: "button", text: "Clear" });
-  clearButton.addEventListener("click", () => { pad.clear(); changed(performance.now(), true); report("x", Array.from(x, (v) => Number(v.toFixed(3)))); });
+  clearButton.addEventListener("click", () => { pad.clear(); changed(performance.now(), true); report("x", Array.from(x, (v) => Number(v.toFixed(4)))); });
   const inputBox = pad
     ? [el("div", { class: "vae-ex-col" }, pad.canvas, clearButton), el("figure", { class: "vae-live-figure" }, input,
       el("figcaption", { text: `x: what the encoder gets (${H}×${W})` }))]
     : [el("figure", { class: "vae-live-figure" }, input, el("figcaption", { text: "x" }))];
 
   // 2. q(z|x)
-  const chart = el("canvas", { class: "vae-ex-chart", width: 640, height: 20 * (Math.min(D, 24) + 1) + 6,
+  const chart = el("canvas", { class: "vae-ex-chart vae-ex-fit", width: 640, height: 20 * (Math.min(D, 24) + 1) + 6,
     role: "img", "aria-label": "q(z|x): mean and spread of every dimension against the prior N(0, 1)" });
   const chartNote = el("div", { class: "vae-ex-note" });
-  const plane = data.plane ? el("canvas", { class: "vae-ex-plane", width: 300, height: 300, role: "img",
+  const plane = data.plane ? el("canvas", { class: "vae-ex-plane vae-ex-fit", width: 300, height: 300, role: "img",
     "aria-label": "q(z|x) on the latent plane: its 1σ and 2σ ellipses over the test codes and the prior's circles" }) : null;
   const planeBox = plane ? [el("figure", { class: "vae-live-figure" }, plane, el("figcaption", {
     text: "the latent plane: test codes by label, the prior's 1σ/2σ circles (dashed), q(z|x)'s 1σ/2σ ellipses, z (×)" }))] : [];
@@ -295,8 +334,8 @@ function buildExplain(root, data, report) {
 
   // 5. the loss
   const map = imageCanvas(data.shape, display / 2, "−log p(x|z) per pixel: where the model pays");
-  const kls = el("canvas", { class: "vae-ex-kl", width: 420, height: 110, role: "img", "aria-label": "KL per dimension (nats)" });
-  const bar = el("canvas", { class: "vae-ex-bar", width: 420, height: 26, role: "img",
+  const kls = el("canvas", { class: "vae-ex-kl vae-ex-fit", width: 420, height: 110, role: "img", "aria-label": "KL per dimension (nats)" });
+  const bar = el("canvas", { class: "vae-ex-bar vae-ex-fit", width: 420, height: 26, role: "img",
     "aria-label": "loss = reconstruction + β·KL" });
   const betaInput = el("input", { type: "range", min: 0, max: 10, step: 0.1, value: beta, "aria-label": "β" });
   const betaValue = el("span", { class: "vae-live-value", text: beta.toFixed(1) });
@@ -318,6 +357,8 @@ function buildExplain(root, data, report) {
           el("a", { href: data.train_url, target: "_self", text: "train one" }), "."))),
     status,
   );
+  // presenter mode steps through the page's own steps below the component too (their pictures are the page's)
+  if (data.step) (data.after || []).forEach((title, i) => status.before(step(6 + i, title)));
 
   const codes = () => {
     const s = post.logvar.map((lv) => (useMu ? 0 : Math.exp(0.5 * lv)));
@@ -340,13 +381,30 @@ function buildExplain(root, data, report) {
       total: Number(total.toFixed(3)) });
   }
 
+  // the charts, drawn at their shown size: after each computation, and again when that size changes
+  function paintCharts() {
+    if (!post || !decoded) return [];
+    const { z } = decoded;
+    const kl = klPerDim(post.mu, post.logvar), order = byKl(kl, data.kl_order);
+    // presenter mode: as many rows (most KL first) as fit on the screen under the chart's top
+    const font = parseFloat(getComputedStyle(chart).fontSize) || 13;
+    const room = root.classList.contains("vae-ex-present") && chart.clientWidth
+      ? Math.floor((window.innerHeight - chart.getBoundingClientRect().top - 2 * font) / Math.round(1.55 * font)) - 1 : 24;
+    const rows = posteriorChart(chart, post.mu, post.logvar, kl, order, z, Math.max(4, Math.min(24, room)));
+    if (plane) planeChart(plane, data.plane, post.mu, post.logvar, z);
+    paintLoss();
+    return rows;
+  }
+  let refit = 0;
+  const fits = new ResizeObserver(() => { cancelAnimationFrame(refit); refit = requestAnimationFrame(paintCharts); });
+  [chart, plane, kls, bar].forEach((c) => c && fits.observe(c));
+
   function paintAll(at) {
     const { z } = decoded;
     const kl = klPerDim(post.mu, post.logvar), order = byKl(kl, data.kl_order);
-    const rows = posteriorChart(chart, post.mu, post.logvar, kl, order, z);
+    const rows = paintCharts();
     root.dataset.rows = JSON.stringify(rows.map((d) => [d, Number(kl[d].toFixed(2))]));  // as drawn, top down
-    if (plane) planeChart(plane, data.plane, post.mu, post.logvar, z);
-    const collapsed = kl.filter((v) => v <= 0.1).length, hidden = Math.max(0, D - 24);
+    const collapsed = kl.filter((v) => v <= 0.1).length, hidden = D - rows.length;
     chartNote.textContent = `dot: μ; thick bar: ±σ; thin: ±2σ; grey band: the prior N(0, 1) (±1, ±2); black tick: z. `
       + `${collapsed} of ${D} dimensions sit on the prior (KL ≤ 0.1 nats): they carry nothing about x.`
       + (hidden ? ` (${hidden} dimensions with the least KL not drawn.)` : "");
@@ -360,7 +418,6 @@ function buildExplain(root, data, report) {
     sctx.fillStyle = "#fff"; sctx.fillRect(0, 0, stripCanvas.width, stripCanvas.height);
     const size = C * H * W;
     strip.forEach((_, k) => blitStrip(sctx, decoded.strip, k * size, 2 + k * (tileW + 4), 2, tileW, tileW));
-    paintLoss();
     stats.frames += 1;
     stats.firstFrameAt ??= performance.now();
     stats.latencies.push(performance.now() - at);
@@ -411,10 +468,11 @@ function buildExplain(root, data, report) {
     if (!server || !decoded) run({ at: at || performance.now(), encode: true });
   }
   resample.addEventListener("click", (e) => {
-    eps = gaussianDraw(D);
-    strip = strip.map(() => gaussianDraw(D));
+    const seed = 1 + Math.floor(Math.random() * (2 ** 31 - 1));
+    [eps, ...strip] = lessonNoise(seed, 1 + strip.length, D);
+    root.dataset.seed = String(seed);
     if (!server) run({ at: e.timeStamp || performance.now(), encode: false });
-    report("eps", eps.map((v) => Number(v.toFixed(5))));
+    report("seed", seed);
   });
   muBox.addEventListener("change", (e) => {
     useMu = muBox.checked;
@@ -427,19 +485,37 @@ function buildExplain(root, data, report) {
   // presenter mode: one step at a time, the arrow keys move between them
   if (data.step) {
     let current = data.step;
-    const show = () => root.querySelectorAll(".vae-ex-step").forEach((s) => { s.hidden = Number(s.dataset.step) !== current; });
+    const steps = root.querySelectorAll(".vae-ex-step"), last = steps.length;
+    const where = el("span", { class: "vae-ex-where" });
+    const back = el("button", { class: "vae-ex-button", type: "button", text: "← Previous", "aria-label": "Previous step" });
+    const next = el("button", { class: "vae-ex-button", type: "button", text: "Next →", "aria-label": "Next step" });
+    root.prepend(el("nav", { class: "vae-ex-nav", "aria-label": "Steps" }, back, where, next,
+      el("span", { class: "vae-ex-keys", text: "← → keys move between steps" })));
+    const show = () => {
+      steps.forEach((s) => { s.hidden = Number(s.dataset.step) !== current; });
+      where.textContent = `Step ${current} of ${last}`;
+      back.disabled = current <= 1;
+      next.disabled = current >= last;
+      root.dataset.step = String(current);
+    };
     root.classList.add("vae-ex-present");
     show();
-    const onKey = (e) => {
-      if (e.target.closest?.("input, textarea")) return;
-      const next = e.key === "ArrowRight" ? current + 1 : e.key === "ArrowLeft" ? current - 1 : current;
-      if (next === current || next < 1 || next > 5) return;
-      current = next;
+    const go = (to) => {
+      if (to === current || to < 1 || to > last) return;
+      current = to;
       show();
       report("step", current);
     };
+    back.addEventListener("click", () => go(current - 1));
+    next.addEventListener("click", () => go(current + 1));
+    const onKey = (e) => {
+      if (e.target.closest?.("input, textarea")) return;
+      if (e.key === "ArrowRight" || e.key === "ArrowLeft") go(current + (e.key === "ArrowRight" ? 1 : -1));
+    };
     window.addEventListener("keydown", onKey);
-    root.vaeStop = () => window.removeEventListener("keydown", onKey);
+    root.vaeStop = () => { window.removeEventListener("keydown", onKey); fits.disconnect(); };
+  } else {
+    root.vaeStop = () => fits.disconnect();
   }
   changed(performance.now(), false);
 }

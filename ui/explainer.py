@@ -24,7 +24,7 @@ from vae_core.latent import decode, encode, lerp, prior_noise
 from vae_core.library import checkpoint_dir
 
 STRIP = 8  # decodings of other draws from q(z|x) in step 3
-REPORTS = ("x", "eps", "beta", "use_mu", "step")  # what the component tells Python, each when a gesture ends
+REPORTS = ("x", "seed", "beta", "use_mu", "step")  # what the component tells Python, each when a gesture ends
 AUTOENCODER = "mnist5k-ae-z16"  # the β = 0 preset: a plain autoencoder, for "why the KL term matters"
 VAE_TWIN = "mnist5k-conv-z16"  # what it is compared with when the chosen model is not an MNIST VAE
 NORMALIZE = {"mnist5k": "mnist", "mnist": "mnist", "fashion-mnist": "mnist", "kmnist": "mnist"}
@@ -80,18 +80,20 @@ def plane_data(codes: np.ndarray, labels: np.ndarray | None, most: int = 1000) -
 def explainer(ckpt: Checkpoint, x: torch.Tensor, *, eps: np.ndarray, strip: np.ndarray, beta: float, use_mu: bool,
               texts: list[str], train_url: str, key: str, version: int, step: int = 0,
               on_change: Callable[[str, object], None] | None = None, in_browser: bool = True,
-              plane: dict | None = None):
+              plane: dict | None = None, after: list[str] | None = None):
     """Mount the five steps for input x (1, C, H, W) in [0, 1], with ε (D,) and the strip's draws (STRIP, D).
     `on_change(name, value)` hears each of REPORTS when a gesture ends. in_browser False: the server
     computes each view (`computed`) and the drawing reports finished strokes. `step` > 0: presenter
-    mode, that step alone, the arrow keys moving between them. `plane` (`plane_data`, 2-D models): step 2
-    also draws q(z|x) on the latent plane."""
+    mode, that step alone, the arrow keys moving between them; `after` titles the steps the page draws
+    below the component (their texts follow the five in `texts`), which presenter mode steps through too.
+    `plane` (`plane_data`, 2-D models): step 2 also draws q(z|x) on the latent plane."""
     C, H, W = ckpt.image_shape
     data = {
         "mode": "explain", "key": key, "base": live.static_base(), "shape": [C, H, W], "display": live.display_size(H),
         "x": _floats(x), "eps": [float(v) for v in eps], "strip": np.asarray(strip, dtype=float).tolist(),
         "beta": float(beta), "use_mu": bool(use_mu), "kl_order": kl_order(ckpt), "likelihood": likelihood(ckpt),
         "texts": texts, "train_url": train_url, "step": int(step), "version": version, "plane": plane,
+        "after": list(after or []),
         "draw": {"side": H * math.ceil(280 / H), "pen": 2.2 * math.ceil(280 / H),
                  "normalize": NORMALIZE.get(ckpt.config.dataset)} if C == 1 else None,
     }
@@ -109,11 +111,13 @@ def explainer(ckpt: Checkpoint, x: torch.Tensor, *, eps: np.ndarray, strip: np.n
     return live._component(key=key, data=data, on_failed_change=lambda: live._remember_failure(key), **callbacks)
 
 
-def why_kl(ckpt: Checkpoint, *, samples: int = 8, steps: int = 8) -> None:
+def why_kl(ckpt: Checkpoint, *, samples: int = 8, steps: int = 8, large: bool = False) -> None:
     """A sixth panel: the chosen model (an MNIST VAE; else the shipped one) beside the shipped plain
     autoencoder (β = 0): samples from the prior and a straight line between two test images' codes, each
     decoded by both. Without the KL term nothing keeps the codes near N(0, I), so the prior's samples and
-    the line's middle fall where the decoder never learned anything."""
+    the line's middle fall where the decoder never learned anything. `large`: for a projector, four
+    images a row at 200 px."""
+    per_row, width = (4, 200) if large else (samples, None)
     folder = checkpoint_dir()
     paths = {name: folder / f"{name}.pt" for name in (AUTOENCODER, VAE_TWIN)}
     vae = ckpt if ckpt.config.dataset == "mnist5k" and ckpt.config.beta > 0 else (
@@ -138,7 +142,7 @@ def why_kl(ckpt: Checkpoint, *, samples: int = 8, steps: int = 8) -> None:
             kl_text = f" · its codes' KL to the prior: {kl:.0f} nats a test image" if kl is not None else ""
             st.markdown(f"**{name}**: {kind}{kl_text}")
             st.caption("samples: z ~ N(0, I), decoded")
-            show_grid(decode(model.model, prior_noise(samples, model.latent_dim, seed=0)), per_row=samples)
+            show_grid(decode(model.model, prior_noise(samples, model.latent_dim, seed=0)), per_row=per_row, width=width)
             mu, _ = encode(model.model, ends)
             st.caption("a straight line from one test image's code to another's, decoded")
-            show_grid(decode(model.model, lerp(mu[0], mu[1], steps)), per_row=steps)
+            show_grid(decode(model.model, lerp(mu[0], mu[1], steps)), per_row=per_row if large else steps, width=width)

@@ -8,8 +8,11 @@ so every pixel stays a crisp square instead of a blur.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
 import math
+import zlib
 
 import numpy as np
 import torch
@@ -245,3 +248,34 @@ def sprite_sheet(images, max_side: int = SPRITE_MAX_SIDE) -> tuple[bytes, int, i
     buffer = io.BytesIO()
     Image.fromarray(sheet[..., 0] if sheet.shape[-1] == 1 else sheet).save(buffer, format="PNG", compress_level=3)
     return buffer.getvalue(), cols, side
+
+
+LINK_IMAGE_MAX = 4000  # characters: the most an image may take in a page's address (`image_to_text`)
+
+
+def quantized(x: torch.Tensor) -> torch.Tensor:
+    """x in [0, 1] rounded to the 256 levels an 8-bit image holds (what `image_to_text` keeps exactly)."""
+    return torch.round(torch.as_tensor(x, dtype=torch.float32).clamp(0, 1) * 255) / 255
+
+
+def image_to_text(x: torch.Tensor) -> str:
+    """An image in [0, 1] as short URL-safe text: its 8-bit levels, deflated, in base64url (no padding).
+    A 28×28 digit takes about 200–400 characters; `image_from_text` gives `quantized(x)` back."""
+    levels = torch.round(torch.as_tensor(x, dtype=torch.float32).clamp(0, 1) * 255).to(torch.uint8)
+    packed = zlib.compress(levels.reshape(-1).numpy().tobytes(), 9)
+    return base64.urlsafe_b64encode(packed).decode("ascii").rstrip("=")
+
+
+def image_from_text(text: str, shape: tuple[int, ...]) -> torch.Tensor:
+    """The image `image_to_text` wrote, shaped (1, *shape); ValueError (one line) for text that is not
+    one, or is one of another size."""
+    size = math.prod(shape)
+    if len(text) > LINK_IMAGE_MAX:
+        raise ValueError(f"longer than {LINK_IMAGE_MAX} characters")
+    try:
+        raw = zlib.decompressobj().decompress(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)), size + 1)
+    except (binascii.Error, zlib.error, ValueError):
+        raise ValueError("not an image this app wrote") from None
+    if len(raw) != size:
+        raise ValueError(f"an image of {len(raw)} values, not this model's {size}")
+    return (torch.frombuffer(bytearray(raw), dtype=torch.uint8).float() / 255).reshape(1, *shape)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+import numpy as np
 import torch
 
 from vae_core.errors import VAEError
@@ -167,3 +168,34 @@ def stored_kl_ranking(ckpt) -> tuple[torch.Tensor, torch.Tensor] | None:
 def active_units(kl_dims: torch.Tensor, threshold: float = ACTIVE_KL_NATS) -> int:
     """How many dimensions carry more than `threshold` nats of KL on average."""
     return int((torch.as_tensor(kl_dims) > threshold).sum())
+
+
+def _mulberry32(seed: int):
+    """The 32-bit generator mulberry32 (Tommy Ettinger's), as `ui/explainer.js` runs it: uniform floats in
+    [0, 1), the same sequence in Python and in the browser for the same seed."""
+    mask = 0xFFFFFFFF
+    a = seed & mask
+    while True:
+        a = (a + 0x6D2B79F5) & mask
+        t = ((a ^ (a >> 15)) * (a | 1)) & mask
+        t = ((t + (((t ^ (t >> 7)) * (t | 61)) & mask)) & mask) ^ t
+        yield ((t ^ (t >> 14)) & mask) / 4294967296
+
+
+def lesson_noise(seed: int, rows: int, latent_dim: int) -> np.ndarray:
+    """`rows` draws of N(0, I) in `latent_dim` dimensions from a seed, float32 (rows, latent_dim): the same
+    numbers `ui/explainer.js` draws (mulberry32 and Box–Muller, pair by pair within a row), so a page
+    address holding the seed reproduces the browser's ε exactly. Hand-written because a browser cannot
+    run torch's generator; `prior_noise` stays the engine's own draw."""
+    if not 0 <= seed < 2**32:
+        raise VAEError(f"seed must be from 0 to {2**32 - 1} (got {seed})")
+    rand = _mulberry32(seed)
+    out = np.empty((rows, latent_dim), dtype=np.float64)
+    for r in range(rows):
+        for i in range(0, latent_dim, 2):
+            u, v = 1 - next(rand), next(rand)
+            radius = math.sqrt(-2 * math.log(u))
+            out[r, i] = radius * math.cos(2 * math.pi * v)
+            if i + 1 < latent_dim:
+                out[r, i + 1] = radius * math.sin(2 * math.pi * v)
+    return out.astype(np.float32)
