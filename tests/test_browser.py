@@ -176,6 +176,39 @@ def test_dragging_a_pad_slider_repaints_before_release_and_the_page_follows(serv
     assert exceptions(page) == []
 
 
+@pytest.mark.parametrize("size", [(390, 844), (1280, 720), (1920, 1080)])
+@pytest.mark.parametrize("name", ["sliders", "interpolate"])
+def test_the_decoded_picture_stays_in_view_while_a_slider_is_dragged(served, name, size):
+    """Issue 33: with the page scrolled until the component's last slider sits at the screen's bottom
+    edge, the decoded image is still wholly on screen while that slider is dragged, at a phone's, a
+    laptop's and a projector's size (it sticks to the top of the screen)."""
+    url, page = served
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    try:
+        page.goto(f"{url}/{name}")
+        settle(page)
+        root = f".vae-live.vae-live-{'sliders' if name == 'sliders' else 'path'}"
+        _first_frame(page, root)
+        image = page.locator(f"{root} canvas.vae-live-image").first
+        slider = page.locator(f"{root} input[type=range]").last
+        # scroll as a person reaching for the last slider does: until it sits at the screen's bottom edge
+        box = slider.bounding_box()
+        page.evaluate("d => { const m = document.querySelector('[data-testid=stMain]'); m.scrollTop += d; }",
+                      box["y"] + box["height"] - (size[1] - 12))
+        page.wait_for_timeout(300)
+        seen = []
+
+        def held():
+            box = image.bounding_box()
+            seen.append((box["y"], box["y"] + box["height"]))
+
+        _drag(page, root, slider, ACROSS, held=held)
+        (y0, y1), = seen
+        assert y0 >= -1 and y1 <= size[1] + 1, f"the decoded image spans {y0:.0f}–{y1:.0f} px of a {size[1]} px screen"
+    finally:
+        page.set_viewport_size({"width": 1400, "height": 1000})
+
+
 def test_a_named_attribute_slider_changes_the_image_while_dragged_and_moves_z(served):
     url, page = served
     page.goto(f"{url}/sliders")
