@@ -18,8 +18,8 @@ import torch
 from plotly.subplots import make_subplots
 
 from ui.config_form import config_inputs, widget_key
-from ui.display import plain
-from ui.film_view import live_map, replay_section
+from ui.display import plain, presenter_chrome
+from ui.film_view import PRESENTER_KEYS_JS, live_map, replay_section
 from ui.loaders import get_checkpoint
 from ui.runs import JOB, launch_run, session_run, unwatched_line
 from ui.session import SELECTED, claim_checkpoint_path, current_checkpoint, page_fragment, run_state, session_dir
@@ -34,6 +34,17 @@ from vae_core.limits import limit, public_mode
 limits_panel()
 job: TrainingJob | None = session_run()  # this session's run, or the one the address names (a reload)
 running = job is not None and job.alive
+present = st.sidebar.toggle(
+    "Presenter view", value=st.query_params.get("present") == "1", key="train_present",
+    help="For a projector: the live map and the replay large, and the keys: Space pauses or resumes, "
+         "→ takes one step while paused")
+if present:
+    st.query_params["present"] = "1"
+    presenter_chrome()
+    st.html(PRESENTER_KEYS_JS, unsafe_allow_javascript=True)
+    st.caption("Presenter view: Space pauses or resumes the run, → takes one step while it is paused.")
+elif "present" in st.query_params:
+    del st.query_params["present"]
 
 
 def dataset_choices() -> list[str]:
@@ -144,8 +155,8 @@ def controls(job: TrainingJob) -> None:
         st.session_state["live_beta"] = float(min(20.0, snap.beta))
         st.session_state["live_delay"] = snap.delay_s if snap.delay_s in SLOW_MOTION else 0.0
     c = st.columns([1, 1, 1, 3])
-    c[0].button("Pause", disabled="pause" not in can, on_click=job.pause, help="Space bar in presenter view")
-    c[1].button("Resume", disabled="resume" not in can, on_click=job.resume)
+    c[0].button("Pause", disabled="pause" not in can, on_click=job.pause, help="Space in presenter view")
+    c[1].button("Resume", disabled="resume" not in can, on_click=job.resume, help="Space in presenter view")
     c[2].button("Stop", disabled="stop" not in can, help="stop and save the checkpoint", on_click=job.stop)
     beta_note = live_beta_note(job.config)
     c[3].slider(
@@ -161,7 +172,8 @@ def controls(job: TrainingJob) -> None:
     )
     s = st.columns([1, 1, 4])
     s[0].button("One step", disabled="step" not in can, on_click=job.advance, args=(1,),
-                help="While paused: one optimizer step, then paused again; the map shows the codes after it")
+                help="While paused: one optimizer step, then paused again; the map shows the codes after it "
+                "(→ in presenter view)")
     s[1].button("One epoch", disabled="epoch" not in can, on_click=job.advance_epoch,
                 help="While paused: to the end of this epoch (with its test pass), then paused again")
     s[2].select_slider(
@@ -310,7 +322,7 @@ def live_film() -> None:
     the map follows the film's frames without redrawing the charts."""
     job: TrainingJob | None = st.session_state.get(JOB)
     if job is not None:
-        live_map(job, job.snapshot())
+        live_map(job, job.snapshot(), large=present)
 
 
 @page_fragment(run_every=CHARTS_EVERY_S if running else None)
@@ -347,12 +359,12 @@ def replays(job: TrainingJob | None) -> None:
         except VAEError as e:
             st.error(plain(str(e)))
         else:
-            replay_section(ckpt, key="run")
+            replay_section(ckpt, key="run", large=present)
             shown = ckpt.path
     selected = current_checkpoint()
     if selected is not None and selected.path != shown and not running:
         with st.expander(f"How it learned: {selected.path.stem}", expanded=job is None):
-            replay_section(selected, key="selected")
+            replay_section(selected, key="selected", large=present)
 
 
 if job is not None:  # outside the fragments: they change when pressed, or when the run ends (a full rerun)

@@ -91,9 +91,9 @@ def test_the_replay_scrubber_changes_the_picture_before_release(served):
     assert len(seen) >= 2, "the picture did not change while the scrubber was dragged"
 
 
-def start_digits_run(page, url: str, epochs: int) -> None:
+def start_digits_run(page, url: str, epochs: int, query: str = "") -> None:
     """The Train page's form set to an MLP on digits for `epochs` epochs, then Start."""
-    page.goto(f"{url}/train")
+    page.goto(f"{url}/train{query}")
     settle(page)
     _choose(page, "Dataset", "digits")
     _choose(page, "Model", "mlp")

@@ -98,3 +98,37 @@ def test_pause_at_once_after_start_and_a_reload_find_the_run_with_its_controls(s
     finally:
         other.close()
     assert not exceptions(page)
+
+
+def test_presenter_view_space_pauses_and_resumes_and_the_right_arrow_takes_one_step(served):
+    """Issue 33: Train's presenter view (?present=1) is worked from the keyboard: Space pauses a running
+    run and resumes a paused one, → takes exactly one step while paused; the live map is drawn large."""
+    url, page = served
+    start_digits_run(page, url, 400, query="?present=1")
+    page.wait_for_selector("text=Latent space, live", timeout=120_000)
+    _wait_for_controls(page, RUNNING, timeout_s=60)
+    assert page.locator('[data-testid="stHeader"]').is_hidden()  # the projector gets the whole screen
+    live = page.locator(".js-plotly-plot", has_text="Latent space, live").first
+    assert live.bounding_box()["height"] >= 700
+    page.locator("body").press(" ")
+    page.wait_for_selector("text=status: paused", timeout=30_000)
+    _wait_for_controls(page, PAUSED)
+    before, deadline = None, time.time() + 30
+    while time.time() < deadline:  # the progress line settles on the step the run paused at
+        page.wait_for_timeout(1500)
+        now = _step(page)
+        if now == before:
+            break
+        before = now
+    page.locator("body").press("ArrowRight")
+    deadline = time.time() + 60
+    while time.time() < deadline and _step(page) == before:
+        page.wait_for_timeout(250)
+    assert _step(page) == before + 1
+    _wait_for_controls(page, PAUSED)
+    page.locator("body").press(" ")
+    _wait_for_controls(page, RUNNING)
+    assert "present=1" in page.url
+    page.locator('[data-testid="stMain"]').get_by_role("button", name="Stop", exact=True).click()
+    page.wait_for_selector(SAVED, timeout=60_000)
+    assert not exceptions(page)

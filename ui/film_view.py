@@ -86,7 +86,50 @@ def frame_pngs(film_originals: torch.Tensor, frame: dict) -> tuple[bytes, bytes]
 LIVE = "film_live"  # session key: (job id, the last frame's index, its picture, the axes' half-width)
 
 
-def live_map(job, snap) -> None:
+# Train's presenter view: Space presses Pause or Resume (whichever acts now), → presses One step (while
+# paused), as a click on the page's own buttons would; keys typed into a field or a slider are theirs.
+# Installed once per browser tab; it acts only on the Train page with ?present=1 in the address.
+PRESENTER_KEYS_JS = """<script>
+(() => {
+  if (window.__vaeTrainKeys) return;
+  window.__vaeTrainKeys = true;
+  const button = (label) => [...document.querySelectorAll('[data-testid="stMain"] button')].find(
+    (b) => b.innerText.trim() === label && !b.disabled);
+  document.addEventListener("keydown", (e) => {
+    const here = new URL(location.href);
+    if (!here.pathname.endsWith("/train") || here.searchParams.get("present") !== "1") return;
+    if (e.defaultPrevented || e.altKey || e.ctrlKey || e.metaKey || e.shiftKey) return;
+    const t = e.target;
+    if (t && t.closest && t.closest("input, textarea, select, [contenteditable=true], [role=slider], " +
+                                    "[role=listbox], [role=combobox], [role=radiogroup]")) return;
+    const press = e.key === " " ? button("Pause") || button("Resume")
+      : e.key === "ArrowRight" ? button("One step") : null;
+    if (!press) return;
+    e.preventDefault();
+    e.stopImmediatePropagation();
+    press.click();
+  }, true);
+})();
+</script>"""
+PRESENTER_FONT = 22  # px: a chart's type in presenter view, readable from the back of a room at 1920 × 1080
+
+
+def presenter_type(fig: go.Figure) -> go.Figure:
+    """A figure's every piece of type (title, axes, ticks, legend, subplot titles) at PRESENTER_FONT."""
+    size = PRESENTER_FONT
+    fig.update_layout(font=dict(size=size), title_font_size=size, legend_font_size=size)
+    fig.update_xaxes(tickfont_size=size, title_font_size=size)
+    fig.update_yaxes(tickfont_size=size, title_font_size=size)
+    fig.update_annotations(font_size=size)
+    for slider in fig.layout.sliders or ():
+        slider.font = dict(size=size)
+        slider.currentvalue.font = dict(size=size)
+    for menu in fig.layout.updatemenus or ():
+        menu.font = dict(size=size)
+    return fig
+
+
+def live_map(job, snap, *, large: bool = False) -> None:
     """The film's latest frame of a running job: its map, aligned to the previous picture this session
     drew, the axes only ever widening, and the prior samples and reconstructions of that moment beside it.
     The job's frames carry the film's labels and originals (`vae_core.job`)."""
@@ -107,13 +150,16 @@ def live_map(job, snap) -> None:
         fig = map_figure(two_columns(points), None if labels is None else torch.as_tensor(labels), half,
                          f"Latent space, live: {frame_title(frame)}", job.config.latent_dim,
                          frame.get("class_names", ()))
+        if large:  # presenter view: the map fills the screen's height, its type readable across a room
+            presenter_type(fig).update_layout(height=760, margin=dict(l=10, r=10, t=70, b=10))
+            fig.update_traces(marker=dict(size=7))
         st.plotly_chart(fig, key="train_film_live")
     with right:
         samples, pair = frame_pngs(frame["originals"], frame)
         st.caption("Samples from the prior, now")
-        st.image(samples, width=8 * 40)
+        st.image(samples, width=8 * (88 if large else 40))
         st.caption("Test images (top) and their reconstructions now (bottom)")
-        st.image(pair, width=8 * 40)
+        st.image(pair, width=8 * (88 if large else 40))
         frames = f"{snap.frames_recorded} frame{'' if snap.frames_recorded == 1 else 's'}"
         st.caption(f"{frames} so far · the codes (μ) of {len(frame['codes'])} test images"
                    + ("; PCA of the codes, each frame aligned to the one before" if job.config.latent_dim > 2 else ""))
@@ -286,9 +332,10 @@ def replay_figure(film: Film, pictures: list[np.ndarray], history: dict, latent_
 GIF_SIZE_LABELS = {"presentation": "for slides, 1280×720", "web": "for the web, 240 px"}
 
 
-def replay_section(ckpt, *, key: str) -> None:
+def replay_section(ckpt, *, key: str, large: bool = False) -> None:
     """A checkpoint's film replayed (`replay_figure`: scrubbing and Play run in the browser) and a GIF of
-    it to download; a line saying so when the checkpoint has no film."""
+    it to download; a line saying so when the checkpoint has no film. `large`: presenter view, the replay
+    as tall as a projector's screen with type to match."""
     from ui.display import plain
     from ui.loaders import film_gif_bytes, film_replay, model_key
     from vae_core.errors import VAEError
@@ -309,7 +356,10 @@ def replay_section(ckpt, *, key: str) -> None:
     seconds = st.select_slider("Seconds a frame (Play)", SPEEDS, value=FRAME_MS / 1000, format_func=speed_label,
                                key=f"{key}_speed", help=f"how long Play shows each frame: {len(fig.frames)} frames "
                                "take that many times as long")
-    st.plotly_chart(set_speed(fig, round(seconds * 1000)), key=f"{key}_replay")
+    fig = set_speed(fig, round(seconds * 1000))
+    if large:
+        presenter_type(fig).update_layout(height=980)
+    st.plotly_chart(fig, key=f"{key}_replay")
     st.html(KEYS_JS, unsafe_allow_javascript=True)
     size = st.radio("GIF size", GIF_SIZES, format_func=GIF_SIZE_LABELS.get, horizontal=True, key=f"{key}_gif_size")
     made = st.session_state.get(f"{key}_gif")
