@@ -209,6 +209,53 @@ def test_the_decoded_picture_stays_in_view_while_a_slider_is_dragged(served, nam
         page.set_viewport_size({"width": 1400, "height": 1000})
 
 
+_FOCUSED = """() => {
+  let e = document.activeElement;
+  while (e && e.shadowRoot && e.shadowRoot.activeElement) e = e.shadowRoot.activeElement;
+  return { tag: e.tagName, label: e.getAttribute("aria-label") || e.innerText?.slice(0, 40) || "",
+           dim: e.dataset ? e.dataset.dim ?? null : null, direction: e.dataset ? e.dataset.direction ?? null : null,
+           main: !!(e.closest && (e.closest('[data-testid="stMain"]') || (e.getRootNode().host &&
+                   e.getRootNode().host.closest('[data-testid="stMain"]')))),
+           sidebar: !!(e.closest && e.closest('[data-testid="stSidebar"]')) };
+}"""
+
+
+def test_the_keyboard_reaches_the_page_before_a_collapsed_sidebars_links_and_z_past_the_named_sliders(served):
+    """Issue 33: from the page's start, Tab reaches the page's own controls without walking the links of
+    a collapsed sidebar; on Sliders the named directions are one stop of the Tab key (↑ ↓ move within
+    them), so the first z slider is one Tab past them."""
+    url, page = served
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: the sidebar starts collapsed
+    try:
+        page.goto(f"{url}/sliders")
+        settle(page)
+        _first_frame(page, ".vae-live.vae-live-sliders")
+        seen = []
+        for _ in range(6):
+            page.keyboard.press("Tab")
+            seen.append(page.evaluate(_FOCUSED))
+            if seen[-1]["main"]:
+                break
+        assert seen[-1]["main"] and not any(f["sidebar"] for f in seen), seen
+    finally:
+        page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(f"{url}/sliders")
+    settle(page)
+    root = ".vae-live.vae-live-sliders"
+    _first_frame(page, root)
+    named = page.locator(f"{root} input[data-direction]")
+    if named.count() > 1:
+        named.first.focus()
+        page.keyboard.press("ArrowDown")  # within the group: the next named slider
+        assert page.evaluate(_FOCUSED)["direction"] == named.nth(1).get_attribute("data-direction")
+        page.keyboard.press("Tab")  # out of the group: the first dimension of z
+        assert page.evaluate(_FOCUSED)["dim"] is not None
+    first = page.locator(f"{root} input[data-dim]").first
+    first.focus()
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate(_FOCUSED)["dim"] == page.locator(f"{root} input[data-dim]").nth(1).get_attribute("data-dim")
+
+
 def test_a_named_attribute_slider_changes_the_image_while_dragged_and_moves_z(served):
     url, page = served
     page.goto(f"{url}/sliders")
@@ -508,14 +555,21 @@ def _reconstruction(page) -> str:
     return page.locator('.vae-live-explain canvas[aria-label^="the reconstruction"]').evaluate("c => c.toDataURL()")
 
 
-def test_how_it_works_follows_the_pen_resamples_and_reweights_by_beta(served):
-    url, page = served
-    page.goto(f"{url}/how-it-works")
+def _cleared_pad(page, address: str):
+    """How it works at `address`, its drawing pad in view and cleared (Clear reports the blank input, as a
+    finished stroke would): the component's root and the pad."""
+    page.goto(address)
     settle(page)
     root = _explained(page)
     pad = page.locator('canvas[aria-label="Draw here"]')
     pad.scroll_into_view_if_needed()
-    page.get_by_role("button", name="Clear").click()  # reports the blank input, as a finished stroke would
+    page.get_by_role("button", name="Clear").click()
+    return root, pad
+
+
+def test_how_it_works_follows_the_pen_resamples_and_reweights_by_beta(served):
+    url, page = served
+    root, pad = _cleared_pad(page, f"{url}/how-it-works")
     cleared = root.get_attribute("data-reported")
     box = pad.bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
@@ -567,12 +621,7 @@ def test_a_lesson_link_reproduces_the_drawing_epsilon_and_loss_in_another_browse
     """Issue 33: the sender draws, resamples ε, sets β and ticks nothing else; the address then holds the
     drawing (`draw`), ε's seed (`seed`) and β, and a fresh browser opening it shows the same loss."""
     url, page = served
-    page.goto(f"{url}/how-it-works?input=5")
-    settle(page)
-    root = _explained(page)
-    pad = page.locator('canvas[aria-label="Draw here"]')
-    pad.scroll_into_view_if_needed()
-    page.get_by_role("button", name="Clear").click()
+    root, pad = _cleared_pad(page, f"{url}/how-it-works?input=5")
     _stroke(page, pad, [(0.35, 0.25), (0.55, 0.3), (0.5, 0.5), (0.45, 0.75)])
     page.wait_for_function("() => new URL(location.href).searchParams.has('draw')", timeout=30_000)
     z = root.get_attribute("data-z")

@@ -128,7 +128,7 @@ def test_the_live_map_changes_during_a_run_and_one_step_advances_it(served):
     page.wait_for_timeout(2500)
     assert _step(page) == before + 1
     assert _picture(page, "Latent space, live") != picture  # the map shows the codes after the step
-    page.get_by_role("button", name="Stop", exact=True).click()
+    page.locator('[data-testid="stMain"]').get_by_role("button", name="Stop", exact=True).click()  # not the header's
     page.wait_for_selector(SAVED, timeout=60_000)
 
 
@@ -190,7 +190,8 @@ def test_the_replay_plays_with_every_panel_painted_and_its_title_in_step_and_key
     assert not blank, f"{len(blank)} of {len(log)} samples had a picture blank: {blank[:3]}"
     apart = [r for r in log if len({r["title"], r["slider"], *r["pictures"]}) > 1]
     assert len(apart) <= max(2, len(log) // 50), f"{len(apart)} of {len(log)} samples out of step: {apart[:5]}"
-    assert sorted({r["title"] for r in log}) == list(range(n))  # every frame shown, with its own title
+    # every frame shown, with its own title (Play's first frame, 0, may pass before a loaded browser samples it)
+    assert set(range(1, n)) <= {r["title"] for r in log} <= set(range(n))
     assert not exceptions(page)
 
     active, _, titles = page.evaluate(STATE_JS)

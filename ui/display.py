@@ -59,15 +59,20 @@ _GRID_RULES = (
     "{row} [data-testid='stImage'], {row} img {{ max-width: 100% !important; height: auto !important; }}",
     "{row} [data-testid='stImageCaption'] {{ font-size: 0.65rem; overflow-wrap: anywhere; }}",
 )
+# A collapsed sidebar is moved off the screen, but its links stayed in the Tab order: 13 stops before the
+# page. Hidden (visibility), it keeps its place and leaves the Tab order until it is opened.
+_SIDEBAR_SHUT = "[data-testid='stSidebar'][data-collapsed='true']"
+_COLLAPSED_SIDEBAR = f"{_SIDEBAR_SHUT}, {_SIDEBAR_SHUT} * {{ visibility: hidden !important; }}"
 PAGE_STYLE = (
-    "<style>@media (max-width: 640px) {"
+    "<style>" + _COLLAPSED_SIDEBAR + "@media (max-width: 640px) {"
     + "".join(rule.format(row=IMAGE_ROW) for rule in _GRID_RULES)
     + "}</style>"
 )
 
 
 def page_style() -> None:
-    """The app's own rules for every page (the router draws them): image grids stay grids on a phone."""
+    """The app's own rules for every page (the router draws them): image grids stay grids on a phone, and
+    a collapsed sidebar's links are out of the Tab order."""
     st.html(PAGE_STYLE)
 
 

@@ -219,6 +219,26 @@ function fmt(v) {
   return (v >= 0 ? " " : "") + v.toFixed(2);
 }
 
+// a group of sliders as one stop of the Tab key (the ARIA "roving tabindex"): Tab enters the group at its
+// first slider (or the one used last) and leaves it; ↑ and ↓ move between its sliders, ← and → move one
+function tabGroup(box, label) {
+  box.setAttribute("role", "group");
+  box.setAttribute("aria-label", `${label} (↑ ↓ move between them, ← → change one)`);
+  const inputs = () => [...box.querySelectorAll("input[type=range]")];
+  const settle = (current) => inputs().forEach((i) => { i.tabIndex = i === current ? 0 : -1; });
+  box.addEventListener("keydown", (e) => {
+    if (e.key !== "ArrowUp" && e.key !== "ArrowDown") return;
+    const all = inputs().filter((i) => i.offsetParent !== null), at = all.indexOf(e.target);
+    if (at < 0) return;
+    const next = all[at + (e.key === "ArrowDown" ? 1 : -1)];
+    e.preventDefault();  // not the range's own step: ↑ ↓ walk the group
+    if (next) { settle(next); next.focus(); }
+  });
+  box.addEventListener("focusin", (e) => { if (e.target.matches("input[type=range]")) settle(e.target); });
+  settle(inputs()[0]);
+  return box;
+}
+
 // named attribute directions (data.directions: [{label, note, vector}]): each range input moves z along its
 // vector by how far it moved (t · vector, t in [-directionLimit, directionLimit]); the raw sliders follow
 function buildDirections(z, data, rows, decode, report) {
@@ -245,7 +265,7 @@ function buildDirections(z, data, rows, decode, report) {
     const label = el("span", { class: "vae-live-label", text: dir.label }, el("small", { text: dir.note || "" }));
     box.append(el("label", { class: "vae-live-row" }, label, input, value));
   }
-  return box;
+  return tabGroup(box, "Named directions");
 }
 
 function buildSliders(root, data, decode, report) {
@@ -275,6 +295,8 @@ function buildSliders(root, data, decode, report) {
     (rank < data.visible ? list : more).append(row);
   });
   if (hidden > 0) list.append(more);
+  const dims = el("div", { class: "vae-live-dims" }, ...[...list.children].filter((c) => c.matches(".vae-live-row, .vae-live-more")));
+  list.append(tabGroup(dims, "Dimensions of z"));
   decode(z);
   announce(data.key, z);
   return list;
