@@ -656,6 +656,41 @@ def test_a_lesson_link_reproduces_the_drawing_epsilon_and_loss_in_another_browse
         context.close()
 
 
+def test_presenter_mode_fills_a_projectors_screen_at_every_step(served, tmp_path):
+    """Issue 33: at 1920 × 1080 each of the six presenter steps uses the screen: the step spans most of
+    its width, its text is >= 24 px, its picture is large, and the bar says which step of six it is
+    (each step's screenshot is kept in the test's folder, for a person to look at)."""
+    url, page = served
+    page.set_viewport_size({"width": 1920, "height": 1080})
+    try:
+        page.goto(f"{url}/how-it-works?present=1&step=1")
+        settle(page)
+        root = _explained(page)
+        for step in range(1, 7):
+            if step > 1:
+                page.locator("body").press("ArrowRight")
+                settle(page)
+            section = root.locator(f'section.vae-ex-step[data-step="{step}"]')
+            assert section.is_visible() and root.locator(".vae-ex-where").inner_text() == f"Step {step} of 6"
+            box = section.bounding_box()
+            assert box["width"] >= 0.6 * 1920, f"step {step} spans {box['width']:.0f} px"
+            text = float(section.locator(".vae-ex-text").evaluate("e => parseFloat(getComputedStyle(e).fontSize)"))
+            assert text >= 24, f"step {step}'s text is {text} px"
+            if step < 6:
+                pictures = [b["width"] for b in (e.bounding_box() for e in section.locator("canvas").all()) if b]
+                assert pictures and max(pictures) >= 400, f"step {step}'s largest picture is {max(pictures or [0])} px"
+            else:  # the page's own pictures, under the component: the two models' samples and lines, drawn
+                # where the shipped autoencoder is in the library (this test's folder has only its own model)
+                sizes = [b["width"] for b in (e.bounding_box() for e in page.locator(
+                    '[data-testid="stImage"] img').all()) if b]
+                shown = len([w for w in sizes if w >= 150]) >= 16
+                assert shown or page.get_by_text("one of them is not in the library").count() == 1, sizes
+            page.screenshot(path=str(tmp_path / f"presenter-step-{step}.png"))
+        assert exceptions(page) == []
+    finally:
+        page.set_viewport_size({"width": 1400, "height": 1000})
+
+
 def test_how_it_works_presenter_mode_steps_with_the_arrow_keys_and_the_address_keeps_it(served):
     url, page = served
     page.goto(f"{url}/how-it-works?present=1&step=2&beta=2.5&input=3")

@@ -376,7 +376,8 @@ function buildExplain(root, data, report) {
     lossBar(bar, recon, klTotal, beta);
     const total = recon + beta * klTotal;
     numbers.textContent = `reconstruction ${recon.toFixed(1)} + β·KL ${beta.toFixed(1)} × ${klTotal.toFixed(1)} = `
-      + `${total.toFixed(1)} nats (${data.likelihood.name}${useMu ? "; z = μ" : "; one draw of z"})`;
+      + `${total.toFixed(1)} nats (${data.likelihood.name}${useMu ? "; z = μ" : "; one draw of z"}`
+      + (data.likelihood.binarize ? "; x binarized at 0.5 here, where the engine's scores use one fixed random binarization)" : ")");
     root.dataset.loss = JSON.stringify({ recon: Number(recon.toFixed(3)), kl: Number(klTotal.toFixed(3)), beta,
       total: Number(total.toFixed(3)) });
   }

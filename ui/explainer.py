@@ -42,7 +42,7 @@ def likelihood(ckpt: Checkpoint) -> dict:
     if config.likelihood == "gaussian":
         sigma = model.log_sigma.detach().cpu().reshape(-1) if model.log_sigma is not None else None
         log_sigma = math.log(config.sigma) if sigma is None else (
-            float(sigma[0]) if sigma.numel() == 1 else [round(float(v), 5) for v in sigma])
+            float(sigma[0]) if sigma.numel() == 1 else [float(v) for v in sigma])  # exact: the engine's loss
         return {"kind": "gaussian", "name": config.likelihood_name, "log_sigma": log_sigma, "binarize": False}
     return {"kind": "bernoulli", "name": config.likelihood_name, "log_sigma": 0.0, "binarize": bool(config.binarize)}
 
