@@ -119,7 +119,7 @@ def test_the_live_map_follows_the_run_and_one_step_advances_it(checkpoint_dir):
 
 
 def test_the_maps_legend_names_the_labels_the_film_knows(digits):
-    from ui.film_view import map_figure, replay_figure
+    from ui.film_figures import map_figure, replay_figure
     from vae_core.film import Film, plane_frames
 
     trainer = Trainer(tiny_config(epochs=1), bundle=digits)
@@ -137,7 +137,7 @@ def test_each_replay_frame_carries_every_panel_and_its_title():
     """Issue 33: during Play the samples and reconstructions blanked (image traces, whose source loads
     asynchronously on every redraw) and the title ran behind. Every frame now carries its title and
     its two pictures (layout images: a data: URI paints at once) beside its codes; Play's pace is set."""
-    from ui.film_view import FRAME_MS, REPLAY_META, replay_figure, set_speed
+    from ui.film_figures import FRAME_MS, REPLAY_META, replay_figure, set_speed
     from vae_core.film import film_of, plane_frames
 
     ckpt = load_checkpoint(ROOT / "checkpoints" / "mnist5k-conv-z16.pt")

@@ -35,7 +35,7 @@ def test_the_map_gives_each_of_eleven_folder_labels_its_own_colour():
 
 
 def test_the_films_map_replay_and_gif_key_give_eleven_labels_eleven_colours():
-    from ui.film_view import map_figure
+    from ui.film_figures import map_figure
 
     n = 44
     labels = torch.arange(n) % 11

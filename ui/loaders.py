@@ -238,7 +238,7 @@ def pixel_maps(ckpt: Checkpoint, split: str, indices) -> np.ndarray:
 
 @st.cache_data(show_spinner="Preparing the replay…", max_entries=8)
 def _replay(path: str, mtime: float):
-    from ui.film_view import replay_figure
+    from ui.film_figures import replay_figure
     from vae_core.film import film_of, plane_frames
 
     ckpt = _load_checkpoint(path, mtime)
@@ -249,7 +249,7 @@ def _replay(path: str, mtime: float):
 
 
 def film_replay(ckpt: Checkpoint):
-    """The replay figure of a checkpoint's film (`ui.film_view.replay_figure`), made once per file version;
+    """The replay figure of a checkpoint's film (`ui.film_figures.replay_figure`), made once per file version;
     None when it has no film. A film that cannot be read is a VAEError."""
     if not ckpt.film:
         return None
