@@ -15,10 +15,10 @@ from vae_core.train import Trainer
 
 
 def pytest_xdist_auto_num_workers(config) -> int:
-    """`-n auto` (pyproject's addopts): one worker more than the machine has cores. Much of the suite waits
-    (on a browser, a server, a child process), so a third worker keeps a 2-core machine busy; the whole
-    suite takes about half as long as in one process."""
-    return min(os.cpu_count() or 1, 8) + 1
+    """`-n auto` (pyproject's addopts): a worker per core, at most 8 (each file's servers and child
+    processes stay in its worker). Three workers on 2 cores were no faster and slowed child processes'
+    start past the tests' waits."""
+    return max(1, min(os.cpu_count() or 1, 8))
 
 
 @pytest.fixture(scope="session")

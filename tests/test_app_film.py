@@ -105,7 +105,7 @@ def test_the_live_map_follows_the_run_and_one_step_advances_it(checkpoint_dir):
         at.select_slider(key="live_delay").set_value(0.25).run()
         assert not at.exception and job.snapshot().delay_s == 0.25
         by_label(at.button, "Stop").click().run()
-        assert job.join(timeout=30)
+        assert job.join(timeout=120)
     finally:
         job.stop()
         job.join(timeout=30)
