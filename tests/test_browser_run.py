@@ -108,8 +108,12 @@ def test_presenter_view_space_pauses_and_resumes_and_the_right_arrow_takes_one_s
     page.wait_for_selector("text=Latent space, live", timeout=120_000)
     _wait_for_controls(page, RUNNING, timeout_s=60)
     assert page.locator('[data-testid="stHeader"]').is_hidden()  # the projector gets the whole screen
-    live = page.locator(".js-plotly-plot", has_text="Latent space, live").first
-    assert live.bounding_box()["height"] >= 700
+    heights, deadline = [], time.time() + 30  # the map's fragment redraws it every second: measure one drawn
+    while time.time() < deadline and not heights:
+        box = page.locator(".js-plotly-plot", has_text="Latent space, live").first.bounding_box()
+        heights += [box["height"]] if box else []
+        page.wait_for_timeout(250)
+    assert heights and heights[0] >= 700, heights
     page.locator("body").press(" ")
     page.wait_for_selector("text=status: paused", timeout=30_000)
     _wait_for_controls(page, PAUSED)
