@@ -253,15 +253,20 @@ def sprite_sheet(images, max_side: int = SPRITE_MAX_SIDE) -> tuple[bytes, int, i
 LINK_IMAGE_MAX = 4000  # characters: the most an image may take in a page's address (`image_to_text`)
 
 
+def _levels(x: torch.Tensor) -> torch.Tensor:
+    """x in [0, 1] as its 8-bit levels, 0..255 (float)."""
+    return torch.round(torch.as_tensor(x, dtype=torch.float32).clamp(0, 1) * 255)
+
+
 def quantized(x: torch.Tensor) -> torch.Tensor:
     """x in [0, 1] rounded to the 256 levels an 8-bit image holds (what `image_to_text` keeps exactly)."""
-    return torch.round(torch.as_tensor(x, dtype=torch.float32).clamp(0, 1) * 255) / 255
+    return _levels(x) / 255
 
 
 def image_to_text(x: torch.Tensor) -> str:
     """An image in [0, 1] as short URL-safe text: its 8-bit levels, deflated, in base64url (no padding).
     A 28×28 digit takes about 200–400 characters; `image_from_text` gives `quantized(x)` back."""
-    levels = torch.round(torch.as_tensor(x, dtype=torch.float32).clamp(0, 1) * 255).to(torch.uint8)
+    levels = _levels(x).to(torch.uint8)
     packed = zlib.compress(levels.reshape(-1).numpy().tobytes(), 9)
     return base64.urlsafe_b64encode(packed).decode("ascii").rstrip("=")
 
