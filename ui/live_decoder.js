@@ -670,10 +670,20 @@ export default function (component) {
     parentElement.append(root);
     return ({ marker: buildMarker, traversal: buildTraversal, hover: buildHover })[data.mode](root, data);
   }
-  // a gesture's end: Python hears the value (the root keeps it too, for the browser tests)
-  const reporter = (root) => (name, value) => {
-    root.dataset.reported = JSON.stringify(value);
-    setStateValue(name, value);
+  // a gesture's end: Python hears the value (the root keeps it too, for the browser tests). Each report
+  // also sends again the latest value of every other name this component reported: Streamlit merges a
+  // new value into the widget's state as the browser last had it, and a rerun's reply can hand that
+  // state back older than a report sent meanwhile (a drawing, then at once a resampled ε, sent the lesson
+  // link the drawing before last); so the component's own latest values are what the server ends with.
+  const reporter = (root) => {
+    const latest = new Map();
+    return (name, value) => {
+      root.dataset.reported = JSON.stringify(value);
+      latest.delete(name);
+      latest.forEach((v, other) => setStateValue(other, v));
+      latest.set(name, value);
+      setStateValue(name, value);
+    };
   };
   if (data.mode === "samples") {
     root = el("div", { class: "vae-live vae-live-samples", "data-key": key, "data-identity": identity });
