@@ -58,17 +58,6 @@ def served(folder):
 
 
 @pytest.mark.parametrize("name", PAGES)
-def test_every_page_renders_without_an_exception(served, name):
-    url, page = served
-    page.goto(f"{url}/{name}")
-    settle(page)
-    assert exceptions(page) == []
-    heading = page.locator('[data-testid="stMainBlockContainer"] h2').first.inner_text()
-    assert heading.strip() == PAGES[name]
-    assert page.get_by_role("button", name="Deploy").count() == 0  # nobody deploys from this app
-
-
-@pytest.mark.parametrize("name", PAGES)
 def test_no_page_overflows_a_phones_width(served, name):
     """Issue 33: at 390 × 844 nothing on any page passes the screen's right edge (a component's canvas
     included), and a grid of images stays a row of images (pairs stay pairs) instead of stacking one
@@ -440,9 +429,10 @@ RAW_FILE_LIST = {"app", "map", "beta study"}  # Streamlit's own navigation from 
 
 @pytest.mark.parametrize("name", PAGES)
 def test_a_deep_link_on_a_fresh_server_shows_the_apps_navigation_and_the_page_at_once(folder, served, name, tmp_path):
-    # a bookmarked lesson link: the first request a new server sees. The app's own navigation and the
-    # page's heading come first, before the sidebar's model picker (drawn once torch is imported), and
-    # Streamlit's raw list of files in pages/ never shows. (How soon: deep_link_heading_s, a benchmark.)
+    # every page, opened as a bookmarked lesson link: the first request a new server sees. The app's own
+    # navigation and the page's heading come first, before the sidebar's model picker (drawn once torch is
+    # imported), Streamlit's raw list of files in pages/ never shows, and then the whole page renders with
+    # no exception. (How soon: deep_link_heading_s, a benchmark.)
     _, page = served  # one browser per module: Playwright's sync API does not nest
     with streamlit_server(folder) as url:
         page.goto(f"{url}/{name}")
@@ -460,9 +450,11 @@ def test_a_deep_link_on_a_fresh_server_shows_the_apps_navigation_and_the_page_at
             page.screenshot(path=str(tmp_path / f"deep-link-{name or 'root'}.png"))
             pytest.fail(f"after 60 s: {seen[-1]} (screenshot in {tmp_path})")
         assert seen[-1][3] == 0, seen  # the heading was there before the page's slow imports were done
-        settle(page)
+        settle(page)  # and then the whole page renders: its heading, the sidebar, no exception
+        heading = page.locator('[data-testid="stMainBlockContainer"] h2').first.inner_text()
         sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
-        assert "Model" in sidebar and exceptions(page) == []
+        assert heading.strip() == PAGES[name] and "Model" in sidebar and exceptions(page) == []
+        assert page.get_by_role("button", name="Deploy").count() == 0  # nobody deploys from this app
 
 
 def test_a_link_naming_a_model_opens_it_and_a_reload_keeps_it(folder, served, tmp_path):

@@ -3,7 +3,7 @@ import torch
 
 from vae_core import VAEConfig, VAEError
 from vae_core.config import config_fields, parse_int_list
-from vae_core.losses import weighted_kl
+from vae_core.objectives import weighted_kl
 from vae_core.schedules import kl_weight
 
 
@@ -12,7 +12,8 @@ from vae_core.schedules import kl_weight
     [
         ({"model": "rnn"}, "model must be one of mlp, conv"),
         ({"likelihood": "poisson"}, "likelihood must be one of"),
-        ({"beta_schedule": "sine"}, "constant, warmup, cyclical, capacity"),
+        ({"beta_schedule": "sine"}, "constant, warmup, cyclical"),
+        ({"objective": "factor"}, "objective must be one of beta-vae, beta-tcvae, capacity"),
         ({"device": "tpu"}, "device must be one of"),
         ({"latent_dim": 0}, "latent_dim"),
         ({"hidden_sizes": (0,)}, "hidden_sizes"),
@@ -103,12 +104,25 @@ def test_cyclical_schedule_restarts_each_cycle():
     assert b[5] == 1.0 and b[9] == 1.0 and b[2] == pytest.approx(0.4)
 
 
-def test_capacity_schedule_ramps_c_and_uses_gamma():
-    cfg = VAEConfig(beta_schedule="capacity", capacity_max=20.0, capacity_epochs=2, gamma=50.0, epochs=4)
+def test_the_capacity_objective_ramps_c_and_uses_gamma():
+    cfg = VAEConfig(objective="capacity", capacity_max=20.0, capacity_epochs=2, gamma=50.0, epochs=4)
     w0, w_mid, w_end = (kl_weight(cfg, s, 10) for s in (0, 10, 35))
     assert (w0.capacity, w_mid.capacity, w_end.capacity) == (0.0, 10.0, 20.0)
-    assert w_mid.beta == 50.0
-    assert float(weighted_kl(torch.tensor(4.0), w_mid)) == pytest.approx(50.0 * 6.0)
+    assert float(weighted_kl(torch.tensor(4.0), w_mid, cfg)) == pytest.approx(50.0 * 6.0)
+    assert float(weighted_kl(torch.tensor(4.0), kl_weight(cfg, 10, 10, beta=7.0), cfg)) == pytest.approx(300.0)
+    assert kl_weight(cfg.replace(objective="beta-vae"), 10, 10).capacity is None  # schedules only move numbers
+
+
+def test_the_old_capacity_schedule_is_the_capacity_objective_and_the_command_line_still_takes_it():
+    old = VAEConfig(beta_schedule="capacity", capacity_max=20.0, gamma=50.0)
+    assert (old.objective, old.beta_schedule) == ("capacity", "constant")
+    assert VAEConfig.from_dict({**VAEConfig().to_dict(), "beta_schedule": "capacity"}).objective == "capacity"
+    from vae_core.cli import build_parser
+
+    args = build_parser().parse_args(["train", "--beta-schedule", "capacity"])
+    assert args.beta_schedule == "capacity"
+    with pytest.raises(VAEError, match="capacity is an objective of its own"):
+        VAEConfig(objective="beta-tcvae", beta_schedule="capacity")
 
 
 def test_live_beta_overrides_target():

@@ -16,7 +16,7 @@ import torch
 
 from vae_core import Trainer, VAEConfig
 from vae_core.graphs import capture_unavailable
-from vae_core.losses import weighted_kl
+from vae_core.objectives import weighted_kl
 from vae_core.optim import FusedAdam
 from vae_core.schedules import KLWeight
 
@@ -42,11 +42,13 @@ def test_capture_is_off_where_it_cannot_run_and_says_why():
 @pytest.mark.parametrize("with_tc", [False, True])
 def test_the_kl_weight_as_device_tensors_is_the_same_arithmetic(beta, with_tc):
     kl, tc = torch.tensor(12.345), torch.tensor(2.5)
-    as_numbers = weighted_kl(kl, KLWeight(beta), tc if with_tc else None)
-    as_tensors = weighted_kl(kl, KLWeight(torch.tensor(beta)), tc if with_tc else None)
+    cfg = VAEConfig(objective="beta-tcvae" if with_tc else "beta-vae")
+    as_numbers = weighted_kl(kl, KLWeight(beta), cfg, tc if with_tc else None)
+    as_tensors = weighted_kl(kl, KLWeight(torch.tensor(beta)), cfg, tc if with_tc else None)
     assert torch.equal(as_numbers, as_tensors)
-    capacity = weighted_kl(kl, KLWeight(beta, 5.0))
-    assert torch.equal(capacity, weighted_kl(kl, KLWeight(torch.tensor(beta), torch.tensor(5.0))))
+    cfg = VAEConfig(objective="capacity", gamma=beta + 1.0)
+    capacity = weighted_kl(kl, KLWeight(beta, 5.0), cfg)
+    assert torch.equal(capacity, weighted_kl(kl, KLWeight(torch.tensor(beta), torch.tensor(5.0)), cfg))
 
 
 def test_the_flag_turns_it_off_and_cpu_training_never_captures(digits):
@@ -81,7 +83,7 @@ def _fit(digits, **changes) -> Trainer:
 
 @cuda
 @pytest.mark.parametrize("changes", [{}, dict(objective="beta-tcvae", beta=4.0),
-                                     dict(beta_schedule="capacity", capacity_max=5.0, capacity_epochs=2.0),
+                                     dict(objective="capacity", capacity_max=5.0, capacity_epochs=2.0),
                                      dict(shift_pixels=1, binarize=True), dict(lr_schedule="cosine")])
 def test_a_graphed_run_is_the_eager_run(digits, changes):
     graphed = _fit(digits, epochs=3, **changes)

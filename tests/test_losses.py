@@ -11,8 +11,9 @@ from scipy.stats import norm
 
 from vae_core import Trainer, VAEConfig, VAEError
 from vae_core.gaussian import DiagonalGaussian
-from vae_core.losses import elbo_terms, total_correlation, training_loss, weighted_kl
+from vae_core.losses import elbo_terms, total_correlation, training_loss
 from vae_core.models import build_model
+from vae_core.objectives import weighted_kl
 from vae_core.schedules import KLWeight, learning_rate
 
 from .conftest import tiny_config
@@ -104,9 +105,10 @@ def test_total_correlation_has_gradients_for_mean_and_variance():
 
 def test_tcvae_term_is_kl_plus_extra_weight_on_tc_and_beta_kl_below_one():
     kl, tc = torch.tensor(10.0), torch.tensor(2.0)
-    assert float(weighted_kl(kl, KLWeight(4.0), tc)) == pytest.approx(10 + 3 * 2)
-    assert float(weighted_kl(kl, KLWeight(0.5), tc)) == pytest.approx(5.0)
-    assert float(weighted_kl(kl, KLWeight(4.0))) == pytest.approx(40.0)
+    tcvae, plain = VAEConfig(objective="beta-tcvae"), VAEConfig()
+    assert float(weighted_kl(kl, KLWeight(4.0), tcvae, tc)) == pytest.approx(10 + 3 * 2)
+    assert float(weighted_kl(kl, KLWeight(0.5), tcvae, tc)) == pytest.approx(5.0)
+    assert float(weighted_kl(kl, KLWeight(4.0), plain)) == pytest.approx(40.0)
 
 
 def test_cosine_learning_rate_falls_from_lr_to_zero_over_the_run():

@@ -31,6 +31,7 @@ from vae_core.config import (
 from vae_core.data import DATASETS, dataset_info
 from vae_core.losses import LIKELIHOOD_SPECS
 from vae_core.models import MODEL_SPECS
+from vae_core.objectives import OBJECTIVE_SPECS
 from vae_core.projection import (
     PROJECTION_METHODS,
     Parameter,
@@ -44,8 +45,8 @@ from vae_core.schedules import BETA_SCHEDULE_FUNCTIONS, LR_SCHEDULE_FUNCTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 FIELDS = {f.name: f for f in config_fields()}
-REGISTRIES = {"model": MODEL_SPECS, "likelihood": LIKELIHOOD_SPECS, "beta_schedule": BETA_SCHEDULE_FUNCTIONS,
-              "lr_schedule": LR_SCHEDULE_FUNCTIONS}
+REGISTRIES = {"model": MODEL_SPECS, "likelihood": LIKELIHOOD_SPECS, "objective": OBJECTIVE_SPECS,
+              "beta_schedule": BETA_SCHEDULE_FUNCTIONS, "lr_schedule": LR_SCHEDULE_FUNCTIONS}
 
 # a valid value other than the default for every field, as the CLI and the page take it
 CHANGED = dict(dataset="digits", data_root="some/root", image_size=16, channels=3, background="black", model="conv",
@@ -67,6 +68,7 @@ def test_every_config_field_but_the_notes_carries_its_metadata():
     assert FIELDS["model"].option.choices == MODELS == tuple(MODEL_SPECS)
     assert FIELDS["likelihood"].option.choices == LIKELIHOODS == tuple(LIKELIHOOD_SPECS)
     assert FIELDS["beta_schedule"].option.choices == BETA_SCHEDULES
+    assert FIELDS["objective"].option.choices == OBJECTIVES == tuple(OBJECTIVE_SPECS)
     assert FIELDS["lr_schedule"].option.choices == LR_SCHEDULES
     assert FIELDS["dataset"].option.choices == tuple(DATASETS)
 
@@ -102,7 +104,8 @@ def test_every_config_field_is_a_train_flag_that_sets_it():
 def test_every_registry_name_is_a_train_choice():
     flags = {a.dest: a for a in _train_parser()._actions}
     for name, table in REGISTRIES.items():
-        assert tuple(flags[name].choices) == tuple(table), name
+        offered = tuple(c for c in flags[name].choices if c not in FIELDS[name].option.legacy)  # old names too
+        assert offered == tuple(table), name
         for entry in table:
             assert getattr(build_parser().parse_args(["train", FIELDS[name].flag, entry]), name) == entry
     for name, valid in (("objective", OBJECTIVES), ("sigma_mode", SIGMA_MODES), ("device", DEVICES)):

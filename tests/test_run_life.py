@@ -1,7 +1,7 @@
 """A training run's whole life as a page sees it (issue 32, points 1-4 and 9): every state shows exactly
 the controls that act in it whatever moment a button is pressed; a paused run shows no rate or ETA; a
 reload (a new browser session with the run's address) finds the run again; a run nobody watches is saved
-and stopped, and the count of runs at once is right; the capacity schedule's live β is disabled with its
+and stopped, and the count of runs at once is right; the capacity objective's live β is disabled with its
 reason; the β study's default compares finished runs and says why a chosen model is not shown."""
 
 from __future__ import annotations
@@ -90,8 +90,8 @@ def test_a_beta_given_while_starting_is_the_one_shown_after_it_starts(tmp_path):
     assert load_checkpoint(tmp_path / "b.pt").progress["beta"] == 3.5
 
 
-def test_the_capacity_schedule_has_no_live_beta_and_says_why():
-    config = tiny_config(beta_schedule="capacity", gamma=50.0)
+def test_the_capacity_objective_has_no_live_beta_and_says_why():
+    config = tiny_config(objective="capacity", gamma=50.0)
     assert "beta" not in enabled_controls("running", config)
     assert "γ = 50" in live_beta_note(config)
     assert live_beta_note(tiny_config()) is None and "beta" in enabled_controls("running", tiny_config())
@@ -196,13 +196,13 @@ def test_a_reload_finds_the_run_with_its_controls(checkpoint_dir):
 
 def test_a_capacity_run_disables_the_live_beta_with_the_reason(checkpoint_dir):
     at = open_app(checkpoint_dir, page="train")
-    start_small_run(at, **{"β schedule": "capacity"})
+    start_small_run(at, **{"Objective": "capacity"})
     assert not at.exception, [e.value for e in at.exception]
     job = at.session_state["train_job"]
     try:
         beta = next(s for s in at.slider if s.label == "β, live")
         assert beta.disabled
-        assert any("capacity schedule" in c.value for c in at.caption)
+        assert any("capacity objective" in c.value for c in at.caption)
     finally:
         job.stop()
         job.join(timeout=120)

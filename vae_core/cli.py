@@ -103,7 +103,7 @@ def _flag_kind(f: ConfigField) -> dict:
     if f.type is tuple:
         return {"type": _int_list, "metavar": "N,N"}
     if f.option.choices and not f.option.open_choices:
-        return {"type": f.type, "choices": f.option.choices}
+        return {"type": f.type, "choices": f.option.choices + f.option.legacy}
     return {"type": f.type}
 
 

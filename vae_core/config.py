@@ -2,9 +2,9 @@
 
 Each field carries an `Option` in its metadata: a label, help text, and its range or choices (the
 valid names come from the registries: datasets in data.py, model kinds in models.py, likelihoods in
-losses.py, schedules in schedules.py). `config_fields()` reads them; `validate` checks ranges and
-choices from them, and the CLI's `train` flags and the Train page's widgets are built from them, so a
-new config option is one field here.
+losses.py, objectives in objectives.py, schedules in schedules.py). `config_fields()` reads them;
+`validate` checks ranges and choices from them, and the CLI's `train` flags and the Train page's
+widgets are built from them, so a new config option is one field here.
 """
 
 from __future__ import annotations
@@ -22,15 +22,19 @@ from vae_core.data import BACKGROUNDS, DATASETS
 from vae_core.errors import VAEError
 from vae_core.losses import LIKELIHOOD_SPECS
 from vae_core.models import CONV_SIZES, MODEL_SPECS
+from vae_core.objectives import OBJECTIVE_SPECS
 from vae_core.schedules import BETA_SCHEDULE_FUNCTIONS, LR_SCHEDULE_FUNCTIONS
 
 MODELS = tuple(MODEL_SPECS)  # one entry per kind, in vae_core/models.py
 LIKELIHOODS = tuple(LIKELIHOOD_SPECS)  # one entry per likelihood, in vae_core/losses.py
 SIGMA_MODES = ("fixed", "global", "pixel")
 BETA_SCHEDULES = tuple(BETA_SCHEDULE_FUNCTIONS)  # one entry per schedule, in vae_core/schedules.py
-OBJECTIVES = ("beta-vae", "beta-tcvae")
+OBJECTIVES = tuple(OBJECTIVE_SPECS)  # one entry per objective, in vae_core/objectives.py
 LR_SCHEDULES = tuple(LR_SCHEDULE_FUNCTIONS)
 DEVICES = ("auto", "cpu", "cuda", "mps")
+# β schedules that were objectives in disguise: a config (an old command, an old checkpoint) naming one
+# gets that objective under a constant β schedule
+LEGACY_SCHEDULES = {"capacity": "capacity"}
 __all__ = ["CONV_SIZES", "ConfigField", "Option", "VAEConfig", "config_fields", "parse_int_list"]
 
 DATA_MODEL, OBJECTIVE, OPTIMISATION = "data and model", "likelihood and objective", "optimisation"
@@ -51,6 +55,7 @@ class Option:
     open_high: bool = False
     advanced: bool = False  # the Train page puts it under "Advanced"
     limit: str | None = None  # the server limit (vae_core.limits.LIMITS) that caps it
+    legacy: tuple = ()  # old names the command line still takes (the config turns them into today's)
 
 
 def _opt(default: Any, label: str, help: str, group: str, **kw) -> Any:
@@ -106,22 +111,23 @@ class VAEConfig:
     sigma: float = _opt(0.1, "σ", "Gaussian: the fixed σ, or the initial value of a learned one", OBJECTIVE,
                         low=0, open_low=True, advanced=True)
     # objective
-    objective: str = _opt("beta-vae", "Objective", "beta-vae: β·KL; beta-tcvae: KL + (β − 1)·total correlation "
-                          "(Chen et al. 2018)", OBJECTIVE, choices=OBJECTIVES, advanced=True)
+    objective: str = _opt("beta-vae", "Objective", _listed(OBJECTIVE_SPECS, lambda o: o.description), OBJECTIVE,
+                          choices=OBJECTIVES, advanced=True)
     beta: float = _opt(1.0, "β", "weight of the KL term (the schedule's target)", OBJECTIVE, low=0)
-    beta_schedule: str = _opt("constant", "β schedule", _listed(BETA_SCHEDULE_FUNCTIONS, _doc), OBJECTIVE,
-                              choices=BETA_SCHEDULES)
+    beta_schedule: str = _opt("constant", "β schedule", _listed(BETA_SCHEDULE_FUNCTIONS, _doc) + "; capacity: "
+                              "the capacity objective, as commands written before it was one say it",
+                              OBJECTIVE, choices=BETA_SCHEDULES, legacy=tuple(LEGACY_SCHEDULES))
     warmup_epochs: float = _opt(10.0, "Warm-up epochs", "warmup: epochs over which β rises linearly from 0",
                                 OBJECTIVE, low=0, open_low=True)
     cycles: int = _opt(4, "Cycles", "cyclical: number of cycles over the run (Fu et al. 2019)", OBJECTIVE,
                        low=0, open_low=True, advanced=True)
     cycle_ramp: float = _opt(0.5, "Cycle ramp", "cyclical: fraction of each cycle spent ramping β up", OBJECTIVE,
                              low=0, high=1, open_low=True, advanced=True)
-    capacity_max: float = _opt(25.0, "Capacity C max (nats)", "capacity: final KL target C in nats (Burgess et "
-                               "al. 2018)", OBJECTIVE, low=0)
-    capacity_epochs: float | None = _opt(None, "Capacity epochs", "capacity: epochs to ramp C (none: the whole "
-                                         "run)", OBJECTIVE, low=0, open_low=True, advanced=True)
-    gamma: float = _opt(100.0, "γ", "capacity: weight of |KL - C|", OBJECTIVE, low=0, open_low=True,
+    capacity_max: float = _opt(25.0, "Capacity C max (nats)", "capacity objective: the final KL target C in nats "
+                               "(Burgess et al. 2018)", OBJECTIVE, low=0)
+    capacity_epochs: float | None = _opt(None, "Capacity epochs", "capacity objective: epochs to ramp C (none: "
+                                         "the whole run)", OBJECTIVE, low=0, open_low=True, advanced=True)
+    gamma: float = _opt(100.0, "γ", "capacity objective: weight of |KL - C|", OBJECTIVE, low=0, open_low=True,
                         advanced=True)
     # training
     epochs: int = _opt(20, "Epochs", "total epochs (also when resuming)", OPTIMISATION, low=0, open_low=True,
@@ -151,6 +157,11 @@ class VAEConfig:
     extra: dict = field(default_factory=dict)  # free-form notes (e.g. the preset it came from); no Option
 
     def __post_init__(self) -> None:
+        if self.beta_schedule in LEGACY_SCHEDULES:  # an old command's or checkpoint's name for an objective
+            if self.objective != "beta-vae":
+                raise VAEError(f"the {self.objective} objective takes the {', '.join(BETA_SCHEDULES)} beta schedule "
+                               f"({self.beta_schedule} is an objective of its own)")
+            self.objective, self.beta_schedule = LEGACY_SCHEDULES[self.beta_schedule], "constant"
         self.hidden_sizes = tuple(int(h) for h in self.hidden_sizes)
         if self.conv_channels is not None:
             self.conv_channels = tuple(int(c) for c in self.conv_channels)
@@ -159,8 +170,6 @@ class VAEConfig:
     def validate(self) -> None:
         for f in config_fields():
             f.check(getattr(self, f.name))
-        if self.objective == "beta-tcvae" and self.beta_schedule == "capacity":
-            raise VAEError("the beta-tcvae objective takes the constant, warmup or cyclical beta schedule")
         if self.binarize and self.likelihood != "bernoulli":
             raise VAEError("binarize only applies to the bernoulli likelihood")
 

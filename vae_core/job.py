@@ -20,16 +20,18 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, field
+from functools import partialmethod
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
 from vae_core.checkpoint import Checkpoint, load_checkpoint
-from vae_core.config import check_option
+from vae_core.commands import COMMANDS, checked
 from vae_core.device import background_process_setup, background_thread_setup
 from vae_core.errors import VAEError
 from vae_core.latent import decode
+from vae_core.objectives import OBJECTIVE_SPECS
 from vae_core.train import Trainer
 
 if TYPE_CHECKING:
@@ -93,9 +95,9 @@ ENDED = ("stopped", "finished", "failed")
 
 def live_beta_note(config: VAEConfig) -> str | None:
     """Why β cannot be changed while `config`'s run goes on; None when it can."""
-    if config.beta_schedule == "capacity":
-        return (f"the capacity schedule weighs |KL − C| by γ = {config.gamma:g} and does not use β, so a live β "
-                "would change nothing")
+    if not OBJECTIVE_SPECS[config.objective].uses_beta:
+        return (f"the {config.objective} objective weighs |KL − C| by γ = {config.gamma:g} and does not use β, so "
+                "a live β would change nothing")
     return None
 
 
@@ -221,8 +223,8 @@ class TrainingJob:
             self._history["epochs"].append(record)
             self._epoch, self._preview = record["epoch"], preview
 
-    # --- the run's commands: each checked here, then given to the trainer (or the child), or kept in
-    # order until it exists; the state a snapshot shows changes at once
+    # --- the run's commands (vae_core.commands: each checked there, once), given to the trainer (or the
+    # child) by name, or kept in order until it exists; the state a snapshot shows changes at once
     def _command(self, name: str, *args) -> None:
         """Give the trainer command `name`; before it exists, keep it to give in order when it does."""
         with self._lock:
@@ -231,51 +233,33 @@ class TrainingJob:
                 return
         getattr(self.trainer, name)(*args)
 
-    def pause(self) -> None:
+    def command(self, name: str, *args) -> None:
+        """Command `name` of vae_core.commands with its arguments: checked, shown in the next snapshot,
+        and given to the run. One that only acts while paused (one step, one epoch) does nothing while
+        the run goes on."""
+        args = checked(name, *args)
         with self._lock:
-            self._paused, self._stepping = True, False
-        self._command("pause")
-
-    def resume(self) -> None:
-        with self._lock:
-            self._paused, self._stepping = False, False
-        self._command("resume")
-
-    def stop(self) -> None:
-        self._stop_requested = True
-        self._command("stop")
-
-    def advance(self, steps: int = 1) -> None:
-        """While paused: `steps` more steps, then paused again (running: nothing changes)."""
-        if steps < 1:
-            raise VAEError(f"steps must be >= 1 (got {steps})")
-        with self._lock:
-            if not self._paused:
+            if COMMANDS[name].while_paused and not self._paused:
                 return
-            self._stepping = True
-        self._command("advance", int(steps))
+            if name in ("pause", "resume"):
+                self._paused, self._stepping = name == "pause", False
+            elif COMMANDS[name].while_paused:
+                self._stepping = True
+            elif name == "stop":
+                self._stop_requested = True
+            elif name == "set_delay":
+                (self._delay_s,) = args
+            elif name == "set_beta":
+                self._beta, self._beta_given = args[0], True
+        self._command(name, *args)
 
-    def advance_epoch(self) -> None:
-        """While paused: to the end of the epoch, then paused again."""
-        with self._lock:
-            if not self._paused:
-                return
-            self._stepping = True
-        self._command("advance_epoch")
-
-    def set_delay(self, seconds: float) -> None:
-        """Slow motion: `seconds` after every step (0: full speed)."""
-        if not 0 <= seconds <= 10:
-            raise VAEError(f"the slow-motion delay must be from 0 to 10 s (got {seconds})")
-        self._delay_s = float(seconds)
-        self._command("set_delay", float(seconds))
-
-    def set_beta(self, beta: float) -> None:
-        """The schedule's target β from now on (the snapshot shows it at once)."""
-        check_option("beta", beta)
-        with self._lock:
-            self._beta, self._beta_given = float(beta), True
-        self._command("set_beta", float(beta))
+    pause = partialmethod(command, "pause")
+    resume = partialmethod(command, "resume")
+    stop = partialmethod(command, "stop")
+    advance = partialmethod(command, "advance")  # (steps=1): while paused, that many steps, then paused
+    advance_epoch = partialmethod(command, "advance_epoch")  # while paused: to the epoch's end, then paused
+    set_delay = partialmethod(command, "set_delay")  # (seconds): slow motion, 0 for full speed
+    set_beta = partialmethod(command, "set_beta")  # (beta): the schedule's target from now on
 
     def _live_status(self, ready: bool) -> str:
         """The state of a run that is still going: what was last asked wins until the run has done it."""
@@ -361,7 +345,7 @@ def _train_in_child(config: VAEConfig, out_path: str, resume_path: str | None, d
                 except (EOFError, OSError):
                     os._exit(1)  # the parent is gone
                 try:
-                    getattr(trainer, name)(*args)
+                    getattr(trainer, name)(*checked(name, *args))  # only the commands' names, checked again
                 except VAEError:  # a value out of range (the parent checks first): ignored, the run goes on
                     pass
 

@@ -1,8 +1,8 @@
 """The objective in one place: the terms of the negative ELBO (Kingma & Welling 2014, eq. 10) for a
-batch of a model's outputs (`elbo_terms`), and how β, a capacity or the total correlation of β-TCVAE
-(Chen et al. 2018) weigh them into the training loss (`training_loss`). Training, evaluation and every
-anomaly score take their numbers from `elbo_terms`; `vae_core.schedules` only says what β and C are
-at a step.
+batch of a model's outputs (`elbo_terms`), and the training loss a step minimises (`training_loss`:
+the reconstruction plus the KL term of the config's objective, an entry of `vae_core.objectives`).
+Training, evaluation and every anomaly score take their numbers from `elbo_terms`; `vae_core.schedules`
+only says what β and C are at a step.
 
 Everything is in nats: sums over pixels and latent dimensions, per example, and means over the batch
 where a loss is one number. The KL is kept per latent dimension so front ends can show which
@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from vae_core.gaussian import LOG_2PI
+from vae_core.objectives import OBJECTIVE_SPECS, weighted_kl
 
 if TYPE_CHECKING:  # config.py takes the likelihood names from LIKELIHOOD_SPECS
     from vae_core.config import VAEConfig
@@ -137,32 +138,17 @@ def elbo_terms(model, x: torch.Tensor, outputs: tuple, *, recon_map: bool = Fals
     return ElboTerms(recon, kl, pixels if recon_map else None, log_weight, tc)
 
 
-def weighted_kl(kl: torch.Tensor, weight: KLWeight, tc: torch.Tensor | None = None) -> torch.Tensor:
-    """The KL term of the loss at one step: β·KL; γ·|KL − C| under a capacity C (Burgess et al. 2018,
-    with `weight.beta` as γ); or, given the total correlation `tc` (the β-TCVAE objective of Chen et al.
-    2018 with α = γ = 1), KL + (β − 1)·TC once β reaches 1 and β·KL while a schedule still has it below 1.
-    β and C may be numbers or 0-d tensors (the same arithmetic).
-    """
-    if weight.capacity is not None:
-        return weight.beta * (kl - weight.capacity).abs()
-    if tc is None:
-        return weight.beta * kl
-    if isinstance(weight.beta, torch.Tensor):  # a captured step's β lives on the device (vae_core.graphs)
-        return weight.beta.clamp(max=1.0) * kl + (weight.beta - 1.0).clamp(min=0.0) * tc
-    return min(weight.beta, 1.0) * kl + max(weight.beta - 1.0, 0.0) * tc
-
-
 def training_loss(model, x: torch.Tensor, outputs: tuple, weight: KLWeight, *, dataset_size: int,
                   generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
     """The loss one training step minimises for images x and the model's `outputs` for them, and its
-    parts, each in nats per example (means over the batch): "recon", "kl", "loss" = recon + the
-    weighted KL (`weighted_kl`, with `weight` from `vae_core.schedules.kl_weight`) and, for the
-    beta-tcvae objective, "tc" (estimated over a training set of `dataset_size` images, from a draw
-    from `generator`)."""
-    tcvae = model.config.objective == "beta-tcvae"
+    parts, each in nats per example (means over the batch): "recon", "kl", "loss" = recon + the KL
+    term of the config's objective (`vae_core.objectives`, with `weight` from
+    `vae_core.schedules.kl_weight`) and, for an objective with a total correlation (beta-tcvae), "tc"
+    (estimated over a training set of `dataset_size` images, from a draw from `generator`)."""
+    tcvae = OBJECTIVE_SPECS[model.config.objective].total_correlation
     terms = elbo_terms(model, x, outputs, tc_dataset_size=dataset_size if tcvae else None, generator=generator)
     recon, kl = terms.recon.mean(), terms.kl.mean(0).sum()
-    parts = {"recon": recon, "kl": kl, "loss": recon + weighted_kl(kl, weight, terms.tc)}
+    parts = {"recon": recon, "kl": kl, "loss": recon + weighted_kl(kl, weight, model.config, terms.tc)}
     if terms.tc is not None:
         parts["tc"] = terms.tc
     return parts

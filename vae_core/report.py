@@ -22,6 +22,7 @@ from vae_core.data import load_for_config
 from vae_core.evaluate import binarize_fixed, evaluate
 from vae_core.images import gif_bytes, grid_png
 from vae_core.latent import decode, encode, slerp, traversal_grid
+from vae_core.objectives import OBJECTIVE_SPECS
 from vae_core.presets import PRESETS
 
 START, END = "<!-- report:start -->", "<!-- report:end -->"
@@ -65,7 +66,8 @@ def train_seconds(ckpt: Checkpoint) -> float:
 
 
 def _model_name(row: dict) -> str:
-    objective = "β-TCVAE, " if row.get("objective") == "beta-tcvae" else ""
+    spec = OBJECTIVE_SPECS.get(row.get("objective", "beta-vae"))
+    objective = f"{spec.label}, " if spec is not None and row.get("objective") != "beta-vae" else ""
     plain = ": a plain autoencoder, the KL reported, never paid" if row["beta"] == 0 else ""
     return f"{row['name']} ({objective}β={row['beta']:g}{plain})"
 

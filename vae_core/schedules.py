@@ -1,9 +1,10 @@
-"""β and learning-rate schedules: how the KL weight and the step size move over a run.
+"""β, capacity and learning-rate schedules: how the numbers that weigh the KL term, and the step size,
+move over a run.
 
 All are functions of the training step, so a resumed run picks up exactly where it was. Each kind
 is one entry in a table (BETA_SCHEDULE_FUNCTIONS, LR_SCHEDULE_FUNCTIONS); `VAEConfig` takes its
 valid names from these tables, so adding a schedule is one function and one entry here. They give
-numbers only: how β and a capacity weigh the loss is `vae_core.losses`.
+numbers only: how β and a capacity C weigh the loss is the objective's (`vae_core.objectives`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vae_core.errors import VAEError
+from vae_core.objectives import OBJECTIVE_SPECS
 
 if TYPE_CHECKING:  # config.py takes the schedule names from here
     from vae_core.config import VAEConfig
@@ -21,11 +23,11 @@ if TYPE_CHECKING:  # config.py takes the schedule names from here
 
 @dataclass(frozen=True)
 class KLWeight:
-    """The numbers that weigh the KL term at one step; how they weigh it is `vae_core.losses.weighted_kl`
-    (β·KL, γ·|KL − C| with `beta` as γ, or β-TCVAE's KL + (β − 1)·TC)."""
+    """The numbers that weigh the KL term at one step; how they weigh it is the objective's
+    (`vae_core.objectives`: β·KL, β-TCVAE's KL + (β − 1)·TC, or γ·|KL − C|)."""
 
     beta: float
-    capacity: float | None = None  # nats; set only for the capacity schedule
+    capacity: float | None = None  # C, nats; set only for an objective that reads one
 
 
 def _constant_lr(config: VAEConfig, step: int, total: int) -> float:
@@ -67,19 +69,10 @@ def _cyclical(config: VAEConfig, target: float, step: int, per_epoch: int, total
     return KLWeight(target * min(1.0, ((step % period) / period) / config.cycle_ramp))
 
 
-def _capacity(config: VAEConfig, target: float, step: int, per_epoch: int, total: int) -> KLWeight:
-    """γ·|KL − C| with C rising linearly from 0 to `capacity_max` nats (Burgess et al. 2018,
-    "Understanding disentangling in β-VAE")."""
-    ramp_epochs = config.capacity_epochs if config.capacity_epochs is not None else config.epochs
-    ramp = max(1.0, ramp_epochs * per_epoch)
-    return KLWeight(config.gamma, capacity=config.capacity_max * min(1.0, step / ramp))
-
-
 BETA_SCHEDULE_FUNCTIONS: dict[str, Callable[..., KLWeight]] = {
     "constant": _constant,
     "warmup": _warmup,
     "cyclical": _cyclical,
-    "capacity": _capacity,
 }
 
 
@@ -98,4 +91,14 @@ def kl_weight(config: VAEConfig, step: int, steps_per_epoch: int, beta: float | 
     target = config.beta if beta is None else beta
     total = max(1, config.epochs * steps_per_epoch)
     schedule = _lookup(BETA_SCHEDULE_FUNCTIONS, "beta_schedule", config.beta_schedule)
-    return schedule(config, target, step, steps_per_epoch, total)
+    weight = schedule(config, target, step, steps_per_epoch, total)
+    if OBJECTIVE_SPECS[config.objective].capacity:
+        return KLWeight(weight.beta, capacity=capacity(config, step, steps_per_epoch))
+    return weight
+
+
+def capacity(config: VAEConfig, step: int, steps_per_epoch: int) -> float:
+    """The capacity C at `step`, nats: rising linearly from 0 to `capacity_max` over `capacity_epochs`
+    (the whole run when not set), then held (Burgess et al. 2018)."""
+    ramp_epochs = config.capacity_epochs if config.capacity_epochs is not None else config.epochs
+    return config.capacity_max * min(1.0, step / max(1.0, ramp_epochs * steps_per_epoch))

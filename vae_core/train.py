@@ -19,7 +19,8 @@ import torch
 
 from vae_core import graphs
 from vae_core.checkpoint import Checkpoint, save_checkpoint
-from vae_core.config import VAEConfig, check_option
+from vae_core.commands import checked
+from vae_core.config import VAEConfig
 from vae_core.data import DataBundle, load_for_config
 from vae_core.device import flush_subnormals, resolve_device
 from vae_core.distributed import SINGLE, Group
@@ -151,7 +152,7 @@ class Trainer:
         self.metrics = dict(ckpt.metrics)
         self._stored_film = getattr(ckpt, "film", None)
 
-    # --- control, from any thread
+    # --- control, from any thread: the commands of vae_core.commands (checked there), and callbacks
     def add_callback(self, event: str, fn: Callable) -> None:
         if event not in EVENTS:
             raise VAEError(f"event must be one of {', '.join(EVENTS)} (got {event!r})")
@@ -170,8 +171,7 @@ class Trainer:
     def advance(self, steps: int = 1) -> None:
         """While paused: run `steps` more optimizer steps, then pause again (each budget's last step is
         logged and filmed, so a UI sees it). Running: nothing changes."""
-        if steps < 1:
-            raise VAEError(f"steps must be >= 1 (got {steps})")
+        (steps,) = checked("advance", steps)
         with self._control:
             if self._unpaused.is_set() and self._budget is None:
                 return
@@ -186,9 +186,7 @@ class Trainer:
     def set_delay(self, seconds: float) -> None:
         """Slow motion: wait `seconds` after every step (0: full speed); while slowed every step is
         logged and filmed."""
-        if not 0 <= seconds <= 10:
-            raise VAEError(f"the slow-motion delay must be from 0 to 10 s (got {seconds})")
-        self.delay_s = float(seconds)
+        (self.delay_s,) = checked("set_delay", seconds)
 
     def stop(self) -> None:
         self._stop.set()
@@ -208,8 +206,7 @@ class Trainer:
             return True
 
     def set_beta(self, beta: float) -> None:
-        check_option("beta", beta)
-        self.beta = float(beta)
+        (self.beta,) = checked("set_beta", beta)
 
     @property
     def paused(self) -> bool:
