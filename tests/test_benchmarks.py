@@ -97,19 +97,30 @@ def test_the_full_sprite_grid_trains_streamed_for_a_few_steps():
     assert r["peak_rss_mb"] < 11_000  # the grid is 11.2 GB as float32: it was never held
 
 
+# when a warm-up runs is what the two tests below check (test_umap_warm_up_runs_once_in_a_daemon_thread
+# runs UMAP's real one): in their processes each method's warm-up is one that notes it ran, so neither
+# compiles UMAP again
+NOTED_WARM_UP = """
+import dataclasses, sys, time
+from vae_core import hosting, projection
+ran = []
+for name, spec in projection.PROJECTION_METHODS.items():
+    if spec.warm_up is not None:
+        projection.PROJECTION_METHODS[name] = dataclasses.replace(spec, warm_up=lambda n=name: ran.append(n))
+"""
+
+
 def test_a_delayed_warm_up_waits_unless_a_page_asks_for_it_at_once():
     import subprocess
     import sys
 
-    script = """
-import sys, time
-from vae_core import projection
+    script = NOTED_WARM_UP + """
 thread = projection.warm_up_in_background(delay_s=600)
 time.sleep(1.0)
-print("waiting", thread.is_alive() and "umap" not in sys.modules)
+print("waiting", thread.is_alive() and not ran)
 assert projection.warm_up_in_background() is thread  # a page that may need UMAP: at once
 thread.join(timeout=600)
-print("done", not thread.is_alive() and "umap" in sys.modules)
+print("done", not thread.is_alive() and ran == ["umap"])
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -120,15 +131,7 @@ def test_a_warm_up_with_quiet_waits_until_no_page_runs():
     import subprocess
     import sys
 
-    # the waiting is what is tested here (the test above runs UMAP's real warm-up): each method's warm-up
-    # stands in as one that notes it ran, so the process need not compile UMAP a second time
-    script = """
-import dataclasses, sys, time
-from vae_core import hosting, projection
-ran = []
-for name, spec in projection.PROJECTION_METHODS.items():
-    if spec.warm_up is not None:
-        projection.PROJECTION_METHODS[name] = dataclasses.replace(spec, warm_up=lambda n=name: ran.append(n))
+    script = NOTED_WARM_UP + """
 busy = [True]
 thread = projection.warm_up_in_background(delay_s=0.1, quiet=lambda: not busy[0])
 time.sleep(1.5)  # past the delay, but pages are running
