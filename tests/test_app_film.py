@@ -119,15 +119,16 @@ def test_the_live_map_follows_the_run_and_one_step_advances_it(checkpoint_dir):
 
 
 def test_the_maps_legend_names_the_labels_the_film_knows(digits):
-    from ui.film_figures import map_figure, replay_figure
-    from vae_core.film import Film, plane_frames
+    from ui.film_figures import map_figure, replay_legend
+    from vae_core.film import Film
+    from vae_core.images import label_hex
 
     trainer = Trainer(tiny_config(epochs=1), bundle=digits)
     trainer.fit()
     film = Film.from_dict({**trainer.film.to_dict(), "class_names": [f"digit {d}" for d in range(10)]})
-    fig = replay_figure(film, plane_frames(film.frames), trainer.history, trainer.model.latent_dim)
-    names = [t.name for t in fig.data if getattr(t, "mode", None) == "markers" and t.name]
-    assert names[:10] == [f"digit {d}" for d in range(10)]
+    legend = replay_legend(film)  # drawn over the replay, in the map's colours
+    assert [name for name, _ in legend] == [f"digit {d}" for d in range(10)]
+    assert [colour for _, colour in legend] == [label_hex(d) for d in range(10)]
     frame = film.frames[-1]
     live = map_figure(frame["codes"].float().numpy()[:, :2], film.labels, 3.0, "live", 2, ("zero",))
     assert [t.name for t in live.data][:2] == ["zero", "1"]  # a label past the names keeps its number

@@ -119,6 +119,17 @@ def set_speed(fig: go.Figure, frame_ms: int) -> go.Figure:
 
 
 
+# the replay's legend is drawn beside the figure, not in it (`replay_legend`): plotly works through every
+# trace's defaults and every annotation on each frame of a scrub, and a legend trace per label (or an
+# annotation listing them) kept the map 16-30 ms further behind the pointer
+def replay_legend(film: Film) -> list[tuple[str, str]]:
+    """The replay's labels, as (name, colour) in the map's colours, in order."""
+    if film.labels is None:
+        return []
+    return [(name, label_hex(g)) for g, (name, _) in enumerate(label_groups(film.labels, len(film.labels),
+                                                                            film.class_names))]
+
+
 def _png_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode()
 
@@ -182,9 +193,6 @@ def replay_figure(film: Film, pictures: list[np.ndarray], history: dict, latent_
     for trace, (row, col) in zip(traces(len(frames_in) - 1, first=True), places, strict=True):
         fig.add_trace(trace, row=row, col=col)
     moving = list(range(1, 1 + len(places)))  # the traces each frame replaces
-    for g, (name, _) in enumerate(groups):  # the legend: one entry per label (no points of its own)
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name,
-                                 marker=dict(size=7, color=label_hex(g))), row=1, col=1)
     names = [str(k) for k in range(len(frames_in))]
     fig.frames = [go.Frame(name=names[k], data=traces(k), traces=moving, layout=still_layout(k))
                   for k in range(len(frames_in))]
@@ -208,7 +216,6 @@ def replay_figure(film: Film, pictures: list[np.ndarray], history: dict, latent_
     last = len(frames_in) - 1
     fig.update_layout(
         height=620, margin=dict(l=10, r=10, t=60, b=110), meta=REPLAY_META, **still_layout(last),
-        legend=dict(itemsizing="constant", x=0.5, xanchor="right", y=1.0),
         updatemenus=[dict(type="buttons", direction="left", x=0.0, y=-0.13, xanchor="left", yanchor="top",
                           showactive=False, buttons=[
                               dict(label="▶ Play", method="animate", args=[None, play]),

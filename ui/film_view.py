@@ -4,22 +4,26 @@ aligned to the one before), and the replay of a finished run (`ui.film_figures.r
 
 from __future__ import annotations
 
+import html
+
 import streamlit as st
 import torch
 
 from ui.film_figures import (
     FRAME_MS,
+    PRESENTER_FONT,
     REPLAY_META,
     SPEEDS,
     frame_pngs,
     frame_title,
     map_figure,
     presenter_type,
+    replay_legend,
     set_speed,
     speed_label,
     two_columns,
 )
-from vae_core.film import extent, plane
+from vae_core.film import extent, film_of, plane
 
 LIVE = "film_live"  # session key: (job id, the last frame's index, its picture, the axes' half-width)
 
@@ -158,6 +162,12 @@ def replay_section(ckpt, *, key: str, large: bool = False) -> None:
     fig = set_speed(fig, round(seconds * 1000))
     if large:
         presenter_type(fig).update_layout(height=980)
+    legend = replay_legend(film_of(ckpt.film))
+    if legend:  # the labels' colours, over the chart (drawn in it, they slowed every frame of a scrub)
+        size = f"font-size:{PRESENTER_FONT}px;" if large else ""
+        st.html(f'<div class="vae-replay-legend" style="{size}">' + " ".join(
+            f'<span style="white-space:nowrap;margin-right:0.8em"><span style="color:{colour}">●</span> '
+            f"{html.escape(name)}</span>" for name, colour in legend) + "</div>")
     st.plotly_chart(fig, key=f"{key}_replay")
     st.html(KEYS_JS, unsafe_allow_javascript=True)
     size = st.radio("GIF size", GIF_SIZES, format_func=GIF_SIZE_LABELS.get, horizontal=True, key=f"{key}_gif_size")
