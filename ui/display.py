@@ -63,9 +63,12 @@ _GRID_RULES = (
 # page. Hidden (visibility), it keeps its place and leaves the Tab order until it is opened.
 _SIDEBAR_SHUT = "[data-testid='stSidebar'][data-collapsed='true']"
 _COLLAPSED_SIDEBAR = f"{_SIDEBAR_SHUT}, {_SIDEBAR_SHUT} * {{ visibility: hidden !important; }}"
+# On a phone a chart's subplot titles (centred over each panel) ran into each other: smaller there, each
+# still centred on its panel (plotly placed them by their middle)
+_CHART_TITLES = ".js-plotly-plot .annotation-text { font-size: 10px !important; }"
 PAGE_STYLE = (
     "<style>" + _COLLAPSED_SIDEBAR + "@media (max-width: 640px) {"
-    + "".join(rule.format(row=IMAGE_ROW) for rule in _GRID_RULES)
+    + "".join(rule.format(row=IMAGE_ROW) for rule in _GRID_RULES) + _CHART_TITLES
     + "}</style>"
 )
 

@@ -7,7 +7,6 @@ code paints what it computed (`computed`), the pen then reporting each finished 
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 
@@ -102,13 +101,11 @@ def explainer(ckpt: Checkpoint, x: torch.Tensor, *, eps: np.ndarray, strip: np.n
         data |= {"model": decoder, "encoder": live.encoder_url(ckpt)}
     else:
         data |= {"model": "server", "encoder": None, "computed": computed(ckpt, x, eps, strip, use_mu)}
-    data = json.loads(json.dumps(data, default=float))
 
     def heard(name: str) -> Callable[[], None]:
         return lambda: on_change(name, st.session_state[key].get(name)) if on_change else None
 
-    callbacks = {f"on_{name}_change": heard(name) for name in REPORTS}
-    return live._component(key=key, data=data, on_failed_change=lambda: live._remember_failure(key), **callbacks)
+    return live.mount(key, data, {name: heard(name) for name in REPORTS})
 
 
 def why_kl(ckpt: Checkpoint, *, samples: int = 8, steps: int = 8, large: bool = False) -> None:

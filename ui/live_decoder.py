@@ -217,12 +217,18 @@ def _mount(ckpt: Checkpoint, key: str, mode: str, on_change: Callable[[object], 
         "mode": mode, "key": key, "base": static_base(), "model": model, "shape": list(ckpt.image_shape),
         "display": display_size(ckpt.image_shape[1]), **fields,
     }
+    return mount(key, data, {value_name: changed} if value_name is not None else {})
+
+
+def mount(key: str, data: dict, heard: dict[str, Callable[[], None]]):
+    """The live decoder's component under `key` with `data` (its `mode` picks what the browser builds;
+    sent as plain JSON), each `heard[name]` called when the browser reports `name` (its value is
+    `st.session_state[key][name]`), and a report that the browser cannot run the model remembered for
+    this session (`FAILED`: pages then decode on the server). The one way pages and views mount it."""
     # plain JSON (numpy scalars as floats): anything else would make Streamlit send it as Arrow
     data = json.loads(json.dumps(data, default=float))
-    callbacks = {"on_failed_change": lambda: _remember_failure(key)}
-    if value_name is not None:
-        callbacks[f"on_{value_name}_change"] = changed
-    return _component(key=key, data=data, **callbacks)
+    callbacks = {f"on_{name}_change": call for name, call in heard.items()}
+    return _component(key=key, data=data, on_failed_change=lambda: _remember_failure(key), **callbacks)
 
 
 def _floats(values) -> list[float]:
