@@ -191,7 +191,7 @@ def test_the_public_demo_caps_the_form_and_shows_no_server_paths(monkeypatch, ch
     assert "folder" not in widgets["cfg_dataset"].options and "sprites-full" not in widgets["cfg_dataset"].options
 
 
-# --- projection methods: one table (vae_core/projection.py), and the Map page builds its controls from it
+# --- projection methods: one table (vae_core/projection/methods.py), and the Map page builds its controls from it
 
 
 def _fits_fast(spec: ProjectionMethod) -> ProjectionMethod:
