@@ -165,6 +165,15 @@ def _add_eval_commands(sub) -> None:
                          "type readable on a projector)")
     fl.add_argument("--json", action="store_true", help="print one JSON object")
 
+    im = sub.add_parser("import", help="make a checkpoint of a VAE trained elsewhere (today: the pytorch/examples "
+                        "VAE's state_dict), scored on a dataset's test split")
+    im.add_argument("source", help="the model's weights file (read with torch.load(weights_only=True): no code runs)")
+    im.add_argument("--dataset", required=True, help="the data to explore it on (its test split scores it), e.g. "
+                    "mnist5k, mnist or fashion-mnist for 28x28 grey models")
+    im.add_argument("--name", default=None, help="the checkpoint's name in the library (default: the file's stem)")
+    im.add_argument("--out", default=None, help="where to write the checkpoint (default: the library, NAME.pt)")
+    im.add_argument("--json", action="store_true", help="print one JSON object")
+
     rep = sub.add_parser("report", help="measure the shipped checkpoints; write docs/report.md and pictures")
     rep.add_argument("--checkpoints", default=None,
                      help="where the shipped checkpoints are (default: the checkpoint library)")
@@ -457,6 +466,29 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from vae_core.importers import import_model
+
+    if args.out:
+        out = Path(args.out)
+    else:
+        name = args.name if args.name is not None else Path(args.source).stem
+        if not name or len(name) > 100 or not all(c.isalnum() or c in "-_." for c in name) or name.startswith("."):
+            raise VAEError("--name takes 1 to 100 letters, digits, '-', '_' and '.' (not starting with '.')")
+        out = checkpoint_dir() / f"{name}.pt"
+    if out.exists():
+        raise VAEError(f"{out.name} exists already; choose another --name or --out")
+    done = import_model(args.source, args.dataset, out)
+    if args.json:
+        shown = {k: v for k, v in done.items() if k != "config"}
+        print(json.dumps(shown | {"latent_dim": done["config"]["latent_dim"]}))
+        return 0
+    print(f"wrote {done['checkpoint']}: {done['importer']}, z={done['config']['latent_dim']}, test nELBO "
+          f"{done['test_nelbo']:.2f} nats ({done['likelihood']}; reconstruction {done['test_recon']:.2f} + KL "
+          f"{done['test_kl']:.2f}), {done['active_units']} active units")
+    return 0
+
+
 def cmd_film(args: argparse.Namespace) -> int:
     from vae_core.film import film_gif, film_of
 
@@ -487,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
         clean_stale_temp_files(checkpoint_dir())  # what saves killed mid-write left (one listing; never fails)
         return {"train": cmd_train, "eval": cmd_eval, "info": cmd_info, "anomaly-benchmark": cmd_anomaly_benchmark,
                 "probe": cmd_probe, "disentanglement": cmd_disentanglement, "report": cmd_report,
-                "export": cmd_export, "film": cmd_film}[args.command](args)
+                "export": cmd_export, "film": cmd_film, "import": cmd_import}[args.command](args)
     except VAEError as e:
         from vae_core.distributed import launched
 

@@ -1,0 +1,57 @@
+"""The VAE of pytorch/examples (`vae/main.py`), the most copied tutorial: its `state_dict`, saved with
+`torch.save(model.state_dict(), PATH)`. Recognised by its five layers' names and shapes:
+
+    fc1 (H, 784) → fc21, fc22 (D, H) = μ, log σ²;  fc3 (H, D) → fc4 (784, H), sigmoid → Bernoulli means
+
+(784-400-20 in the tutorial; other widths are read the same way). It maps exactly onto this library's
+MLP kind with one hidden layer of H: the encoder's head is fc21 and fc22 stacked (μ first), and fc4's
+outputs are the Bernoulli logits the tutorial passes through a sigmoid before its binary cross-entropy
+(summed over pixels, as here)."""
+
+from __future__ import annotations
+
+import torch
+
+DESCRIPTION = "pytorch/examples' VAE (vae/main.py): a state_dict with fc1, fc21, fc22, fc3, fc4"
+SOURCE = "pytorch/examples VAE state_dict"
+LAYERS = ("fc1", "fc21", "fc22", "fc3", "fc4")
+PIXELS = 784  # 28 × 28 grey images, as the tutorial's x.view(-1, 784)
+
+
+def recognise(state: dict[str, torch.Tensor]) -> str | None:
+    """None when `state` is this source's, else what does not fit, in a few words."""
+    expected = {f"{layer}.{part}" for layer in LAYERS for part in ("weight", "bias")}
+    if set(state) != expected:
+        return "expected exactly the weights and biases of fc1, fc21, fc22, fc3 and fc4"
+    h, x = state["fc1.weight"].shape
+    d = state["fc21.weight"].shape[0]
+    shapes = {"fc1.weight": (h, x), "fc21.weight": (d, h), "fc22.weight": (d, h), "fc3.weight": (h, d),
+              "fc4.weight": (x, h), "fc1.bias": (h,), "fc21.bias": (d,), "fc22.bias": (d,), "fc3.bias": (h,),
+              "fc4.bias": (x,)}
+    wrong = [name for name, shape in shapes.items() if tuple(state[name].shape) != shape]
+    if wrong:
+        return f"the layers' shapes do not chain (fc1 {h}×{x}; {', '.join(wrong)} differ)"
+    if x != PIXELS:
+        return f"fc1 takes {x} inputs, not 784 (28 × 28 grey images)"
+    return None
+
+
+def build(state: dict[str, torch.Tensor], image_shape: tuple[int, int, int]) -> tuple[dict, dict]:
+    """(the VAEConfig fields of the matching MLP, its state_dict) for images of `image_shape`."""
+    from vae_core.errors import VAEError
+
+    if tuple(image_shape) != (1, 28, 28):
+        raise VAEError(f"the pytorch/examples VAE reads 28 × 28 grey images; this dataset's are "
+                       f"{'×'.join(map(str, image_shape))} (use mnist, mnist5k or fashion-mnist)")
+    h, d = state["fc1.weight"].shape[0], state["fc21.weight"].shape[0]
+    f = {k: v.detach().float() for k, v in state.items()}
+    ours = {
+        "encoder.body.1.weight": f["fc1.weight"], "encoder.body.1.bias": f["fc1.bias"],
+        "encoder.head.weight": torch.cat([f["fc21.weight"], f["fc22.weight"]]),
+        "encoder.head.bias": torch.cat([f["fc21.bias"], f["fc22.bias"]]),
+        "decoder.body.0.weight": f["fc3.weight"], "decoder.body.0.bias": f["fc3.bias"],
+        "decoder.body.2.weight": f["fc4.weight"], "decoder.body.2.bias": f["fc4.bias"],
+    }
+    config = {"model": "mlp", "latent_dim": int(d), "hidden_sizes": (int(h),), "likelihood": "bernoulli",
+              "binarize": False, "beta": 1.0}
+    return config, ours
