@@ -21,6 +21,20 @@ def pytest_xdist_auto_num_workers(config) -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
+# The files that take longest (minutes: browsers, servers, child processes), measured with --durations:
+# collected first, so the workers start on them and the short files fill in at the end (the longest
+# first is what keeps the last worker from finishing long after the others). Any other file keeps its place.
+LONGEST_FIRST = ("test_browser.py", "test_benchmarks.py", "test_browser_run.py", "test_browser_film.py",
+                 "test_run_life.py", "test_train.py", "test_cli.py", "test_app.py", "test_hosting.py",
+                 "test_shipped.py", "test_browser_hostile.py", "test_public.py", "test_distributed.py")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    rank = {name: k for k, name in enumerate(LONGEST_FIRST)}
+    order = {id(item): k for k, item in enumerate(items)}
+    items.sort(key=lambda item: (rank.get(item.path.name, len(rank)), order[id(item)]))
+
+
 @pytest.fixture(scope="session")
 def mnist5k():
     return load_dataset("mnist5k")

@@ -99,8 +99,10 @@ def test_a_schedule_is_one_entry_and_an_unknown_name_is_refused_by_name():
 def _engine_imports(path: Path, modules: set[str]) -> dict[str, int]:
     """The `vae_core` modules a module's import statements name, at any depth (a function's lazy import
     runs too, and can meet a module half imported), with the line of the first: an import under
-    `if TYPE_CHECKING:` never runs and is left out. `vae_core/__init__` is no node: Python runs it
-    before any of its submodules."""
+    `if TYPE_CHECKING:` never runs and is left out. Modules are named below vae_core with dots
+    ("projection.maps"; a subpackage's `__init__` is the package's name), and an import names the
+    longest of them it reaches. `vae_core/__init__` is no node: Python runs it before any of its
+    submodules."""
     found: dict[str, int] = {}
 
     def visit(node: ast.AST) -> None:
@@ -113,10 +115,13 @@ def _engine_imports(path: Path, modules: set[str]) -> dict[str, int]:
             named = [a.name.split(".") for a in node.names]
         elif isinstance(node, ast.ImportFrom):
             parts = ["vae_core", *(node.module or "").split(".")] if node.level == 1 else (node.module or "").split(".")
-            named = [parts] if len(parts) > 1 and parts[1] else [[*parts[:1], a.name] for a in node.names]
+            named = [[*parts, a.name] for a in node.names]  # `from vae_core.pkg import module` names the module
         for parts in named:
-            if parts[0] == "vae_core" and len(parts) > 1 and parts[1] in modules:
-                found.setdefault(parts[1], node.lineno)
+            if parts[0] != "vae_core":
+                continue
+            reached = (".".join(parts[1:k]) for k in range(len(parts), 1, -1))
+            if (module := next((m for m in reached if m in modules), None)) is not None:
+                found.setdefault(module, node.lineno)
         for child in ast.iter_child_nodes(node):
             visit(child)
 
@@ -150,9 +155,12 @@ def _a_cycle(graph: dict[str, dict[str, int]]) -> list[str]:
 def test_the_engine_has_no_import_circle():
     # a circle works or breaks by which module a process happens to import first, and makes no module
     # of it testable or readable alone: each engine module imports only modules below it
-    files = {p.stem: p for p in (ROOT / "vae_core").glob("*.py") if p.stem != "__init__"}
+    engine = ROOT / "vae_core"
+    files = {".".join(p.relative_to(engine).with_suffix("").parts).removesuffix(".__init__"): p
+             for p in engine.rglob("*.py") if p != engine / "__init__.py"}
     graph = {m: _engine_imports(p, set(files) - {m}) for m, p in files.items()}
-    assert "checkpoint" in graph["projection"]  # a function's import counts (precompute's)
+    assert "checkpoint" in graph["projection.maps"]  # a function's import counts (precompute's)
+    assert "projection.maps" in graph["projection.jobs"] and "projection.cache" in graph["projection"]
     assert "config" not in graph["models"]  # an import under TYPE_CHECKING does not
     cycle = _a_cycle(graph)
     steps = [f"{a} -> {b} ({a}.py:{graph[a][b]})" for a, b in zip(cycle, cycle[1:], strict=False)]

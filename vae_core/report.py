@@ -66,8 +66,8 @@ def train_seconds(ckpt: Checkpoint) -> float:
 
 
 def _model_name(row: dict) -> str:
-    spec = OBJECTIVE_SPECS.get(row.get("objective", "beta-vae"))
-    objective = f"{spec.label}, " if spec is not None and row.get("objective") != "beta-vae" else ""
+    name = row.get("objective") or "beta-vae"  # the plain β-VAE goes without saying
+    objective = f"{OBJECTIVE_SPECS[name].label}, " if name in OBJECTIVE_SPECS and name != "beta-vae" else ""
     plain = ": a plain autoencoder, the KL reported, never paid" if row["beta"] == 0 else ""
     return f"{row['name']} ({objective}β={row['beta']:g}{plain})"
 
