@@ -42,19 +42,18 @@ def _beta(beta: float) -> tuple:
 
 @dataclass(frozen=True)
 class Command:
-    description: str
     check: Callable[..., tuple]  # the command's arguments -> the same, normalised; VAEError if out of range
     while_paused: bool = False  # only has an effect while the run is paused (a step budget)
 
 
 COMMANDS: dict[str, Command] = {
-    "pause": Command("pause after the current step", _none),
-    "resume": Command("go on at full speed", _none),
-    "stop": Command("stop, saving the checkpoint", _none),
-    "advance": Command("while paused: this many more steps, then paused again", _steps, while_paused=True),
-    "advance_epoch": Command("while paused: to the end of the epoch, then paused again", _none, while_paused=True),
-    "set_delay": Command("slow motion: wait this many seconds after every step (0: full speed)", _delay),
-    "set_beta": Command("the β schedule's target from now on", _beta),
+    "pause": Command(_none),  # pause after the current step
+    "resume": Command(_none),  # go on at full speed
+    "stop": Command(_none),  # stop, saving the checkpoint
+    "advance": Command(_steps, while_paused=True),  # (steps): this many more steps, then paused again
+    "advance_epoch": Command(_none, while_paused=True),  # to the end of the epoch, then paused again
+    "set_delay": Command(_delay),  # (seconds): slow motion, a wait after every step (0: full speed)
+    "set_beta": Command(_beta),  # (beta): the β schedule's target from now on
 }
 
 
