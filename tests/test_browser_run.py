@@ -65,6 +65,7 @@ def test_pause_at_once_after_start_and_a_reload_find_the_run_with_its_controls(s
     assert _status(page) == "paused"
     _wait_for_controls(page, PAUSED)
     assert "ETA" not in page.locator('[data-testid="stProgress"]').inner_text()  # nothing moves
+    assert _step(page) == 0  # paused before its first step: none was taken
 
     main.get_by_role("button", name="One step", exact=True).click()
     deadline = time.time() + 60

@@ -78,6 +78,27 @@ def test_pause_right_after_start_shows_paused_with_the_paused_controls_and_one_s
     assert job.snapshot().status == "stopped"
 
 
+def test_a_pause_given_while_the_child_loads_its_data_holds_from_the_first_step(tmp_path):
+    """Pause pressed when the child has connected but not yet said "ready" (the page reads "step 0/0"):
+    the run takes no step before it, and One step then takes exactly one (the child once started its
+    command thread beside its first step, and took that step before the pause: CI saw step 2)."""
+    job = ProcessTrainingJob(tiny_config(epochs=500), tmp_path / "p.pt").start()
+    try:
+        wait_for(lambda: job._conn is not None)  # connected: the child reads its data now
+        assert job.snapshot().step == 0
+        job.pause()
+        wait_for(lambda: job._ready)
+        time.sleep(1.0)
+        assert job.snapshot().step == 0 and job.snapshot().status == "paused"
+        job.advance(1)
+        wait_for(lambda: job.snapshot().status == "paused" and job.snapshot().step >= 1)
+        time.sleep(0.5)
+        assert job.snapshot().step == 1
+    finally:
+        job.stop()
+        assert job.join(timeout=120)
+
+
 def test_a_beta_given_while_starting_is_the_one_shown_after_it_starts(tmp_path):
     job = ProcessTrainingJob(tiny_config(epochs=500), tmp_path / "b.pt").start()
     try:

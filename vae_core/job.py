@@ -338,18 +338,30 @@ def _train_in_child(config: VAEConfig, out_path: str, resume_path: str | None, d
         trainer.add_callback("on_epoch_end", lambda t, record: send(
             "epoch", record, {k: v.detach().cpu().numpy() for k, v in _preview(t).items()}))
 
-        def commands() -> None:
-            while True:
-                try:
-                    name, args = conn.recv()
-                except (EOFError, OSError):
-                    os._exit(1)  # the parent is gone
-                try:
-                    getattr(trainer, name)(*checked(name, *args))  # only the commands' names, checked again
-                except VAEError:  # a value out of range (the parent checks first): ignored, the run goes on
-                    pass
+        def command() -> bool:
+            """Apply the parent's next command; False for its "go" (it has seen "ready")."""
+            try:
+                name, args = conn.recv()
+            except (EOFError, OSError):
+                os._exit(1)  # the parent is gone
+            if name == GO:
+                return False
+            try:
+                getattr(trainer, name)(*checked(name, *args))  # only the commands' names, checked again
+            except VAEError:  # a value out of range (the parent checks first): ignored, the run goes on
+                pass
+            return True
 
-        threading.Thread(target=commands, name="vae-training-commands", daemon=True).start()
+        # every command given while the run showed "starting" (a pause pressed at once) comes before
+        # the parent's "go": applied before the first step, as the thread-run job applies its pending ones
+        while command():
+            pass
+
+        def listen() -> None:
+            while True:
+                command()
+
+        threading.Thread(target=listen, name="vae-training-commands", daemon=True).start()
         trainer.fit()
         send("end", trainer.status, trainer.message)
     except VAEError as e:
@@ -362,6 +374,7 @@ def _train_in_child(config: VAEConfig, out_path: str, resume_path: str | None, d
 
 _children: weakref.WeakSet = weakref.WeakSet()  # ProcessTrainingJobs' processes
 AUTHKEY_ENV = "VAE_TRAINING_AUTHKEY"  # the child's key to its parent's listener (not on its command line)
+GO = "go"  # the parent's word that it has seen the child's "ready": the child's first step may follow
 
 
 @atexit.register
@@ -445,6 +458,7 @@ class ProcessTrainingJob(TrainingJob):
                 self._took_ready(rest[0])
                 with self._lock:
                     self._ready, self._status = True, "running"
+                    self._conn.send((GO, ()))  # after every command given while it showed "starting"
             elif kind == "step":
                 self._took_step(*rest)
             elif kind == "frame":
