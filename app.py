@@ -26,6 +26,7 @@ PAGES = [
     ("anomalies", "Anomalies", ":material/troubleshoot:"),
     ("beta_study", "β study", ":material/compare:"),
     ("representations", "Representations", ":material/school:"),
+    ("checkup", "Check-up", ":material/health_and_safety:"),
     ("train", "Train", ":material/model_training:"),
 ]
 

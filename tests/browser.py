@@ -20,7 +20,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 # URL path -> the page's heading ("" is the default page)
 PAGES = {"": "Latent map", "how-it-works": "How it works", "sliders": "Sliders", "interpolate": "Interpolate",
          "generate": "Generate", "anomalies": "Anomalies", "beta_study": "β study",
-         "representations": "Representations", "train": "Train"}
+         "representations": "Representations", "checkup": "Check-up", "train": "Train"}
 
 
 def chromium_available() -> bool:

@@ -13,6 +13,7 @@ import pytest
 
 from tests.browser import (
     PAGES,
+    ROOT,
     browser_page,
     chromium_available,
     exceptions,
@@ -425,11 +426,42 @@ def test_the_chart_bundle_is_warmed_before_a_page_draws_a_chart(served):
 
 
 RAW_FILE_LIST = {"app", "map", "beta study"}  # Streamlit's own navigation from the file names in pages/
+# the pages opened as the first request of a fresh server: the default page, a live decoder's and the
+# Train page's (every other page takes the same way there: the static test below holds them to it)
+FRESH_SERVER_PAGES = ("", "sliders", "train")
+
+
+def test_every_page_begins_with_the_routers_header_before_its_imports():
+    """What makes a deep link on a fresh server show the app's navigation (ui/routing.page_header): it is
+    the first statement of every page, after the docstring, before any other import."""
+    import ast
+
+    for name in PAGES:
+        path = ROOT / "pages" / f"{name or 'map'}.py"
+        body = [node for node in ast.parse(path.read_text()).body
+                if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))]
+        first, call = body[0], body[1]
+        assert isinstance(first, ast.ImportFrom) and first.module == "ui.routing", path.name
+        assert [a.name for a in first.names] == ["page_header"], path.name
+        assert isinstance(call, ast.Expr) and getattr(call.value.func, "id", None) == "page_header", path.name
 
 
 @pytest.mark.parametrize("name", PAGES)
+def test_every_page_renders_on_a_desktop(served, name):
+    """Each page as a person opens it from the navigation: its heading, the sidebar's model picker, no
+    exception, no Deploy button."""
+    url, page = served
+    page.goto(f"{url}/{name}")
+    settle(page)
+    heading = page.locator('[data-testid="stMainBlockContainer"] h2').first.inner_text()
+    sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
+    assert heading.strip() == PAGES[name] and "Model" in sidebar and exceptions(page) == []
+    assert page.get_by_role("button", name="Deploy").count() == 0  # nobody deploys from this app
+
+
+@pytest.mark.parametrize("name", FRESH_SERVER_PAGES)
 def test_a_deep_link_on_a_fresh_server_shows_the_apps_navigation_and_the_page_at_once(folder, served, name, tmp_path):
-    # every page, opened as a bookmarked lesson link: the first request a new server sees. The app's own
+    # a page opened as a bookmarked lesson link: the first request a new server sees. The app's own
     # navigation and the page's heading come first, before the sidebar's model picker (drawn once torch is
     # imported), Streamlit's raw list of files in pages/ never shows, and then the whole page renders with
     # no exception. (How soon: deep_link_heading_s, a benchmark.)
@@ -454,7 +486,6 @@ def test_a_deep_link_on_a_fresh_server_shows_the_apps_navigation_and_the_page_at
         heading = page.locator('[data-testid="stMainBlockContainer"] h2').first.inner_text()
         sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
         assert heading.strip() == PAGES[name] and "Model" in sidebar and exceptions(page) == []
-        assert page.get_by_role("button", name="Deploy").count() == 0  # nobody deploys from this app
 
 
 def test_a_link_naming_a_model_opens_it_and_a_reload_keeps_it(folder, served, tmp_path):

@@ -101,3 +101,83 @@ def test_an_imported_model_opens_on_every_page(tutorial_weights, checkpoint_dir)
         at.switch_page(f"pages/{page}.py").run()
         assert not at.exception, (page, [e.value for e in at.exception])
         assert at.header[0].value == HEADERS[page] and not at.error, (page, [e.value for e in at.error])
+
+
+# --- pythae's saved folder (issue 35, point 1's second source; point 4's honest figures)
+
+def _pythae_trained(folder, reconstruction_loss: str, images: torch.Tensor, *, beta: float | None = None):
+    """A small pythae VAE (its own classes, its default networks) trained a few epochs by its own loss on
+    `images`, saved by its own `save`: the folder a practitioner has."""
+    from pythae.models import VAE, BetaVAE, BetaVAEConfig, VAEConfig
+
+    torch.manual_seed(0)
+    if beta is None:
+        model = VAE(VAEConfig(input_dim=(1, 28, 28), latent_dim=6, reconstruction_loss=reconstruction_loss))
+    else:
+        model = BetaVAE(BetaVAEConfig(input_dim=(1, 28, 28), latent_dim=6, reconstruction_loss=reconstruction_loss,
+                                      beta=beta))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(3):
+        for batch in images[torch.randperm(len(images))].split(100):
+            loss = model({"data": batch}).loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    model.save(str(folder))
+    return model.eval()
+
+
+def _losses_at_the_mean(pythae_model, ours, x: torch.Tensor) -> tuple[float, float]:
+    """(pythae's own loss_function, this library's elbo_terms) per example on `x`, both at z = μ."""
+    from vae_core.losses import elbo_terms
+
+    with torch.no_grad():
+        encoded = pythae_model.encoder(x)
+        mu, log_var = encoded.embedding, encoded.log_covariance
+        theirs, _, _ = pythae_model.loss_function(pythae_model.decoder(mu)["reconstruction"], x, mu, log_var, mu)
+        posterior = ours.encode(x)
+        terms = elbo_terms(ours, x, (ours.decode(posterior.mean), posterior, posterior.mean))
+    return float(theirs), float((terms.recon + terms.kl.sum(-1)).mean())
+
+
+@pytest.mark.parametrize("reconstruction_loss", ["bce", "mse"])
+def test_a_pythae_folder_imports_and_its_loss_equals_pythaes_own(tmp_path, mnist5k, reconstruction_loss):
+    from vae_core.importers.pythae_folder import mse_constant
+
+    train, test = mnist5k.split("train").images[:2000], mnist5k.split("test").images
+    source = _pythae_trained(tmp_path / "my-vae", reconstruction_loss, train)
+    done = import_model(tmp_path / "my-vae", "mnist5k", tmp_path / "imported.pt", download=False)
+    assert done["importer"] == "pythae" and done["config"]["latent_dim"] == 6
+    ckpt = load_checkpoint(tmp_path / "imported.pt")
+    assert ckpt.config.hidden_sizes == (512,)
+    assert ckpt.config.likelihood == {"bce": "bernoulli", "mse": "gaussian"}[reconstruction_loss]
+    theirs, ours = _losses_at_the_mean(source, ckpt.model.eval(), test)
+    constant = mse_constant(784) if reconstruction_loss == "mse" else 0.0  # pythae's mse drops it
+    assert ours == pytest.approx(theirs + constant, abs=0.05), (ours, theirs, constant)
+    assert 0 < done["test_nelbo"] and abs(done["test_nelbo"] - ours) < 0.2 * abs(ours)  # one draw, not the mean
+
+
+def test_a_pythae_beta_vae_keeps_its_beta_and_custom_networks_are_refused(tmp_path, mnist5k):
+    _pythae_trained(tmp_path / "beta", "bce", mnist5k.split("train").images[:200], beta=4.0)
+    done = import_model(tmp_path / "beta", "mnist5k", tmp_path / "b.pt", download=False)
+    assert done["config"]["beta"] == 4.0 and done["importer"] == "pythae"
+    (tmp_path / "beta" / "encoder.pkl").write_bytes(b"\x80\x04 pickled code")  # as pythae saves a custom network
+    with pytest.raises(VAEError, match="encoder.pkl: custom networks saved as pickled code") as e:
+        import_model(tmp_path / "beta", "mnist5k", tmp_path / "c.pt", download=False)
+    assert "\n" not in str(e.value) and not (tmp_path / "c.pt").exists()
+
+
+@pytest.mark.parametrize("config, words", [
+    ({"name": "VQVAEConfig", "input_dim": [1, 28, 28], "latent_dim": 6}, "family 'VQVAEConfig' is not one"),
+    ({"name": "VAEConfig", "input_dim": [1, 28, 28], "latent_dim": 7}, "shapes do not match its config"),
+    ({"name": "VAEConfig", "input_dim": "big", "latent_dim": 6}, "no usable input_dim"),
+    ("[1, 2]", "not a JSON object"),
+    ("{", "cannot read beta/model_config.json"),
+])
+def test_a_pythae_folder_that_does_not_fit_is_one_line(tmp_path, mnist5k, config, words):
+    _pythae_trained(tmp_path / "beta", "bce", mnist5k.split("train").images[:100])
+    text = config if isinstance(config, str) else json.dumps(config)
+    (tmp_path / "beta" / "model_config.json").write_text(text)
+    with pytest.raises(VAEError, match=words) as e:
+        import_model(tmp_path / "beta", "mnist5k", tmp_path / "x.pt", download=False)
+    assert "\n" not in str(e.value)

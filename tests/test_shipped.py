@@ -20,10 +20,13 @@ CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 # test nELBO in nats per example (one posterior draw, `evaluate`'s seed), as the README's quality table reports it
 REPORTED_NELBO = {"digits-mlp": 24.47, "mnist5k-conv-z16": 98.74, "mnist5k-z2": 157.40,
                   "sprites-conv-z10-beta1": 33.16, "sprites-conv-z10-beta4": 41.55, "mnist5k-ae-z16": 486.07}
-# mnist5k-conv-z16's anomaly scores of its test split (nats; iw with k = 64): the mean, and the first three images
+# mnist5k-conv-z16's anomaly scores of its test split (nats): the mean, and the first three images; iw (k = 64)
+# on the split's first IW_IMAGES only (its whole split, 36 s on 2 cores: mean 94.4150, first 97.1228, 101.7603,
+# 130.1398; the draws depend on the images scored together, so a subset's differ)
 REPORTED_SCORES = {"nelbo": (98.9440, [102.9762, 102.6151, 129.7700]),
                    "recon": (67.9593, [71.7741, 74.3323, 96.4623]),
-                   "iw": (94.4150, [97.1228, 101.7603, 130.1398])}
+                   "iw": (96.8441, [96.9012, 102.4689, 129.9646])}
+IW_IMAGES = 128
 
 
 def test_shipped_checkpoints_stay_under_25_mb():
@@ -98,7 +101,7 @@ def test_the_shipped_mnist5k_model_scores_anomalies_as_reported():
     ckpt = load_checkpoint(CHECKPOINTS / "mnist5k-conv-z16.pt")
     test = load_for_config(ckpt.config, download=False).split("test").images
     for score in SCORES:
-        values = checkpoint_scores(ckpt, test, score)
+        values = checkpoint_scores(ckpt, test[:IW_IMAGES] if score == "iw" else test, score)
         mean, first = REPORTED_SCORES[score]
         assert values.mean() == pytest.approx(mean, abs=0.01), score
         assert values[:3] == pytest.approx(first, abs=0.01), score

@@ -186,6 +186,18 @@ def probe(ckpt: Checkpoint, counts: tuple, repeats: int) -> dict:
     return _probe(ckpt, model_key(ckpt), tuple(sorted(counts)), repeats)
 
 
+@st.cache_data(show_spinner="Examining the model…", max_entries=16)
+def _checkup(_ckpt: Checkpoint, key: tuple) -> dict:
+    from vae_core.checkup import checkup as run_checkup
+
+    return run_checkup(_ckpt.model, get_data(_ckpt))
+
+
+def checkup(ckpt: Checkpoint) -> dict:
+    """The model's check-up (vae_core.checkup): figures, the aggregate posterior, the mistakes looked for."""
+    return _checkup(ckpt, model_key(ckpt))
+
+
 # --- inspecting a split: neighbours, attribute directions, per-pixel anomaly maps
 
 

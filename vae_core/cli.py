@@ -69,12 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
                    "memory)")
 
     for name, text in (("eval", "test negative ELBO, reconstruction and KL (nats)"),
-                       ("info", "config, data and history summary")):
+                       ("info", "config, data and history summary"),
+                       ("checkup", "is the model healthy? its figures, the aggregate posterior against the "
+                        "prior, and the tutorial mistakes that show from outside, each with its evidence")):
         s = sub.add_parser(name, help=text)
         s.add_argument("checkpoint")
         s.add_argument("--json", action="store_true", help="print one JSON object")
-        if name == "eval":
+        if name in ("eval", "checkup"):
             s.add_argument("--data-root", default=None, help="where torchvision datasets live")
+        if name == "eval":
             s.add_argument("--iw-samples", type=_positive_int, nargs="?", const=1000, default=None,
                            metavar="K", help="also estimate -log p(x) by importance weighting with K "
                            "samples per image (Burda et al. 2016; K = 1000 when the flag is bare)")
@@ -353,6 +356,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_checkup(args: argparse.Namespace) -> int:
+    from vae_core.checkup import checkup
+
+    ckpt, config, bundle = _checkpoint_and_data(args.checkpoint, args.data_root)
+    report = checkup(ckpt.model, bundle)
+    if args.json:
+        print(json.dumps({"checkpoint": str(ckpt.path), "latent_dim": config.latent_dim,
+                          "units": "nats per example"} | report))
+        return 0
+    test, ap = report["test"], report["aggregate_posterior"]
+    print(f"{ckpt.path}: test nELBO {test['nelbo']:.2f} nats = recon {test['recon']:.2f} + KL {test['kl']:.2f} "
+          f"({report['likelihood']}; {report['n_test']} test images); active units {report['active_units']}/"
+          f"{config.latent_dim}; the data's mean image costs {report['mean_image_recon']:.1f} nats")
+    print(f"  aggregate posterior: {100 * ap['hole_fraction']:.0f} % of prior samples in holes "
+          f"({100 * ap['hole_fraction_if_filled']:.0f} % when the codes fill the prior)")
+    for check in report["checks"].values():
+        print(f"  {'FOUND' if check['found'] else 'ok   '} {check['title']}: {check['evidence']}")
+        if check["found"]:
+            print(f"        what to change: {check['advice']}")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     info = summary(load_checkpoint(args.checkpoint))
     if args.json:
@@ -519,7 +544,8 @@ def main(argv: list[str] | None = None) -> int:
         clean_stale_temp_files(checkpoint_dir())  # what saves killed mid-write left (one listing; never fails)
         return {"train": cmd_train, "eval": cmd_eval, "info": cmd_info, "anomaly-benchmark": cmd_anomaly_benchmark,
                 "probe": cmd_probe, "disentanglement": cmd_disentanglement, "report": cmd_report,
-                "export": cmd_export, "film": cmd_film, "import": cmd_import}[args.command](args)
+                "export": cmd_export, "film": cmd_film, "import": cmd_import,
+                "checkup": cmd_checkup}[args.command](args)
     except VAEError as e:
         from vae_core.distributed import launched
 

@@ -1,9 +1,11 @@
 """Models trained elsewhere, made checkpoints of this library (issue 35): one `Importer` entry per source
 in IMPORTERS, each in a file of its own in this package, so a new source is one file and one entry.
 
-An importer reads only weights (`torch.load(weights_only=True)`; ONNX later): nothing of a model's
-author runs. It recognises its source by what the file holds (the keys and shapes of a state_dict), maps
-the weights onto one of this library's model kinds and says which likelihood the source trained with;
+An importer reads only weights (`torch.load(weights_only=True)`) and plain JSON: nothing of a model's
+author runs. A source is a file (a state_dict) or a folder (pythae's `model.pt` + `model_config.json`;
+a folder holding pickled networks, `encoder.pkl`/`decoder.pkl`, is refused). An importer recognises
+its source by what it holds (the keys and shapes of a state_dict, the folder's config), maps the weights
+onto one of this library's model kinds and says which likelihood the source trained with;
 `import_model` then scores the model on the dataset it is explored on (test nELBO in nats, the
 likelihood named) and writes a checkpoint every page opens. `python -m vae_core import SRC --dataset
 NAME` is the command line's way in.
@@ -11,6 +13,7 @@ NAME` is the command line's way in.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Callable
@@ -20,22 +23,38 @@ from pathlib import Path
 import torch
 
 from vae_core.errors import VAEError
-from vae_core.importers import pytorch_examples
+from vae_core.importers import pythae_folder, pytorch_examples
 
 MAX_SOURCE_BYTES = 512 * 2**20  # a state_dict larger than this is not one of the models an importer reads
+
+
+MAX_CONFIG_BYTES = 1 * 2**20  # a folder's model_config.json
+PICKLED_NETWORKS = ("encoder.pkl", "decoder.pkl")  # pythae's custom networks: pickled code, never read
+
+
+@dataclass(frozen=True)
+class Source:
+    """What an importer reads: the weights, and the folder's config when the source is a folder."""
+    state: dict[str, torch.Tensor]
+    meta: dict | None  # model_config.json's contents (a folder), None for a file of weights
+    name: str  # the file's or the folder's name, for messages and the checkpoint
 
 
 @dataclass(frozen=True)
 class Importer:
     description: str
-    recognise: Callable[[dict], str | None]  # a state_dict -> None when it is this source's, else why not
-    build: Callable[..., tuple]  # (state_dict, dataset's image shape) -> (VAEConfig changes, our state_dict)
+    recognise: Callable[[Source], str | None]  # None when the source is this importer's, else why not
+    build: Callable[..., tuple]  # (Source, dataset's image shape) -> (VAEConfig changes, our state_dict)
     source: str  # what the checkpoint names as where it came from
 
 
+def _entry(module) -> Importer:
+    return Importer(module.DESCRIPTION, module.recognise, module.build, module.SOURCE)
+
+
 IMPORTERS: dict[str, Importer] = {
-    "pytorch-examples": Importer(pytorch_examples.DESCRIPTION, pytorch_examples.recognise, pytorch_examples.build,
-                                 pytorch_examples.SOURCE),
+    "pytorch-examples": _entry(pytorch_examples),
+    "pythae": _entry(pythae_folder),
 }
 
 
@@ -58,19 +77,49 @@ def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
         raise VAEError(f"{path.name} is not a file of weights this can read without running its code "
                        f"(torch.load with weights_only=True: {first})") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]  # a training script's {"state_dict": ..., "epoch": ...}
+    for key in ("state_dict", "model_state_dict"):  # a training script's {"state_dict": ..., "epoch": ...}, pythae's
+        if isinstance(state, dict) and key in state and isinstance(state[key], dict):
+            state = state[key]
+            break
     if not isinstance(state, dict) or not state or not all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
         raise VAEError(f"{path.name} does not hold a state_dict (a dict of names to tensors)")
     return state
 
 
-def recognised(state: dict[str, torch.Tensor]) -> str:
-    """The IMPORTERS entry whose source `state` is; a one-line error saying what each expected when none is."""
+def read_source(path: str | os.PathLike) -> Source:
+    """A file of weights, or a folder of them with its config (pythae's `model.pt` + `model_config.json`).
+    A folder with pickled networks is refused: reading them would run its author's code."""
+    path = Path(path)
+    if not path.is_dir():
+        return Source(read_weights(path), None, path.name)
+    pickled = [name for name in PICKLED_NETWORKS if (path / name).exists()]
+    if pickled:
+        raise VAEError(f"{path.name} holds {' and '.join(pickled)}: custom networks saved as pickled code, which "
+                       "this never runs; export the model as ONNX, or train it with pythae's default networks")
+    config = path / "model_config.json"
+    if not (path / "model.pt").is_file() or not config.is_file():
+        raise VAEError(f"{path.name} is a folder without model.pt and model_config.json (a pythae model's folder)")
+    try:
+        if config.stat().st_size > MAX_CONFIG_BYTES:
+            raise VAEError(f"{path.name}/model_config.json is over {MAX_CONFIG_BYTES // 2**20} MB: "
+                           "not a model's config")
+        meta = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise VAEError(f"cannot read {path.name}/model_config.json: {str(e).splitlines()[0][:120]}") from None
+    if not isinstance(meta, dict):
+        raise VAEError(f"{path.name}/model_config.json is not a JSON object")
+    return Source(read_weights(path / "model.pt"), meta, path.name)
+
+
+def recognised(source: Source | dict[str, torch.Tensor]) -> str:
+    """The IMPORTERS entry that reads `source` (or a bare state_dict); a one-line error saying what each
+    expected when none does."""
+    if not isinstance(source, Source):
+        source = Source(source, None, "")
     reasons = []
     for name, importer in IMPORTERS.items():
-        why = importer.recognise(state)
+        why = importer.recognise(source)
         if why is None:
             return name
         reasons.append(f"{name}: {why}")
@@ -87,13 +136,13 @@ def import_model(source: str | os.PathLike, dataset: str, out: str | os.PathLike
     from vae_core.models import build_model
     from vae_core.streaming import as_tensor
 
-    state = read_weights(source)
-    kind = recognised(state)
+    read = read_source(source)
+    kind = recognised(read)
     config = VAEConfig(dataset=dataset, epochs=1, film_frames=0).with_absolute_paths()
     bundle = load_for_config(config, download=download)
-    changes, ours = IMPORTERS[kind].build(state, tuple(bundle.image_shape))
+    changes, ours = IMPORTERS[kind].build(read, tuple(bundle.image_shape))
     config = config.replace(**changes, extra={"imported_from": IMPORTERS[kind].source,
-                                              "source_file": Path(source).name[:200]})
+                                              "source_file": read.name[:200]})
     config.validate()
     model = build_model(config, tuple(bundle.image_shape))
     model.load_state_dict(ours)

@@ -18,8 +18,11 @@ LAYERS = ("fc1", "fc21", "fc22", "fc3", "fc4")
 PIXELS = 784  # 28 × 28 grey images, as the tutorial's x.view(-1, 784)
 
 
-def recognise(state: dict[str, torch.Tensor]) -> str | None:
-    """None when `state` is this source's, else what does not fit, in a few words."""
+def recognise(source) -> str | None:
+    """None when `source` (an importers.Source) is this tutorial's state_dict, else what does not fit."""
+    state = source.state
+    if source.meta is not None:
+        return "a file of weights, not a folder"
     expected = {f"{layer}.{part}" for layer in LAYERS for part in ("weight", "bias")}
     if set(state) != expected:
         return "expected exactly the weights and biases of fc1, fc21, fc22, fc3 and fc4"
@@ -36,10 +39,11 @@ def recognise(state: dict[str, torch.Tensor]) -> str | None:
     return None
 
 
-def build(state: dict[str, torch.Tensor], image_shape: tuple[int, int, int]) -> tuple[dict, dict]:
+def build(source, image_shape: tuple[int, int, int]) -> tuple[dict, dict]:
     """(the VAEConfig fields of the matching MLP, its state_dict) for images of `image_shape`."""
     from vae_core.errors import VAEError
 
+    state = source.state
     if tuple(image_shape) != (1, 28, 28):
         raise VAEError(f"the pytorch/examples VAE reads 28 × 28 grey images; this dataset's are "
                        f"{'×'.join(map(str, image_shape))} (use mnist, mnist5k or fashion-mnist)")
