@@ -40,21 +40,24 @@ c4.metric("Active units", f"{report['active_units']} / {ckpt.latent_dim}",
 st.caption(plain(f"Likelihood: {report['likelihood']}. Nats per example on {report['n_test']} test images of "
                  f"{report['dataset']}."))
 
-for check in report["checks"].values():
+for check in report["checks"].values():  # the titles are this app's; the evidence is escaped as plain text
     if check["found"]:
-        st.warning(plain(f"**{check['title']}.** {check['evidence']}. What to change: {check['advice']}"))
+        st.warning(f"**{check['title']}.** {plain(check['evidence'])}. What to change: {plain(check['advice'])}",
+                   icon=":material/warning:")
 with st.expander("Every check and its evidence", expanded=not found):
     for check in report["checks"].values():
-        st.markdown(plain(f"{'⚠️' if check['found'] else '✅'} **{check['title']}**: {check['evidence']}."))
+        icon = ":material/warning:" if check["found"] else ":material/check_circle:"
+        st.markdown(f"{icon} **{check['title']}**: {plain(check['evidence'])}.")
 
 st.subheader("Data, reconstructions, prior samples")
-x = bundle.split("test").images[:SHOWN]
+split = bundle.split("test")
+x = split.images[split.varied(SHOWN)]
 _, samples = sample_prior(ckpt.model, SHOWN, seed=0)
 for name, images in (("test images", x), ("their reconstructions (decoded posterior means)",
                                           reconstruct(ckpt.model, x)),
                      ("prior samples z ~ N(0, I)", samples)):
     st.caption(name)
-    st.image(grid_png(images, SHOWN, tile=56), width="stretch")
+    st.image(grid_png(images, SHOWN, tile=56), width=640)
 
 st.subheader("The codes against the prior")
 ap = report["aggregate_posterior"]

@@ -21,8 +21,10 @@ from tests.browser import (
     settle,
     streamlit_server,
 )
+from tests.test_importers import _pythae_trained
 from ui.display import IMAGE_ROW
 from vae_core import Trainer, VAEConfig
+from vae_core.importers import import_model
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -49,6 +51,9 @@ def folder(tmp_path_factory, mnist5k):
     folder = tmp_path_factory.mktemp("browser-checkpoints")
     cfg = VAEConfig(dataset="mnist5k", model="mlp", latent_dim=4, hidden_sizes=(128,), epochs=2, device="cpu")
     Trainer(cfg, bundle=mnist5k, out_path=folder / "smoke.pt").fit()
+    # a VAE trained elsewhere (pythae, its own code) and imported: listed after smoke, opened by its name
+    _pythae_trained(folder / "pythae-vae", "bce", mnist5k.split("train").images[:1000])
+    import_model(folder / "pythae-vae", "mnist5k", folder / IMPORTED, download=False)
     return folder
 
 
@@ -423,6 +428,36 @@ def test_the_chart_bundle_is_warmed_before_a_page_draws_a_chart(served):
                           ".filter(n => n.includes('/static/js/PlotlyChart.'))")
     assert again == fetched  # the chart used the module already loaded: not fetched a second time
     assert exceptions(page) == []
+
+
+IMPORTED = "zz-imported-pythae.pt"  # the folder's imported model (sorted after smoke: not the default)
+
+
+def test_a_model_imported_from_pythae_is_decoded_and_encoded_in_the_browser_and_checked_up(served):
+    """Issue 35: a pythae VAE, imported, drives Sliders' decoder while a slider is dragged and How it works'
+    encoder and decoder while a stroke is drawn (both in the browser), and opens on the map, Generate and
+    the Check-up."""
+    url, page = served
+    model = IMPORTED.removesuffix(".pt")
+    page.goto(f"{url}/sliders?model={model}")
+    settle(page)
+    root = ".vae-live.vae-live-sliders"
+    _first_frame(page, root)
+    changes = _drag(page, root, page.locator(f"{root} input[data-dim]").first, ACROSS)
+    assert changes >= 5, f"the imported model's image changed {changes} times in 10 moves"
+
+    _, pad = _cleared_pad(page, f"{url}/how-it-works?model={model}")
+    before = _reconstruction(page)
+    _stroke(page, pad, [(0.3 + 0.04 * i, 0.3 + 0.05 * i) for i in range(10)])
+    page.wait_for_timeout(500)
+    assert _reconstruction(page) != before
+    for name in ("", "generate", "checkup"):
+        page.goto(f"{url}/{name}?model={model}")
+        settle(page)
+        assert page.locator('[data-testid="stMainBlockContainer"] h2').first.inner_text().strip() == PAGES[name]
+        sidebar = page.locator('[data-testid="stSidebar"]').inner_text()
+        assert exceptions(page) == [] and "z=6 · β=1 · test nELBO" in sidebar and "imported" in sidebar
+    assert "Test nELBO" in page.locator('[data-testid="stMain"]').inner_text()
 
 
 RAW_FILE_LIST = {"app", "map", "beta study"}  # Streamlit's own navigation from the file names in pages/

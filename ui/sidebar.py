@@ -45,8 +45,12 @@ def _details(path: Path) -> str:
         return "unreadable: " + s["error"].replace(str(path), path.name)
     c = s["config"]
     nelbo = s["history"]["last_test_nelbo"]
+    if nelbo is None:  # an imported model has no history: its test nELBO was measured on import
+        nelbo = s["metrics"].get("test_nelbo")
     score = f" · test nELBO {nelbo:.1f} nats" if nelbo is not None else ""
-    return f"{c['dataset']} · {c['model']} · z={c['latent_dim']} · β={c['beta']:g}{score}"
+    source = c.get("extra", {}).get("imported_from")
+    imported = f" · imported ({source})" if source else ""
+    return f"{c['dataset']} · {c['model']} · z={c['latent_dim']} · β={c['beta']:g}{score}{imported}"
 
 
 def _state_note(path: Path) -> None:
