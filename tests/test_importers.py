@@ -181,3 +181,135 @@ def test_a_pythae_folder_that_does_not_fit_is_one_line(tmp_path, mnist5k, config
     with pytest.raises(VAEError, match=words) as e:
         import_model(tmp_path / "beta", "mnist5k", tmp_path / "x.pt", download=False)
     assert "\n" not in str(e.value)
+
+
+# --- an ONNX pair (issue 35, point 1's safest format): any framework's MLP VAE, read as data
+
+def _onnx(module, example, path, inputs, outputs):
+    torch.onnx.export(module, (example,), str(path), input_names=inputs, output_names=outputs, opset_version=17,
+                      dynamic_axes={n: {0: "n"} for n in inputs + outputs}, dynamo=False)
+
+
+class _TutorialEncoder(torch.nn.Module):  # x (N, 1, 28, 28) -> mu, logvar: the tutorial's two heads
+    def __init__(self, vae):
+        super().__init__()
+        self.vae = vae
+
+    def forward(self, x):
+        return self.vae.encode(x.reshape(-1, 784))
+
+
+def _pair(folder, tutorial, manifest: dict, *, decoder=None):
+    folder.mkdir()
+    _onnx(_TutorialEncoder(tutorial), torch.zeros(1, 1, 28, 28), folder / "encoder.onnx", ["x"], ["mu", "logvar"])
+    _onnx(decoder or _Decoder(tutorial), torch.zeros(1, 20), folder / "decoder.onnx", ["z"], ["image"])
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+class _Decoder(torch.nn.Module):  # z -> sigmoid(fc4(relu(fc3(z)))): the tutorial's probabilities
+    def __init__(self, vae, logits: bool = False):
+        super().__init__()
+        self.vae, self.logits = vae, logits
+
+    def forward(self, z):
+        h = torch.relu(self.vae.fc3(z))
+        return self.vae.fc4(h) if self.logits else torch.sigmoid(self.vae.fc4(h))
+
+
+MANIFEST = {"image_shape": [1, 28, 28], "value_range": [0, 1], "encoder_outputs": ["mu", "logvar"],
+            "decoder_output": "probabilities", "likelihood": "bernoulli"}
+
+
+def test_an_onnx_pair_imports_and_computes_what_onnxruntime_does(tutorial_weights, tmp_path, mnist5k):
+    import onnxruntime
+
+    tutorial, _ = tutorial_weights
+    folder = _pair(tmp_path / "pair", tutorial, MANIFEST)
+    done = import_model(folder, "mnist5k", tmp_path / "onnx.pt", download=False)
+    assert done["importer"] == "onnx" and done["config"]["hidden_sizes"] == [400]
+    ckpt = load_checkpoint(tmp_path / "onnx.pt")
+    x = mnist5k.split("test").images[:32]
+    encoder = onnxruntime.InferenceSession(str(folder / "encoder.onnx"))
+    decoder = onnxruntime.InferenceSession(str(folder / "decoder.onnx"))
+    mu, logvar = encoder.run(["mu", "logvar"], {"x": x.numpy()})
+    probabilities = decoder.run(["image"], {"z": mu})[0]
+    with torch.no_grad():
+        posterior = ckpt.model.encode(x)
+        ours = ckpt.model.decode(posterior.mean).sigmoid()
+    assert torch.allclose(posterior.mean, torch.from_numpy(mu), atol=1e-5)
+    assert torch.allclose(posterior.logvar, torch.from_numpy(logvar), atol=1e-5)
+    assert torch.allclose(ours.reshape(32, -1), torch.from_numpy(probabilities).reshape(32, -1), atol=1e-5)
+    # the same model as the tutorial's state_dict import: the same test nELBO (the seeded draw alike)
+    _, pth = tutorial_weights
+    assert import_model(pth, "mnist5k", tmp_path / "pth.pt", download=False)["test_nelbo"] == pytest.approx(
+        done["test_nelbo"], abs=1e-3)
+
+
+def test_an_onnx_pair_of_this_librarys_own_export_reads_its_split_head(tmp_path, models, mnist5k):
+    """vae_core.export writes one head sliced into μ and log σ², and a decoder ending in a sigmoid."""
+    from vae_core.export import export
+
+    source = load_checkpoint(models["z4"])
+    folder = tmp_path / "own"
+    folder.mkdir()
+    export(source, folder / "encoder.onnx", part="encoder")
+    export(source, folder / "decoder.onnx", part="decoder")
+    (folder / "manifest.json").write_text(json.dumps(MANIFEST))
+    import_model(folder, "mnist5k", tmp_path / "again.pt", download=False)
+    again = load_checkpoint(tmp_path / "again.pt")
+    assert again.config.hidden_sizes == source.config.hidden_sizes
+    for name, value in source.model.state_dict().items():
+        assert torch.allclose(again.model.state_dict()[name], value, atol=1e-6), name
+
+
+def test_a_declared_value_range_is_folded_into_the_first_layer(tutorial_weights, tmp_path, mnist5k):
+    tutorial, pth = tutorial_weights
+    trained_on_255 = TutorialVAE()
+    trained_on_255.load_state_dict(tutorial.state_dict())
+    with torch.no_grad():
+        trained_on_255.fc1.weight /= 255  # the same model, for pixels 0 to 255
+    folder = _pair(tmp_path / "p255", trained_on_255.eval(), MANIFEST | {"value_range": [0, 255]})
+    done = import_model(folder, "mnist5k", tmp_path / "255.pt", download=False)
+    assert done["test_nelbo"] == pytest.approx(import_model(pth, "mnist5k", tmp_path / "1.pt",
+                                                            download=False)["test_nelbo"], abs=1e-2)
+
+
+class _Conv(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 2, 3)
+
+    def forward(self, x):
+        h = self.conv(x).flatten(1)
+        return h[:, :20], h[:, 20:40]
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"decoder_output": "logits"}, "ends in a Sigmoid, so it gives probabilities"),
+    ({"value_range": [0, 7]}, "value_range must be"),
+    ({"encoder_outputs": ["mean", "logvar"]}, "the manifest names"),
+    ({"image_shape": "28x28"}, "image_shape must be"),
+])
+def test_an_onnx_pair_that_does_not_fit_is_one_line(tutorial_weights, tmp_path, change, words):
+    tutorial, _ = tutorial_weights
+    folder = _pair(tmp_path / "bad", tutorial, MANIFEST | change)
+    with pytest.raises(VAEError, match=words) as e:
+        import_model(folder, "mnist5k", tmp_path / "x.pt", download=False)
+    assert "\n" not in str(e.value) and not (tmp_path / "x.pt").exists()
+
+
+def test_a_convolutional_or_incomplete_onnx_pair_is_refused_with_the_reason(tutorial_weights, tmp_path):
+    tutorial, _ = tutorial_weights
+    folder = _pair(tmp_path / "conv", tutorial, MANIFEST)
+    _onnx(_Conv(), torch.zeros(1, 1, 28, 28), folder / "encoder.onnx", ["x"], ["mu", "logvar"])
+    with pytest.raises(VAEError, match="Conv") as e:
+        import_model(folder, "mnist5k", tmp_path / "x.pt", download=False)
+    assert "pythae" not in str(e.value)  # only the ONNX importer's reason: the folder is an ONNX pair
+    (folder / "decoder.onnx").unlink()
+    with pytest.raises(VAEError, match="not decoder.onnx"):
+        import_model(folder, "mnist5k", tmp_path / "x.pt", download=False)
+    (folder / "encoder.onnx").write_bytes(b"not onnx")
+    (folder / "decoder.onnx").write_bytes(b"")
+    with pytest.raises(VAEError, match="not an ONNX file"):
+        import_model(folder, "mnist5k", tmp_path / "x.pt", download=False)

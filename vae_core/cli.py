@@ -168,9 +168,10 @@ def _add_eval_commands(sub) -> None:
                          "type readable on a projector)")
     fl.add_argument("--json", action="store_true", help="print one JSON object")
 
-    im = sub.add_parser("import", help="make a checkpoint of a VAE trained elsewhere (today: the pytorch/examples "
-                        "VAE's state_dict), scored on a dataset's test split")
-    im.add_argument("source", help="the model's weights file (read with torch.load(weights_only=True): no code runs)")
+    im = sub.add_parser("import", help="make a checkpoint of a VAE trained elsewhere (the pytorch/examples VAE's "
+                        "state_dict, a pythae folder, an ONNX pair of an MLP VAE), scored on a dataset's test split")
+    im.add_argument("source", help="the model's weights file, pythae's saved folder, or a folder with encoder.onnx, "
+                    "decoder.onnx and manifest.json (read as data: no code of the model's author runs)")
     im.add_argument("--dataset", required=True, help="the data to explore it on (its test split scores it), e.g. "
                     "mnist5k, mnist or fashion-mnist for 28x28 grey models")
     im.add_argument("--name", default=None, help="the checkpoint's name in the library (default: the file's stem)")

@@ -2,8 +2,9 @@
 in IMPORTERS, each in a file of its own in this package, so a new source is one file and one entry.
 
 An importer reads only weights (`torch.load(weights_only=True)`) and plain JSON: nothing of a model's
-author runs. A source is a file (a state_dict) or a folder (pythae's `model.pt` + `model_config.json`;
-a folder holding pickled networks, `encoder.pkl`/`decoder.pkl`, is refused). An importer recognises
+author runs. A source is a file (a state_dict) or a folder: an ONNX pair (`encoder.onnx`, `decoder.onnx`,
+`manifest.json`) or pythae's `model.pt` + `model_config.json` (a folder holding pickled networks,
+`encoder.pkl`/`decoder.pkl`, is refused). An importer recognises
 its source by what it holds (the keys and shapes of a state_dict, the folder's config), maps the weights
 onto one of this library's model kinds and says which likelihood the source trained with;
 `import_model` then scores the model on the dataset it is explored on (test nELBO in nats, the
@@ -23,7 +24,7 @@ from pathlib import Path
 import torch
 
 from vae_core.errors import VAEError
-from vae_core.importers import pythae_folder, pytorch_examples
+from vae_core.importers import onnx_pair, pythae_folder, pytorch_examples
 
 MAX_SOURCE_BYTES = 512 * 2**20  # a state_dict larger than this is not one of the models an importer reads
 
@@ -36,8 +37,9 @@ PICKLED_NETWORKS = ("encoder.pkl", "decoder.pkl")  # pythae's custom networks: p
 class Source:
     """What an importer reads: the weights, and the folder's config when the source is a folder."""
     state: dict[str, torch.Tensor]
-    meta: dict | None  # model_config.json's contents (a folder), None for a file of weights
+    meta: dict | None  # model_config.json's or manifest.json's contents (a folder), None for a file of weights
     name: str  # the file's or the folder's name, for messages and the checkpoint
+    folder: Path | None = None  # the folder itself (an ONNX pair's graphs are read from it)
 
 
 @dataclass(frozen=True)
@@ -46,15 +48,17 @@ class Importer:
     recognise: Callable[[Source], str | None]  # None when the source is this importer's, else why not
     build: Callable[..., tuple]  # (Source, dataset's image shape) -> (VAEConfig changes, our state_dict)
     source: str  # what the checkpoint names as where it came from
+    claims: Callable[[Source], bool]  # whether the source has this importer's form (a file, a kind of folder)
 
 
 def _entry(module) -> Importer:
-    return Importer(module.DESCRIPTION, module.recognise, module.build, module.SOURCE)
+    return Importer(module.DESCRIPTION, module.recognise, module.build, module.SOURCE, module.claims)
 
 
 IMPORTERS: dict[str, Importer] = {
     "pytorch-examples": _entry(pytorch_examples),
     "pythae": _entry(pythae_folder),
+    "onnx": _entry(onnx_pair),
 }
 
 
@@ -87,29 +91,37 @@ def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     return state
 
 
+def _json(folder: Path, name: str) -> dict:
+    """A folder's JSON file as a dict (a config, a manifest): one line when it is not."""
+    path = folder / name
+    try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise VAEError(f"{folder.name}/{name} is over {MAX_CONFIG_BYTES // 2**20} MB: not a model's config")
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise VAEError(f"cannot read {folder.name}/{name}: {str(e).splitlines()[0][:120]}") from None
+    if not isinstance(meta, dict):
+        raise VAEError(f"{folder.name}/{name} is not a JSON object")
+    return meta
+
+
 def read_source(path: str | os.PathLike) -> Source:
     """A file of weights, or a folder of them with its config (pythae's `model.pt` + `model_config.json`).
     A folder with pickled networks is refused: reading them would run its author's code."""
     path = Path(path)
     if not path.is_dir():
         return Source(read_weights(path), None, path.name)
+    if (path / "manifest.json").is_file():  # an ONNX pair: its graphs are read by its importer
+        return Source({}, _json(path, "manifest.json"), path.name, path)
     pickled = [name for name in PICKLED_NETWORKS if (path / name).exists()]
     if pickled:
         raise VAEError(f"{path.name} holds {' and '.join(pickled)}: custom networks saved as pickled code, which "
                        "this never runs; export the model as ONNX, or train it with pythae's default networks")
-    config = path / "model_config.json"
-    if not (path / "model.pt").is_file() or not config.is_file():
-        raise VAEError(f"{path.name} is a folder without model.pt and model_config.json (a pythae model's folder)")
-    try:
-        if config.stat().st_size > MAX_CONFIG_BYTES:
-            raise VAEError(f"{path.name}/model_config.json is over {MAX_CONFIG_BYTES // 2**20} MB: "
-                           "not a model's config")
-        meta = json.loads(config.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise VAEError(f"cannot read {path.name}/model_config.json: {str(e).splitlines()[0][:120]}") from None
-    if not isinstance(meta, dict):
-        raise VAEError(f"{path.name}/model_config.json is not a JSON object")
-    return Source(read_weights(path / "model.pt"), meta, path.name)
+    if not (path / "model.pt").is_file() or not (path / "model_config.json").is_file():
+        raise VAEError(f"{path.name} is a folder without model.pt and model_config.json (a pythae model's folder) "
+                       "or manifest.json (an ONNX pair)")
+    meta = _json(path, "model_config.json")
+    return Source(read_weights(path / "model.pt"), meta, path.name, path)
 
 
 def recognised(source: Source | dict[str, torch.Tensor]) -> str:
@@ -118,7 +130,8 @@ def recognised(source: Source | dict[str, torch.Tensor]) -> str:
     if not isinstance(source, Source):
         source = Source(source, None, "")
     reasons = []
-    for name, importer in IMPORTERS.items():
+    claiming = {name: i for name, i in IMPORTERS.items() if i.claims(source)} or IMPORTERS
+    for name, importer in claiming.items():
         why = importer.recognise(source)
         if why is None:
             return name

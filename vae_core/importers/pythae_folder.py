@@ -46,6 +46,12 @@ def _shape(meta: dict) -> tuple[int, ...] | None:
     return tuple(dims) if len(dims) == 3 else (1, *dims) if len(dims) == 2 else None
 
 
+def claims(source) -> bool:
+    """Whether `source` is a pythae folder (then only this importer's reasons matter)."""
+    return source.meta is not None and "name" in source.meta and (source.folder is None or not
+                                                                  (source.folder / "manifest.json").is_file())
+
+
 def recognise(source) -> str | None:
     """None when `source` (an importers.Source) is a pythae folder this reads, else what does not fit."""
     meta = source.meta

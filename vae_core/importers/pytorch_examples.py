@@ -18,6 +18,11 @@ LAYERS = ("fc1", "fc21", "fc22", "fc3", "fc4")
 PIXELS = 784  # 28 × 28 grey images, as the tutorial's x.view(-1, 784)
 
 
+def claims(source) -> bool:
+    """Whether `source` is a file of weights (then only the file importers' reasons matter)."""
+    return source.meta is None
+
+
 def recognise(source) -> str | None:
     """None when `source` (an importers.Source) is this tutorial's state_dict, else what does not fit."""
     state = source.state
