@@ -313,3 +313,20 @@ def test_a_convolutional_or_incomplete_onnx_pair_is_refused_with_the_reason(tuto
     (folder / "decoder.onnx").write_bytes(b"")
     with pytest.raises(VAEError, match="not an ONNX file"):
         import_model(folder, "mnist5k", tmp_path / "x.pt", download=False)
+
+
+def test_uploaded_files_are_staged_as_the_source_they_make_and_a_public_demo_takes_onnx_only(tmp_path, tutorial_weights):
+    from vae_core.importers import stage
+
+    _, pth = tutorial_weights
+    weights = pth.read_bytes()
+    path = stage({"x" * 5000 + ".pth": weights}, tmp_path / "a")  # any name: stored under a plain one
+    assert path.name == "weights.pth" and import_model(path, "mnist5k", tmp_path / "a.pt", download=False)
+    assert stage({"model.pt": b"1", "model_config.json": b"{}"}, tmp_path / "b").is_dir()
+    pair = {"encoder.onnx": b"", "decoder.onnx": b"", "manifest.json": b"{}"}
+    assert sorted(p.name for p in stage(pair, tmp_path / "c", public=True).iterdir()) == sorted(pair)
+    with pytest.raises(VAEError, match="this public demo imports ONNX only") as e:
+        stage({"vae.pth": weights}, tmp_path / "d", public=True)
+    assert "\n" not in str(e.value) and not (tmp_path / "d").exists()
+    with pytest.raises(VAEError, match="upload encoder.onnx"):
+        stage({"encoder.onnx": b"", "notes.txt": b""}, tmp_path / "e")

@@ -30,6 +30,7 @@ from vae_core.library import checkpoint_dir, free_path
 from vae_core.limits import describe_limits, public_mode
 
 MODEL_PARAM = "model"  # ?model=NAME in the address: a shared-library model to open
+IMPORT_DATASETS = ("mnist5k", "mnist", "fashion-mnist", "kmnist", "digits", "sprites", "cifar10")
 TOAST = "upload_toast"  # session key: the upload's (or save's) success is still to be said
 
 
@@ -143,6 +144,17 @@ def _upload_box() -> None:
             help=f"Only this browser session sees it (removed after {hours:g} h unused); "
             f"at most {upload_limit_mb()} MB",
         )
+        public = public_mode()
+        st.selectbox("A VAE trained elsewhere, on", IMPORT_DATASETS, key="import_dataset",
+                     help="The data it was trained on (choose it before uploading): its test split scores it, "
+                     "and every page shows it")
+        st.file_uploader(
+            "Its files", type=["onnx", "json"] if public else ["onnx", "json", "pt", "pth", "bin"],
+            accept_multiple_files=True, key="import_files", on_change=_on_import, max_upload_size=upload_limit_mb(),
+            help="An ONNX pair: encoder.onnx + decoder.onnx + manifest.json" + ("" if public else (
+                "; a pythae folder's model.pt + model_config.json; or the pytorch/examples VAE's .pth")) +
+            ". Read as data, never run (docs/cli.md, 'A model trained elsewhere').",
+        )
         if msg := st.session_state.get("upload_message"):
             if msg[0] == "error":  # until the file is taken away or another one arrives
                 st.error(plain(msg[1]))
@@ -169,6 +181,40 @@ def _on_upload() -> None:
         shown = shown_text(upload.name, 80)
         st.session_state["upload_message"] = ("ok", f"Opened {shown} as {path.stem} (only this session sees it)")
         st.session_state[TOAST] = True
+
+
+def _on_import() -> None:
+    """A model trained elsewhere, its files uploaded together: staged in this session's folder, imported
+    (vae_core.importers) and selected; or one line saying why not. Files still arriving (a set not yet
+    complete) say what the set needs."""
+    from vae_core.importers import import_model, stage
+
+    uploads = st.session_state.get("import_files") or []
+    if not uploads:
+        st.session_state.pop("upload_message", None)
+        return
+    folder = session_dir()
+    staged = folder / f".import-{uuid.uuid4().hex[:8]}"
+    try:
+        files = {u.name: upload_bytes(u.name, u.getvalue()) for u in uploads}
+        source = stage(files, staged, public=public_mode())
+        stem = safe_upload_stem(Path(source).stem if Path(source).is_file() else next(iter(files)))
+        out = folder / f"{stem}.pt"
+        import_model(source, st.session_state.get("import_dataset", IMPORT_DATASETS[0]), out,
+                     download=not public_mode())
+    except VAEError as e:
+        st.session_state["upload_message"] = ("error", str(e).replace(str(staged), "the upload"))
+        return
+    except OSError as e:
+        st.session_state["upload_message"] = ("error", f"the upload could not be stored on the server "
+                                                       f"({e.strerror or type(e).__name__})")
+        return
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+    st.session_state[SELECTED] = str(out)
+    st.session_state["upload_message"] = ("ok", f"Imported it as {out.stem} (only this session sees it); the "
+                                                "Check-up page says whether it is healthy")
+    st.session_state[TOAST] = True
 
 
 def _accept_upload(name: str, data: bytes) -> Path:

@@ -139,6 +139,38 @@ def recognised(source: Source | dict[str, torch.Tensor]) -> str:
     raise VAEError("not a model this can import (" + "; ".join(reasons) + ")")
 
 
+PUBLIC_KINDS = ("onnx",)  # what a public demo's visitors may import: graphs read as data, nothing pickled
+STAGED_NAMES = {"onnx": ("encoder.onnx", "decoder.onnx", "manifest.json"), "pythae": ("model.pt", "model_config.json")}
+STATE_DICT_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin")
+
+
+def stage(files: dict[str, bytes], into: str | os.PathLike, *, public: bool = False) -> Path:
+    """Uploaded files (name → bytes) laid out as a source `import_model` reads, in the new folder `into`:
+    an ONNX pair's three files, pythae's two, or one file of weights; the path to import. Any other set
+    of files is one line saying what each source is made of; in a public demo only an ONNX pair."""
+    names = {Path(name).name for name in files}
+    if len(names) != len(files):
+        raise VAEError("two uploaded files have the same name")
+    kind = next((k for k, wanted in STAGED_NAMES.items() if names == set(wanted)), None)
+    if kind is None and len(names) == 1 and next(iter(names)).lower().endswith(STATE_DICT_SUFFIXES):
+        kind = "state_dict"
+    if kind is None or (public and kind not in PUBLIC_KINDS):
+        onnx_files = " + ".join(STAGED_NAMES["onnx"])
+        raise VAEError(f"upload {onnx_files} together (an ONNX pair)" + ("" if public else (
+            ", model.pt + model_config.json (a pythae folder) or one .pth file of weights")) +
+            ("; this public demo imports ONNX only" if public else ""))
+    folder = Path(into)
+    folder.mkdir(parents=True)
+    if kind == "state_dict":  # stored under a plain name: the upload's own may be anything
+        (data,) = files.values()
+        path = folder / f"weights{Path(next(iter(names))).suffix.lower()}"
+        path.write_bytes(data)
+        return path
+    for name, data in files.items():
+        (folder / Path(name).name).write_bytes(data)
+    return folder
+
+
 def import_model(source: str | os.PathLike, dataset: str, out: str | os.PathLike, *, download: bool = True) -> dict:
     """Read `source`, recognise it, map it onto this library's model, score it on `dataset`'s test split
     and write the checkpoint `out`; returns what was done (the importer, the config, the test metrics)."""
