@@ -315,7 +315,7 @@ def test_a_convolutional_or_incomplete_onnx_pair_is_refused_with_the_reason(tuto
         import_model(folder, "mnist5k", tmp_path / "x.pt", download=False)
 
 
-def test_uploaded_files_are_staged_as_the_source_they_make_and_a_public_demo_takes_onnx_only(tmp_path, tutorial_weights):
+def test_uploaded_files_are_staged_as_their_source_and_a_public_demo_takes_onnx_only(tmp_path, tutorial_weights):
     from vae_core.importers import stage
 
     _, pth = tutorial_weights

@@ -137,7 +137,7 @@ def _decoder_line(path: Path, encoder: bool) -> None:
 
 def _upload_box() -> None:
     hours = SCRATCH_MAX_AGE_S / 3600
-    with st.expander("Open a checkpoint file"):
+    with st.expander("Open a checkpoint file, or import a VAE"):
         st.file_uploader(
             "Checkpoint (.pt)", type=["pt", "pth", "ckpt"], key="upload", on_change=_on_upload,
             max_upload_size=upload_limit_mb(),

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from vae_core.errors import VAEError
+from vae_core.importers.mlp import mlp_state
 
 DESCRIPTION = "an ONNX pair: a folder with encoder.onnx, decoder.onnx and manifest.json (an MLP VAE, any framework)"
 SOURCE = "ONNX encoder/decoder pair"
@@ -257,15 +258,11 @@ def build(source, image_shape: tuple[int, int, int]) -> tuple[dict, dict]:
     w0, c0 = layers[0]
     layers[0] = (a * w0, c0 + b * w0.sum(1))  # the pixels' range folded into the first layer
     t = lambda arr: torch.from_numpy(np.array(arr, dtype=np.float32))  # noqa: E731 - a writable copy
-    ours = {}
-    for i, (w, bias) in enumerate(layers[:-1]):
-        ours[f"encoder.body.{1 + 2 * i}.weight"], ours[f"encoder.body.{1 + 2 * i}.bias"] = t(w), t(bias)
-    ours["encoder.head.weight"], ours["encoder.head.bias"] = t(layers[-1][0]), t(layers[-1][1])
-    for i, (w, bias) in enumerate(decoder):
-        ours[f"decoder.body.{2 * i}.weight"], ours[f"decoder.body.{2 * i}.bias"] = t(w), t(bias)
-    config = {"model": "mlp", "latent_dim": int(head_w.shape[0] // 2),
-              "hidden_sizes": tuple(int(w.shape[0]) for w, _ in hidden), "likelihood": m["likelihood"],
-              "binarize": False, "beta": 1.0}
+    *hidden, (head_w, head_b) = [(t(w), t(c)) for w, c in layers]
+    d = head_w.shape[0] // 2
+    ours = mlp_state(hidden, (head_w[:d], head_b[:d]), (head_w[d:], head_b[d:]), [(t(w), t(c)) for w, c in decoder])
+    config = {"model": "mlp", "latent_dim": int(d), "hidden_sizes": tuple(int(w.shape[0]) for w, _ in hidden),
+              "likelihood": m["likelihood"], "binarize": False, "beta": 1.0}
     if m["likelihood"] == "gaussian":
         config |= {"sigma_mode": "fixed", "sigma": m["sigma"]}
     return config, ours

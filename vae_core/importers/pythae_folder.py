@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 
-import torch
+from vae_core.importers.mlp import mlp_state
 
 DESCRIPTION = "pythae's saved folder (model.pt + model_config.json) of a VAE or β-VAE with its default networks"
 SOURCE = "pythae model folder"
@@ -92,13 +92,9 @@ def build(source, image_shape: tuple[int, int, int]) -> tuple[dict, dict]:
     beta = meta.get("beta", 1.0) if meta["name"] == "BetaVAEConfig" else 1.0
     if not isinstance(beta, (int, float)) or not 0 <= beta < 1e6:
         raise VAEError("its model_config.json's beta is not a number of 0 or more")
-    ours = {
-        "encoder.body.1.weight": f["encoder.layers.0.0.weight"], "encoder.body.1.bias": f["encoder.layers.0.0.bias"],
-        "encoder.head.weight": torch.cat([f["encoder.embedding.weight"], f["encoder.log_var.weight"]]),
-        "encoder.head.bias": torch.cat([f["encoder.embedding.bias"], f["encoder.log_var.bias"]]),
-        "decoder.body.0.weight": f["decoder.layers.0.0.weight"], "decoder.body.0.bias": f["decoder.layers.0.0.bias"],
-        "decoder.body.2.weight": f["decoder.layers.1.0.weight"], "decoder.body.2.bias": f["decoder.layers.1.0.bias"],
-    }
+    layer = lambda name: (f[f"{name}.weight"], f[f"{name}.bias"])  # noqa: E731
+    ours = mlp_state([layer("encoder.layers.0.0")], layer("encoder.embedding"), layer("encoder.log_var"),
+                     [layer("decoder.layers.0.0"), layer("decoder.layers.1.0")])
     likelihood = LIKELIHOODS[meta.get("reconstruction_loss", "mse")]
     config = {"model": "mlp", "latent_dim": int(meta["latent_dim"]), "hidden_sizes": (HIDDEN,),
               "likelihood": likelihood, "binarize": False, "beta": float(beta)}

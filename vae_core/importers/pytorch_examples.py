@@ -10,7 +10,7 @@ outputs are the Bernoulli logits the tutorial passes through a sigmoid before it
 
 from __future__ import annotations
 
-import torch
+from vae_core.importers.mlp import mlp_state
 
 DESCRIPTION = "pytorch/examples' VAE (vae/main.py): a state_dict with fc1, fc21, fc22, fc3, fc4"
 SOURCE = "pytorch/examples VAE state_dict"
@@ -53,14 +53,8 @@ def build(source, image_shape: tuple[int, int, int]) -> tuple[dict, dict]:
         raise VAEError(f"the pytorch/examples VAE reads 28 × 28 grey images; this dataset's are "
                        f"{'×'.join(map(str, image_shape))} (use mnist, mnist5k or fashion-mnist)")
     h, d = state["fc1.weight"].shape[0], state["fc21.weight"].shape[0]
-    f = {k: v.detach().float() for k, v in state.items()}
-    ours = {
-        "encoder.body.1.weight": f["fc1.weight"], "encoder.body.1.bias": f["fc1.bias"],
-        "encoder.head.weight": torch.cat([f["fc21.weight"], f["fc22.weight"]]),
-        "encoder.head.bias": torch.cat([f["fc21.bias"], f["fc22.bias"]]),
-        "decoder.body.0.weight": f["fc3.weight"], "decoder.body.0.bias": f["fc3.bias"],
-        "decoder.body.2.weight": f["fc4.weight"], "decoder.body.2.bias": f["fc4.bias"],
-    }
+    layer = lambda name: (state[f"{name}.weight"], state[f"{name}.bias"])  # noqa: E731
+    ours = mlp_state([layer("fc1")], layer("fc21"), layer("fc22"), [layer("fc3"), layer("fc4")])
     config = {"model": "mlp", "latent_dim": int(d), "hidden_sizes": (int(h),), "likelihood": "bernoulli",
               "binarize": False, "beta": 1.0}
     return config, ours
