@@ -8,6 +8,8 @@ page_header("Is this model healthy? Its test figures, how its codes fill the pri
             "VAE code (each checked from outside, with its evidence). Most useful on a model trained elsewhere "
             "and imported (`python -m vae_core import`).")
 
+import math
+
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -67,7 +69,7 @@ st.markdown(plain(
     f"codes lie from their nearest neighbour ({100 * ap['hole_fraction_if_filled']:.0f} % when the codes fill the "
     "prior). A sample from a hole decodes to something the model never learned; sampling at a lower "
     "temperature (Generate) stays nearer the codes."
-    if holes == holes else "No dimension is active, so the codes do not spread over the prior at all."))
+    if not math.isnan(holes) else "No dimension is active, so the codes do not spread over the prior at all."))
 dims = [f"z{i}" for i in range(ckpt.latent_dim)]
 fig = go.Figure()
 fig.add_bar(x=dims, y=report["kl_per_dim"], name="KL per dimension (nats)", marker_color="#d62728")

@@ -39,7 +39,7 @@ import torch
 
 from vae_core.evaluate import EVAL_SEED, as_scored, evaluate
 from vae_core.gaussian import DiagonalGaussian
-from vae_core.latent import encode, model_device
+from vae_core.latent import model_device
 from vae_core.losses import LIKELIHOOD_SPECS
 
 MAX_IMAGES = 1000  # test images the checks look at (the nELBO uses the whole test split)
@@ -54,7 +54,7 @@ SCALES = {  # how else a model's author may have fed it its images -> the transf
 @dataclass(frozen=True)
 class Check:
     title: str  # the mistake, as a finding names it
-    run: Callable[..., tuple[bool, str]]  # (model, x, report) -> (found, the evidence in one sentence)
+    run: Callable[..., tuple[bool, str]]  # (model, x, q(z|x), report) -> (found, the evidence in one sentence)
     advice: str  # what to change in the author's code when it is found
 
 
@@ -64,15 +64,14 @@ def _recon(model, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _recon_at_mean(model, x: torch.Tensor, fed: torch.Tensor | None = None) -> float:
-    """Mean reconstruction cost of x decoded from the posterior mean of `fed` (x itself by default)."""
-    mu = model.encode(x if fed is None else fed).mean
+def _recon_at(model, x: torch.Tensor, mu: torch.Tensor) -> float:
+    """Mean reconstruction cost of x decoded from the codes `mu`."""
     return float(_recon(model, model.decode(mu), x).mean())
 
 
-def _probabilities_as_logits(model, x: torch.Tensor, report: dict) -> tuple[bool, str]:
+def _probabilities_as_logits(model, x: torch.Tensor, posterior, report: dict) -> tuple[bool, str]:
     with torch.no_grad():
-        logits = model.decode(model.encode(x).mean).float()
+        logits = model.decode(posterior.mean).float()
     low, high = float(logits.min()), float(logits.max())
     inside = float(((logits >= 0) & (logits <= 1)).float().mean())
     found = inside > 0.999
@@ -81,18 +80,19 @@ def _probabilities_as_logits(model, x: torch.Tensor, report: dict) -> tuple[bool
                    f"{1 / (1 + math.exp(-max(low, -50))):.2f} and {1 / (1 + math.exp(-min(high, 50))):.2f}")
 
 
-def _scale(model, x: torch.Tensor, report: dict) -> tuple[bool, str]:
+def _scale(model, x: torch.Tensor, posterior, report: dict) -> tuple[bool, str]:
     """Found when another scale reconstructs markedly better than [0, 1] and well in itself (better than the
     mean image by 10 %): a collapsed model fed a larger input can do a little better, and no more."""
-    own, bar = _recon_at_mean(model, x), report["mean_image_recon"]
-    others = {name: _recon_at_mean(model, x, fed=scale(x)) for name, scale in SCALES.items()}
+    own, bar = _recon_at(model, x, posterior.mean), report["mean_image_recon"]
+    with torch.no_grad():
+        others = {name: _recon_at(model, x, model.encode(scale(x)).mean) for name, scale in SCALES.items()}
     best = min(others, key=others.get)
     found = others[best] < 0.9 * own and others[best] < 0.9 * bar and own - others[best] > 5.0
     return found, (f"reconstruction {own:.1f} nats from the [0, 1] images; fed as {best}, {others[best]:.1f} "
                    f"nats (the data's mean image: {bar:.1f})" + ("" if found else "; no scale does markedly better"))
 
 
-def _mean_not_sum(model, x: torch.Tensor, report: dict) -> tuple[bool, str]:
+def _mean_not_sum(model, x: torch.Tensor, posterior, report: dict) -> tuple[bool, str]:
     if report["checks"]["input-scale"]["found"]:  # fed on the wrong scale, any model looks collapsed
         return False, "not judged: the inputs' scale (above) explains a posterior that passes little"
     kl, recon, bar = report["test"]["kl"], report["test"]["recon"], report["mean_image_recon"]
@@ -103,11 +103,11 @@ def _mean_not_sum(model, x: torch.Tensor, report: dict) -> tuple[bool, str]:
                    f"({100 * gained:.0f} % better)")
 
 
-def _variance_as_sigma(model, x: torch.Tensor, report: dict, draws: int = 4) -> tuple[bool, str]:
+def _variance_as_sigma(model, x: torch.Tensor, posterior, report: dict, draws: int = 4) -> tuple[bool, str]:
     """The nELBO with the encoder's second output h read as declared (σ = exp(h/2)) and as log σ (σ = exp(h))."""
     g = torch.Generator(device=model_device(model)).manual_seed(EVAL_SEED)
     with torch.no_grad():
-        posterior = model.encode(x).float()
+        posterior = posterior.float()
         nelbo = {}
         for reading, logvar in (("declared", posterior.logvar), ("log σ", 2 * posterior.logvar)):
             q = DiagonalGaussian(posterior.mu, logvar)
@@ -162,7 +162,8 @@ def checkup(model, bundle, *, max_images: int = MAX_IMAGES) -> dict:
     test = as_scored(model.config, bundle.split("test").images)
     scored = evaluate(model, test)
     x = test[:max_images].to(model_device(model))
-    mu, logvar = encode(model, x)
+    posterior = model.encode(x)  # once: the checks below read it
+    mu, logvar = posterior.mu.float().cpu(), posterior.logvar.float().cpu()
     kl_dims = torch.tensor(scored["kl_per_dim"])
     active = kl_dims > 0.01
     train_mean = as_scored(model.config, bundle.split("train").images).mean(0, keepdim=True).clamp(1e-4, 1 - 1e-4)
@@ -181,7 +182,7 @@ def checkup(model, bundle, *, max_images: int = MAX_IMAGES) -> dict:
     }
     report["checks"] = {}
     for name, check in CHECKS.items():
-        found, evidence = check.run(model, x, report)
+        found, evidence = check.run(model, x, posterior, report)
         report["checks"][name] = {"title": check.title, "found": bool(found), "evidence": evidence,
                                   **({"advice": check.advice} if found else {})}
     report["findings"] = [name for name, c in report["checks"].items() if c["found"]]
